@@ -1,0 +1,1 @@
+"""``atdata appview ...`` subcommands (discovered by ``atdata.cli.main``)."""

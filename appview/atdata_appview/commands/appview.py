@@ -1,0 +1,75 @@
+"""``atdata appview serve`` and ``atdata appview backfill``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import platformdirs
+
+from atdata_appview.ingest.identity import DEFAULT_PLC_URL
+
+log = logging.getLogger(__name__)
+
+
+def default_db() -> str:
+    return f"sqlite:///{Path(platformdirs.user_data_dir('atdata')) / 'appview.db'}"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("appview", help="run the appview: index the network, answer queries")
+    sub = parser.add_subparsers(dest="appview_command", metavar="ACTION", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", default=default_db(), help="sqlite:///path.db (default) or postgresql://...")
+        p.add_argument(
+            "--plc", default=DEFAULT_PLC_URL, help="PLC directory for did:plc (default: %(default)s)"
+        )
+
+    serve = sub.add_parser("serve", help="follow firehoses and serve XRPC queries")
+    common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--relay", action="append", default=[], metavar="URL", help="a relay's firehose (wss://...)"
+    )
+    serve.add_argument("--pds", action="append", default=[], metavar="URL", help="follow a PDS directly")
+    serve.set_defaults(func=_serve)
+
+    backfill = sub.add_parser("backfill", help="index a repository's current records now")
+    common(backfill)
+    backfill.add_argument("did", help="the repository's DID")
+    backfill.add_argument(
+        "--pds", default=None, metavar="URL", help="fetch from this host instead of the DID's PDS"
+    )
+    backfill.set_defaults(func=_backfill)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from atdata_appview.service import Appview
+    from atdata_appview.store import open_store
+    from atdata_appview.xrpc.server import create_app
+
+    store = open_store(args.db)
+    appview = Appview(store, plc_url=args.plc)
+    app = create_app(appview, relays=args.relay, pdses=args.pds)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from atdata_appview.service import Appview
+    from atdata_appview.store import open_store
+
+    store = open_store(args.db)
+    appview = Appview(store, plc_url=args.plc, repo_host=args.pds)
+    try:
+        snap = appview.applier.backfill(args.did)
+    finally:
+        appview.close()
+        store.close()
+    print(f"{args.did}: {len(snap.ops)} record(s) at rev {snap.rev}, {len(snap.rejected)} rejected")
+    return 0

@@ -1,0 +1,84 @@
+"""The derived index row of a valid record: the columns queries filter, rank and join on."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
+
+from atdata_appview.store import Derived
+
+_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
+
+
+def version_sort_key(version: str) -> str:
+    """A string that sorts like the semver precedence of ``version`` (a release after its pre-releases).
+
+    Pre-release identifiers compare as text here, which is exact for the common rc1 < rc2 < ... < rc9.
+    """
+    m = _SEMVER.match(version)
+    if not m:
+        return "0" * 30 + "0" + version
+    major, minor, patch, pre = m.groups()
+    base = f"{int(major):010d}{int(minor):010d}{int(patch):010d}"
+    return base + ("1" if pre is None else "0" + pre)
+
+
+def _field_words(fields: list[Any]) -> list[str]:
+    words: list[str] = []
+    for f in fields:
+        if isinstance(f, dict):
+            words += [str(f.get("name", "")), str(f.get("doc", ""))]
+    return words
+
+
+def derive(collection: str, value: dict[str, Any], *, code_report: list[str] | None = None) -> Derived:
+    if collection == SCHEMA:
+        words = [value["name"], value.get("description", ""), *_field_words(value.get("fields", []))]
+        for t in value.get("types", []):
+            words += [t.get("name", ""), t.get("description", ""), *_field_words(t.get("fields", []))]
+        return Derived(
+            "schemas",
+            {
+                "name": value["name"],
+                "version": value["version"],
+                "version_sort": version_sort_key(value["version"]),
+                "description": value.get("description", ""),
+                "search_text": " ".join(w for w in words if w).lower(),
+            },
+        )
+    if collection == LENS:
+        report = code_report or []
+        return Derived(
+            "lenses",
+            {
+                "name": value.get("name"),
+                "source_uri": value["source"]["uri"],
+                "source_cid": value["source"]["cid"],
+                "target_uri": value["target"]["uri"],
+                "target_cid": value["target"]["cid"],
+                "code_ok": 0 if report else 1,
+                "code_report": json.dumps(report) if report else None,
+            },
+        )
+    if collection == DATASET:
+        return Derived(
+            "datasets",
+            {
+                "name": value["name"],
+                "schema_uri": value["schema"]["uri"],
+                "schema_cid": value["schema"]["cid"],
+            },
+        )
+    if collection == ATTESTATION:
+        return Derived(
+            "attestations",
+            {
+                "subject_uri": value["subject"]["uri"],
+                "subject_cid": value["subject"]["cid"],
+                "statement": value["kind"],
+            },
+        )
+    raise ValueError(f"no derived index for {collection}")

@@ -1,0 +1,125 @@
+"""Commit verification: the signature against the repo's current ``#atproto`` key, and records
+against the signed tree.
+
+A commit block is ``{did, version, data, rev, prev, sig}``; the signature covers the DAG-CBOR encoding
+of the block without ``sig``. The key is looked up in the DID document; when the signature does not
+match, the document is fetched once more (the key may have just rotated) before the commit is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import libipld
+from atdata.errors import AtdataError, IntegrityError
+from atproto_crypto.algs import ALGORITHM_TO_CLASS
+from atproto_crypto.did import parse_did_key
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.hashes import SHA256
+
+from atdata_appview.ingest import mst
+from atdata_appview.ingest.car import Car
+from atdata_appview.ingest.identity import IdentityResolver, RepoIdentity
+
+
+class VerificationError(IntegrityError):
+    """A commit or record failed verification; the message says which check and why."""
+
+
+@dataclass(frozen=True)
+class VerifiedCommit:
+    did: str
+    rev: str
+    data: bytes  # MST root
+    identity: RepoIdentity
+
+
+@lru_cache(maxsize=65536)
+def _public_key(did_key: str) -> tuple[EllipticCurvePublicKey, int]:
+    parsed = parse_did_key(did_key)
+    alg = ALGORITHM_TO_CLASS.get(parsed.jwt_alg)
+    if alg is None:
+        raise VerificationError(f"unsupported key algorithm {parsed.jwt_alg} in {did_key}")
+    impl = alg()
+    return impl.get_elliptic_curve_public_key(parsed.key_bytes), impl.curve_order
+
+
+def signature_ok(did_key: str, data: bytes, sig: bytes) -> bool:
+    """ECDSA-SHA256 over ``data`` with a 64-byte compact, low-S signature (secp256k1 or P-256)."""
+    if len(sig) != 64:
+        return False
+    key, order = _public_key(did_key)
+    r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    if s > order // 2:  # high-S signatures are malleable copies; ATProto refuses them
+        return False
+    try:
+        key.verify(encode_dss_signature(r, s), data, ECDSA(SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _commit_fields(car: Car, commit_cid: bytes) -> tuple[dict[str, Any], bytes]:
+    try:
+        commit: Any = car.decode(commit_cid)
+    except KeyError:
+        raise VerificationError("the commit block is missing from the CAR") from None
+    except ValueError as e:
+        raise VerificationError(f"the commit block is not DAG-CBOR: {e}") from None
+    if not isinstance(commit, dict):
+        raise VerificationError("the commit block is not a map")
+    sig = commit.get("sig")
+    if not isinstance(sig, bytes):
+        raise VerificationError("the commit is unsigned")
+    for name, kind in (("did", str), ("rev", str), ("data", bytes)):
+        if not isinstance(commit.get(name), kind):
+            raise VerificationError(f"the commit's {name!r} is missing or malformed")
+    if commit.get("version") not in (2, 3):
+        raise VerificationError(f"unsupported commit version {commit.get('version')!r}")
+    unsigned = {k: v for k, v in commit.items() if k != "sig"}
+    return commit, libipld.encode_dag_cbor(unsigned)
+
+
+def verify_commit(car: Car, commit_cid: bytes, did: str, identities: IdentityResolver) -> VerifiedCommit:
+    """Check the commit at ``commit_cid`` is ``did``'s and signed with its current ``#atproto`` key."""
+    commit, signed_bytes = _commit_fields(car, commit_cid)
+    if commit["did"] != did:
+        raise VerificationError(f"the commit is for {commit['did']}, the event says {did}")
+    try:
+        ident = identities.resolve(did)
+        if not signature_ok(ident.signing_key, signed_bytes, commit["sig"]):
+            ident = identities.resolve(did, fresh=True)
+            if not signature_ok(ident.signing_key, signed_bytes, commit["sig"]):
+                raise VerificationError(
+                    f"the commit signature does not match the #atproto key of {did} ({ident.signing_key})"
+                )
+    except VerificationError:
+        raise
+    except AtdataError as e:  # DID document unavailable or unusable: nothing to verify against
+        raise VerificationError(f"cannot verify the commit of {did}: {e}") from None
+    return VerifiedCommit(did=did, rev=commit["rev"], data=commit["data"], identity=ident)
+
+
+def record_in_tree(car: Car, root: bytes, path: str, claimed_cid: bytes) -> None:
+    """Check the signed tree under ``root`` maps ``path`` to ``claimed_cid`` (the CAR has the nodes)."""
+    try:
+        found = mst.lookup(car.blocks.__getitem__, root, path)
+    except mst.MissingBlock:
+        raise VerificationError(f"{path}: the commit lacks the tree nodes that prove it") from None
+    except mst.MalformedNode as e:
+        raise VerificationError(f"{path}: {e}") from None
+    if found != claimed_cid:
+        raise VerificationError(f"{path}: the signed tree does not hold the record the event claims")
+
+
+def record_absent(car: Car, root: bytes, path: str) -> bool:
+    """True when the tree provably lacks ``path``; False when it holds it. Missing nodes count as absent:
+    a delete only removes data, and the nodes of a removed branch need not travel with the commit."""
+    try:
+        return mst.lookup(car.blocks.__getitem__, root, path) is None
+    except (mst.MissingBlock, mst.MalformedNode):
+        return True

@@ -1,0 +1,109 @@
+"""Schema migrations, numbered and applied in order; each one is written once for both backends.
+
+Statements may use ``{ID}`` (an auto-increment primary key) and ``{BIGINT}``, which each backend's
+:class:`Dialect` spells its own way. Everything else is plain SQL both understand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    tokens: dict[str, str]
+
+
+SQLITE = Dialect("sqlite", {"ID": "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT": "INTEGER"})
+POSTGRES = Dialect("postgres", {"ID": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT": "BIGINT"})
+
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE repos (
+                did TEXT PRIMARY KEY,
+                handle TEXT,
+                signing_key TEXT,
+                pds TEXT,
+                status TEXT NOT NULL DEFAULT 'active',
+                rev TEXT,
+                updated_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE records (
+                uri TEXT PRIMARY KEY,
+                did TEXT NOT NULL,
+                collection TEXT NOT NULL,
+                rkey TEXT NOT NULL,
+                cid TEXT NOT NULL,
+                rev TEXT NOT NULL,
+                json TEXT NOT NULL,
+                indexed_at TEXT NOT NULL,
+                valid INTEGER NOT NULL,
+                report TEXT
+            )""",
+            "CREATE INDEX records_by_did ON records (did, collection)",
+            "CREATE INDEX records_by_collection ON records (collection)",
+            """CREATE TABLE schemas (
+                uri TEXT PRIMARY KEY,
+                did TEXT NOT NULL,
+                cid TEXT NOT NULL,
+                name TEXT NOT NULL,
+                version TEXT NOT NULL,
+                version_sort TEXT NOT NULL,
+                description TEXT,
+                search_text TEXT NOT NULL
+            )""",
+            "CREATE INDEX schemas_by_name ON schemas (name)",
+            """CREATE TABLE lenses (
+                uri TEXT PRIMARY KEY,
+                did TEXT NOT NULL,
+                cid TEXT NOT NULL,
+                name TEXT,
+                source_uri TEXT NOT NULL,
+                source_cid TEXT NOT NULL,
+                target_uri TEXT NOT NULL,
+                target_cid TEXT NOT NULL,
+                code_ok INTEGER NOT NULL,
+                code_report TEXT
+            )""",
+            "CREATE INDEX lenses_by_source ON lenses (source_uri)",
+            "CREATE INDEX lenses_by_target ON lenses (target_uri)",
+            """CREATE TABLE datasets (
+                uri TEXT PRIMARY KEY,
+                did TEXT NOT NULL,
+                cid TEXT NOT NULL,
+                name TEXT NOT NULL,
+                schema_uri TEXT NOT NULL,
+                schema_cid TEXT NOT NULL
+            )""",
+            "CREATE INDEX datasets_by_schema ON datasets (schema_uri)",
+            """CREATE TABLE attestations (
+                uri TEXT PRIMARY KEY,
+                did TEXT NOT NULL,
+                cid TEXT NOT NULL,
+                subject_uri TEXT NOT NULL,
+                subject_cid TEXT NOT NULL,
+                statement TEXT NOT NULL
+            )""",
+            "CREATE INDEX attestations_by_subject ON attestations (subject_uri)",
+            """CREATE TABLE cursors (
+                source TEXT PRIMARY KEY,
+                seq {BIGINT} NOT NULL,
+                updated_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE rejections (
+                id {ID},
+                at TEXT NOT NULL,
+                source TEXT NOT NULL,
+                did TEXT,
+                uri TEXT,
+                cid TEXT,
+                seq {BIGINT},
+                reason TEXT NOT NULL
+            )""",
+        ],
+    ),
+]

@@ -1,0 +1,325 @@
+"""The appview's XRPC queries: typed parameters in (already validated), lexicon-shaped outputs out.
+
+``resolveSchema`` ranking, deterministic for the same index:
+1. the form of the name narrows the candidates: an at-uri names one record; ``handle/Name`` (or
+   ``did/Name``) only that author's; ``Name@1.2.0`` only that version;
+2. candidates by an author in ``trusted`` come first, in the order the caller listed the DIDs;
+3. then the highest version (semver precedence, releases above their pre-releases);
+4. then the author's DID, then the at-uri, in byte order.
+When a bare name (no author given) is published by several authors and none of them is trusted, the
+answer is the ``Ambiguous`` error naming them, so that a squatter cannot capture a popular name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import atdata
+from atdata.errors import LensPathError
+from atdata.lenses.graph import TrustPolicy
+from atdata.lexicon import nsid as N
+
+from atdata_appview.graph import GraphService, LensInfo
+from atdata_appview.store import Store
+
+
+class XrpcError(Exception):
+    """An XRPC error answer: HTTP status, error name (from the lexicon) and message."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        self.status = status
+        self.error = error
+        self.message = message
+        super().__init__(f"{error}: {message}")
+
+
+def _not_found(message: str) -> XrpcError:
+    return XrpcError(400, "NotFound", message)
+
+
+def _ref(uri: str, cid: str) -> dict[str, str]:
+    return {"uri": uri, "cid": cid}
+
+
+def _common(row: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        "uri": row["uri"],
+        "cid": row["cid"],
+        "author": row["did"],
+        "indexedAt": row["indexed_at"],
+        "record": row["record"],
+    }
+    if row.get("handle"):
+        view["handle"] = row["handle"]
+    return view
+
+
+def schema_view(row: dict[str, Any]) -> dict[str, Any]:
+    view = {**_common(row), "name": row["name"], "version": row["version"]}
+    if row.get("description"):
+        view["description"] = row["description"]
+    return view
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _page(params: dict[str, Any]) -> tuple[int, int]:
+    limit = int(params.get("limit") or 25)
+    cursor = params.get("cursor")
+    if cursor is None:
+        return limit, 0
+    if not str(cursor).isdigit():
+        raise XrpcError(400, "InvalidRequest", f"cursor {cursor!r} was not issued by this service")
+    return limit, int(cursor)
+
+
+def _with_cursor(body: dict[str, Any], key: str, rows: list[Any], limit: int, offset: int) -> dict[str, Any]:
+    # One row more than the page was fetched: its presence says there is a next page.
+    body[key] = body[key][:limit]
+    if len(rows) > limit:
+        body["cursor"] = str(offset + limit)
+    return body
+
+
+class Queries:
+    def __init__(self, store: Store, graph: GraphService) -> None:
+        self.store = store
+        self.graph = graph
+        self.handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            N.RESOLVE_SCHEMA: self.resolve_schema,
+            N.GET_SCHEMA: self.get_schema,
+            N.SEARCH_SCHEMAS: self.search_schemas,
+            N.FIND_LENS_PATH: self.find_lens_path,
+            N.GET_LENS: self.get_lens,
+            N.LIST_LENSES: self.list_lenses,
+            N.LIST_DATASETS: self.list_datasets,
+            N.DESCRIBE_SERVICE: self.describe_service,
+        }
+
+    # --- schemas ---------------------------------------------------------------------------
+    def _schema_row(self, uri: str) -> dict[str, Any] | None:
+        rows = self.store.derived("schemas", "d.uri = ?", (uri,))
+        return rows[0] if rows else None
+
+    def resolve_schema(self, params: dict[str, Any]) -> dict[str, Any]:
+        name: str = params["name"]
+        trusted: list[str] = params.get("trusted") or []
+        if name.startswith("at://"):
+            row = self._schema_row(name)
+            if row is None:
+                raise _not_found(f"no schema at {name}")
+            return {"schema": schema_view(row)}
+        author = None
+        if "/" in name:
+            author, name = name.split("/", 1)
+        version = None
+        if "@" in name:
+            name, version = name.split("@", 1)
+        where, args = ["d.name = ?"], [name]
+        if version is not None:
+            where.append("d.version = ?")
+            args.append(version)
+        if author is not None:
+            where.append("(p.handle = ? OR d.did = ?)")
+            args += [author.lower().removeprefix("@"), author]
+        rows = self.store.derived("schemas", " AND ".join(where), args, limit=1000)
+        if not rows:
+            raise _not_found(f"no schema named {params['name']!r}")
+        rank = {did: i for i, did in enumerate(trusted)}
+        rows.sort(key=lambda r: (r["did"], r["uri"]))
+        rows.sort(key=lambda r: r["version_sort"], reverse=True)
+        rows.sort(key=lambda r: rank.get(r["did"], len(rank)))
+        authors = sorted({r["did"] for r in rows})
+        if author is None and len(authors) > 1 and not any(a in rank for a in authors):
+            names = ", ".join(sorted({r.get("handle") or r["did"] for r in rows}))
+            raise XrpcError(
+                400,
+                "Ambiguous",
+                f"{len(authors)} authors publish {name!r} ({names}); "
+                f"name one (handle/{name}) or pass trusted",
+            )
+        views = [schema_view(r) for r in rows]
+        out: dict[str, Any] = {"schema": views[0]}
+        if len(views) > 1:
+            out["candidates"] = views[1:101]
+        return out
+
+    def get_schema(self, params: dict[str, Any]) -> dict[str, Any]:
+        row = self._schema_row(params["uri"])
+        if row is None:
+            raise _not_found(f"no schema at {params['uri']}")
+        if params.get("cid") and params["cid"] != row["cid"]:
+            raise _not_found(f"{params['uri']} is now {row['cid']}, not {params['cid']}")
+        others = self.store.derived(
+            "schemas",
+            "d.did = ? AND d.name = ? AND d.uri <> ?",
+            (row["did"], row["name"], row["uri"]),
+            order="d.version_sort DESC, d.uri",
+            limit=100,
+        )
+        out: dict[str, Any] = {"schema": schema_view(row)}
+        if others:
+            out["versions"] = [schema_view(r) for r in others]
+        return out
+
+    def search_schemas(self, params: dict[str, Any]) -> dict[str, Any]:
+        limit, offset = _page(params)
+        words = [w for w in params["q"].lower().split() if w]
+        if not words:
+            raise XrpcError(400, "InvalidRequest", "q has no words to search for")
+        where = " AND ".join("d.search_text LIKE ? ESCAPE '\\'" for _ in words)
+        args: list[Any] = [f"%{_escape_like(w)}%" for w in words]
+        # Exact name first, then names containing the first word, then matches elsewhere.
+        order = (
+            "CASE WHEN lower(d.name) = ? THEN 0 WHEN lower(d.name) LIKE ? ESCAPE '\\' THEN 1 ELSE 2 END,"
+            " d.name, d.version_sort DESC, d.uri"
+        )
+        args += [words[0], f"%{_escape_like(words[0])}%"]
+        rows = self.store.derived("schemas", where, args, order=order, limit=limit + 1, offset=offset)
+        return _with_cursor({"schemas": [schema_view(r) for r in rows]}, "schemas", rows, limit, offset)
+
+    # --- lenses ----------------------------------------------------------------------------
+    def _lens_view(self, row: dict[str, Any]) -> dict[str, Any]:
+        record = row["record"]
+        attestations = self.store.derived("attestations", "d.subject_uri = ?", (row["uri"],), limit=1000)
+        view = {
+            **_common(row),
+            "name": record["name"],
+            "version": record["version"],
+            "source": _ref(row["source_uri"], row["source_cid"]),
+            "target": _ref(row["target_uri"], row["target_cid"]),
+            "valid": bool(row["code_ok"]),
+        }
+        if row.get("code_report"):
+            view["problems"] = [p[:1000] for p in json.loads(row["code_report"])][:1000]
+        if attestations:
+            view["attestations"] = [
+                {
+                    "uri": a["uri"],
+                    "cid": a["cid"],
+                    "author": a["did"],
+                    "kind": a["statement"],
+                    "createdAt": a["record"]["createdAt"],
+                    **({"comment": a["record"]["comment"]} if a["record"].get("comment") else {}),
+                }
+                for a in attestations
+            ]
+        return view
+
+    def get_lens(self, params: dict[str, Any]) -> dict[str, Any]:
+        rows = self.store.derived("lenses", "d.uri = ?", (params["uri"],))
+        if not rows:
+            raise _not_found(f"no lens at {params['uri']}")
+        if params.get("cid") and params["cid"] != rows[0]["cid"]:
+            raise _not_found(f"{params['uri']} is now {rows[0]['cid']}, not {params['cid']}")
+        return {"lens": self._lens_view(rows[0])}
+
+    def list_lenses(self, params: dict[str, Any]) -> dict[str, Any]:
+        limit, offset = _page(params)
+        where, args = [], []
+        for param, column in (("source", "d.source_uri"), ("target", "d.target_uri"), ("author", "d.did")):
+            if params.get(param):
+                where.append(f"{column} = ?")
+                args.append(params[param])
+        rows = self.store.derived(
+            "lenses", " AND ".join(where) or "1 = 1", args, limit=limit + 1, offset=offset
+        )
+        body = {"lenses": [self._lens_view(r) for r in rows[:limit]]}
+        return _with_cursor(body, "lenses", rows, limit, offset)
+
+    def _trust(self, trusted: list[str], max_hops: int | None) -> TrustPolicy:
+        if not trusted:
+            return TrustPolicy(max_hops=max_hops)
+        marks = ", ".join("?" * len(trusted))
+        attested = self.store.derived("attestations", f"d.did IN ({marks})", trusted)
+        return TrustPolicy(
+            authors=frozenset(trusted),
+            attested=frozenset(a["subject_cid"] for a in attested),
+            max_hops=max_hops,
+        )
+
+    @staticmethod
+    def _steps(path: list[LensInfo]) -> list[dict[str, Any]]:
+        return [
+            {
+                "lens": _ref(p.uri, p.cid),
+                "source": _ref(p.source_uri, p.source_cid),
+                "target": _ref(p.target_uri, p.target_cid),
+            }
+            for p in path
+        ]
+
+    def find_lens_path(self, params: dict[str, Any]) -> dict[str, Any]:
+        source, target = params["source"], params["target"]
+        for uri in (source, target):
+            if self._schema_row(uri) is None:
+                raise _not_found(f"no schema at {uri}")
+        policy = self._trust(params.get("trusted") or [], params.get("maxHops"))
+        try:
+            return {"path": self._steps(self.graph.path(source, target, policy))}
+        except LensPathError as e:
+            reachable = self.graph.reachable(source, policy)[:1000]
+            refs: list[dict[str, str]] = []
+            if reachable:
+                marks = ", ".join("?" * len(reachable))
+                cids = {
+                    r["uri"]: r["cid"]
+                    for r in self.store.derived("schemas", f"d.uri IN ({marks})", reachable)
+                }
+                refs = [_ref(u, cids[u]) for u in reachable if u in cids]
+            body: dict[str, Any] = {"path": [], "reason": str(e).split("\n", 1)[0][:2000]}
+            if refs:
+                body["reachable"] = refs
+            return body
+
+    # --- datasets --------------------------------------------------------------------------
+    def list_datasets(self, params: dict[str, Any]) -> dict[str, Any]:
+        limit, offset = _page(params)
+        schema = params.get("schema")
+        where, args = [], []
+        if params.get("author"):
+            where.append("d.did = ?")
+            args.append(params["author"])
+        if schema and not params.get("convertible"):
+            where.append("d.schema_uri = ?")
+            args.append(schema)
+        if schema and params.get("convertible"):
+            # Every dataset is a candidate; keep those whose schema is the target or converts to it.
+            rows = self.store.derived("datasets", " AND ".join(where) or "1 = 1", args)
+            kept: list[dict[str, Any]] = []
+            for row in rows:
+                view = self._dataset_view(row)
+                if row["schema_uri"] != schema:
+                    try:
+                        view["path"] = [
+                            s["lens"] for s in self._steps(self.graph.path(row["schema_uri"], schema))
+                        ]
+                    except LensPathError:
+                        continue
+                kept.append(view)
+            kept.sort(key=lambda v: (len(v.get("path", [])), v["uri"]))
+            page = kept[offset : offset + limit + 1]
+            return _with_cursor({"datasets": page}, "datasets", page, limit, offset)
+        rows = self.store.derived(
+            "datasets", " AND ".join(where) or "1 = 1", args, limit=limit + 1, offset=offset
+        )
+        views = [self._dataset_view(r) for r in rows]
+        return _with_cursor({"datasets": views}, "datasets", rows, limit, offset)
+
+    @staticmethod
+    def _dataset_view(row: dict[str, Any]) -> dict[str, Any]:
+        return {**_common(row), "name": row["name"], "schema": _ref(row["schema_uri"], row["schema_cid"])}
+
+    # --- service ---------------------------------------------------------------------------
+    def describe_service(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "version": atdata.__version__,
+            "lexicons": [*N.RECORDS, *N.QUERIES],
+            "counts": {
+                table: self.store.count(table) for table in ("schemas", "lenses", "datasets", "attestations")
+            },
+        }

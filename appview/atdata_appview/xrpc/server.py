@@ -1,0 +1,83 @@
+"""The HTTP server: starlette routes for XRPC, the graph and the followers started with the app.
+
+Parameters are parsed and validated against the lexicon before a query runs, and every output is
+validated before it is sent: an output that fails is a bug, answered as an InternalServerError.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from atdata.errors import RecordValidationError
+from atdata.lexicon.validator import parse_params, validate_output
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from atdata_appview.service import Appview
+from atdata_appview.xrpc.queries import Queries, XrpcError
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status)
+
+
+def answer(queries: Queries, nsid: str, raw: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+    """One XRPC call, transport aside: (HTTP status, JSON body)."""
+    handler = queries.handlers.get(nsid)
+    if handler is None:
+        return 501, {"error": "MethodNotImplemented", "message": f"{nsid} is not served here"}
+    try:
+        params = parse_params(nsid, raw)
+    except RecordValidationError as e:
+        return 400, {"error": "InvalidRequest", "message": "; ".join(str(p) for p in e.problems)}
+    try:
+        body = handler(params)
+    except XrpcError as e:
+        return e.status, {"error": e.error, "message": e.message}
+    problems = validate_output(nsid, body)
+    if problems:
+        log.error("%s produced an invalid output: %s", nsid, "; ".join(map(str, problems)))
+        return 500, {
+            "error": "InternalServerError",
+            "message": f"{nsid} produced an output that fails its lexicon",
+        }
+    return 200, body
+
+
+def create_app(appview: Appview, *, relays: Sequence[str] = (), pdses: Sequence[str] = ()) -> Starlette:
+    """The ASGI app; starting it loads the lens graph and starts following the given firehoses."""
+    queries = Queries(appview.store, appview.graph)
+
+    def xrpc(request: Request) -> JSONResponse:
+        if request.method != "GET":
+            return _error(405, "InvalidRequest", "queries are GET requests")
+        raw: dict[str, list[str]] = {}
+        for key, value in request.query_params.multi_items():
+            raw.setdefault(key, []).append(value)
+        try:
+            status, body = answer(queries, request.path_params["nsid"], raw)
+        except Exception:
+            log.exception("XRPC %s failed", request.path_params["nsid"])
+            return _error(500, "InternalServerError", "the query failed; see the appview's log")
+        return JSONResponse(body, status_code=status)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        appview.graph.load()
+        appview.follow(relays, pdses)
+        try:
+            yield
+        finally:
+            appview.close()
+
+    return Starlette(
+        routes=[Route("/xrpc/{nsid}", xrpc, methods=["GET", "POST"])],
+        lifespan=lifespan,
+    )

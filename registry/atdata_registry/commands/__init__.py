@@ -1,0 +1,1 @@
+"""`atdata` subcommands contributed by the registry: login, whoami, logout, dev, publish."""

@@ -1,0 +1,40 @@
+"""`atdata identity HANDLE|DID`: resolve an account to its DID, PDS and signing key."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from atdata_registry.identity import IdentityResolver
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("identity", help="resolve a handle or DID to its DID document's essentials")
+    p.add_argument("subject", metavar="HANDLE|DID")
+    p.add_argument("--pds", metavar="URL", help="also ask this PDS to resolve the handle (local networks)")
+    p.add_argument("--plc", metavar="URL", help="PLC directory for did:plc (default: plc.directory)")
+    p.add_argument("--json", action="store_true", help="print JSON, including the DID document")
+    p.set_defaults(func=_identity)
+
+
+def _identity(args: argparse.Namespace) -> int:
+    who = IdentityResolver(plc_url=args.plc, pds_url=args.pds).resolve(args.subject)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "did": who.did,
+                    "handle": who.handle,
+                    "pds": who.pds,
+                    "signingKey": who.signing_key,
+                    "document": who.document,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"did:         {who.did}\nhandle:      {who.handle}\npds:         {who.pds}\n"
+            f"signing key: {who.signing_key}"
+        )
+    return 0

@@ -1,0 +1,201 @@
+"""Identity: handle -> DID -> DID document -> PDS endpoint and ``#atproto`` signing key.
+
+Built on the ``atproto`` package's resolvers. The defaults are the public network's (DNS and
+``https://<handle>/.well-known/atproto-did`` for handles, ``https://plc.directory`` for did:plc,
+``https://<host>/.well-known/did.json`` for did:web); every endpoint can be pointed at a local network:
+``plc_url`` for the PLC directory, ``pds_url`` for a PDS asked ``com.atproto.identity.resolveHandle``
+(the only way ``.test`` handles resolve), and did:web on a loopback host is fetched over plain http.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from atdata.errors import AtdataError, IdentityError, NetworkError
+from atproto_core.did_doc import DidDocument
+from atproto_core.exceptions import AtProtocolError
+from atproto_identity.did.resolvers.plc_resolver import DidPlcResolver
+from atproto_identity.did.resolvers.web_resolver import DidWebResolver
+from atproto_identity.handle.resolver import HandleResolver
+
+from atdata_registry.xrpc import XrpcClient, XrpcError
+
+DEFAULT_PLC_URL = "https://plc.directory"
+DEFAULT_TIMEOUT = 5.0
+
+# The ATProto handle syntax: dot-separated DNS labels, at least two, the last not starting with a digit.
+_HANDLE_RE = re.compile(
+    r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
+)
+_DID_RE = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$")
+_WEB_HOST_RE = re.compile(r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?$")
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A resolved account: its DID, the handle its DID document claims, its PDS and signing key."""
+
+    did: str
+    handle: str | None
+    pds: str
+    signing_key: str  # did:key form of the #atproto verification method
+    document: dict[str, Any] = field(repr=False, compare=False)
+
+
+def is_valid_handle(handle: str) -> bool:
+    return len(handle) <= 253 and _HANDLE_RE.match(handle) is not None
+
+
+def is_valid_did(did: str) -> bool:
+    return len(did) <= 2048 and _DID_RE.match(did) is not None
+
+
+def normalize_handle(handle: str) -> str:
+    """Strip a leading ``@``, lower-case, and check the syntax (IdentityError if it is not a handle)."""
+    h = handle.strip().removeprefix("@").lower()
+    if not is_valid_handle(h):
+        raise IdentityError(
+            f"{handle!r} is not a valid handle: expected a domain name such as alice.bsky.social"
+        )
+    return h
+
+
+def did_web_url(did: str) -> str:
+    """Where a did:web document lives: https, or http for a loopback host (local networks and tests)."""
+    rest = did.removeprefix("did:web:")
+    if not rest or ":" in rest:
+        raise IdentityError(f"{did!r}: only did:web with a bare host (optionally %3A port) is supported")
+    host = unquote(rest)
+    if not _WEB_HOST_RE.match(host):
+        raise IdentityError(f"{did!r}: {host!r} is not a host name with an optional port")
+    hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    scheme = "http" if hostname in _LOOPBACK_HOSTS else "https"
+    return f"{scheme}://{host}/.well-known/did.json"
+
+
+class _WebResolver(DidWebResolver):
+    """did:web with the port (``%3A``) decoded and plain http on loopback hosts."""
+
+    @staticmethod
+    def _parse_web_did(did: str) -> str:
+        return did_web_url(did)
+
+
+class IdentityResolver:
+    """Resolves handles and DIDs; see the module docstring for the endpoints and how to override them."""
+
+    def __init__(
+        self,
+        *,
+        plc_url: str | None = None,
+        pds_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        use_dns: bool = True,
+    ) -> None:
+        self.plc_url = (plc_url or DEFAULT_PLC_URL).rstrip("/")
+        self.pds_url = pds_url.rstrip("/") if pds_url else None
+        self.timeout = timeout
+        self.use_dns = use_dns
+        self._handles = HandleResolver(timeout=timeout)
+        self._plc = DidPlcResolver(self.plc_url, timeout)
+        self._web = _WebResolver(timeout)
+
+    # --- handle -> DID ---
+
+    def resolve_handle(self, handle: str) -> str:
+        """The DID a handle points at (IdentityError if it is malformed or points nowhere)."""
+        h = normalize_handle(handle)
+        did = self._via_pds(h) if self.pds_url else None
+        if did is None and self.use_dns:
+            did = self._handles.resolve_dns(h)
+        if did is None:
+            did = self._handles.resolve_http(h)
+        if did is None:
+            where = [f"{self.pds_url} (resolveHandle)"] if self.pds_url else []
+            where += ["DNS _atproto TXT"] if self.use_dns else []
+            where += [f"https://{h}/.well-known/atproto-did"]
+            raise IdentityError(f"handle {h!r} did not resolve to a DID (tried {', '.join(where)})")
+        if not is_valid_did(did):
+            raise IdentityError(f"handle {h!r} resolved to {did!r}, which is not a DID")
+        return did
+
+    def _via_pds(self, handle: str) -> str | None:
+        assert self.pds_url is not None
+        with XrpcClient(self.pds_url, timeout=self.timeout) as pds:
+            try:
+                answer = pds.query("com.atproto.identity.resolveHandle", {"handle": handle})
+            except XrpcError:
+                return None  # the PDS does not know it; other methods may
+        did = answer.get("did") if isinstance(answer, dict) else None
+        return did if isinstance(did, str) else None
+
+    # --- DID -> document ---
+
+    def resolve_did(self, did: str) -> Identity:
+        """Fetch and check the DID document (IdentityError: unknown, malformed, or not an atproto account)."""
+        if not is_valid_did(did):
+            raise IdentityError(f"{did!r} is not a valid DID")
+        method = did.split(":")[1]
+        if method == "plc":
+            resolver: Any = self._plc
+            where = f"{self.plc_url}/{did}"
+        elif method == "web":
+            resolver = self._web
+            where = did_web_url(did)
+        else:
+            raise IdentityError(
+                f"{did!r}: unsupported DID method {method!r} (atproto uses did:plc and did:web)"
+            )
+        try:
+            raw = resolver.resolve_without_validation(did)
+        except AtProtocolError as e:
+            cause = e.__cause__
+            if cause is not None and "404" in str(cause):
+                raise IdentityError(f"unknown DID {did}: {where} has no document for it") from None
+            raise NetworkError(f"cannot fetch the DID document of {did} from {where}: {cause or e}") from e
+        if raw is None:
+            raise IdentityError(f"unknown DID {did}: {where} has no document for it")
+        return _identity_from_document(did, raw, where)
+
+    def resolve(self, handle_or_did: str) -> Identity:
+        """Resolve either form; a handle must be confirmed by its DID document (bidirectional check)."""
+        if handle_or_did.startswith("did:"):
+            return self.resolve_did(handle_or_did)
+        handle = normalize_handle(handle_or_did)
+        identity = self.resolve_did(self.resolve_handle(handle))
+        if identity.handle != handle:
+            raise IdentityError(
+                f"handle {handle!r} points at {identity.did}, but that DID document claims "
+                f"{identity.handle!r}: the handle is not verified"
+            )
+        return identity
+
+
+def _identity_from_document(did: str, raw: Any, where: str) -> Identity:
+    try:
+        doc = DidDocument.from_dict(raw)
+    except (AtdataError, AtProtocolError, ValueError) as e:
+        raise IdentityError(f"the DID document of {did} from {where} is malformed: {e}") from None
+    if doc.id != did:
+        raise IdentityError(f"the DID document from {where} is for {doc.id!r}, not {did!r}")
+    pds = doc.get_pds_endpoint()
+    if pds is None:
+        raise IdentityError(f"the DID document of {did} names no #atproto_pds service endpoint")
+    try:
+        key = doc.get_did_key()
+    except (AtProtocolError, ValueError) as e:
+        raise IdentityError(f"the #atproto key in the DID document of {did} is unusable: {e}") from None
+    if key is None:
+        raise IdentityError(f"the DID document of {did} has no #atproto signing key")
+    handle = doc.get_handle()
+    return Identity(
+        did=did,
+        handle=handle.lower() if handle else None,
+        pds=pds.rstrip("/"),
+        signing_key=key,
+        document=dict(raw),
+    )

@@ -1,0 +1,232 @@
+"""Sessions on an author's PDS: sign in with handle + app password, refresh, persist, sign out.
+
+Calls ``com.atproto.server.createSession`` / ``refreshSession`` / ``deleteSession`` directly (the
+high-level ``atproto.Client.login`` also asks for a Bluesky profile, which a bare PDS cannot answer).
+The session file (tokens, never the password) is written with mode 0600 under
+``platformdirs.user_config_dir("atdata")``, or ``ATDATA_CONFIG_DIR`` when set.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from atdata.errors import AuthError
+
+from atdata_registry.identity import IdentityResolver, normalize_handle
+from atdata_registry.xrpc import ExpiredTokenError, XrpcAuthError, XrpcClient, XrpcError
+
+log = logging.getLogger(__name__)
+
+SESSION_FILE = "session.json"
+# Refresh a little before the access token's own expiry so a call never starts with a dying token.
+_EXPIRY_MARGIN_S = 30
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("ATDATA_CONFIG_DIR") or platformdirs.user_config_dir("atdata"))
+
+
+def session_path() -> Path:
+    return config_dir() / SESSION_FILE
+
+
+@dataclass
+class Credentials:
+    """What a signed-in session holds: the account and its tokens (no password)."""
+
+    did: str
+    handle: str
+    pds: str
+    access_jwt: str
+    refresh_jwt: str
+    plc: str | None = None  # the PLC directory given at login, for resolving other accounts' DIDs
+
+    def __repr__(self) -> str:  # tokens are secrets too
+        return f"Credentials(did={self.did!r}, handle={self.handle!r}, pds={self.pds!r})"
+
+
+def token_expiry(jwt: str) -> float | None:
+    """The ``exp`` claim of a JWT (seconds since the epoch), read without verifying the signature."""
+    try:
+        payload = jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        exp = claims.get("exp")
+        return float(exp) if isinstance(exp, int | float) else None
+    except (IndexError, ValueError):
+        return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode is filtered by the umask and ignored for existing files
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class Session:
+    """A signed-in session: authenticated XRPC calls that refresh the access token when it expires.
+
+    ``path`` is the session file kept in step with refreshed tokens (``None``: in memory only).
+    """
+
+    def __init__(self, credentials: Credentials, *, path: Path | None = None, timeout: float = 10.0) -> None:
+        self.credentials = credentials
+        self.path = path
+        self._xrpc = XrpcClient(credentials.pds, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"Session({self.credentials.handle} {self.credentials.did} at {self.credentials.pds})"
+
+    @property
+    def did(self) -> str:
+        return self.credentials.did
+
+    @property
+    def handle(self) -> str:
+        return self.credentials.handle
+
+    @property
+    def pds(self) -> str:
+        return self.credentials.pds
+
+    def close(self) -> None:
+        self._xrpc.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def save(self) -> None:
+        if self.path is not None:
+            _write_private(self.path, json.dumps(asdict(self.credentials), indent=2))
+
+    def refresh(self) -> None:
+        """Trade the refresh token for new tokens (AuthError if the session can no longer be refreshed)."""
+        try:
+            answer = self._xrpc.procedure(
+                "com.atproto.server.refreshSession", token=self.credentials.refresh_jwt
+            )
+        except XrpcAuthError as e:
+            raise AuthError(
+                f"the session of {self.handle} on {self.pds} has ended ({e.error}); run `atdata login` again"
+            ) from None
+        self.credentials.access_jwt = answer["accessJwt"]
+        self.credentials.refresh_jwt = answer["refreshJwt"]
+        self.credentials.handle = answer.get("handle", self.credentials.handle)
+        log.info("refreshed the session of %s", self.handle)
+        self.save()
+
+    def _fresh_token(self) -> str:
+        exp = token_expiry(self.credentials.access_jwt)
+        if exp is not None and exp - _EXPIRY_MARGIN_S <= time.time():
+            self.refresh()
+        return self.credentials.access_jwt
+
+    def query(self, nsid: str, params: dict[str, Any] | None = None) -> Any:
+        return self._call(lambda token: self._xrpc.query(nsid, params, token=token))
+
+    def procedure(self, nsid: str, body: dict[str, Any] | None = None) -> Any:
+        return self._call(lambda token: self._xrpc.procedure(nsid, body, token=token))
+
+    def _call(self, send: Any) -> Any:
+        try:
+            return send(self._fresh_token())
+        except ExpiredTokenError:
+            # The clock or the server disagreed with the token's exp claim: refresh once and retry.
+            self.refresh()
+            return send(self.credentials.access_jwt)
+
+
+def create_session(
+    handle: str,
+    password: str,
+    *,
+    pds: str | None = None,
+    plc: str | None = None,
+    path: Path | None = None,
+    timeout: float = 10.0,
+) -> Session:
+    """Sign in on the account's PDS (found from the handle unless ``pds`` is given); nothing is saved."""
+    h = normalize_handle(handle)
+    if pds is None:
+        pds = IdentityResolver(plc_url=plc, timeout=timeout).resolve(h).pds
+    with XrpcClient(pds, timeout=timeout) as xrpc:
+        try:
+            answer = xrpc.procedure(
+                "com.atproto.server.createSession", {"identifier": h, "password": password}
+            )
+        except XrpcAuthError as e:
+            raise AuthError(
+                f"signing in as {h} on {pds} failed: {e.error}: wrong handle or app password"
+            ) from None
+        except XrpcError as e:
+            raise AuthError(f"signing in as {h} on {pds} failed: {e.status} {e.error}: {e.message}") from None
+    credentials = Credentials(
+        did=answer["did"],
+        handle=answer.get("handle", h),
+        pds=pds.rstrip("/"),
+        access_jwt=answer["accessJwt"],
+        refresh_jwt=answer["refreshJwt"],
+        plc=plc,
+    )
+    return Session(credentials, path=path, timeout=timeout)
+
+
+def login(
+    handle: str, password: str, *, pds: str | None = None, plc: str | None = None, timeout: float = 10.0
+) -> Session:
+    """Sign in and save the session file (0600) so later commands reuse it."""
+    session = create_session(handle, password, pds=pds, plc=plc, path=session_path(), timeout=timeout)
+    session.save()
+    return session
+
+
+def current_session(*, timeout: float = 10.0) -> Session:
+    """The saved session (AuthError if nobody is signed in)."""
+    path = session_path()
+    try:
+        data = json.loads(path.read_text())
+        credentials = Credentials(
+            **{k: data[k] for k in ("did", "handle", "pds", "access_jwt", "refresh_jwt")}, plc=data.get("plc")
+        )
+    except FileNotFoundError:
+        raise AuthError("not signed in: run `atdata login HANDLE` first") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise AuthError(
+            f"the session file {path} is unreadable ({type(e).__name__}); run `atdata login` again"
+        ) from None
+    return Session(credentials, path=path, timeout=timeout)
+
+
+def logout(*, timeout: float = 10.0) -> Credentials | None:
+    """Delete the session on the PDS (best effort) and the session file; returns who was signed out."""
+    path = session_path()
+    try:
+        session = current_session(timeout=timeout)
+    except AuthError:
+        path.unlink(missing_ok=True)  # an unreadable file is removed too
+        return None
+    try:
+        session._xrpc.procedure("com.atproto.server.deleteSession", token=session.credentials.refresh_jwt)
+    except (AuthError, OSError) as e:
+        # Signing out locally must work even when the PDS is gone or the token already expired.
+        log.info("the PDS did not delete the session (%s); removing the local file anyway", type(e).__name__)
+    finally:
+        session.close()
+        path.unlink(missing_ok=True)
+    return session.credentials

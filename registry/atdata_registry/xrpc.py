@@ -1,0 +1,114 @@
+"""A thin XRPC client over httpx: queries (GET) and procedures (POST) with errors that say where.
+
+Request bodies are never quoted in errors or logs: they may hold passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from atdata.errors import AuthError, NetworkError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class XrpcError(NetworkError):
+    """A service answered an XRPC call with an error (``status``, ``error`` name, ``message``)."""
+
+    def __init__(self, url: str, status: int, error: str, message: str) -> None:
+        self.url = url
+        self.status = status
+        self.error = error
+        self.message = message
+        super().__init__(
+            f"{url} answered {status} {error}: {message}" if message else f"{url} answered {status} {error}"
+        )
+
+
+class XrpcAuthError(AuthError):
+    """The service refused the credentials of an XRPC call (HTTP 401, or an expired/invalid token)."""
+
+    def __init__(self, url: str, error: str, message: str) -> None:
+        self.url = url
+        self.error = error
+        super().__init__(
+            f"{url} refused the credentials ({error}): {message}"
+            if message
+            else f"{url} refused the credentials ({error})"
+        )
+
+
+class ExpiredTokenError(XrpcAuthError):
+    """The access token has expired; refreshing the session fixes it."""
+
+
+_AUTH_ERRORS = {"AuthenticationRequired", "InvalidToken", "AuthMissing", "AccountTakedown"}
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason_phrase or "Error", response.text[:200]
+    if not isinstance(body, dict):
+        return response.reason_phrase or "Error", ""
+    return str(body.get("error") or response.reason_phrase or "Error"), str(body.get("message") or "")
+
+
+class XrpcClient:
+    """Calls ``<base_url>/xrpc/<nsid>`` on one service.
+
+    ``token`` (a bearer JWT) is sent when given. Transport failures raise :class:`NetworkError` naming the
+    endpoint; 401s and token errors raise :class:`XrpcAuthError` (an ``AuthError``), with
+    :class:`ExpiredTokenError` for an expired access token; other errors raise :class:`XrpcError`.
+    """
+
+    def __init__(
+        self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> XrpcClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def url(self, nsid: str) -> str:
+        return f"{self.base_url}/xrpc/{nsid}"
+
+    def query(self, nsid: str, params: dict[str, Any] | None = None, *, token: str | None = None) -> Any:
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        return self._send("GET", nsid, token=token, params=clean)
+
+    def procedure(self, nsid: str, body: dict[str, Any] | None = None, *, token: str | None = None) -> Any:
+        return self._send("POST", nsid, token=token, json=body if body is not None else None)
+
+    def _send(self, method: str, nsid: str, *, token: str | None, **kwargs: Any) -> Any:
+        url = self.url(nsid)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = self._http.request(method, url, headers=headers, **kwargs)
+        except httpx.TransportError as e:
+            raise NetworkError(f"cannot reach {url}: {type(e).__name__}: {e}") from e
+        if response.is_success:
+            if not response.content:
+                return {}
+            if response.headers.get("content-type", "").startswith("application/json"):
+                return response.json()
+            return response.content
+        error, message = _error_of(response)
+        log.debug("%s %s -> %s %s", method, url, response.status_code, error)
+        if error == "ExpiredToken":
+            raise ExpiredTokenError(url, error, message)
+        if response.status_code == 401 or error in _AUTH_ERRORS:
+            raise XrpcAuthError(url, error, message)
+        raise XrpcError(url, response.status_code, error, message)

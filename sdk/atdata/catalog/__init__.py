@@ -1,0 +1,180 @@
+"""The starter catalog: sample types and lenses for real neuroscience data systems.
+
+One module per system, written from that system's own documentation, plus the shared types
+the systems' lenses converge on:
+
+- :mod:`~atdata.catalog.openastrocytes`: astrocyte two-photon movies (generic ``Frame``, the
+  bath-application and uncaging experiments) and their DINOv3 patch embeddings;
+- :mod:`~atdata.catalog.astrocast`: astroCAST's event table;
+- :mod:`~atdata.catalog.allen_visual_behavior`: Visual Behavior tidy trace rows and per-cell traces;
+- :mod:`~atdata.catalog.microns`: the MICrONS synapse table served by CAVE;
+- :mod:`~atdata.catalog.allen_brain_observatory`: Brain Observatory dF/F traces and movie frames;
+- :mod:`~atdata.catalog.shared`: ``ImagingFrame``, ``CellTrace``, ``CalciumEvent``, ``Synapse``,
+  ``Connection``.
+
+Importing the package registers every lens with ``@atdata.lens``, so ``Dataset.as_type`` finds
+paths between the catalog's types in this process; :func:`catalog_registry` builds a separate
+registry (optionally without the shortcuts) for callers that want to choose.
+
+Paths worth knowing (``atdata catalog list`` prints the whole graph; ``--svg`` draws it):
+
+- Frame -> ImagingFrame -> AstrocyteRecordingFrame -> BathApplicationFrame (3 hops; also
+  UncagingFrame). Each hop does one job: parse generic acquisition metadata, parse the
+  OpenAstrocytes recording identity from the file name, choose the experiment's type.
+- Frame -> BathApplicationFrame and Frame -> UncagingFrame directly: the *shortcuts*
+  (:data:`SHORTCUT_LENSES`), which give the same samples as the 3-hop path (a test checks it).
+- BrainObservatoryCellTrace -> CellTrace -> CalciumEvent -> AstroCastEvent (3 hops across
+  systems: each neuron's largest transient as an astroCAST event row); the same from
+  VisualBehaviorCellTrace and from PatchEmbeddingTrace.
+- AstroCastEvent -> CalciumEvent -> CellTrace, MicronsSynapse -> Synapse -> Connection (2 hops).
+
+How the demo shows a three-hop path being chosen: the trusted author publishes the catalog
+*without* the shortcuts (``atdata catalog publish --without-shortcuts``), and a second, untrusted
+author publishes ``frame_to_bath_application`` (the direct lens, e.g. with
+``atdata catalog publish --only frame_to_bath_application``). With no trust policy the appview's
+shortest path from Frame to BathApplicationFrame is that single untrusted hop; with the first
+author trusted the only allowed path is Frame -> ImagingFrame -> AstrocyteRecordingFrame ->
+BathApplicationFrame, and ``as_type`` runs those three lenses. No two-hop path exists between
+Frame and BathApplicationFrame, so the trusted answer is exactly three hops. Both paths yield
+equal samples, which the demo can print side by side (``atdata catalog list --path Frame
+BathApplicationFrame --without-shortcuts --svg path.svg`` draws the chain). The second author's
+lens competes only if the graph puts it on the same nodes: the publisher writes its Frame and
+BathApplicationFrame schemas into that author's repository too, with the same content (so the
+same CIDs) but other at-uris, so the appview must key schema nodes by content, or the competing
+lens must reference the first author's schema records. ``examples.bath_application_frames()``
+makes generic frames in the layout the lenses read, for the demo's shards.
+"""
+
+from typing import Any
+
+from atdata.catalog import (
+    allen_brain_observatory,
+    allen_visual_behavior,
+    astrocast,
+    microns,
+    openastrocytes,
+    shared,
+)
+from atdata.catalog.allen_brain_observatory import BrainObservatoryCellTrace, BrainObservatoryFrame
+from atdata.catalog.allen_visual_behavior import VisualBehaviorCellTrace, VisualBehaviorTraceRow
+from atdata.catalog.astrocast import AstroCastEvent
+from atdata.catalog.microns import MicronsSynapse
+from atdata.catalog.openastrocytes import (
+    AstrocyteRecordingFrame,
+    BathApplicationFrame,
+    EmbeddingPCResult,
+    EmbeddingResult,
+    Frame,
+    PatchEmbeddingTrace,
+    PCABasis,
+    UncagingFrame,
+)
+from atdata.catalog.shared import CalciumEvent, CellTrace, Connection, ImagingFrame, Synapse
+from atdata.errors import LensError
+from atdata.lenses import Lens, LensRegistry
+
+CATALOG_TYPES: tuple[type, ...] = (
+    # shared
+    ImagingFrame,
+    CellTrace,
+    CalciumEvent,
+    Synapse,
+    Connection,
+    # OpenAstrocytes
+    Frame,
+    AstrocyteRecordingFrame,
+    BathApplicationFrame,
+    UncagingFrame,
+    PCABasis,
+    EmbeddingResult,
+    EmbeddingPCResult,
+    PatchEmbeddingTrace,
+    # astroCAST
+    AstroCastEvent,
+    # Allen Visual Behavior
+    VisualBehaviorTraceRow,
+    VisualBehaviorCellTrace,
+    # MICrONS
+    MicronsSynapse,
+    # Allen Brain Observatory
+    BrainObservatoryCellTrace,
+    BrainObservatoryFrame,
+)
+"""Every sample type in the catalog; nested types (PCABasis) come before the types using them."""
+
+CATALOG_LENSES: tuple[Lens[Any, Any], ...] = (
+    openastrocytes.frame_to_imaging_frame,
+    openastrocytes.imaging_to_recording_frame,
+    openastrocytes.recording_to_bath_application,
+    openastrocytes.recording_to_uncaging,
+    openastrocytes.frame_to_bath_application,
+    openastrocytes.frame_to_uncaging,
+    openastrocytes.bath_application_to_imaging_frame,
+    openastrocytes.uncaging_to_imaging_frame,
+    openastrocytes.patch_pc_projection,
+    openastrocytes.patch_trace_to_cell_trace,
+    shared.cell_trace_to_largest_transient,
+    shared.calcium_event_to_cell_trace,
+    shared.synapse_to_connection,
+    astrocast.astrocast_to_calcium_event,
+    astrocast.calcium_event_to_astrocast,
+    allen_visual_behavior.visual_behavior_to_cell_trace,
+    allen_visual_behavior.visual_behavior_row_to_cell_trace,
+    microns.microns_to_synapse,
+    allen_brain_observatory.observatory_to_cell_trace,
+    allen_brain_observatory.frame_to_observatory_frame,
+    allen_brain_observatory.observatory_to_imaging_frame,
+)
+"""Every lens in the catalog, the shortcuts included."""
+
+SHORTCUT_LENSES: tuple[Lens[Any, Any], ...] = (
+    openastrocytes.frame_to_bath_application,
+    openastrocytes.frame_to_uncaging,
+)
+"""One-hop lenses that duplicate a longer path; left out to make the demo's path three hops."""
+
+
+def catalog_registry(*, shortcuts: bool = True) -> LensRegistry:
+    """A fresh lens registry holding the catalog's lenses (without the shortcuts if asked)."""
+    reg = LensRegistry()
+    for lens in CATALOG_LENSES:
+        if shortcuts or lens not in SHORTCUT_LENSES:
+            reg.register(lens)
+    return reg
+
+
+def lens_by_name(name: str) -> Lens[Any, Any]:
+    """The catalog lens called ``name`` (its function name); LensError lists the names otherwise."""
+    for lens in CATALOG_LENSES:
+        if lens.name == name:
+            return lens
+    names = ", ".join(lens.name for lens in CATALOG_LENSES)
+    raise LensError(f"no catalog lens named {name!r}; the catalog has: {names}")
+
+
+__all__ = [
+    "CATALOG_LENSES",
+    "CATALOG_TYPES",
+    "SHORTCUT_LENSES",
+    "AstroCastEvent",
+    "AstrocyteRecordingFrame",
+    "BathApplicationFrame",
+    "BrainObservatoryCellTrace",
+    "BrainObservatoryFrame",
+    "CalciumEvent",
+    "CellTrace",
+    "Connection",
+    "EmbeddingPCResult",
+    "EmbeddingResult",
+    "Frame",
+    "ImagingFrame",
+    "MicronsSynapse",
+    "PCABasis",
+    "PatchEmbeddingTrace",
+    "Synapse",
+    "UncagingFrame",
+    "VisualBehaviorCellTrace",
+    "VisualBehaviorTraceRow",
+    "catalog_registry",
+    "lens_by_name",
+]

@@ -1,0 +1,69 @@
+"""The lens sandbox: the dialect check, and running lens code inline or in a worker process.
+
+::
+
+    from atdata.sandbox import LensStep, Limits, check_source, load_program, validate_source
+
+    violations = validate_source(code)             # [] when clean; never raises on bad code
+    check_source(code, filename="lens.py")         # raises LensValidationError(where, violations)
+    steps = [LensStep(code_a, "a", "Frame", "Mid"), LensStep(code_b, "b", "Mid", "Out")]
+    with load_program(steps, isolation="process", limits=Limits(cpu_seconds=5)) as program:
+        outs = program.run(items, keys)            # plain field dicts in, plain field dicts out
+        srcs = put_program.run_put(views, sources, keys)
+
+``run`` applies the program's ``get`` steps in order to each item. ``run_put`` applies one
+``put`` step (``step=`` its index, needed only when there are several) to ``(view, source)`` pairs:
+``LensStep(code, name, S, V, direction="put")`` calls ``put(view: V record, source: S record)``
+and returns the new ``S`` fields. Items are plain field dicts: None, bool, int, float, str, bytes,
+numpy arrays of plain dtypes, lists, str-keyed dicts, nested sample types as nested dicts (say
+which with ``LensStep(source_shape=RecordShape.of(spec))`` to have them seen as records).
+
+Any failure inside lens code or a broken limit raises
+:class:`~atdata.errors.LensExecutionError` naming the lens, the sample key and the reason; the
+caller's process keeps working, and a killed worker is replaced on the next call. Code outside
+the dialect (:mod:`atdata.sandbox.dialect`) raises :class:`~atdata.errors.LensValidationError`
+when the program is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from atdata.sandbox.inline import InlineProgram
+from atdata.sandbox.process import ProcessProgram
+from atdata.sandbox.records import RecordShape
+from atdata.sandbox.runtime import LensStep, Limits
+from atdata.sandbox.validator import check_source, validate_source
+
+Program = InlineProgram | ProcessProgram
+
+
+def load_program(
+    steps: Sequence[LensStep],
+    *,
+    isolation: Literal["inline", "process"],
+    limits: Limits | None = None,
+) -> Program:
+    """Validate and compile ``steps`` once, ready to ``run`` batches (also a context manager)."""
+    if not steps:
+        raise ValueError("a lens program needs at least one step")
+    limits = limits or Limits()
+    if isolation == "inline":
+        return InlineProgram(steps, limits)
+    if isolation == "process":
+        return ProcessProgram(steps, limits)
+    raise ValueError(f"isolation must be 'inline' or 'process', not {isolation!r}")
+
+
+__all__ = [
+    "InlineProgram",
+    "LensStep",
+    "Limits",
+    "ProcessProgram",
+    "Program",
+    "RecordShape",
+    "check_source",
+    "load_program",
+    "validate_source",
+]

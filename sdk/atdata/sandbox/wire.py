@@ -1,0 +1,131 @@
+"""The message format between the host and a lens worker: msgpack plus raw array buffers.
+
+Nothing is ever unpickled. A frame is a 16-byte header (magic, metadata length, data length), a
+msgpack document, then the raw bytes of every array it mentions, each 64-byte aligned. Arrays
+appear in the document as an ext value naming their dtype, shape and offset, so the receiver makes
+zero-copy views into the one buffer it read. Only plain dtypes are accepted in either direction.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import struct
+import time
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from atdata.sandbox.records import plain_dtype_ok
+
+MAGIC = b"ATDL"
+HEADER = struct.Struct("<4sIQ")
+ARRAY_EXT = 1
+ALIGN = 64
+MAX_META_BYTES = 1 << 30
+
+
+class WireError(Exception):
+    """A frame is malformed, too large, or the other side went away."""
+
+
+class WireTimeout(WireError):
+    """The other side did not answer before the deadline."""
+
+
+def encode(message: Any) -> list[memoryview | bytes]:
+    """The buffers of one frame, ready for :func:`write_frame`."""
+    buffers: list[memoryview] = []
+    offset = 0
+
+    def default(value: Any) -> Any:
+        nonlocal offset
+        if type(value) is np.ndarray:
+            if not plain_dtype_ok(value.dtype):
+                raise WireError(f"arrays of dtype {value.dtype} can't be sent")
+            arr = np.ascontiguousarray(value)
+            pad = -offset % ALIGN
+            if pad:
+                buffers.append(memoryview(bytes(pad)))
+                offset += pad
+            desc = msgpack.packb([arr.dtype.str, list(arr.shape), offset])
+            view = memoryview(arr).cast("B") if arr.nbytes else memoryview(b"")
+            buffers.append(view)
+            offset += arr.nbytes
+            return msgpack.ExtType(ARRAY_EXT, desc)
+        if isinstance(value, np.generic) and plain_dtype_ok(value.dtype):
+            return value.item()
+        raise WireError(f"a {type(value).__name__} can't be sent to or from a lens worker")
+
+    meta = msgpack.packb(message, default=default, use_bin_type=True)
+    return [HEADER.pack(MAGIC, len(meta), offset), meta, *buffers]
+
+
+def decode(meta: bytes, data: bytearray) -> Any:
+    """The message of a frame whose document is ``meta`` and array bytes ``data``."""
+    size = len(data)
+
+    def ext_hook(code: int, payload: bytes) -> Any:
+        if code != ARRAY_EXT:
+            raise WireError(f"unknown ext type {code}")
+        dtype_str, shape, offset = msgpack.unpackb(payload)
+        dtype = np.dtype(str(dtype_str))
+        if not plain_dtype_ok(dtype):
+            raise WireError(f"arrays of dtype {dtype} are not accepted")
+        shape = tuple(int(n) for n in shape)
+        if any(n < 0 for n in shape):
+            raise WireError("negative array dimension")
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        nbytes = count * dtype.itemsize
+        if not (0 <= offset and offset + nbytes <= size):
+            raise WireError("array outside the frame's data")
+        return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
+
+    return msgpack.unpackb(meta, ext_hook=ext_hook, raw=False, strict_map_key=True, use_list=True)
+
+
+def write_frame(fd: int, buffers: list[memoryview | bytes]) -> None:
+    for buf in buffers:
+        view = memoryview(buf)
+        while view.nbytes:
+            n = os.write(fd, view)
+            view = view[n:]
+
+
+def read_frame(fd: int, *, deadline: float | None = None, max_data: int = 1 << 40) -> Any:
+    """Read and decode one frame; None at a clean end of stream before any byte."""
+    header = bytearray(HEADER.size)
+    if not _read_into(fd, memoryview(header), deadline, eof_ok=True):
+        return None
+    magic, meta_len, data_len = HEADER.unpack(header)
+    if magic != MAGIC or meta_len > MAX_META_BYTES or data_len > max_data:
+        raise WireError("malformed or oversized frame")
+    meta = bytearray(meta_len)
+    _read_into(fd, memoryview(meta), deadline)
+    data = bytearray(data_len)
+    _read_into(fd, memoryview(data), deadline)
+    try:
+        return decode(bytes(meta), data)
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
+        raise WireError(f"malformed frame: {e}") from None
+
+
+def _read_into(fd: int, view: memoryview, deadline: float | None, *, eof_ok: bool = False) -> bool:
+    got = 0
+    total = view.nbytes
+    poller = select.poll() if deadline is not None else None
+    if poller is not None:
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    while got < total:
+        if poller is not None and deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not poller.poll(max(int(remaining * 1000), 1)):
+                raise WireTimeout("no answer before the deadline")
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            if got == 0 and eof_ok:
+                return False
+            raise WireError("the other side closed the stream")
+        got += n
+    return True

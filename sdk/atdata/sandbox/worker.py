@@ -1,0 +1,181 @@
+"""The lens worker process: ``python -I -m atdata.sandbox.worker IN_FD OUT_FD PROGRESS_FD``.
+
+Started fresh by :mod:`atdata.sandbox.process` (never forked from the host). It imports what it
+needs, then locks itself down before reading any lens code: resource limits (CPU, address space,
+open files, file size, processes), an unprivileged user when started as root, no-new-privileges
+and a default-deny seccomp filter (no open, no fork/clone/exec, no sockets, writes only to its
+own pipes). Then it validates and compiles the lens steps and answers run requests until its
+input closes. It writes the step and item it is working on into the progress page so the host
+can name the sample when it has to kill the worker.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import resource
+import signal
+import struct
+import sys
+from typing import Any
+
+PROGRESS = struct.Struct("<qq")
+NOBODY = 65534
+
+# Everything the worker may do once locked down. Anything else fails with EPERM.
+_ALLOWED_SYSCALLS = (
+    "read", "readv", "pread64", "mmap", "munmap", "mremap", "brk", "madvise", "mprotect", "futex",
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "exit", "exit_group",
+    "clock_gettime", "clock_getres", "gettimeofday", "getrusage", "getpid", "gettid", "getrandom",
+    "sched_yield", "sched_getaffinity", "close", "restart_syscall", "nanosleep", "clock_nanosleep",
+)  # fmt: skip
+
+
+def _preload() -> None:
+    """Import and warm up everything lens code can reach, while files can still be opened."""
+    import encodings.ascii
+    import encodings.latin_1
+    import encodings.utf_8
+    import encodings.utf_16
+    import encodings.utf_32  # noqa: F401
+
+    import numpy as np
+    import pyprctl  # noqa: F401  (loaded now: nothing can be imported once locked down)
+    import pyseccomp  # noqa: F401
+
+    from atdata.sandbox import runtime
+    from atdata.sandbox.validator import validate_source
+
+    runtime.module_proxy("numpy")
+    runtime.module_proxy("math")
+    validate_source("import numpy as np\ndef get(s):\n    return {'x': np.zeros(1)}\n")
+    np.linalg.norm(np.ones(2))
+    np.fft.fft(np.ones(2))
+    np.ones((2, 2)).dot(np.ones((2, 2)))
+    str(np.float32(1.5)), repr(np.ones(2))
+
+
+def _vm_size() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _lock_down(limits: dict[str, Any], out_fd: int) -> int:
+    """Apply every limit and the seccomp filter; returns the CPU-seconds limit set."""
+    cpu_used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_now = cpu_used.ru_utime + cpu_used.ru_stime
+    cpu_limit = int(cpu_now + 2 * float(limits["cpu_seconds"])) + 1
+    address_space = _vm_size() + int(limits["memory_bytes"])
+    for which, value in (
+        (resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 1)),
+        (resource.RLIMIT_AS, (address_space, address_space)),
+        (resource.RLIMIT_NOFILE, (int(limits["open_files"]),) * 2),
+        (resource.RLIMIT_FSIZE, (int(limits["file_size"]),) * 2),
+        (resource.RLIMIT_NPROC, (0, 0)),
+        (resource.RLIMIT_CORE, (0, 0)),
+    ):
+        resource.setrlimit(which, value)
+    if os.geteuid() == 0:
+        # Root ignores RLIMIT_NPROC and may raise its own limits; nobody can do neither.
+        os.setgroups([])
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)
+    import pyprctl
+
+    pyprctl.set_no_new_privs()
+    _install_seccomp(out_fd)
+    return cpu_limit
+
+
+def _install_seccomp(out_fd: int) -> None:
+    import pyseccomp as seccomp
+
+    f = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
+    for name in _ALLOWED_SYSCALLS:
+        f.add_rule(seccomp.ALLOW, name)
+    for fd in (1, 2, out_fd):
+        f.add_rule(seccomp.ALLOW, "write", seccomp.Arg(0, seccomp.EQ, fd))
+        f.add_rule(seccomp.ALLOW, "writev", seccomp.Arg(0, seccomp.EQ, fd))
+    f.load()
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the host to handle
+    in_fd, out_fd, progress_fd = (int(a) for a in argv[:3])
+    _preload()
+
+    from atdata.errors import LensValidationError
+    from atdata.sandbox import wire
+    from atdata.sandbox.records import RecordShape
+    from atdata.sandbox.runtime import Engine, LensStep, StepFailure
+
+    page = mmap.mmap(progress_fd, PROGRESS.size)
+    os.close(progress_fd)
+
+    def progress(step: int, item: int) -> None:
+        PROGRESS.pack_into(page, 0, step, item)
+
+    request = wire.read_frame(in_fd)
+    if request is None or request.get("op") != "load":
+        return 2
+    limits = request["limits"]
+    cpu_limit = _lock_down(limits, out_fd)
+    wall = float(limits["wall_seconds_per_batch"])
+
+    def reply(message: dict[str, Any]) -> None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        message["cpu_left"] = cpu_limit - (usage.ru_utime + usage.ru_stime)
+        wire.write_frame(out_fd, wire.encode(message))
+
+    steps = [
+        LensStep(
+            source=s["source"],
+            name=s["name"],
+            source_type=s["source_type"],
+            target_type=s["target_type"],
+            direction=s["direction"],
+            source_shape=None if s["source_shape"] is None else RecordShape.from_wire(s["source_shape"]),
+            target_shape=None if s["target_shape"] is None else RecordShape.from_wire(s["target_shape"]),
+        )
+        for s in request["steps"]
+    ]
+    engine = Engine(steps, private_inputs=False)
+    engine.progress = progress
+    try:
+        engine.load(wall)
+    except LensValidationError as e:
+        violations = [[v.line, v.column, v.reason] for v in e.violations]
+        reply({"ok": False, "kind": "validation", "where": e.where, "violations": violations})
+        return 0
+    except StepFailure as e:
+        reply({"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason})
+        return 0
+    reply({"ok": True})
+
+    while True:
+        request = wire.read_frame(in_fd)
+        if request is None:
+            return 0
+        try:
+            if request["op"] == "run":
+                result = engine.run(request["items"], wall)
+            else:
+                result = engine.run_put(request["views"], request["sources"], request["step"], wall)
+        except StepFailure as e:
+            reply({"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason})
+            continue
+        except Exception as e:  # a malformed request: answer instead of dying
+            reply({"ok": False, "kind": "failure", "step": 0, "item": None, "reason": f"bad request: {e}"})
+            continue
+        try:
+            reply({"ok": True, "items": result})
+        except wire.WireError as e:
+            reply({"ok": False, "kind": "failure", "step": 0, "item": None, "reason": str(e)})
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

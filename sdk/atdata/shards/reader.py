@@ -1,0 +1,100 @@
+"""One shard's samples as ``(key, msgpack bytes)`` pairs, checked against its sidecar."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from atdata.errors import ShardIntegrityError
+from atdata.shards.sidecar import Sidecar
+from atdata.shards.streams import DEFAULT_TIMEOUT, ShardReader, open_shard
+from atdata.shards.tar import members
+
+EXTENSION = "msgpack"
+
+# Local shards whose bytes matched their sidecar, by file identity: later passes over an unchanged
+# file (every epoch of training) skip re-hashing it, which costs more CPU than decoding it.
+_verified: dict[tuple[int, ...], str] = {}
+_MAX_VERIFIED = 100_000
+
+
+def samples(
+    url: str,
+    sidecar: Sidecar | None = None,
+    *,
+    verify: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Iterator[tuple[str, Any]]:
+    """Yield ``(key, body)`` per sample of the shard at ``url``.
+
+    A sample is the tar members sharing a key (the name up to the first dot of its last path
+    part); ``body`` is its ``.msgpack`` member, or None when it has none. With a sidecar and
+    ``verify``, the sample count and sha-256 are checked once the shard has been read through,
+    raising :class:`ShardIntegrityError` on a mismatch.
+    """
+    reader = open_shard(url, timeout)
+    try:
+        shown = reader.url
+        expected = sidecar if verify else None
+        digest = _start_check(reader, expected)
+        count = 0
+        key: str | None = None
+        body: Any = None
+        for name, data in members(reader.read, shown):
+            slash = name.rfind("/")
+            dot = name.find(".", slash + 1)
+            k, ext = (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
+            if k != key:
+                if key is not None:
+                    count += 1
+                    yield key, body
+                key, body = k, None
+            if ext == EXTENSION:
+                if body is not None:  # two bodies under one key: keep both samples
+                    count += 1
+                    yield key, body
+                body = data
+        if key is not None:
+            count += 1
+            yield key, body
+        if expected is not None:
+            _finish_check(reader, expected, count, digest)
+    finally:
+        reader.close()
+
+
+def forget_verified() -> None:
+    """Hash every shard again on its next read (benchmarks use it to measure first reads)."""
+    _verified.clear()
+
+
+def _start_check(reader: ShardReader, expected: Sidecar | None) -> Callable[[], str] | None:
+    if expected is None:
+        return None
+    if reader.size is not None and reader.size != expected.size:
+        raise ShardIntegrityError(
+            f"shard is {reader.size} bytes, its sidecar says {expected.size}", url=reader.url
+        )
+    if reader.identity is not None and _verified.get(reader.identity) == expected.sha256:
+        return None
+    return reader.start_digest()
+
+
+def _finish_check(
+    reader: ShardReader, expected: Sidecar, count: int, digest: Callable[[], str] | None
+) -> None:
+    if count != expected.samples:
+        raise ShardIntegrityError(
+            f"shard holds {count} samples, its sidecar says {expected.samples}", url=reader.url
+        )
+    if digest is None:
+        return
+    actual = digest()
+    if actual != expected.sha256:
+        raise ShardIntegrityError(
+            f"shard sha-256 is {actual}, its sidecar says {expected.sha256}", url=reader.url
+        )
+    if reader.identity is not None:
+        if len(_verified) >= _MAX_VERIFIED:
+            _verified.clear()
+        _verified[reader.identity] = actual

@@ -1,0 +1,224 @@
+"""Opening a shard's bytes: local files are memory-mapped, http(s) is streamed in chunks.
+
+Both readers offer ``read(n)`` returning exactly ``n`` bytes (fewer only at the end), so the tar
+walker needs one code path. A reader can also produce the sha-256 of everything it holds, which for
+local files runs on a second thread (hashlib releases the GIL) while samples are being decoded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import mmap
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from atdata.errors import ShardError
+from atdata.shards.urls import display, local_path, scheme
+
+if TYPE_CHECKING:
+    import httpx  # imported where used, so that reading local shards never pays for it
+
+CHUNK = 1 << 20
+DEFAULT_TIMEOUT = 60.0
+
+
+class ShardReader(Protocol):
+    url: str
+    size: int | None
+    """The shard's length in bytes, when known before reading it."""
+    identity: tuple[int, ...] | None
+    """For local files: changes whenever the bytes may have changed."""
+
+    def read(self, n: int) -> Any: ...
+
+    def start_digest(self) -> Callable[[], str]: ...
+
+    def close(self) -> None: ...
+
+
+class MappedFile:
+    """A local shard, mapped into memory; ``read`` returns zero-copy memoryview slices."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = local_path(url)
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                size = st.st_size
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        except FileNotFoundError:
+            raise ShardError("shard file not found", url=url) from None
+        except (OSError, ValueError) as e:
+            raise ShardError(f"cannot open shard: {e}", url=url) from None
+        self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
+        self.size: int | None = size
+        # ctime cannot be set back by users, so an unchanged tuple means unchanged bytes
+        self.identity: tuple[int, ...] | None = (st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns)
+        self._pos = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def read(self, n: int) -> memoryview:
+        pos = self._pos
+        self._pos = pos + n
+        return self._view[pos : pos + n]
+
+    def start_digest(self) -> Callable[[], str]:
+        h = hashlib.sha256()
+        view = self._view
+
+        def run() -> None:
+            for start in range(0, len(view), 8 * CHUNK):
+                if self._stop.is_set():
+                    return
+                h.update(view[start : start + 8 * CHUNK])
+
+        self._thread = threading.Thread(target=run, name="atdata-shard-sha256", daemon=True)
+        self._thread.start()
+
+        def result() -> str:
+            assert self._thread is not None
+            self._thread.join()
+            return h.hexdigest()
+
+        return result
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        # A caller may still hold a buffer over a member; the map then closes when that is collected.
+        with contextlib.suppress(BufferError):
+            self._view.release()
+            if self._map is not None:
+                self._map.close()
+
+
+class ChunkStream:
+    """A shard arriving as an iterator of byte chunks (http), buffered for exact-size reads."""
+
+    def __init__(
+        self,
+        url: str,
+        chunks: Iterator[bytes],
+        on_close: Callable[[], None],
+        errors: type[Exception] | tuple[type[Exception], ...] = (),
+    ) -> None:
+        self.url = url
+        self._errors = errors
+        self.size: int | None = None
+        self.identity: tuple[int, ...] | None = None
+        self._chunks = chunks
+        self._on_close = on_close
+        self._buf = b""
+        self._pos = 0
+        self._hash: Any = None
+
+    def _next_chunk(self) -> bytes | None:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            return None
+        except self._errors as e:
+            raise ShardError(
+                f"connection failed while streaming: {type(e).__name__}: {e}", url=self.url
+            ) from None
+        if self._hash is not None:
+            self._hash.update(chunk)
+        return chunk
+
+    def read(self, n: int) -> bytes | memoryview:
+        pos, buf = self._pos, self._buf
+        if len(buf) - pos >= n:
+            self._pos = pos + n
+            return memoryview(buf)[pos : pos + n]
+        parts = [buf[pos:]]
+        have = len(parts[0])
+        while have < n:
+            chunk = self._next_chunk()
+            if chunk is None:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        joined = b"".join(parts)
+        self._buf, self._pos = joined, min(n, len(joined))
+        return memoryview(joined)[:n]
+
+    def start_digest(self) -> Callable[[], str]:
+        # The hash must cover every byte, so it starts before the first read and sees each chunk.
+        if self._buf:
+            raise AssertionError("start_digest after reading")
+        self._hash = hashlib.sha256()
+
+        def result() -> str:
+            while self._next_chunk() is not None:
+                pass
+            return str(self._hash.hexdigest())
+
+        return result
+
+    def close(self) -> None:
+        self._on_close()
+
+
+def _client(timeout: float) -> httpx.Client:
+    import httpx
+
+    return httpx.Client(timeout=timeout, follow_redirects=True)
+
+
+def open_http(url: str, timeout: float = DEFAULT_TIMEOUT) -> ChunkStream:
+    import httpx
+
+    client = _client(timeout)
+    try:
+        response = client.send(client.build_request("GET", url), stream=True)
+    except httpx.HTTPError as e:
+        client.close()
+        raise ShardError(f"cannot connect: {type(e).__name__}: {e}", url=display(url)) from None
+    if response.status_code != 200:
+        response.close()
+        client.close()
+        raise ShardError(f"HTTP status {response.status_code}", url=display(url))
+
+    def close() -> None:
+        response.close()
+        client.close()
+
+    # iter_bytes() without a size hands over data as it arrives (a size would wait to fill it)
+    return ChunkStream(display(url), response.iter_bytes(), close, httpx.HTTPError)
+
+
+def open_shard(url: str, timeout: float = DEFAULT_TIMEOUT) -> ShardReader:
+    """Open a shard for sequential reading (local path, file:// or http(s)://)."""
+    if scheme(url) == "http":
+        return open_http(url, timeout)
+    return MappedFile(url)
+
+
+def fetch_small(url: str, timeout: float = DEFAULT_TIMEOUT, limit: int = 1 << 20) -> bytes | None:
+    """The whole body of a small file (a sidecar), or None when it does not exist."""
+    if scheme(url) == "file":
+        try:
+            with open(local_path(url), "rb") as f:
+                return f.read(limit + 1)[:limit]
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise ShardError(f"cannot read: {e}", url=url) from None
+    import httpx
+
+    try:
+        with _client(timeout) as client:
+            response = client.get(url)
+    except httpx.HTTPError as e:
+        raise ShardError(f"cannot connect: {type(e).__name__}: {e}", url=display(url)) from None
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise ShardError(f"HTTP status {response.status_code}", url=display(url))
+    return response.content[:limit]

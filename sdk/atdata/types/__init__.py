@@ -1,0 +1,1 @@
+"""Sample types: the field model and the ``@packable`` decorator."""

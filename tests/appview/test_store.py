@@ -1,0 +1,135 @@
+"""The store behaves the same on SQLite and PostgreSQL (every test runs on both)."""
+
+from __future__ import annotations
+
+import pytest
+from atdata.lexicon.nsid import LENS, SCHEMA
+from atdata_appview.store import Derived, Repo, Store, StoredRecord, open_store
+
+DID = "did:plc:alice0000000000000000000"
+
+
+def schema_record(
+    rkey: str = "Frame@1.0.0", cid: str = "bafyschema1", rev: str = "3k000000001"
+) -> StoredRecord:
+    return StoredRecord(
+        uri=f"at://{DID}/{SCHEMA}/{rkey}",
+        did=DID,
+        collection=SCHEMA,
+        rkey=rkey,
+        cid=cid,
+        rev=rev,
+        value={"name": "Frame", "version": "1.0.0"},
+    )
+
+
+def schema_row() -> Derived:
+    return Derived(
+        "schemas",
+        {
+            "name": "Frame",
+            "version": "1.0.0",
+            "version_sort": "1.0.0",
+            "description": "",
+            "search_text": "frame",
+        },
+    )
+
+
+def test_migrate_is_idempotent(store: Store) -> None:
+    assert store.migrate() == store.migrate()
+
+
+def test_records_written_in_a_transaction_are_read_back(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.upsert_repo(Repo(DID, handle="alice.test"))
+        tx.put_record(schema_record(), schema_row())
+    rec = store.record(f"at://{DID}/{SCHEMA}/Frame@1.0.0")
+    assert rec is not None and rec.value == {"name": "Frame", "version": "1.0.0"} and rec.cid == "bafyschema1"
+    assert [row["name"] for row in store.derived("schemas")] == ["Frame"]
+
+
+def test_putting_the_same_record_twice_keeps_one_row(store: Store) -> None:
+    for _ in range(2):
+        with store.transaction() as tx:
+            tx.put_record(schema_record(), schema_row())
+    assert store.count("records") == 1 and store.count("schemas") == 1
+
+
+def test_an_update_replaces_the_record_and_its_index_row(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.put_record(schema_record(), schema_row())
+    with store.transaction() as tx:
+        tx.put_record(schema_record(cid="bafyschema2", rev="3k000000002"), schema_row())
+    rec = store.record(f"at://{DID}/{SCHEMA}/Frame@1.0.0")
+    assert rec is not None and rec.cid == "bafyschema2"
+    assert [row["cid"] for row in store.derived("schemas")] == ["bafyschema2"]
+
+
+def test_delete_removes_the_record_and_its_index_row(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.put_record(schema_record(), schema_row())
+    with store.transaction() as tx:
+        tx.delete_record(f"at://{DID}/{SCHEMA}/Frame@1.0.0")
+    assert store.count("records") == 0 and store.count("schemas") == 0
+
+
+def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.put_record(schema_record(), schema_row())
+        tx.set_cursor("pds", 7)
+        raise RuntimeError("crash between writes")
+    assert store.count("records") == 0 and store.cursor("pds") is None
+
+
+def test_the_cursor_commits_with_the_records(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.put_record(schema_record(), schema_row())
+        tx.set_cursor("ws://pds", 41)
+    with store.transaction() as tx:
+        tx.set_cursor("ws://pds", 42)
+    assert store.cursor("ws://pds") == 42 and store.cursor("elsewhere") is None
+
+
+def test_invalid_records_are_kept_with_their_report_but_not_served(store: Store) -> None:
+    bad = StoredRecord(**{**schema_record().__dict__, "valid": False, "report": ["$.name: required"]})
+    with store.transaction() as tx:
+        tx.put_record(bad, schema_row())
+    assert store.record(bad.uri) is None and store.records() == [] and store.derived("schemas") == []
+    kept = store.record(bad.uri, include_unserved=True)
+    assert kept is not None and kept.report == ["$.name: required"]
+
+
+def test_records_of_an_inactive_repo_are_hidden_until_it_is_active_again(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.upsert_repo(Repo(DID, status="takendown"))
+        tx.put_record(schema_record(), schema_row())
+    assert store.records() == [] and store.derived("schemas") == []
+    with store.transaction() as tx:
+        tx.upsert_repo(Repo(DID, status="active"))
+    assert len(store.records()) == 1
+
+
+def test_rejections_are_logged_newest_first(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.reject("ws://pds", "bad signature", did=DID, seq=3)
+        tx.reject("ws://pds", "record too large", did=DID, uri=f"at://{DID}/{LENS}/x", seq=4)
+    assert [r.reason for r in store.rejections()] == ["record too large", "bad signature"]
+
+
+def test_reopening_the_database_keeps_everything(db_url: str) -> None:
+    first = open_store(db_url)
+    with first.transaction() as tx:
+        tx.put_record(schema_record(), schema_row())
+        tx.set_cursor("ws://pds", 9)
+    first.close()
+    second = open_store(db_url)
+    assert second.cursor("ws://pds") == 9 and second.count("records") == 1
+    second.close()
+
+
+def test_an_unknown_database_url_is_refused_naming_it() -> None:
+    from atdata.errors import AtdataError
+
+    with pytest.raises(AtdataError, match="mysql://x"):
+        open_store("mysql://x")

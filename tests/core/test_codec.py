@@ -1,0 +1,204 @@
+"""The sample codec: msgpack maps, arrays in atdata 0.7's layout, checked decoding."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+from atdata.codec import decode, decode_array, decoder_for, encode, encode_array
+from atdata.errors import ShardError
+from core_types import Everything, Frame, Inner, everything, frame
+
+
+def _map(sample: Any) -> dict[str, Any]:
+    return msgpack.unpackb(encode(sample))
+
+
+def _decode_map(cls: type, d: dict[str, Any]) -> Any:
+    return decode(cls, msgpack.packb(d, use_bin_type=True))
+
+
+@pytest.mark.parametrize("i", [0, 1])
+def test_every_field_kind_survives_a_round_trip(i: int) -> None:
+    original = everything(i)
+    assert decode(Everything, encode(original)) == original
+
+
+def test_a_sample_is_a_msgpack_map_from_field_name_to_value() -> None:
+    d = _map(frame(1))
+    assert set(d) == {"image", "index", "label", "metadata"}
+    assert d["index"] == 1 and d["label"] == "frame-1" and d["metadata"] == {"i": 1, "even": False}
+
+
+def test_nested_samples_encode_as_maps() -> None:
+    d = _map(everything(0))
+    assert isinstance(d["inner"], dict) and set(d["inner"]) == {"points", "name"}
+    assert [set(x) for x in d["inners"]] == [{"points", "name"}] * 2
+
+
+def test_array_bytes_follow_the_0_7_layout() -> None:
+    a = np.arange(6, dtype="<u2").reshape(2, 3)
+    expected = b"\x03<u2" + b"\x02" + struct.pack("<2Q", 2, 3) + a.tobytes()
+    assert encode_array(a) == expected
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(12, dtype=np.float32).reshape(3, 4),
+        np.arange(5, dtype=">f8"),
+        np.array([True, False]),
+        np.array(3.5),
+        np.zeros((0, 4), dtype=np.int64),
+        np.arange(8, dtype=np.complex128).reshape(2, 2, 2),
+        np.array(["ab", "c"]),
+        np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3)),
+    ],
+    ids=["float32", "big-endian", "bool", "0-d", "empty", "complex-3d", "unicode", "fortran-order"],
+)
+def test_arrays_keep_dtype_shape_and_values(array: np.ndarray) -> None:
+    back = decode_array(encode_array(array))
+    assert back.dtype == array.dtype and back.shape == array.shape
+    assert np.array_equal(back, array)
+
+
+def test_decoded_arrays_are_read_only_views_of_the_sample_bytes() -> None:
+    data = encode_array(np.arange(4, dtype=np.float64))
+    back = decode_array(data)
+    assert not back.flags.writeable
+    assert back.base is data or back.base.obj is data  # type: ignore[union-attr]
+
+
+def test_legacy_npy_arrays_are_read() -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.arange(3, dtype=np.int32))
+    assert np.array_equal(decode_array(buf.getvalue()), np.arange(3, dtype=np.int32))
+
+
+def test_object_arrays_cannot_be_encoded() -> None:
+    with pytest.raises(ValueError, match="object"):
+        encode_array(np.array([object()]))
+
+
+def test_a_float_field_accepts_a_stored_int_as_a_float() -> None:
+    d = _map(everything(0))
+    d["ratio"] = 2
+    ratio = _decode_map(Everything, d).ratio
+    assert ratio == 2.0 and type(ratio) is float
+
+
+def test_absent_fields_with_defaults_take_the_default() -> None:
+    inner = _decode_map(Inner, {"points": encode_array(np.zeros(1))})
+    assert inner.name == "inner"
+
+
+def test_corrupt_msgpack_raises_shard_error_with_url_and_key() -> None:
+    data = encode(frame(0))[:-7]
+    with pytest.raises(ShardError, match="corrupt msgpack") as err:
+        decoder_for(Frame)(data, "shard.tar", "k1")
+    assert err.value.url == "shard.tar" and err.value.key == "k1"
+
+
+def test_a_missing_required_field_is_named() -> None:
+    d = _map(frame(0))
+    del d["label"]
+    with pytest.raises(ShardError, match="missing required field") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "label"
+
+
+def test_a_wrong_dtype_is_named() -> None:
+    d = _map(frame(0))
+    d["image"] = encode_array(np.zeros((2, 3), dtype=np.float64))
+    with pytest.raises(ShardError, match="expected dtype float32, got float64") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "image"
+
+
+def test_a_wrong_shape_is_named() -> None:
+    d = _map(frame(0))
+    d["image"] = encode_array(np.zeros((3, 2), dtype=np.float32))
+    with pytest.raises(ShardError, match=r"expected shape \(2, 3\), got \(3, 2\)") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "image"
+
+
+def test_a_wrong_shape_is_caught_after_a_good_one_with_the_same_dtype() -> None:
+    good = _map(frame(0))
+    _decode_map(Frame, good)  # the decoder remembers the header it has checked
+    good["image"] = encode_array(np.zeros((2, 4), dtype=np.float32))
+    with pytest.raises(ShardError, match="expected shape"):
+        _decode_map(Frame, good)
+
+
+def test_array_bytes_shorter_than_the_header_claims_are_rejected() -> None:
+    d = _map(frame(0))
+    d["image"] = d["image"][:-4]
+    with pytest.raises(ShardError, match="needs 24 bytes of data, found 20") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "image"
+
+
+def test_a_wrong_scalar_type_is_named() -> None:
+    d = _map(frame(0))
+    d["index"] = "7"
+    with pytest.raises(ShardError, match="expected int, got str") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "index"
+
+
+def test_a_bool_is_not_an_int() -> None:
+    d = _map(frame(0))
+    d["index"] = True
+    with pytest.raises(ShardError, match="expected int, got bool"):
+        _decode_map(Frame, d)
+
+
+def test_a_value_outside_a_literal_is_rejected() -> None:
+    d = _map(everything(0))
+    d["mode"] = "medium"
+    with pytest.raises(ShardError, match="expected one of") as err:
+        _decode_map(Everything, d)
+    assert err.value.field == "mode"
+
+
+def test_errors_inside_lists_and_nested_samples_name_the_path() -> None:
+    d = _map(everything(0))
+    d["inners"][1]["name"] = 5
+    with pytest.raises(ShardError) as err:
+        _decode_map(Everything, d)
+    assert err.value.field == "inners[1].name"
+
+
+def test_non_json_values_in_a_dict_field_are_rejected() -> None:
+    d = _map(frame(0))
+    d["metadata"] = {"raw": b"\x00"}
+    with pytest.raises(ShardError, match="not JSON-like") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "metadata"
+
+
+def test_an_unexpected_field_is_named() -> None:
+    d = _map(frame(0))
+    d["extra"] = 1
+    with pytest.raises(ShardError, match="unexpected field") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "extra"
+
+
+def test_mutable_defaults_are_not_shared_between_decoded_samples() -> None:
+    from atdata import packable
+
+    @packable
+    class WithList:
+        xs: list[int] = [1]  # noqa: RUF012 - the default under test
+
+    a = _decode_map(WithList, {})
+    b = _decode_map(WithList, {})
+    a.xs.append(2)
+    assert b.xs == [1]

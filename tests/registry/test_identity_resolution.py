@@ -1,0 +1,174 @@
+"""Identity: handle -> DID -> DID document -> PDS and signing key, against the real local PDS and PLC."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from atdata.cli.main import main
+from atdata.errors import IdentityError
+from atdata_registry.identity import DEFAULT_PLC_URL, IdentityResolver, did_web_url, normalize_handle
+from atproto_crypto.consts import SECP256K1_JWT_ALG
+from atproto_crypto.did import format_multikey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+# --- pure parts -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "alice", "alice..test", "-alice.test", "alice.123", "al ice.test", "a_b.test"]
+)
+def test_malformed_handle_is_refused_naming_it(bad: str) -> None:
+    with pytest.raises(IdentityError, match="not a valid handle"):
+        normalize_handle(bad)
+
+
+def test_handle_is_lowercased_and_loses_its_at_sign() -> None:
+    assert normalize_handle("@Alice.Bsky.Social") == "alice.bsky.social"
+
+
+def test_did_web_is_fetched_over_https_from_a_public_host() -> None:
+    assert did_web_url("did:web:example.com") == "https://example.com/.well-known/did.json"
+
+
+def test_did_web_on_loopback_is_fetched_over_http_with_its_port() -> None:
+    assert did_web_url("did:web:localhost%3A8080") == "http://localhost:8080/.well-known/did.json"
+
+
+def test_defaults_are_the_public_network() -> None:
+    resolver = IdentityResolver()
+    assert resolver.plc_url == DEFAULT_PLC_URL == "https://plc.directory"
+    assert resolver.pds_url is None
+
+
+def test_malformed_did_is_refused_before_any_request() -> None:
+    with pytest.raises(IdentityError, match="not a valid DID"):
+        IdentityResolver(plc_url="http://127.0.0.1:9").resolve_did("did:plc:")
+
+
+def test_unsupported_did_method_is_refused() -> None:
+    with pytest.raises(IdentityError, match="unsupported DID method 'key'"):
+        IdentityResolver().resolve_did("did:key:zQ3shPCbSYkcB7xVundmi7hwPgNQuzbjz9SFsnC7bYuqpTvg8")
+
+
+# --- against the local network ----------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_test_handle_resolves_through_the_local_pds_and_plc(account: Any) -> None:
+    who = IdentityResolver(plc_url=account.plc, pds_url=account.pds, use_dns=False).resolve(account.handle)
+    assert who.did == account.did
+    assert who.handle == account.handle
+    assert who.pds == account.pds
+    assert who.signing_key.startswith("did:key:z")
+    assert who.document["id"] == account.did
+
+
+@pytest.mark.integration
+def test_handle_unknown_to_the_pds_is_an_identity_error(dev_stack: Any) -> None:
+    resolver = IdentityResolver(plc_url=dev_stack.plc, pds_url=dev_stack.pds, use_dns=False)
+    with pytest.raises(IdentityError, match=r"nobody-here\.test"):
+        resolver.resolve_handle("nobody-here.test")
+
+
+@pytest.mark.integration
+def test_unknown_did_is_an_identity_error(dev_stack: Any) -> None:
+    with pytest.raises(IdentityError, match="unknown DID did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"):
+        IdentityResolver(plc_url=dev_stack.plc).resolve_did("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
+
+
+@pytest.mark.integration
+def test_cli_exits_non_zero_on_an_unknown_did(dev_stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["identity", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "--plc", dev_stack.plc]) == 1
+    assert "unknown DID" in capsys.readouterr().err
+
+
+def test_cli_exits_non_zero_on_an_invalid_handle(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["identity", "not a handle"]) == 1
+    assert "not a valid handle" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_cli_prints_the_resolved_identity_as_json(account: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["identity", account.handle, "--pds", account.pds, "--plc", account.plc, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["did"], out["handle"], out["pds"]) == (account.did, account.handle, account.pds)
+
+
+# --- did:web against a loopback http server ------------------------------------------------
+
+
+def _multikey() -> str:
+    public = ec.generate_private_key(ec.SECP256K1()).public_key()
+    raw = public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return format_multikey(SECP256K1_JWT_ALG, raw)
+
+
+@contextmanager
+def _did_web_host(key: str | None) -> Iterator[str]:
+    """A loopback http server holding one did:web document (none if ``key`` is None); yields the DID."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            did = f"did:web:localhost%3A{self.server.server_address[1]}"
+            found = key is not None and self.path == "/.well-known/did.json"
+            self.send_response(200 if found else 404)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            if key is not None and found:
+                self.wfile.write(json.dumps(_web_document(did, key)).encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"did:web:localhost%3A{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _web_document(did: str, key: str) -> dict[str, Any]:
+    return {
+        "id": did,
+        "alsoKnownAs": ["at://carol.example.com"],
+        "verificationMethod": [
+            {"id": f"{did}#atproto", "type": "Multikey", "controller": did, "publicKeyMultibase": key}
+        ],
+        "service": [
+            {
+                "id": "#atproto_pds",
+                "type": "AtprotoPersonalDataServer",
+                "serviceEndpoint": "https://pds.example.com",
+            }
+        ],
+    }
+
+
+@pytest.mark.integration
+def test_did_web_document_gives_the_pds_and_signing_key() -> None:
+    key = _multikey()
+    with _did_web_host(key) as did:
+        who = IdentityResolver().resolve_did(did)
+    assert who.pds == "https://pds.example.com"
+    assert who.signing_key == f"did:key:{key}"
+    assert who.handle == "carol.example.com"
+
+
+@pytest.mark.integration
+def test_did_web_host_without_a_document_means_an_unknown_did() -> None:
+    with _did_web_host(None) as did, pytest.raises(IdentityError, match="unknown DID"):
+        IdentityResolver().resolve_did(did)
+
+
+def test_did_web_cannot_smuggle_a_path_into_the_url() -> None:
+    with pytest.raises(IdentityError, match="not a host name"):
+        did_web_url("did:web:example.com%2Fevil")
