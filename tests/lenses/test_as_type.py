@@ -8,7 +8,7 @@ import atdata
 import numpy as np
 import pytest
 from atdata.errors import LensCompositionError, LensExecutionError, LensPathError
-from atdata.lenses import LensRegistry, registry
+from atdata.lenses import LensRegistry, default_registry
 from lens_types import BathApplicationFrame, Frame, Thumbnail, bath_application, frame
 
 
@@ -92,4 +92,4 @@ def test_a_separate_registry_only_knows_its_own_lenses(frames: atdata.Dataset[Fr
         frames.as_type(BathApplicationFrame, lenses=own)
     own.register(bath_application)
     assert len(list(frames.as_type(BathApplicationFrame, lenses=own))) == 12
-    assert registry.get(Frame, BathApplicationFrame) is bath_application
+    assert default_registry.get(Frame, BathApplicationFrame) is bath_application

@@ -162,3 +162,10 @@ def test_ops_naming_a_field_that_does_not_exist_are_refused_against_the_types() 
 
 def test_plain_data_round_trips_through_parse() -> None:
     assert Ops.parse(Ops.parse(OPS).to_plain()).to_plain() == OPS
+
+
+def test_ops_read_back_from_the_lens_record_form_the_registry_publishes() -> None:
+    from atdata_registry.records import op_record
+
+    ops = [*OPS, {"op": "add", "field": "gain", "value": 0.5}]
+    assert Ops.from_record([op_record(op) for op in ops]).to_plain() == ops

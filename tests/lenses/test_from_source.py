@@ -98,3 +98,17 @@ def test_as_type_runs_a_process_chain_over_shards(tmp_path: Path) -> None:
         batch = next(iter(ds.as_type(Thumbnail, lens=chain).ordered(batch_size=9)))
     assert batch.pixels.shape == (9, 2, 2)
     assert np.array_equal(batch.pixels[4], frame(4).image[::2, ::2])
+
+
+def test_a_lens_that_has_run_in_a_worker_pickles_without_it_and_runs_again() -> None:
+    import pickle
+
+    lens = atdata.Lens.from_source(
+        THUMBNAIL_CODE, source=BathApplicationFrame, target=Thumbnail, isolation="process"
+    )
+    view = bath_application(frame(1))
+    first = lens(view)
+    copy = pickle.loads(pickle.dumps(lens))
+    lens.close()
+    assert copy(view) == first
+    copy.close()

@@ -131,3 +131,8 @@ def test_annotations_that_are_not_sample_types_are_refused() -> None:
 
     with pytest.raises(LensCompositionError, match=r"not an @atdata\.packable"):
         atdata.lens(register=False)(f)
+
+
+def test_a_sample_of_another_type_is_refused_before_the_lens_runs() -> None:
+    with pytest.raises(LensCompositionError, match="reads Frame, got Thumbnail"):
+        bath_application.get(Thumbnail(compound="x", pixels=np.zeros(1)))  # type: ignore[arg-type]

@@ -352,3 +352,32 @@ def test_lens_between_types_resolved_from_published_schemas_points_at_them(
     published = other_publisher.publish_lens(lens)
     assert published.record["source"] == {"uri": reading.uri, "cid": reading.cid}
     assert [p.collection for p in other_publisher.results] == [LENS]
+
+
+# --- lens code ---------------------------------------------------------------------------------------------
+
+RENAME_CODE = "def get(s):\n    return {'device': s.sensor, 'value': s.value}\n"
+
+
+def test_python_lens_carries_its_code_and_hash(publisher: Publisher, account: Any) -> None:
+    lens = atdata.Lens.from_source(RENAME_CODE, source=Reading, target=Measurement, name="by_code")
+    published = publisher.publish_lens(lens)
+    code = _get_record(account.pds, published.uri)["value"]["code"]
+    assert code["source"] == RENAME_CODE
+    assert code["sha256"] == hashlib.sha256(RENAME_CODE.encode()).hexdigest()
+
+
+@atdata.lens(register=False)
+def reading_as_measurement(s: Reading) -> Measurement:
+    """Call the sensor a device."""
+    return Measurement(device=s.sensor, value=s.value)
+
+
+def test_native_lens_is_published_as_extracted_code_that_still_runs(
+    publisher: Publisher, account: Any
+) -> None:
+    published = publisher.publish_lens(reading_as_measurement)
+    stored = _get_record(account.pds, published.uri)["value"]
+    assert stored["description"] == "Call the sensor a device."
+    again = atdata.Lens.from_source(stored["code"]["source"], source=Reading, target=Measurement)
+    assert again(Reading(sensor="s1", value=2.5)) == Measurement(device="s1", value=2.5)

@@ -228,7 +228,6 @@ def _from_map(cls: type) -> Convert:
     if cached is not None:
         return cached
     spec = spec_of(cls)
-    known = frozenset(f.name for f in spec.fields)
     ns: dict[str, Any] = {
         "_ABSENT": _ABSENT,
         "_Bad": _Bad,
@@ -244,18 +243,12 @@ def _from_map(cls: type) -> Convert:
         bad.path.append(name)
         raise bad
 
-    def extra(d: dict[Any, Any]) -> Any:
-        bad = _Bad(f"unexpected field (not in {spec.name})")
-        bad.path.append(next(str(k) for k in d if k not in known))
-        raise bad
-
-    ns.update(_not_a_map=not_a_map, _missing=missing, _extra=extra)
+    ns.update(_not_a_map=not_a_map, _missing=missing)
     lines = [
         "def convert(d):",
         "    if type(d) is not dict:",
         "        _not_a_map(d)",
         "    get = d.get",
-        f"    present = {len(spec.fields)}",
     ]
     for i, f in enumerate(spec.fields):
         name = repr(f.name)
@@ -265,11 +258,11 @@ def _from_map(cls: type) -> Convert:
             absent = [f"        _missing({name})"]
         elif isinstance(f.default, (list, dict)):
             ns[f"_default{i}"] = f.default
-            absent = ["        present -= 1", f"        v{i} = _deepcopy(_default{i})"]
+            absent = [f"        v{i} = _deepcopy(_default{i})"]
             ns["_deepcopy"] = copy.deepcopy
         else:
             ns[f"_default{i}"] = f.default
-            absent = ["        present -= 1", f"        v{i} = _default{i}"]
+            absent = [f"        v{i} = _default{i}"]
         none_ok = f"v{i} is not None and " if isinstance(f.type, OptionalType) else ""
         lines += [
             f"    v{i} = get({name}, _ABSENT)",
@@ -282,9 +275,9 @@ def _from_map(cls: type) -> Convert:
             f"            e.path.insert(0, {name})",
             "            raise",
         ]
+    # Fields this reader does not know are ignored, as schema compatibility assumes (a reader whose
+    # schema dropped a field still reads data written before the drop).
     lines += [
-        "    if present != len(d):",
-        "        _extra(d)",
         "    return _construct(_cls, {"
         + ", ".join(f"{f.name!r}: v{i}" for i, f in enumerate(spec.fields))
         + "})",

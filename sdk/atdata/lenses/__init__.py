@@ -3,6 +3,6 @@
 from atdata.lenses.decorators import lens
 from atdata.lenses.graph import LensEdge, LensGraph, TrustPolicy
 from atdata.lenses.lens import Lens
-from atdata.lenses.registry import LensRegistry, registry
+from atdata.lenses.registry import LensRegistry, default_registry
 
-__all__ = ["Lens", "LensEdge", "LensGraph", "LensRegistry", "TrustPolicy", "lens", "registry"]
+__all__ = ["Lens", "LensEdge", "LensGraph", "LensRegistry", "TrustPolicy", "default_registry", "lens"]

@@ -7,7 +7,7 @@ from typing import Any
 from atdata.errors import LensCompositionError
 from atdata.lenses.graph import TrustPolicy
 from atdata.lenses.lens import Lens
-from atdata.lenses.registry import LensRegistry, registry
+from atdata.lenses.registry import LensRegistry, default_registry
 
 
 def coerce(
@@ -29,7 +29,7 @@ def coerce(
     """
     source = dataset.sample_type
     if lens is None:
-        lens = (lenses or registry).path(source, target, policy)
+        lens = (lenses or default_registry).path(source, target, policy)
     elif lens.source is not source or lens.target is not target:
         raise LensCompositionError(
             f"lens {lens.name} maps {lens.source.__name__} -> {lens.target.__name__}, "

@@ -72,6 +72,34 @@ class Ops:
             raise LensValidationError("op list", problems)
         return cls(tuple(copy.deepcopy(dict(op)) for op in ops))
 
+    @classmethod
+    def from_record(cls, ops: Sequence[Mapping[str, Any]]) -> Ops:
+        """Operations from a lens record's ``code.ops`` (``$type`` members, constants as value objects)."""
+        from atdata.lexicon.nsid import LENS
+        from atdata.schema.values import decode_value
+
+        plain: list[dict[str, Any]] = []
+        problems: list[Violation] = []
+        for i, op in enumerate(ops):
+            kind = str(op.get("$type", "")).removeprefix(f"{LENS}#") if isinstance(op, Mapping) else ""
+            try:
+                item: dict[str, Any] = {"op": kind, **{k: v for k, v in op.items() if k != "$type"}}
+                if kind == "add" and "value" in item:
+                    item["value"] = decode_value(item["value"])
+                if kind == "convert":
+                    if "default" in item:
+                        item["default"] = decode_value(item["default"])
+                    item["table"] = [
+                        {"from": decode_value(r["from"]), "to": decode_value(r["to"])}
+                        for r in item.get("table", [])
+                    ]
+                plain.append(item)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                problems.append(Violation(i + 1, 0, f"ops[{i}]: {kind or 'operation'}: {e}"))
+        if problems:
+            raise LensValidationError("op list", problems)
+        return cls.parse(plain)
+
     def to_plain(self) -> list[dict[str, Any]]:
         """The operations as plain data (what a lens record's ``code.ops`` is made from)."""
         return [copy.deepcopy(dict(op)) for op in self.ops]

@@ -9,7 +9,7 @@ from typing import Any, TypeVar, overload
 
 from atdata.errors import LensCompositionError
 from atdata.lenses.lens import Lens
-from atdata.lenses.registry import registry
+from atdata.lenses.registry import default_registry
 from atdata.types.packable import is_packable
 
 S = TypeVar("S")
@@ -58,7 +58,7 @@ def lens(
             extract_source(made)
             made.publishable = True
         if register:
-            registry.register(made)
+            default_registry.register(made)
         return made
 
     return wrap(fn) if fn is not None else wrap

@@ -141,15 +141,18 @@ def check_laws(
     max_examples: int = 100,
     seed: int = 0,
     views: Literal["image", "target"] = "image",
+    samples: st.SearchStrategy[Any] | None = None,
 ) -> LawsReport:
     """Check GetPut and PutGet for ``lens`` on ``max_examples`` generated samples each.
 
-    Samples on which ``get`` itself fails are skipped (the lens does not apply to them); if too
-    few remain, the law is reported inconclusive with one of the failures.
+    ``samples`` replaces the source strategy derived from the type (for lenses that expect
+    structure the type does not spell out, such as keys inside a JSON field). Samples on which
+    ``get`` itself fails are skipped (the lens does not apply to them); if too few remain, the law
+    is reported inconclusive with one of the failures.
     """
     if not lens.has_put:
         raise LensError(f"lens {lens.name} has no putter, so there are no laws to check")
-    sources = strategy_for(lens.source)
+    sources = samples if samples is not None else strategy_for(lens.source)
     report = LawsReport(lens.name)
 
     def get_put(s: Any) -> str | None:
@@ -273,11 +276,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def lenses_in_file(path: str, name: str | None = None) -> list[Lens[Any, Any]]:
-    """The lenses with a putter defined at the top level of the Python file ``path`` (or the one named).
+def lenses_in_file(
+    path: str, name: str | None = None
+) -> list[tuple[str, Lens[Any, Any], st.SearchStrategy[Any] | None]]:
+    """The lenses with a putter defined at the top level of the Python file ``path`` (or the one named),
+    each with the sample strategy the file gives for its source type, if any.
 
     The file is imported as a module (its own directory first on ``sys.path``, so it can import
-    its siblings), exactly as ``python FILE`` would run its top level.
+    its siblings), exactly as ``python FILE`` would run its top level. A module-level dict
+    ``law_samples = {SourceType: strategy}`` supplies samples for types that need them.
     """
     import importlib.util
     import sys

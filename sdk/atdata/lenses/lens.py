@@ -96,7 +96,9 @@ class Lens(Generic[S, T]):
     until :meth:`close` (or garbage collection).
     """
 
-    def __init__(self, steps: Sequence[_Step], *, source: type[S], target: type[T], name: str | None = None):
+    def __init__(
+        self, steps: Sequence[_Step], *, source: type[S], target: type[T], name: str | None = None
+    ) -> None:
         for t in (source, target):
             if not is_packable(t):
                 raise LensCompositionError(f"{t!r} is not a sample type; decorate it with @atdata.packable")
@@ -256,6 +258,12 @@ class Lens(Generic[S, T]):
     def get_many(self, samples: Sequence[S], keys: Sequence[str | None] | None = None) -> list[T]:
         """Views of many samples at once (one crossing into the sandbox for the whole list)."""
         keys = list(keys) if keys is not None else [None] * len(samples)
+        for sample, key in zip(samples, keys):
+            if not isinstance(sample, self.source):
+                raise LensCompositionError(
+                    f"lens {self.name} reads {self.source.__name__}, got {type(sample).__name__}"
+                    + (f" (sample {key!r})" if key is not None else "")
+                )
         return self._chain().run(list(samples), keys)
 
     def put(self, view: T, source: S, *, key: str | None = None) -> S:
@@ -263,6 +271,11 @@ class Lens(Generic[S, T]):
         missing = [s.name for s in self._steps if not _has_put(s)]
         if missing:
             raise LensError(f"lens {self.name} cannot put: {', '.join(missing)} has no putter")
+        for role, value, cls in (("view", view, self.target), ("source", source, self.source)):
+            if not isinstance(value, cls):
+                raise LensCompositionError(
+                    f"lens {self.name}.put: the {role} must be a {cls.__name__}, got {type(value).__name__}"
+                )
         return self._chain().put(view, source, key)
 
     def close(self) -> None:
@@ -277,6 +290,13 @@ class Lens(Generic[S, T]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Loaded sandbox programs (and worker processes) stay with the process that made them.
+        state = dict(self.__dict__)
+        state["_compiled"] = None
+        state["_finalizer"] = None
+        return state
 
     def _invalidate(self) -> None:
         self.close()

@@ -81,5 +81,5 @@ class LensRegistry:
             return self._graph, by_id
 
 
-registry = LensRegistry()
+default_registry = LensRegistry()
 """The process-wide registry that ``@atdata.lens`` registers into."""

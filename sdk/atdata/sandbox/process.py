@@ -81,10 +81,22 @@ class _Worker:
             if room > 0:
                 self.output += chunk[:room]
 
-    def request(self, message: dict[str, Any], deadline: float, max_data: int) -> Any:
-        PROGRESS.pack_into(self.progress, 0, -1, -1)
+    def send(self, message: dict[str, Any]) -> None:
         wire.write_frame(self.to_worker, wire.encode(message))
-        return wire.read_frame(self.from_worker, deadline=deadline, max_data=max_data)
+
+    def send_all(self, messages: list[dict[str, Any]]) -> None:
+        """Send batches one after another (on a thread, while replies are read)."""
+        try:
+            for message in messages:
+                self.send(message)
+        except (OSError, ValueError):
+            pass  # the worker died or was killed: the reader reports why
+
+    def receive(self, deadline: float, max_data: int) -> Any:
+        reply = wire.read_frame(self.from_worker, deadline=deadline, max_data=max_data)
+        if reply is None:
+            raise wire.WireError("the lens worker closed its pipe")
+        return reply
 
     def where(self) -> tuple[int, int]:
         step, item = PROGRESS.unpack_from(self.progress, 0)
@@ -187,10 +199,8 @@ class ProcessProgram:
     def run(self, items: Sequence[dict[str, Any]], keys: Sequence[str | None]) -> list[dict[str, Any]]:
         if len(items) != len(keys):
             raise ValueError(f"{len(items)} items but {len(keys)} keys")
-        out: list[dict[str, Any]] = []
-        for lo, hi in _batches(len(items), items, self._batch_bytes):
-            out.extend(self._call({"op": "run", "items": list(items[lo:hi])}, keys[lo:hi]))
-        return out
+        batches = _batches(len(items), items, self._batch_bytes)
+        return self._call([({"op": "run", "items": list(items[lo:hi])}, keys[lo:hi]) for lo, hi in batches])
 
     def run_put(
         self,
@@ -207,11 +217,14 @@ class ProcessProgram:
             raise ValueError(f"the program has {len(puts)} put steps; pass step= to choose one")
         if step is not None and step not in puts:
             raise ValueError(f"step {step} is not a put step of this program")
-        out: list[dict[str, Any]] = []
-        for lo, hi in _batches(len(views), views, self._batch_bytes // 2):
-            message = {"op": "put", "views": list(views[lo:hi]), "sources": list(sources[lo:hi]), "step": step}
-            out.extend(self._call(message, keys[lo:hi]))
-        return out
+        batches = _batches(len(views), views, self._batch_bytes // 2)
+        return self._call(
+            [
+                ({"op": "put", "views": list(views[lo:hi]), "sources": list(sources[lo:hi]), "step": step},
+                 keys[lo:hi])
+                for lo, hi in batches
+            ]
+        )  # fmt: skip
 
     # --- talking to the worker ----------------------------------------------------------------
 
@@ -232,31 +245,60 @@ class ProcessProgram:
             }
             message = {"op": "load", "steps": [_step_wire(s) for s in self._steps], "limits": limits}
             deadline = time.monotonic() + STARTUP_SECONDS + self._limits.wall_seconds_per_batch
-            reply = self._exchange(worker, message, deadline, [None])
+            self._guard(worker, [None], worker.send, message)
+            reply = self._receive(worker, deadline, [None])
             if not reply.get("ok"):
                 self._box[0] = None
                 worker.close()
                 self._raise_for(reply, [None])
         return worker
 
-    def _call(self, message: dict[str, Any], keys: Sequence[str | None]) -> list[dict[str, Any]]:
+    def _call(self, batches: list[tuple[dict[str, Any], Sequence[str | None]]]) -> list[dict[str, Any]]:
+        """Send every batch (on a thread, so the worker computes while we encode and decode)."""
+        if not batches:
+            return []
         worker = self._worker()
-        deadline = time.monotonic() + self._limits.wall_seconds_per_batch + KILL_GRACE_SECONDS
-        reply = self._exchange(worker, message, deadline, keys)
-        if not reply.get("ok"):
-            self._raise_for(reply, keys)
-        items = reply.get("items")
-        if type(items) is not list or len(items) != len(keys) or not all(type(i) is dict for i in items):
+        PROGRESS.pack_into(worker.progress, 0, -1, -1)
+        sender = None
+        if len(batches) == 1:
+            self._guard(worker, batches[0][1], worker.send, batches[0][0])
+        else:
+            sender = threading.Thread(
+                target=worker.send_all, args=([m for m, _ in batches],), name="atdata-lens-sender", daemon=True
+            )
+            sender.start()
+        out: list[dict[str, Any]] = []
+        try:
+            for n, (_, keys) in enumerate(batches):
+                deadline = time.monotonic() + self._limits.wall_seconds_per_batch + KILL_GRACE_SECONDS
+                reply = self._receive(worker, deadline, keys)
+                if not reply.get("ok"):
+                    if n < len(batches) - 1:
+                        self._discard(worker)  # it still has batches queued: start afresh next time
+                    self._raise_for(reply, keys)
+                items = reply.get("items")
+                if type(items) is not list or len(items) != len(keys) or not all(type(i) is dict for i in items):
+                    self._discard(worker)
+                    raise LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
+                out.extend(items)
+        finally:
+            if sender is not None:
+                sender.join()
+        return out
+
+    def _receive(self, worker: _Worker, deadline: float, keys: Sequence[str | None]) -> dict[str, Any]:
+        reply = self._guard(worker, keys, worker.receive, deadline, self._limits.memory_bytes + (1 << 30))
+        if type(reply) is not dict:
             self._discard(worker)
             raise LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
-        return items
+        cpu_left = reply.get("cpu_left")
+        worker.cpu_left = float(cpu_left) if isinstance(cpu_left, int | float) else 0.0
+        return reply
 
-    def _exchange(self, worker: _Worker, message: dict[str, Any], deadline: float, keys: Sequence[str | None]) -> Any:
-        max_data = self._limits.memory_bytes + (1 << 30)
+    def _guard(self, worker: _Worker, keys: Sequence[str | None], action: Any, *args: Any) -> Any:
+        """Run one pipe operation; a timeout or a dead worker becomes a LensExecutionError."""
         try:
-            reply = worker.request(message, deadline, max_data)
-            if reply is None:
-                raise wire.WireError("the lens worker closed its pipe")
+            return action(*args)
         except wire.WireTimeout:
             step, item = worker.where()
             self._discard(worker)
@@ -268,12 +310,6 @@ class ProcessProgram:
             raise LensExecutionError(
                 self._step_name(step), self._death_reason(code, worker), key=_key(keys, item)
             ) from None
-        if type(reply) is not dict:
-            self._discard(worker)
-            raise LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
-        cpu_left = reply.get("cpu_left")
-        worker.cpu_left = float(cpu_left) if isinstance(cpu_left, int | float) else 0.0
-        return reply
 
     def _discard(self, worker: _Worker) -> int:
         if self._box[0] is worker:

@@ -156,7 +156,11 @@ def to_record(values: Mapping[str, Any], shape: RecordShape, *, private: bool) -
     With ``private`` (inline runs) arrays become read-only views and JSON containers copies, so
     lens code cannot change the caller's data; a worker's data is its own, so it skips that.
     """
-    fields = {k: _private(v) for k, v in values.items()} if private else dict(values)
+    if private:
+        immutable = _PLAIN_SCALARS
+        fields = {k: v if type(v) in immutable else _private(v) for k, v in values.items()}
+    else:
+        fields = dict(values)
     if shape.nested:
         _nest(fields, shape)
     return Record(shape.name, fields)
@@ -194,7 +198,7 @@ def _private(value: Any) -> Any:
         if not value.flags.writeable:
             return value
         view = value.view()
-        view.flags.writeable = False
+        view.setflags(write=False)
         return view
     if t is dict:
         return {k: _private(v) for k, v in value.items()}
@@ -226,6 +230,19 @@ def to_plain(value: Any) -> Any:
     Raises :class:`NotPlainData` naming the path to the first value that is not plain.
     """
     try:
+        if type(value) is Record:
+            # The common case, unrolled: a record of scalars and arrays.
+            out = {}
+            scalars = _PLAIN_SCALARS
+            kinds = _PLAIN_KINDS
+            ndarray = np.ndarray
+            for k, v in value._fields.items():
+                t = type(v)
+                if t in scalars or (t is ndarray and v.dtype.kind in kinds):
+                    out[k] = v
+                else:
+                    out[k] = _plain(v)
+            return out
         return _plain(value)
     except _NotPlain:
         raise NotPlainData(_first_problem(value, "")) from None

@@ -34,25 +34,33 @@ class WireTimeout(WireError):
     """The other side did not answer before the deadline."""
 
 
-def encode(message: Any) -> list[memoryview | bytes]:
+# An array's ext payload: data offset, number of dimensions, the dimensions, then the dtype string.
+_ARRAY_HEAD = struct.Struct("<QB")
+_DIMS = [struct.Struct(f"<{n}q") for n in range(33)]
+
+
+def encode(message: Any) -> list[Any]:
     """The buffers of one frame, ready for :func:`write_frame`."""
-    buffers: list[memoryview] = []
+    buffers: list[Any] = []
     offset = 0
 
     def default(value: Any) -> Any:
         nonlocal offset
         if type(value) is np.ndarray:
-            if not plain_dtype_ok(value.dtype):
-                raise WireError(f"arrays of dtype {value.dtype} can't be sent")
-            arr = np.ascontiguousarray(value)
+            dtype = value.dtype
+            if not plain_dtype_ok(dtype):
+                raise WireError(f"arrays of dtype {dtype} can't be sent")
+            if not value.flags.c_contiguous:
+                value = np.ascontiguousarray(value)
             pad = -offset % ALIGN
             if pad:
-                buffers.append(memoryview(bytes(pad)))
+                buffers.append(bytes(pad))
                 offset += pad
-            desc = msgpack.packb([arr.dtype.str, list(arr.shape), offset])
-            view = memoryview(arr).cast("B") if arr.nbytes else memoryview(b"")
-            buffers.append(view)
-            offset += arr.nbytes
+            shape = value.shape
+            desc = _ARRAY_HEAD.pack(offset, len(shape)) + _DIMS[len(shape)].pack(*shape) + dtype.str.encode()
+            if value.nbytes:
+                buffers.append(value if value.ndim else value.reshape(1))
+                offset += value.nbytes
             return msgpack.ExtType(ARRAY_EXT, desc)
         if isinstance(value, np.generic) and plain_dtype_ok(value.dtype):
             return value.item()
@@ -62,35 +70,64 @@ def encode(message: Any) -> list[memoryview | bytes]:
     return [HEADER.pack(MAGIC, len(meta), offset), meta, *buffers]
 
 
+_dtype_cache: dict[bytes, np.dtype] = {}
+
+
+def _dtype(text: bytes) -> np.dtype:
+    dtype = _dtype_cache.get(text)
+    if dtype is None:
+        try:
+            dtype = np.dtype(text.decode("ascii"))
+        except (TypeError, ValueError, UnicodeDecodeError):
+            raise WireError(f"unknown dtype {text!r}") from None
+        if not plain_dtype_ok(dtype):
+            raise WireError(f"arrays of dtype {dtype} are not accepted")
+        if len(_dtype_cache) < 256:
+            _dtype_cache[text] = dtype
+    return dtype
+
+
 def decode(meta: bytes, data: bytearray) -> Any:
     """The message of a frame whose document is ``meta`` and array bytes ``data``."""
     size = len(data)
+    frombuffer = np.frombuffer
 
     def ext_hook(code: int, payload: bytes) -> Any:
-        if code != ARRAY_EXT:
+        if code != ARRAY_EXT or len(payload) < _ARRAY_HEAD.size:
             raise WireError(f"unknown ext type {code}")
-        dtype_str, shape, offset = msgpack.unpackb(payload)
-        dtype = np.dtype(str(dtype_str))
-        if not plain_dtype_ok(dtype):
-            raise WireError(f"arrays of dtype {dtype} are not accepted")
-        shape = tuple(int(n) for n in shape)
-        if any(n < 0 for n in shape):
-            raise WireError("negative array dimension")
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        nbytes = count * dtype.itemsize
-        if not (0 <= offset and offset + nbytes <= size):
+        offset, ndim = _ARRAY_HEAD.unpack_from(payload)
+        if ndim > 32 or len(payload) < _ARRAY_HEAD.size + 8 * ndim:
+            raise WireError("malformed array descriptor")
+        shape = _DIMS[ndim].unpack_from(payload, _ARRAY_HEAD.size)
+        dtype = _dtype(payload[_ARRAY_HEAD.size + 8 * ndim :])
+        count = 1
+        for n in shape:
+            if n < 0:
+                raise WireError("negative array dimension")
+            count *= n
+        if offset + count * dtype.itemsize > size:
             raise WireError("array outside the frame's data")
-        return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
+        if count == 0:
+            return np.zeros(shape, dtype)
+        return frombuffer(data, dtype, count, offset).reshape(shape)
 
     return msgpack.unpackb(meta, ext_hook=ext_hook, raw=False, strict_map_key=True, use_list=True)
 
 
-def write_frame(fd: int, buffers: list[memoryview | bytes]) -> None:
-    for buf in buffers:
-        view = memoryview(buf)
-        while view.nbytes:
-            n = os.write(fd, view)
-            view = view[n:]
+def write_frame(fd: int, buffers: list[Any]) -> None:
+    """Write every buffer of a frame, a few hundred per system call."""
+    sizes = [memoryview(b).nbytes for b in buffers]
+    i = 0
+    while i < len(buffers):
+        n = os.writev(fd, buffers[i : i + 512])
+        while n > 0 and i < len(buffers):
+            if n >= sizes[i]:
+                n -= sizes[i]
+                i += 1
+            else:
+                buffers[i] = memoryview(buffers[i]).cast("B")[n:]
+                sizes[i] -= n
+                n = 0
 
 
 def read_frame(fd: int, *, deadline: float | None = None, max_data: int = 1 << 40) -> Any:

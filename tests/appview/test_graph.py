@@ -1,0 +1,66 @@
+"""The lens graph service: built from the store, kept current by the ingest, only valid lenses."""
+
+from __future__ import annotations
+
+import pytest
+from appview_world import BAD_LENS_SOURCE, World
+from atdata.errors import LensPathError
+from atdata.lenses.graph import TrustPolicy
+from atdata.lexicon.nsid import LENS
+from atdata_appview.graph import GraphService
+from atdata_appview.store import Store
+
+
+def test_an_ingested_lens_becomes_an_edge_at_once(world: World, graph: GraphService) -> None:
+    a, b = world.schema("alice.test", "A"), world.schema("alice.test", "B")
+    lens = world.lens("alice.test", "a_to_b", a, b)
+    assert [step.uri for step in graph.path(a["uri"], b["uri"])] == [lens["uri"]]
+
+
+def test_the_fewest_hops_win_and_trust_narrows_the_choice(world: World, graph: GraphService) -> None:
+    a, b, c = (world.schema("alice.test", n) for n in "ABC")
+    world.lens("alice.test", "a_to_b", a, b)
+    world.lens("alice.test", "b_to_c", b, c)
+    shortcut = world.lens("bob.test", "a_to_c", a, c)
+    assert [s.uri for s in graph.path(a["uri"], c["uri"])] == [shortcut["uri"]]
+    alice_only = TrustPolicy(authors=frozenset({world.authors["alice.test"].did}))
+    assert len(graph.path(a["uri"], c["uri"], alice_only)) == 2
+
+
+def test_a_lens_whose_code_fails_the_sandbox_is_stored_but_never_an_edge(
+    world: World, graph: GraphService, store: Store
+) -> None:
+    a, b = world.schema("alice.test", "A"), world.schema("alice.test", "B")
+    bad = world.lens("alice.test", "leaky", a, b, code=BAD_LENS_SOURCE)
+    [row] = store.derived("lenses")
+    assert row["uri"] == bad["uri"] and row["code_ok"] == 0 and "import" in row["code_report"]
+    with pytest.raises(LensPathError):
+        graph.path(a["uri"], b["uri"])
+
+
+def test_a_deleted_lens_stops_being_an_edge(world: World, graph: GraphService) -> None:
+    a, b = world.schema("alice.test", "A"), world.schema("alice.test", "B")
+    world.lens("alice.test", "a_to_b", a, b)
+    world.write("alice.test", [("delete", f"{LENS}/a_to_b:1.0.0", None)])
+    with pytest.raises(LensPathError):
+        graph.path(a["uri"], b["uri"])
+
+
+def test_a_restart_rebuilds_the_same_graph_from_the_store(
+    world: World, graph: GraphService, store: Store
+) -> None:
+    a, b, c = (world.schema("alice.test", n) for n in "ABC")
+    world.lens("alice.test", "a_to_b", a, b)
+    world.lens("alice.test", "b_to_c", b, c)
+    fresh = GraphService(store)
+    fresh.load()
+    assert fresh.path(a["uri"], c["uri"]) == graph.path(a["uri"], c["uri"]) and len(fresh) == 2
+
+
+def test_lenses_of_a_taken_down_account_leave_the_graph(world: World, graph: GraphService) -> None:
+    from atdata_appview.ingest.signing import account_frame
+
+    a, b = world.schema("alice.test", "A"), world.schema("alice.test", "B")
+    world.lens("bob.test", "a_to_b", a, b)
+    world.ingest.handle_frames([account_frame(999, world.authors["bob.test"].did, False, "takendown")])
+    assert len(graph) == 0
