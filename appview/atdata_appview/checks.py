@@ -10,7 +10,6 @@ from typing import Any
 
 from atdata.lexicon.nsid import LENS
 from atdata.lexicon.validator import validate_record
-
 from atdata_appview.collections import is_known
 
 # A record block larger than this is refused before it is decoded further. Lens sources (the largest

@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
-
 from atdata_appview.store import Derived
 
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")

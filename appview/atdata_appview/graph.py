@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from atdata.lenses.graph import LensEdge, LensGraph, TrustPolicy
 from atdata.lexicon.nsid import LENS
-
 from atdata_appview.store import Store
 
 
@@ -36,28 +35,15 @@ class GraphService:
         self._by_cid: dict[str, LensInfo] = {}
 
     def load(self) -> None:
-        rows = self.store.derived("lenses", "d.code_ok = 1")
         graph = LensGraph()
         by_uri: dict[str, LensInfo] = {}
-        for row in rows:
-            info = self._info(row)
+        for row in self.store.lens_edges():
+            info = LensInfo(*row)
             graph.add(LensEdge(info.cid, info.source_uri, info.target_uri, author=info.author))
             by_uri[info.uri] = info
         with self._lock:
             self._graph, self._by_uri = graph, by_uri
             self._by_cid = {i.cid: i for i in by_uri.values()}
-
-    @staticmethod
-    def _info(row: dict[str, object]) -> LensInfo:
-        return LensInfo(
-            str(row["uri"]),
-            str(row["cid"]),
-            str(row["did"]),
-            str(row["source_uri"]),
-            str(row["source_cid"]),
-            str(row["target_uri"]),
-            str(row["target_cid"]),
-        )
 
     def on_change(self, changed: set[str]) -> None:
         """Called by the ingest after a commit with the record uris (or ``*``) it touched."""
@@ -69,14 +55,14 @@ class GraphService:
                 self._refresh(uri)
 
     def _refresh(self, uri: str) -> None:
-        rows = self.store.derived("lenses", "d.uri = ? AND d.code_ok = 1", (uri,))
+        rows = self.store.lens_edges(uri)
         with self._lock:
             old = self._by_uri.pop(uri, None)
             if old is not None:
                 self._graph.remove(old.cid)
                 self._by_cid.pop(old.cid, None)
             if rows:
-                info = self._info(rows[0])
+                info = LensInfo(*rows[0])
                 self._graph.add(LensEdge(info.cid, info.source_uri, info.target_uri, author=info.author))
                 self._by_uri[uri] = info
                 self._by_cid[info.cid] = info

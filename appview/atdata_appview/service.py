@@ -11,6 +11,7 @@ from atdata_appview.ingest.apply import Applier, ChangeListener
 from atdata_appview.ingest.backfill import Backfiller
 from atdata_appview.ingest.firehose import FirehoseIngester
 from atdata_appview.ingest.identity import DEFAULT_PLC_URL, IdentityResolver
+from atdata_appview.ingest.refresh import IdentityRefresher
 from atdata_appview.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,13 @@ class Appview:
         self.graph = GraphService(store)
         self.identities = IdentityResolver(plc_url)
         self.backfiller = Backfiller(self.identities, pds=repo_host)
+        self.refresher = IdentityRefresher(store, self.identities)
         self.applier = Applier(
             store,
             self.identities,
             snapshot=self.backfiller,
             listeners=[self.graph.on_change, *(listeners or [])],
+            refresh=self.refresher.request,
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -57,5 +60,6 @@ class Appview:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=10)
+        self.refresher.close()
         self.backfiller.close()
         self.identities.close()

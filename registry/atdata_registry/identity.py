@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from atdata.errors import AtdataError, IdentityError, NetworkError
 from atproto_core.did_doc import DidDocument
 from atproto_core.exceptions import AtProtocolError
 from atproto_identity.did.resolvers.plc_resolver import DidPlcResolver
 from atproto_identity.did.resolvers.web_resolver import DidWebResolver
 from atproto_identity.handle.resolver import HandleResolver
 
+from atdata.errors import AtdataError, IdentityError, NetworkError
 from atdata_registry.xrpc import XrpcClient, XrpcError
 
 DEFAULT_PLC_URL = "https://plc.directory"

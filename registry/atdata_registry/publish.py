@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from atdata.errors import IntegrityError, NetworkError, PublishError
+from atdata.lenses import Lens
+from atdata.lenses.extract import extract_source
 from atdata.lexicon import ATTESTATION, DATASET, LENS, SCHEMA, assert_valid_record
+from atdata.sandbox import check_source
 from atdata.schema import semver
 from atdata.schema.canonical import content_hash, record_cid, record_key
 from atdata.schema.compat import compatibility, suggest_version
 from atdata.schema.record import REF_ATTR, schema_of
-
 from atdata_registry.identity import IdentityResolver
 from atdata_registry.records import (
     StrongRef,
@@ -108,7 +110,7 @@ class Publisher:
         return self._publish(SCHEMA, record, conflict=self._schema_conflict)
 
     def publish_lens(
-        self, lens: Any, *, version: str = DEFAULT_LENS_VERSION, description: str | None = None
+        self, lens: Lens[Any, Any], *, version: str = DEFAULT_LENS_VERSION, description: str | None = None
     ) -> Published:
         """Publish a lens (``atdata.Lens`` with restricted-Python code or declarative ops).
 
@@ -223,17 +225,24 @@ class Publisher:
         uri = at_uri(self.repo, collection, rkey)
         try:
             result = self._settle(collection, rkey, uri, record, conflict, replace)
+        except XrpcError as e:
+            if e.status < 500:
+                raise PublishError(f"the PDS refused {uri}: {e.status} {e.error}: {e.message}") from e
+            raise self._interrupted(uri, e) from e
         except NetworkError as e:
-            done = [p for p in self.results if p.status in ("created", "replaced")]
-            raise PublishError(
-                f"publishing {uri} failed: {e}\n{len(done)} record(s) were published before it in this run"
-                + "".join(f"\n  {p.uri}" for p in done)
-                + "\nRun the same command again to finish: published records are found, not duplicated."
-            ) from e
+            raise self._interrupted(uri, e) from e
         self.results.append(result)
         if self.on_record is not None:
             self.on_record(result)
         return result
+
+    def _interrupted(self, uri: str, cause: Exception) -> PublishError:
+        done = [p for p in self.results if p.status in ("created", "replaced")]
+        return PublishError(
+            f"publishing {uri} failed: {cause}\n{len(done)} record(s) were published before it in this run"
+            + "".join(f"\n  {p.uri}" for p in done)
+            + "\nRun the same command again to finish: published records are found, not duplicated."
+        )
 
     def _settle(
         self,
@@ -308,6 +317,8 @@ class Publisher:
             repo, coll, rkey = parse_at_uri(what)
             if coll != collection:
                 raise PublishError(f"{what} is a {coll} record, expected a {collection} record")
+            if not repo.startswith("did:"):  # at://<handle>/...: strong refs name the DID
+                repo = self.resolver.resolve(repo).did
         elif isinstance(what, str) and "@" in what:
             name, _, version = what.partition("@")
             repo, coll, rkey = self.repo, collection, f"{name}:{version}"
@@ -383,19 +394,16 @@ def _replace_hint(kind: str, name: str) -> Callable[[dict[str, Any], dict[str, A
     return conflict
 
 
-def _doc_of(lens: Any) -> str | None:
-    natives = lens.native_functions() if hasattr(lens, "native_functions") else None
+def _doc_of(lens: Lens[Any, Any]) -> str | None:
+    natives = lens.native_functions()
     doc = natives[0].__doc__ if natives else None
     return " ".join(doc.split()) if doc else None
 
 
-def _lens_body(lens: Any) -> tuple[str | None, list[dict[str, Any]] | None]:
+def _lens_body(lens: Lens[Any, Any]) -> tuple[str | None, list[dict[str, Any]] | None]:
     """The publishable body of a lens: checked restricted-Python code, or a declarative op list."""
-    ops = getattr(lens, "ops", None)
-    if ops is not None:
-        return None, ops.to_plain()
-    from atdata.lenses.extract import extract_source
-    from atdata.sandbox import check_source
+    if lens.ops is not None:
+        return None, lens.ops.to_plain()
 
     code = extract_source(lens)  # LensValidationError, at the user's own lines, for native lenses
     # Checked again as the exact text that will be sent: nobody trusts another's check.

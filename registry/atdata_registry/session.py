@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from atdata.errors import AuthError
 
+from atdata.errors import AuthError
 from atdata_registry.identity import IdentityResolver, normalize_handle
 from atdata_registry.xrpc import ExpiredTokenError, XrpcAuthError, XrpcClient, XrpcError
 

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import httpx
+from tqdm import tqdm
+
 from atdata.errors import ShardError
 from atdata.shards import expand, samples
 from atdata.shards.urls import display, local_path, scheme
-from tqdm import tqdm
-
 from atdata_registry.records import ShardInfo
 
 _CHUNK = 1 << 20

@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 import httpx
+
 from atdata.errors import AuthError, NetworkError
 
 log = logging.getLogger(__name__)

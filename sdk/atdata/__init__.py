@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from atdata import errors
 from atdata.dataset import Dataset
-from atdata.lenses import Lens, lens
+from atdata.lenses import Lens
+from atdata.lenses.decorators import lens
 from atdata.schema import compatibility, from_schema, schema_of
 from atdata.shards import ShardWriter
 from atdata.types.fields import Array, Doc, Unit

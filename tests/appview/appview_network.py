@@ -11,6 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 from atdata_appview.ingest.signing import RepoWriter, SigningKey, did_document
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # concurrent DID fetches must not overflow the listen backlog
+    daemon_threads = True
+
+
 class LoopbackNetwork:
     """DID documents (as a PLC directory serves them) and repo exports (as a PDS's getRepo does),
     over real HTTP on loopback, for repositories the tests write with :class:`RepoWriter`."""
@@ -20,7 +25,7 @@ class LoopbackNetwork:
         self.repos: dict[str, RepoWriter] = {}
         self.doc_fetches = 0
         handler = self._handler()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -8,6 +8,7 @@ from typing import Any
 
 import appview_examples as examples
 from appview_network import LoopbackNetwork
+
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
 from atdata_appview.ingest.car import cid_str
 from atdata_appview.ingest.firehose import FirehoseIngester

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from appview_network import LoopbackNetwork
 from appview_world import World
+
 from atdata_appview.graph import GraphService
 from atdata_appview.service import Appview
 from atdata_appview.store import Store, open_store

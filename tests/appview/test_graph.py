@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from appview_world import BAD_LENS_SOURCE, World
+
 from atdata.errors import LensPathError
 from atdata.lenses.graph import TrustPolicy
 from atdata.lexicon.nsid import LENS

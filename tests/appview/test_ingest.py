@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import appview_examples as examples
 import libipld
 import pytest
 from appview_network import LoopbackNetwork
+
 from atdata.lexicon.nsid import LENS, SCHEMA
 from atdata_appview.checks import MAX_RECORD_BYTES
 from atdata_appview.ingest.car import cid_str
@@ -240,14 +243,31 @@ def test_a_deleted_account_loses_its_records(
     assert store.records(include_unserved=True) == []
 
 
-def test_an_identity_event_refreshes_the_handle(
-    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+def test_an_identity_event_refreshes_the_handle_in_the_background(
+    appview: Appview, ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
 ) -> None:
     alice, s = network.account("alice.test"), Stream()
     ingest.handle_frames([s.commit(alice, [("create", schema_path(), examples.schema())])])
     network.docs[alice.did]["alsoKnownAs"] = ["at://alice2.test"]
     ingest.handle_frames([identity_frame(10, alice.did, "alice2.test")])
+    deadline = time.monotonic() + 30
+    while not appview.refresher.idle() and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert store.repo(alice.did).handle == "alice2.test"  # type: ignore[union-attr]
+
+
+def test_after_an_identity_event_the_next_commit_is_checked_against_the_new_key(
+    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+) -> None:
+    alice, s = network.account(), Stream()
+    ingest.handle_frames([s.commit(alice, [("create", schema_path("A"), examples.schema("A"))])])
+    old_key = alice.key
+    network.rotate_key(alice)
+    ingest.handle_frames([identity_frame(10, alice.did)])
+    stale = s.commit(alice, [("create", schema_path("B"), examples.schema("B"))], sign_with=old_key)
+    ingest.handle_frames([stale])
+    assert store.record(uri(alice, schema_path("B"))) is None
+    assert "signature does not match" in store.rejections()[0].reason
 
 
 def test_a_repo_seen_for_the_first_time_is_backfilled(

@@ -20,6 +20,7 @@ from typing import Any
 import appview_examples as examples
 import httpx
 import pytest
+
 from atdata.cli.main import main as atdata_main
 from atdata.lexicon.nsid import SCHEMA
 from atdata_appview.ingest.events import CommitEvent, RejectedEvent

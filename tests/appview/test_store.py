@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from atdata.lexicon.nsid import LENS, SCHEMA
 from atdata_appview.store import Derived, Repo, Store, StoredRecord, open_store
 

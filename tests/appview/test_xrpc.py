@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from appview_world import BAD_LENS_SOURCE, World
+from starlette.testclient import TestClient
+
 from atdata.lexicon import nsid as N
 from atdata.lexicon.validator import validate_output
 from atdata_appview.service import Appview
-from starlette.testclient import TestClient
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ the tables shown there where the documents give them; traces and images are smal
 from __future__ import annotations
 
 import numpy as np
+
 from atdata.catalog import (
     BrainObservatoryCellTrace,
     Frame,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from catalog_samples import MOVIE_UUID, abo_trace, astro_frame, transient_trace
+
 from atdata.catalog import (
     AstroCastEvent,
     BrainObservatoryCellTrace,
@@ -15,7 +17,6 @@ from atdata.catalog import (
     VisualBehaviorCellTrace,
     VisualBehaviorTraceRow,
 )
-from catalog_samples import MOVIE_UUID, abo_trace, astro_frame, transient_trace
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
 from atdata.catalog import CATALOG_LENSES, CATALOG_TYPES
 from atdata.cli.main import main
 from atdata.lexicon import LENS

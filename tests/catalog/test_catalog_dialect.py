@@ -6,12 +6,21 @@ from typing import Any
 
 import numpy as np
 import pytest
-from atdata.catalog import CATALOG_LENSES, Frame, astrocast, catalog_registry, microns, openastrocytes
+from catalog_samples import ABO_EXPERIMENT, abo_trace, astro_frame
+
+from atdata.catalog import (
+    CATALOG_LENSES,
+    CATALOG_TYPES,
+    Frame,
+    astrocast,
+    catalog_registry,
+    microns,
+    openastrocytes,
+)
 from atdata.catalog import allen_brain_observatory as abo
 from atdata.lenses import Lens
 from atdata.lenses.extract import extract_source
 from atdata.sandbox import check_source
-from catalog_samples import ABO_EXPERIMENT, abo_trace, astro_frame
 
 
 def observatory_frame() -> Frame:
@@ -74,3 +83,20 @@ def test_the_three_hop_chain_runs_as_published_code_in_a_worker_process() -> Non
     ]
     with steps[0] | steps[1] | steps[2] as published:
         assert published(frame) == chain(frame)
+
+
+def test_published_code_reads_nested_types_of_classes_rebuilt_from_schema_records(embedding) -> None:
+    """What a consumer does: classes from the schema records, lens code from the lens record; the
+    projection reads a nested type (the PCA basis)."""
+    import atdata
+    from atdata.types.packable import as_plain
+
+    rebuilt = {cls: atdata.from_schema(atdata.schema_of(cls)) for cls in CATALOG_TYPES}
+    lens = openastrocytes.patch_pc_projection
+    source_cls, target_cls = rebuilt[lens.source], rebuilt[lens.target]
+    published = Lens.from_source(extract_source(lens), source=source_cls, target=target_cls)
+    source = source_cls(**as_plain(embedding))
+    view = published(source)
+    assert type(view) is target_cls
+    assert as_plain(view).keys() == as_plain(lens(embedding)).keys()
+    assert np.allclose(view.patch_pcs, lens(embedding).patch_pcs)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from catalog_samples import MOVIE_UUID, astro_frame
+
 from atdata.catalog import AstrocyteRecordingFrame, BathApplicationFrame, ImagingFrame, UncagingFrame
 from atdata.catalog.openastrocytes import (
     BATH_INTERVENTION_S,
@@ -19,7 +21,6 @@ from atdata.catalog.openastrocytes import (
     uncaging_to_imaging_frame,
 )
 from atdata.errors import LensExecutionError
-from catalog_samples import MOVIE_UUID, astro_frame
 
 
 def three_hops(frame):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import atdata
 import pytest
+from catalog_samples import abo_trace, astro_frame
+
+import atdata
 from atdata.catalog import (
     CATALOG_LENSES,
     SHORTCUT_LENSES,
@@ -17,7 +19,6 @@ from atdata.catalog import (
 )
 from atdata.catalog.openastrocytes import frame_to_bath_application
 from atdata.lenses import LensEdge, LensGraph, TrustPolicy
-from catalog_samples import abo_trace, astro_frame
 
 ALICE, MALLORY = "did:plc:alice", "did:plc:mallory"
 

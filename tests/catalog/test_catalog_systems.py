@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from catalog_samples import ABO_EXPERIMENT
+
 from atdata.catalog import CalciumEvent, CellTrace, Connection, Synapse
 from atdata.catalog.allen_brain_observatory import (
     frame_to_observatory_frame,
@@ -24,7 +26,6 @@ from atdata.catalog.shared import (
     synapse_to_connection,
 )
 from atdata.errors import LensExecutionError
-from catalog_samples import ABO_EXPERIMENT
 
 # --- Allen Visual Behavior -------------------------------------------------------------------
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import atdata
 import numpy as np
 import pytest
+
+import atdata
 from atdata.catalog import CATALOG_TYPES, BathApplicationFrame, Frame, UncagingFrame
 from atdata.codec import decode, encode
-from atdata.types.fields import JsonType, LiteralType, OptionalType
+from atdata.types.fields import JsonType, LiteralType, OptionalType, describe
 from atdata.types.packable import spec_of
 
 EXPECTED_UNITS = {
@@ -93,3 +94,13 @@ def test_root_ids_keep_full_int64_precision(microns_rows) -> None:
     back = decode(type(microns_rows[0]), encode(microns_rows[0]))
     assert back.pre_pt_root_id == 864691135808473885
 
+
+
+@pytest.mark.parametrize("cls", CATALOG_TYPES, ids=lambda c: c.__name__)
+def test_every_type_comes_back_whole_from_its_schema_record(cls: type) -> None:
+    back = spec_of(atdata.from_schema(atdata.schema_of(cls)))
+    spec = spec_of(cls)
+    assert [(f.name, describe(f.type), f.unit, f.doc, f.default) for f in back.fields] == [
+        (f.name, describe(f.type), f.unit, f.doc, f.default) for f in spec.fields
+    ]
+    assert back.doc == spec.doc

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from atdata_registry.devstack import running, start
 
 pytestmark = pytest.mark.integration

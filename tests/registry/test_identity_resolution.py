@@ -10,13 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from atdata.cli.main import main
-from atdata.errors import IdentityError
-from atdata_registry.identity import DEFAULT_PLC_URL, IdentityResolver, did_web_url, normalize_handle
 from atproto_crypto.consts import SECP256K1_JWT_ALG
 from atproto_crypto.did import format_multikey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from atdata.cli.main import main
+from atdata.errors import IdentityError
+from atdata_registry.identity import DEFAULT_PLC_URL, IdentityResolver, did_web_url, normalize_handle
 
 # --- pure parts -------------------------------------------------------------------------------
 

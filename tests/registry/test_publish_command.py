@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from atdata.cli.main import main
 from atdata_registry.xrpc import XrpcClient
 

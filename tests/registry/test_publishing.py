@@ -11,9 +11,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import atdata
 import numpy as np
 import pytest
+from numpy.typing import NDArray
+
+import atdata
 from atdata.errors import PublishError, RecordValidationError, SchemaError
 from atdata.lexicon import ATTESTATION, LENS, SCHEMA
 from atdata.schema.record import REF_ATTR, from_schema, schema_of
@@ -22,7 +24,6 @@ from atdata_registry.identity import IdentityResolver
 from atdata_registry.publish import Published, Publisher, VersionConflictError
 from atdata_registry.session import Session, create_session
 from atdata_registry.xrpc import XrpcClient
-from numpy.typing import NDArray
 
 pytestmark = pytest.mark.integration
 

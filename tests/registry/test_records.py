@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from atdata.errors import PublishError, RecordValidationError
 from atdata.lexicon import LENS, validate_record
 from atdata.schema.canonical import record_cid

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+
 from atdata.cli.main import main
 from atdata.errors import AuthError
 from atdata_registry.session import (

@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import pytest
+
 from atdata.errors import AuthError, NetworkError
 from atdata_registry.xrpc import XrpcClient, XrpcError
 

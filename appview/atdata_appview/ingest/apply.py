@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 
 from atdata.errors import AtdataError
 from atdata.lexicon.nsid import LENS
-
 from atdata_appview.checks import lens_code_report, record_problems
 from atdata_appview.collections import is_known
 from atdata_appview.derive import derive
@@ -45,11 +44,15 @@ class Applier:
         *,
         snapshot: SnapshotSource | None = None,
         listeners: Iterable[ChangeListener] = (),
+        refresh: Callable[[str], None] | None = None,
     ) -> None:
+        """``refresh(did)``, when given, re-resolves a DID document after an #identity event out of
+        band; without it the ingest does so inline."""
         self.store = store
         self.identities = identities
         self.snapshot = snapshot
         self.listeners = list(listeners)
+        self.refresh = refresh
 
     # --- entry points ----------------------------------------------------------------------
     def apply_batch(self, source: str, events: Sequence[Event]) -> None:
@@ -120,26 +123,19 @@ class Applier:
         )
 
     def _identity(self, tx: Tx, source: str, ev: IdentityEvent) -> None:
-        repo = self.store.repo(ev.did)
-        self.identities.forget(ev.did)
-        if repo is None:
+        self.identities.forget(ev.did)  # the next commit is checked against a fresh document
+        if self.store.repo(ev.did) is None:
             return  # not a repo we index; nothing to refresh
+        if self.refresh is not None:
+            self.refresh(ev.did)
+            return
         try:
             ident = self.identities.resolve(ev.did, fresh=True)
         except AtdataError as e:
             log.warning("identity refresh of %s failed: %s", ev.did, e)
             tx.reject(source, f"identity refresh failed: {e}", did=ev.did, seq=ev.seq)
             return
-        tx.upsert_repo(
-            Repo(
-                ev.did,
-                handle=ident.handle,
-                signing_key=ident.signing_key,
-                pds=ident.pds,
-                status=repo.status,
-                rev=repo.rev,
-            )
-        )
+        tx.update_identity(ev.did, ident.handle, ident.signing_key, ident.pds)
 
     def _account(self, tx: Tx, ev: AccountEvent, changed: set[str]) -> None:
         repo = self.store.repo(ev.did)

@@ -7,9 +7,9 @@ against the DID document, and only the part of the tree under our collections' p
 from __future__ import annotations
 
 import httpx
+
 from atdata.errors import NetworkError
 from atdata.lexicon.nsid import AUTHORITY
-
 from atdata_appview.ingest import mst, verify
 from atdata_appview.ingest.car import CarError, cid_str, read_car
 from atdata_appview.ingest.events import OpRejection, RecordOp, Snapshot

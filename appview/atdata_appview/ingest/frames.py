@@ -7,12 +7,13 @@ our collections cost one CBOR decode of the frame and nothing more: no CAR parsi
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from atdata.errors import NetworkError
 from atproto_firehose import parse_subscribe_repos_message
 from atproto_subscription.frames import ErrorFrame, Frame, MessageFrame
 
+from atdata.errors import NetworkError
 from atdata_appview.collections import is_ours
 from atdata_appview.ingest import verify
 from atdata_appview.ingest.car import CarError, cid_bytes, read_car
@@ -51,9 +52,17 @@ def _touches_ours(ops: Any) -> bool:
     return False
 
 
-def decode_frame(raw: bytes, identities: IdentityResolver) -> Event:
-    """Decode and verify one frame. Bad input becomes a :class:`RejectedEvent`, never an exception,
-    except an error frame, which ends the stream (:class:`StreamError`)."""
+@dataclass(frozen=True)
+class CommitFrame:
+    """A parsed #commit touching our collections, not yet verified."""
+
+    did: str
+    msg: Any
+
+
+def parse_frame(raw: bytes) -> Event | CommitFrame:
+    """Decode one frame without any network access or signature check. Bad input becomes a
+    :class:`RejectedEvent`; an error frame, which ends the stream, raises :class:`StreamError`."""
     try:
         frame = Frame.from_bytes(raw)
     except Exception as e:  # any decoding failure of untrusted bytes is a rejected frame
@@ -68,9 +77,7 @@ def decode_frame(raw: bytes, identities: IdentityResolver) -> Event:
     if kind == "#commit" and not _touches_ours(body.get("ops")):
         return SkippedEvent(seq)
     if kind not in ("#commit", "#identity", "#account", "#sync"):
-        if kind != "#info":
-            log.debug("skipping frame of type %r", kind)
-        else:
+        if kind == "#info":
             log.info("firehose info: %s", body)
         return SkippedEvent(seq)
     try:
@@ -83,7 +90,17 @@ def decode_frame(raw: bytes, identities: IdentityResolver) -> Event:
         return AccountEvent(msg.seq, msg.did, bool(msg.active), msg.status)
     if kind == "#sync":
         return ResyncEvent(msg.seq, msg.did, "#sync event")
-    return _commit(msg, identities)
+    return CommitFrame(msg.repo, msg)
+
+
+def verify_frame(parsed: Event | CommitFrame, identities: IdentityResolver) -> Event:
+    """Finish a parsed frame: commits are verified (see :func:`_commit`), other events pass through."""
+    return _commit(parsed.msg, identities) if isinstance(parsed, CommitFrame) else parsed
+
+
+def decode_frame(raw: bytes, identities: IdentityResolver) -> Event:
+    """Decode and verify one frame (:func:`parse_frame` then :func:`verify_frame`)."""
+    return verify_frame(parse_frame(raw), identities)
 
 
 def _did_of(body: Any) -> str | None:

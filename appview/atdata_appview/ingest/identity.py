@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 import httpx
-from atdata.errors import IdentityError, NetworkError
 from atproto_core.did_doc import DidDocument
+
+from atdata.errors import AtdataError, IdentityError, NetworkError
 
 DEFAULT_PLC_URL = "https://plc.directory"
 _LOOPBACK = {"localhost", "127.0.0.1", "[::1]"}
@@ -62,6 +65,25 @@ class IdentityResolver:
         with self._lock:
             self._cache[did] = (time.monotonic(), ident)
         return ident
+
+    def prefetch(self, dids: Iterable[str]) -> None:
+        """Resolve the uncached DIDs among ``dids`` concurrently (failures are left for ``resolve``)."""
+        now = time.monotonic()
+        with self._lock:
+            todo = [d for d in set(dids) if d not in self._cache or now - self._cache[d][0] >= self.ttl]
+        if len(todo) < 2:
+            return  # nothing to overlap
+        with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
+            for did, result in zip(todo, pool.map(self._try_fetch, todo)):
+                if result is not None:
+                    with self._lock:
+                        self._cache[did] = (time.monotonic(), result)
+
+    def _try_fetch(self, did: str) -> RepoIdentity | None:
+        try:
+            return self._fetch(did)
+        except AtdataError:
+            return None
 
     def forget(self, did: str) -> None:
         with self._lock:

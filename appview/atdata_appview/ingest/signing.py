@@ -84,7 +84,7 @@ class Commit:
     cid: bytes
     rev: str
     since: str | None
-    car: bytes  # the commit, the tree and the written records: a superset of a PDS's diff
+    car: bytes  # the commit, the tree nodes it adds and the records written: a PDS's diff
     ops: list[dict[str, Any]]
 
 
@@ -95,6 +95,7 @@ class RepoWriter:
     records: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # path -> (cid, block)
     rev: str | None = None
     head: bytes | None = None
+    tree_nodes: set[bytes] = field(default_factory=set)  # the current tree's node CIDs
 
     def commit(self, writes: list[tuple[str, str, Any]], *, sign_with: SigningKey | None = None) -> Commit:
         """Apply ``(action, path, record)`` writes and sign a commit (with another key if asked)."""
@@ -121,7 +122,10 @@ class RepoWriter:
         sig = (sign_with or self.key).sign(libipld.encode_dag_cbor(unsigned))
         commit_block = libipld.encode_dag_cbor({**unsigned, "sig": sig})
         self.head = cid_of(commit_block)
-        blocks = {self.head: commit_block, **tree, **new_blocks}
+        # Like a PDS, send only what the previous state lacks: the commit, new tree nodes, new records.
+        new_nodes = {cid: block for cid, block in tree.items() if cid not in self.tree_nodes}
+        self.tree_nodes = set(tree)
+        blocks = {self.head: commit_block, **new_nodes, **new_blocks}
         return Commit(self.head, self.rev, since, write_car(self.head, blocks), ops)
 
     def export(self) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from atdata.errors import AtdataError
-
 from atdata_appview.store.base import DERIVED_TABLES, Derived, Rejection, Repo, Store, StoredRecord, Tx
 
 __all__ = ["DERIVED_TABLES", "Derived", "Rejection", "Repo", "Store", "StoredRecord", "Tx", "open_store"]

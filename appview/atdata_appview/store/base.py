@@ -100,6 +100,13 @@ class Tx:
             (repo.did, repo.handle, repo.signing_key, repo.pds, repo.status, repo.rev, now_iso()),
         )
 
+    def update_identity(self, did: str, handle: str | None, signing_key: str, pds: str | None) -> None:
+        """Refresh what the DID document says, leaving status and rev to the ingest."""
+        self._exec(
+            "UPDATE repos SET handle = ?, signing_key = ?, pds = ?, updated_at = ? WHERE did = ?",
+            (handle, signing_key, pds, now_iso(), did),
+        )
+
     def put_record(self, rec: StoredRecord, derived: Derived | None) -> None:
         self._exec(
             "INSERT INTO records (uri, did, collection, rkey, cid, rev, json, indexed_at, valid, report)"
@@ -343,6 +350,30 @@ class Store:
         for row in rows:
             row["record"] = json.loads(row.pop("record_json"))
         return rows
+
+    def lens_edges(self, uri: str | None = None) -> list[tuple[str, str, str, str, str, str, str]]:
+        """(uri, cid, did, source uri, source cid, target uri, target cid) of every served lens whose
+        code passed the sandbox validator (or of just ``uri``): the lens graph's edges."""
+        where, params = ("AND d.uri = ?", [uri]) if uri is not None else ("", [])
+        rows = self._query(
+            "SELECT d.uri, d.cid, d.did, d.source_uri, d.source_cid, d.target_uri, d.target_cid"
+            " FROM lenses d JOIN records r ON r.uri = d.uri LEFT JOIN repos p ON p.did = d.did"
+            f" WHERE {self._SERVED} AND d.code_ok = 1 {where}",
+            params,
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def schema_cids(self, uris: Sequence[str]) -> dict[str, str]:
+        """uri -> cid of the served schemas among ``uris``."""
+        if not uris:
+            return {}
+        marks = ", ".join("?" * len(uris))
+        rows = self._query(
+            f"SELECT d.uri, d.cid FROM schemas d JOIN records r ON r.uri = d.uri"
+            f" LEFT JOIN repos p ON p.did = d.did WHERE {self._SERVED} AND d.uri IN ({marks})",
+            list(uris),
+        )
+        return {uri: cid for uri, cid in rows}
 
     def rejections(self, limit: int = 100) -> list[Rejection]:
         rows = self._query(

@@ -20,9 +20,10 @@ import atdata
 from atdata.errors import LensPathError
 from atdata.lenses.graph import TrustPolicy
 from atdata.lexicon import nsid as N
-
 from atdata_appview.graph import GraphService, LensInfo
 from atdata_appview.store import Store
+
+COUNTS_TTL = 5.0
 
 
 class XrpcError(Exception):
@@ -89,6 +90,7 @@ class Queries:
     def __init__(self, store: Store, graph: GraphService) -> None:
         self.store = store
         self.graph = graph
+        self._counts: tuple[float, dict[str, int]] | None = None
         self.handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             N.RESOLVE_SCHEMA: self.resolve_schema,
             N.GET_SCHEMA: self.get_schema,
@@ -262,16 +264,11 @@ class Queries:
         try:
             return {"path": self._steps(self.graph.path(source, target, policy))}
         except LensPathError as e:
-            reachable = self.graph.reachable(source, policy)[:1000]
-            refs: list[dict[str, str]] = []
-            if reachable:
-                marks = ", ".join("?" * len(reachable))
-                cids = {
-                    r["uri"]: r["cid"]
-                    for r in self.store.derived("schemas", f"d.uri IN ({marks})", reachable)
-                }
-                refs = [_ref(u, cids[u]) for u in reachable if u in cids]
+            # The graph already listed (the first few) reachable schemas for its message.
+            reachable = [u for u in e.reachable if u.startswith("at://")]
+            cids = self.store.schema_cids(reachable)
             body: dict[str, Any] = {"path": [], "reason": str(e).split("\n", 1)[0][:2000]}
+            refs = [_ref(u, cids[u]) for u in reachable if u in cids]
             if refs:
                 body["reachable"] = refs
             return body

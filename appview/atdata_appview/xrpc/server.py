@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from atdata.errors import RecordValidationError
-from atdata.lexicon.validator import parse_params, validate_output
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from atdata.errors import RecordValidationError
+from atdata.lexicon.validator import parse_params, validate_output
 from atdata_appview.service import Appview
 from atdata_appview.xrpc.queries import Queries, XrpcError
 

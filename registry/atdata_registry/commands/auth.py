@@ -8,7 +8,6 @@ import os
 import sys
 
 from atdata.errors import AuthError
-
 from atdata_registry.session import current_session, login, logout
 
 PASSWORD_ENV = "ATDATA_APP_PASSWORD"

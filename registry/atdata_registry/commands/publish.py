@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from atdata.errors import AtdataError, PublishError
-
 from atdata_registry.publish import Published, Publisher
 from atdata_registry.session import Session, current_session
 

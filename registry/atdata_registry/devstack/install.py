@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import platformdirs
+
 from atdata.errors import AtdataError
 
 log = logging.getLogger(__name__)

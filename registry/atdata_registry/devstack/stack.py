@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import platformdirs
-from atdata.errors import AtdataError
 
+from atdata.errors import AtdataError
 from atdata_registry.devstack.install import DevStackError, ensure_installed
 from atdata_registry.xrpc import XrpcClient
 

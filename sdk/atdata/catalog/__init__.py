@@ -45,6 +45,7 @@ lens must reference the first author's schema records. ``examples.bath_applicati
 makes generic frames in the layout the lenses read, for the demo's shards.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from atdata.catalog import (
@@ -143,6 +144,20 @@ def catalog_registry(*, shortcuts: bool = True) -> LensRegistry:
     return reg
 
 
+def select(
+    *, shortcuts: bool = True, only: Iterable[str] | None = None
+) -> tuple[list[type], list[Lens[Any, Any]]]:
+    """The types and lenses to publish: everything, without the shortcuts if asked, or ``only``
+    the named types and lenses (LensError for a name the catalog does not have)."""
+    types = list(CATALOG_TYPES)
+    lenses = [lens for lens in CATALOG_LENSES if shortcuts or lens not in SHORTCUT_LENSES]
+    if only is None:
+        return types, lenses
+    names = list(only)
+    by_name = {cls.__name__: cls for cls in types}
+    return [by_name[n] for n in names if n in by_name], [lens_by_name(n) for n in names if n not in by_name]
+
+
 def lens_by_name(name: str) -> Lens[Any, Any]:
     """The catalog lens called ``name`` (its function name); LensError lists the names otherwise."""
     for lens in CATALOG_LENSES:
@@ -177,4 +192,5 @@ __all__ = [
     "VisualBehaviorTraceRow",
     "catalog_registry",
     "lens_by_name",
+    "select",
 ]

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from atdata.errors import LensCompositionError
 from atdata.types.packable import spec_of
 
 
@@ -137,7 +138,7 @@ def build(types: Iterable[type], lenses: Iterable[Any]) -> CatalogGraph:
     for e in edges:
         for end in (e.source, e.target):
             if end not in nodes:
-                raise ValueError(f"lens {e.lens} touches {end}, which is not among the types")
+                raise LensCompositionError(f"lens {e.lens} touches {end}, which is not among the types")
     return CatalogGraph(nodes, edges)
 
 

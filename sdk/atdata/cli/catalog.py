@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from atdata.errors import AtdataError, LensPathError, PublishError
 
@@ -46,17 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_publish)
 
 
-def _selection(without_shortcuts: bool) -> tuple[list[type], list[Any]]:
-    from atdata.catalog import CATALOG_LENSES, CATALOG_TYPES, SHORTCUT_LENSES
-
-    lenses = [lens for lens in CATALOG_LENSES if not (without_shortcuts and lens in SHORTCUT_LENSES)]
-    return list(CATALOG_TYPES), lenses
-
-
 def _list(args: argparse.Namespace) -> int:
-    from atdata.catalog import SHORTCUT_LENSES, overview, svg
+    from atdata.catalog import SHORTCUT_LENSES, overview, select, svg
 
-    types, lenses = _selection(args.without_shortcuts)
+    types, lenses = select(shortcuts=not args.without_shortcuts)
     graph = overview.build(types, lenses)
     shortcuts = [lens.name for lens in SHORTCUT_LENSES]
     sys.stdout.write(overview.describe(graph, shortcuts=shortcuts))
@@ -89,14 +81,9 @@ def _publish(args: argparse.Namespace) -> int:
         from atdata_registry.session import current_session
     except ModuleNotFoundError as e:
         raise PublishError(f"publishing needs atdata's registry part, which is not installed ({e})") from None
-    from atdata.catalog import lens_by_name
+    from atdata.catalog import select
 
-    types, lenses = _selection(args.without_shortcuts)
-    if args.only:
-        by_name = {cls.__name__: cls for cls in types}
-        chosen_types = [by_name[n] for n in args.only if n in by_name]
-        chosen_lenses = [lens_by_name(n) for n in args.only if n not in by_name]
-        types, lenses = chosen_types, chosen_lenses
+    types, lenses = select(shortcuts=not args.without_shortcuts, only=args.only)
 
     counts: dict[str, int] = {}
     seen: set[str] = set()

@@ -1,8 +1,11 @@
-"""Lenses: views of one sample type as another, their composition, registry, graph and laws."""
+"""Lenses: views of one sample type as another, their composition, registry, graph and laws.
 
-from atdata.lenses.decorators import lens
+The ``@atdata.lens`` decorator lives in :mod:`atdata.lenses.decorators` (exported as ``atdata.lens``);
+it is not re-exported here, where ``lens`` names the module that defines :class:`Lens`.
+"""
+
 from atdata.lenses.graph import LensEdge, LensGraph, TrustPolicy
 from atdata.lenses.lens import Lens
 from atdata.lenses.registry import LensRegistry, default_registry
 
-__all__ = ["Lens", "LensEdge", "LensGraph", "LensRegistry", "TrustPolicy", "default_registry", "lens"]
+__all__ = ["Lens", "LensEdge", "LensGraph", "LensRegistry", "TrustPolicy", "default_registry"]

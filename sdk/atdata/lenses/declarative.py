@@ -113,6 +113,8 @@ class Ops:
         return state
 
     def put(self, view: Fields, source: Fields) -> Fields:
+        if not self.ops:
+            return dict(view)
         states = [dict(source)]
         for op in self.ops[:-1]:
             states.append(_GET[op["op"]](op, states[-1]))

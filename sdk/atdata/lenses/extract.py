@@ -110,16 +110,20 @@ def _build(fget: Callable[..., Any], fput: Callable[..., Any] | None, bound: dic
     try:
         check_source(source, filename=filename)
     except LensValidationError as e:
-        raise LensValidationError(filename, [_map(v, placed, len(head)) for v in e.violations]) from None
+        get_line = _def_position(fget)[0]
+        raise LensValidationError(
+            filename, [_map(v, placed, len(head), get_line) for v in e.violations]
+        ) from None
     return source
 
 
-def _map(v: Violation, placed: list[_Section], head_lines: int) -> Violation:
+def _map(v: Violation, placed: list[_Section], head_lines: int, get_line: int) -> Violation:
+    """A violation in the extracted module, moved to where the user wrote that code."""
     for sec in placed:
         if sec.module_line <= v.line < sec.module_line + sec.lines:
             return Violation(sec.file_line + (v.line - sec.module_line), v.column + sec.indent, v.reason)
     if v.line <= head_lines:
-        return Violation(placed[-1].file_line if placed else 0, 0, f"(in a name the lens uses) {v.reason}")
+        return Violation(get_line, 0, f"(in a name the lens uses) {v.reason}")
     return v
 
 
@@ -252,6 +256,14 @@ def _resolve(
         return None
     if isinstance(value, types.FunctionType) and value.__name__ == name:
         return value
+    home = getattr(value, "__module__", None)
+    from_numeric_module = isinstance(home, str) and (home in ("math", "numpy") or home.startswith("numpy."))
+    if callable(value) and from_numeric_module:
+        alias = "np" if home != "math" else "math"
+        module.problems.append(
+            Violation(line, 0, f"{name!r} was imported from {home}; write {alias}.{value.__name__} instead")
+        )
+        return None
     literal = _literal(value)
     if literal is not None:
         module.constants[name] = literal

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from atdata.errors import LensPathError
 
 _REACHABLE_SHOWN = 25
+_REACHABLE_COUNTED = 1000  # an error message need not walk a 100,000-schema component to count it
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ class LensGraph:
             reachable, count = self._reachable_names(s, policy)
             raise LensPathError(
                 f"no lens path from {source} to {target}{hops} under the trust policy "
-                f"({count} schema(s) reachable)",
+                f"({count} schema(s) reachable; the nearest are listed)",
                 reachable=reachable,
             )
         return [self._edge(i) for i in found]
@@ -176,14 +177,15 @@ class LensGraph:
     def _allowed(self, policy: TrustPolicy) -> _EdgeFilter:
         return _EdgeFilter(policy, self)
 
-    def _reachable(self, s: int, policy: TrustPolicy) -> list[int]:
+    def _reachable(self, s: int, policy: TrustPolicy, stop_after: int | None = None) -> list[int]:
+        """Nodes reachable from ``s`` by layers; stops after the layer that passes ``stop_after``."""
         ok = self._allowed(policy)
         limit = policy.max_hops
         seen = {s}
         layer = [s]
         order: list[int] = []
         depth = 0
-        while layer and (limit is None or depth < limit):
+        while layer and (limit is None or depth < limit) and (stop_after is None or len(order) < stop_after):
             nxt: list[int] = []
             for u in layer:
                 for e in self._out[u]:
@@ -197,12 +199,11 @@ class LensGraph:
             depth += 1
         return order
 
-    def _reachable_names(self, s: int, policy: TrustPolicy) -> tuple[list[str], int]:
-        found = self._reachable(s, policy)
-        names = [self._nodes[n] for n in found[:_REACHABLE_SHOWN]]
-        if len(found) > _REACHABLE_SHOWN:
-            names.append(f"... and {len(found) - _REACHABLE_SHOWN} more")
-        return names, len(found)
+    def _reachable_names(self, s: int, policy: TrustPolicy) -> tuple[list[str], str]:
+        """The nearest reachable schemas, and how many there are (``"at least N"`` past a cap)."""
+        found = self._reachable(s, policy, stop_after=_REACHABLE_COUNTED)
+        count = f"at least {len(found)}" if len(found) >= _REACHABLE_COUNTED else str(len(found))
+        return [self._nodes[n] for n in found[:_REACHABLE_SHOWN]], count
 
     def _search(self, s: int, t: int, policy: TrustPolicy) -> list[int] | None:
         ok = self._allowed(policy)

@@ -78,15 +78,13 @@ def _array(ft: ArrayType) -> st.SearchStrategy[np.ndarray]:
         shape = hnp.array_shapes(min_dims=1, max_dims=2, max_side=_ANY_SIDE)
     else:
         shape = st.tuples(*(st.just(d) if d is not None else st.integers(1, _ANY_SIDE) for d in ft.shape))
-    elements = None
-    if dtype.kind in "fc":
-        elements = st.floats(
-            width=min(64, dtype.itemsize * 8 // (2 if dtype.kind == "c" else 1)),
-            allow_nan=False,
-            allow_infinity=False,
-        )
-        if dtype.kind == "c":
-            elements = st.complex_numbers(allow_nan=False, allow_infinity=False, max_magnitude=1e6)
+    # Finite values only: NaN never equals itself inside a put-back comparison of a whole sample.
+    elements: st.SearchStrategy[Any] | None = None
+    if dtype.kind == "f":
+        width: Literal[16, 32, 64] = 16 if dtype.itemsize == 2 else (32 if dtype.itemsize == 4 else 64)
+        elements = st.floats(width=width, allow_nan=False, allow_infinity=False)
+    elif dtype.kind == "c":
+        elements = st.complex_numbers(allow_nan=False, allow_infinity=False, max_magnitude=1e6)
     return hnp.arrays(dtype, shape, elements=elements)
 
 
@@ -309,13 +307,15 @@ def lenses_in_file(
     finally:
         sys.path.remove(str(file.parent))
     found = {attr: v for attr, v in vars(module).items() if isinstance(v, Lens)}
+    given_samples = getattr(module, "law_samples", None) or {}
     if name is not None:
         if name not in found:
             raise LensError(
                 f"{path}: no lens named {name!r} (lenses there: {', '.join(sorted(found)) or 'none'})"
             )
-        return [found[name]]
-    with_put = [v for v in found.values() if v.has_put]
-    if not with_put:
-        raise LensError(f"{path}: no lens with a putter (found: {', '.join(sorted(found)) or 'none'})")
-    return with_put
+        chosen = [name]
+    else:
+        chosen = [attr for attr, v in found.items() if v.has_put]
+        if not chosen:
+            raise LensError(f"{path}: no lens with a putter (found: {', '.join(sorted(found)) or 'none'})")
+    return [(attr, found[attr], given_samples.get(found[attr].source)) for attr in chosen]

@@ -21,7 +21,8 @@ import hashlib
 import json
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 from atdata.errors import (
@@ -38,6 +39,11 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 Isolation = Literal["inline", "process"]
+
+_PROCESS_WORKERS = 2
+"""Worker processes per run of process-isolated code steps (see :class:`_Chain`)."""
+_SPLIT_MIN = 16
+"""Smallest batch worth splitting between two workers."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,7 +330,7 @@ class _Segment:
     """Steps run together: one native or declarative step, or a run of code steps in one program."""
 
     steps: list[_Step]
-    program: Any = None
+    programs: list[Any] = field(default_factory=list)
 
     @property
     def head(self) -> _Step:
@@ -336,12 +342,19 @@ class _Segment:
 
 
 class _Chain:
-    """A lens chain ready to run: sandbox programs loaded once, reused for every batch."""
+    """A lens chain ready to run: sandbox programs loaded once, reused for every batch.
+
+    A run of code steps in worker processes gets up to :data:`_PROCESS_WORKERS` workers; a
+    batch of at least :data:`_SPLIT_MIN` samples is split between them and the halves run at
+    once (the host encodes one half while a worker computes the other), which is what keeps
+    process isolation near native speed on arrays. Results keep the input order.
+    """
 
     def __init__(self, steps: Sequence[_Step], target: type) -> None:
         self.target = target
         self.segments: list[_Segment] = []
         self._singles: dict[tuple[int, str], Any] = {}
+        self._pool: ThreadPoolExecutor | None = None
         for step in steps:
             last = self.segments[-1] if self.segments else None
             if (
@@ -356,25 +369,47 @@ class _Chain:
                 self.segments.append(_Segment([step]))
 
     def close(self) -> None:
-        programs = [seg.program for seg in self.segments if seg.program is not None]
+        programs = [p for seg in self.segments for p in seg.programs]
         programs.extend(self._singles.values())
         for seg in self.segments:
-            seg.program = None
+            seg.programs = []
         self._singles.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for program in programs:
             program.close()
 
-    def _program(self, seg: _Segment) -> Any:
-        if seg.program is None:
+    def _programs(self, seg: _Segment, wanted: int) -> list[Any]:
+        code_steps = [s for s in seg.steps if isinstance(s, _Code)]
+        isolation = code_steps[0].isolation
+        wanted = min(wanted, _PROCESS_WORKERS if isolation == "process" else 1)
+        while len(seg.programs) < wanted:
             from atdata.sandbox import load_program
 
-            code_steps = [s for s in seg.steps if isinstance(s, _Code)]
-            seg.program = load_program(
-                [_sandbox_step(s, "get") for s in code_steps],
-                isolation=code_steps[0].isolation,
-                limits=code_steps[0].limits,
+            seg.programs.append(
+                load_program(
+                    [_sandbox_step(s, "get") for s in code_steps],
+                    isolation=isolation,
+                    limits=code_steps[0].limits,
+                )
             )
-        return seg.program
+        return seg.programs[:wanted]
+
+    def _run_code(self, seg: _Segment, values: list[Any], keys: list[str | None]) -> list[Any]:
+        programs = self._programs(seg, 2 if len(values) >= _SPLIT_MIN else 1)
+        if len(programs) == 1:
+            return list(programs[0].run(values, keys))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atdata-lens-chain")
+        half = (len(values) + 1) // 2
+        second = self._pool.submit(programs[1].run, values[half:], keys[half:])
+        try:
+            first = list(programs[0].run(values[:half], keys[:half]))
+        finally:
+            # Never leave a worker mid-batch; the first half's error (the earlier key) wins.
+            wait([second])
+        return first + list(second.result())
 
     def run(self, samples: list[Any], keys: list[str | None]) -> list[Any]:
         values = samples
@@ -391,7 +426,7 @@ class _Chain:
             elif isinstance(head, _Declarative):
                 values = [_call_ops(head, v, k) for v, k in zip(values, keys)]
             else:
-                values = self._program(seg).run(values, keys)
+                values = self._run_code(seg, values, keys)
             made_by = f"lens {seg.steps[-1].name}"
         if plain:
             values = _instances(self.target, values, keys, made_by)

@@ -27,6 +27,7 @@ when the program is loaded.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Literal
 
@@ -44,15 +45,22 @@ def load_program(
     *,
     isolation: Literal["inline", "process"],
     limits: Limits | None = None,
+    workers: int | None = None,
 ) -> Program:
-    """Validate and compile ``steps`` once, ready to ``run`` batches (also a context manager)."""
+    """Validate and compile ``steps`` once, ready to ``run`` batches (also a context manager).
+
+    ``workers`` (process isolation) caps how many worker processes a run of several batches
+    spreads over; by default one per CPU, at most two.
+    """
     if not steps:
         raise ValueError("a lens program needs at least one step")
     limits = limits or Limits()
     if isolation == "inline":
         return InlineProgram(steps, limits)
     if isolation == "process":
-        return ProcessProgram(steps, limits)
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1)
+        return ProcessProgram(steps, limits, workers=workers)
     raise ValueError(f"isolation must be 'inline' or 'process', not {isolation!r}")
 
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from atdata.errors import LensExecutionError, LensValidationError, Violation
 from atdata.sandbox import wire
-from atdata.sandbox.runtime import Limits, LensStep
+from atdata.sandbox.runtime import LensStep, Limits
+from atdata.sandbox.validator import check_source
 from atdata.sandbox.worker import PROGRESS
 
 # Python loops notice the budget themselves; the host kills only what does not stop in time.
@@ -36,7 +37,12 @@ MAX_BATCH_ITEMS = 4096
 MAX_BATCH_BYTES = 32 << 20
 _F_SETPIPE_SZ = 1031
 # No secrets from the caller's environment reach lens code; one BLAS thread keeps memory bounded.
-_WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LC_ALL": "C.UTF-8"}
+_WORKER_ENV = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "LC_ALL": "C.UTF-8",
+}
 
 
 class _Worker:
@@ -83,14 +89,6 @@ class _Worker:
 
     def send(self, message: dict[str, Any]) -> None:
         wire.write_frame(self.to_worker, wire.encode(message))
-
-    def send_all(self, messages: list[dict[str, Any]]) -> None:
-        """Send batches one after another (on a thread, while replies are read)."""
-        try:
-            for message in messages:
-                self.send(message)
-        except (OSError, ValueError):
-            pass  # the worker died or was killed: the reader reports why
 
     def receive(self, deadline: float, max_data: int) -> Any:
         reply = wire.read_frame(self.from_worker, deadline=deadline, max_data=max_data)
@@ -167,15 +165,21 @@ def _batches(n: int, items: Sequence[dict[str, Any]], limit_bytes: int) -> list[
 
 
 class ProcessProgram:
-    """Lens steps running in a sandboxed worker process; see :func:`atdata.sandbox.load_program`."""
+    """Lens steps running in sandboxed worker processes; see :func:`atdata.sandbox.load_program`.
 
-    def __init__(self, steps: Sequence[LensStep], limits: Limits) -> None:
+    One worker starts at load time (so that bad code fails there); a run of several batches
+    starts up to ``workers`` of them and spreads the batches over them.
+    """
+
+    def __init__(self, steps: Sequence[LensStep], limits: Limits, *, workers: int = 1) -> None:
+        for step in steps:  # refuse bad code before starting anything; the worker checks again
+            check_source(step.source, filename=f"<lens {step.name}>")
         self._steps = list(steps)
         self._limits = limits
-        self._box: list[_Worker | None] = [None]
+        self._box: list[_Worker | None] = [None] * max(1, workers)
         self._finalizer = weakref.finalize(self, _shutdown, self._box)
         self._batch_bytes = max(1 << 20, min(MAX_BATCH_BYTES, limits.memory_bytes // 8))
-        self._worker()  # start now, so that bad code fails at load time
+        self._worker(0)
 
     def __enter__(self) -> ProcessProgram:
         return self
@@ -184,17 +188,22 @@ class ProcessProgram:
         self.close()
 
     def close(self) -> None:
-        worker = self._box[0]
-        self._box[0] = None
-        if worker is not None:
-            worker.close()
+        for slot, worker in enumerate(self._box):
+            self._box[slot] = None
+            if worker is not None:
+                worker.close()
         self._finalizer.detach()
 
     @property
     def worker_pid(self) -> int | None:
-        """The current worker's process id (None when none is running)."""
+        """The first worker's process id (None when it is not running)."""
         worker = self._box[0]
         return None if worker is None else worker.proc.pid
+
+    @property
+    def worker_pids(self) -> set[int]:
+        """The process ids of every running worker."""
+        return {w.proc.pid for w in self._box if w is not None}
 
     def run(self, items: Sequence[dict[str, Any]], keys: Sequence[str | None]) -> list[dict[str, Any]]:
         if len(items) != len(keys):
@@ -226,16 +235,16 @@ class ProcessProgram:
             ]
         )  # fmt: skip
 
-    # --- talking to the worker ----------------------------------------------------------------
+    # --- talking to the workers ---------------------------------------------------------------
 
-    def _worker(self) -> _Worker:
-        worker = self._box[0]
+    def _worker(self, slot: int) -> _Worker:
+        worker = self._box[slot]
         if worker is not None and worker.cpu_left < self._limits.cpu_seconds:
             worker.close()  # its lifetime CPU limit could cut the next batch short: start afresh
-            worker = self._box[0] = None
+            worker = self._box[slot] = None
         if worker is None:
             worker = _Worker()
-            self._box[0] = worker
+            self._box[slot] = worker
             limits = {
                 "cpu_seconds": self._limits.cpu_seconds,
                 "memory_bytes": self._limits.memory_bytes,
@@ -248,42 +257,43 @@ class ProcessProgram:
             self._guard(worker, [None], worker.send, message)
             reply = self._receive(worker, deadline, [None])
             if not reply.get("ok"):
-                self._box[0] = None
-                worker.close()
+                self._discard(worker)
                 self._raise_for(reply, [None])
         return worker
 
     def _call(self, batches: list[tuple[dict[str, Any], Sequence[str | None]]]) -> list[dict[str, Any]]:
-        """Send every batch (on a thread, so the worker computes while we encode and decode)."""
+        """Send the batches on feeder threads (one per worker) and read the answers in order.
+
+        Each worker computes while the caller encodes and decodes; a failure anywhere replaces
+        every worker that still had batches queued.
+        """
         if not batches:
             return []
-        worker = self._worker()
-        PROGRESS.pack_into(worker.progress, 0, -1, -1)
-        sender = None
-        if len(batches) == 1:
-            self._guard(worker, batches[0][1], worker.send, batches[0][0])
-        else:
-            sender = threading.Thread(
-                target=worker.send_all, args=([m for m, _ in batches],), name="atdata-lens-sender", daemon=True
-            )
-            sender.start()
+        feeders = [_Feeder(self, slot, batches) for slot in range(min(len(self._box), len(batches)))]
+        shared = _Queue(len(batches))
+        for feeder in feeders:
+            feeder.start(shared)
         out: list[dict[str, Any]] = []
+        done = False
         try:
             for n, (_, keys) in enumerate(batches):
+                worker, feeder = shared.owner_of(n, feeders)
                 deadline = time.monotonic() + self._limits.wall_seconds_per_batch + KILL_GRACE_SECONDS
                 reply = self._receive(worker, deadline, keys)
+                feeder.answered()
                 if not reply.get("ok"):
-                    if n < len(batches) - 1:
-                        self._discard(worker)  # it still has batches queued: start afresh next time
                     self._raise_for(reply, keys)
                 items = reply.get("items")
-                if type(items) is not list or len(items) != len(keys) or not all(type(i) is dict for i in items):
-                    self._discard(worker)
+                if not _well_formed(items, len(keys)):
                     raise LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
                 out.extend(items)
+            done = True
         finally:
-            if sender is not None:
-                sender.join()
+            shared.stop()
+            for feeder in feeders:
+                feeder.join()
+                if not done and feeder.worker is not None and feeder.in_flight():
+                    self._discard(feeder.worker)  # it still holds batches nobody will read
         return out
 
     def _receive(self, worker: _Worker, deadline: float, keys: Sequence[str | None]) -> dict[str, Any]:
@@ -302,7 +312,9 @@ class ProcessProgram:
         except wire.WireTimeout:
             step, item = worker.where()
             self._discard(worker)
-            why = f"ran longer than the wall-clock limit of {self._limits.wall_seconds_per_batch:g} s per batch"
+            why = (
+                f"ran longer than the wall-clock limit of {self._limits.wall_seconds_per_batch:g} s per batch"
+            )
             raise LensExecutionError(self._step_name(step), why, key=_key(keys, item)) from None
         except (wire.WireError, OSError):
             step, item = worker.where()
@@ -312,12 +324,13 @@ class ProcessProgram:
             ) from None
 
     def _discard(self, worker: _Worker) -> int:
-        if self._box[0] is worker:
-            self._box[0] = None
+        for slot, current in enumerate(self._box):
+            if current is worker:
+                self._box[slot] = None
         return worker.kill()
 
     def _death_reason(self, code: int, worker: _Worker) -> str:
-        if code == -signal.SIGXCPU or code == -signal.SIGKILL and worker.cpu_left <= 0:
+        if code == -signal.SIGXCPU or (code == -signal.SIGKILL and worker.cpu_left <= 0):
             why = f"exceeded the CPU limit of {self._limits.cpu_seconds:g} s"
         elif code < 0:
             why = f"the lens worker was killed by {signal.Signals(-code).name} (out of memory?)"
@@ -349,6 +362,113 @@ class ProcessProgram:
 
     def _chain_name(self) -> str:
         return " | ".join(s.name for s in self._steps)
+
+
+class _Queue:
+    """Hands out batch numbers to feeders and tells the reader which worker got each one."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._next = 0
+        self._lock = threading.Lock()
+        self._owner: list[tuple[_Worker, _Feeder] | None] = [None] * n
+        self._taken = threading.Condition(self._lock)
+        self.stopped = False
+
+    def take(self) -> int | None:
+        with self._lock:
+            if self.stopped or self._next >= self.n:
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def assign(self, n: int, worker: _Worker, feeder: _Feeder) -> None:
+        with self._taken:
+            self._owner[n] = (worker, feeder)
+            self._taken.notify_all()
+
+    def owner_of(self, n: int, feeders: list[_Feeder]) -> tuple[_Worker, _Feeder]:
+        with self._taken:
+            while self._owner[n] is None:
+                if not any(f.alive() for f in feeders):
+                    errors = [f.error for f in feeders if f.error is not None]
+                    if errors:
+                        raise errors[0]
+                    raise LensExecutionError("lens", "no lens worker took the batch")
+                self._taken.wait(0.05)
+            owner = self._owner[n]
+            assert owner is not None
+            return owner
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+
+
+class _Feeder:
+    """Starts one worker if needed and sends it batches, at most two ahead of the reader."""
+
+    def __init__(self, program: ProcessProgram, slot: int, batches: list[tuple[dict[str, Any], Any]]) -> None:
+        self.program = program
+        self.slot = slot
+        self.batches = batches
+        self.worker: _Worker | None = None
+        self.error: BaseException | None = None
+        self._credit = threading.Semaphore(2)
+        self._sent = 0
+        self._answered = 0
+        self._thread = threading.Thread(target=self._run, name=f"atdata-lens-feeder-{slot}", daemon=True)
+        self._queue: _Queue | None = None
+
+    def start(self, queue: _Queue) -> None:
+        self._queue = queue
+        if self.slot == 0:
+            try:  # the first worker is started (or restarted) right here, so its errors surface
+                self.worker = self.program._worker(0)
+                PROGRESS.pack_into(self.worker.progress, 0, -1, -1)
+            except BaseException as e:
+                self.error = e
+                return
+        self._thread.start()
+
+    def _run(self) -> None:
+        queue = self._queue
+        assert queue is not None
+        try:
+            if self.worker is None:
+                self.worker = self.program._worker(self.slot)
+                PROGRESS.pack_into(self.worker.progress, 0, -1, -1)
+            while True:
+                self._credit.acquire()
+                n = queue.take()
+                if n is None:
+                    return
+                queue.assign(n, self.worker, self)
+                self._sent += 1
+                self.worker.send(self.batches[n][0])
+        except (OSError, ValueError):
+            return  # the worker died: the reader finds out and says why
+        except BaseException as e:
+            self.error = e
+
+    def answered(self) -> None:
+        self._answered += 1
+        self._credit.release()
+
+    def in_flight(self) -> bool:
+        return self._sent > self._answered
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self) -> None:
+        self._credit.release()  # wake it if it waits for credit; it then sees the queue stopped
+        if self._thread.ident is not None:
+            self._thread.join()
+
+
+def _well_formed(items: Any, n: int) -> bool:
+    return type(items) is list and len(items) == n and all(type(i) is dict for i in items)
 
 
 def _key(keys: Sequence[str | None], item: int | None) -> str | None:

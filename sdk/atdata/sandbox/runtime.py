@@ -23,12 +23,12 @@ import numpy as np
 from atdata.errors import LensValidationError, Violation
 from atdata.sandbox import dialect as d
 from atdata.sandbox.records import (
+    _PLAIN_KINDS,
     NotPlainData,
     Record,
     RecordFactory,
     RecordShape,
     as_record,
-    _PLAIN_KINDS,
     output_fields,
     plain_dtype_ok,
     to_plain,
@@ -194,14 +194,10 @@ def _checked(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _int_bits(x: Any) -> int:
-    return x.bit_length() if type(x) is int else 0
-
-
 def _guarded_pow(a: Any, b: Any, mod: Any = None) -> Any:
-    if mod is None and type(a) is int and type(b) is int and b > 0 and abs(a) > 1:
-        if b * a.bit_length() > d.MAX_INT_BITS:
-            raise OverflowError(f"{a} ** {b} is larger than {d.MAX_INT_BITS} bits")
+    ints = type(a) is int and type(b) is int
+    if mod is None and ints and abs(a) > 1 and b * a.bit_length() > d.MAX_INT_BITS:
+        raise OverflowError(f"{a} ** {b} is larger than {d.MAX_INT_BITS} bits")
     return pow(a, b) if mod is None else pow(a, b, mod)
 
 
@@ -290,24 +286,21 @@ def module_proxy(name: str) -> ModuleProxy:
     return proxy
 
 
-def _import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
-    if level != 0 or fromlist or name not in d.ALLOWED_IMPORTS:
-        raise ImportError(f"lens code may import only {', '.join(d.ALLOWED_IMPORTS)}")
-    return module_proxy(name)
-
-
 def _builtins() -> dict[str, Any]:
     table = {name: getattr(builtins, name) for name in d.ALLOWED_BUILTINS}
     table["range"] = _guarded_range
     table["pow"] = _guarded_pow
-    table["__import__"] = _import
+    # C code (numpy's lazy imports) imports through the builtins of the running frame. Lens
+    # code itself never reaches this: its import statements are compiled to module_proxy calls
+    # and the name is a dunder it cannot spell.
+    table["__import__"] = builtins.__import__
     return table
 
 
 # --- compiling --------------------------------------------------------------------------------
 
-_GA, _POW, _LSHIFT, _MUL, _TICK = (
-    f"{d.RESERVED_PREFIX}_{n}" for n in ("getattr", "pow", "lshift", "mul", "tick")
+_GA, _POW, _LSHIFT, _MUL, _TICK, _MODULE = (
+    f"{d.RESERVED_PREFIX}_{n}" for n in ("getattr", "pow", "lshift", "mul", "tick", "module")
 )
 _BINOP_GUARDS = {ast.Pow: _POW, ast.LShift: _LSHIFT, ast.Mult: _MUL}
 _REFUSED_NODES = (
@@ -342,6 +335,20 @@ class _Instrument(ast.NodeTransformer):
 
     def _tick(self, node: ast.AST) -> ast.stmt:
         return ast.copy_location(ast.Expr(self._call(_TICK, node, [])), node)
+
+    def visit_Import(self, node: ast.Import) -> ast.AST:
+        if self._function_depth:
+            raise self._refuse(node, "imports are allowed only at the top level")
+        assigns: list[ast.stmt] = []
+        for alias in node.names:
+            bound = alias.asname or alias.name
+            if d.ALLOWED_IMPORTS.get(alias.name) != bound:
+                raise self._refuse(node, f"import of {alias.name!r} as {bound!r} is not allowed")
+            call = self._call(_MODULE, node, [ast.Constant(alias.name)])
+            assigns.append(
+                ast.copy_location(ast.Assign(targets=[ast.Name(bound, ast.Store())], value=call), node)
+            )
+        return assigns  # type: ignore[return-value]
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if (
@@ -517,6 +524,7 @@ class Engine:
         namespace[_LSHIFT] = _guarded_lshift
         namespace[_MUL] = _guarded_mul
         namespace[_TICK] = self.budget.tick
+        namespace[_MODULE] = module_proxy
         return namespace
 
     def run(self, items: Sequence[dict[str, Any]], wall_seconds: float) -> list[dict[str, Any]]:

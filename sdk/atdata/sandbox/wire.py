@@ -87,9 +87,13 @@ def _dtype(text: bytes) -> np.dtype:
     return dtype
 
 
-def decode(meta: bytes, data: bytearray) -> Any:
-    """The message of a frame whose document is ``meta`` and array bytes ``data``."""
-    size = len(data)
+def decode(meta: bytes, data: bytearray | memoryview, *, readonly: bool = False) -> Any:
+    """The message of a frame whose document is ``meta`` and array bytes ``data``.
+
+    Arrays are views into ``data``; with ``readonly`` they can't be written through.
+    """
+    size = memoryview(data).nbytes
+    buffer: Any = memoryview(data).toreadonly() if readonly else data
     frombuffer = np.frombuffer
 
     def ext_hook(code: int, payload: bytes) -> Any:
@@ -109,7 +113,7 @@ def decode(meta: bytes, data: bytearray) -> Any:
             raise WireError("array outside the frame's data")
         if count == 0:
             return np.zeros(shape, dtype)
-        return frombuffer(data, dtype, count, offset).reshape(shape)
+        return frombuffer(buffer, dtype, count, offset).reshape(shape)
 
     return msgpack.unpackb(meta, ext_hook=ext_hook, raw=False, strict_map_key=True, use_list=True)
 
@@ -130,22 +134,58 @@ def write_frame(fd: int, buffers: list[Any]) -> None:
                 n = 0
 
 
-def read_frame(fd: int, *, deadline: float | None = None, max_data: int = 1 << 40) -> Any:
+def read_frame(
+    fd: int, *, deadline: float | None = None, max_data: int = 1 << 40, readonly: bool = False
+) -> Any:
     """Read and decode one frame; None at a clean end of stream before any byte."""
-    header = bytearray(HEADER.size)
-    if not _read_into(fd, memoryview(header), deadline, eof_ok=True):
-        return None
-    magic, meta_len, data_len = HEADER.unpack(header)
-    if magic != MAGIC or meta_len > MAX_META_BYTES or data_len > max_data:
-        raise WireError("malformed or oversized frame")
-    meta = bytearray(meta_len)
-    _read_into(fd, memoryview(meta), deadline)
-    data = bytearray(data_len)
-    _read_into(fd, memoryview(data), deadline)
+    return FrameReader(fd).read(deadline=deadline, max_data=max_data, readonly=readonly)
+
+
+class FrameReader:
+    """Reads frames from one file descriptor.
+
+    With ``reuse``, array bytes go into one buffer that is reused as soon as nothing points into
+    it any more (a lens worker's inputs die with each batch), which saves faulting in fresh pages.
+    """
+
+    def __init__(self, fd: int, *, reuse: bool = False) -> None:
+        self.fd = fd
+        self.reuse = reuse
+        self._buffer: bytearray | None = None
+
+    def read(self, *, deadline: float | None = None, max_data: int = 1 << 40, readonly: bool = False) -> Any:
+        header = bytearray(HEADER.size)
+        if not _read_into(self.fd, memoryview(header), deadline, eof_ok=True):
+            return None
+        magic, meta_len, data_len = HEADER.unpack(header)
+        if magic != MAGIC or meta_len > MAX_META_BYTES or data_len > max_data:
+            raise WireError("malformed or oversized frame")
+        meta = bytearray(meta_len)
+        _read_into(self.fd, memoryview(meta), deadline)
+        data = self._data_buffer(data_len)
+        _read_into(self.fd, data, deadline)
+        try:
+            return decode(bytes(meta), data, readonly=readonly)
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
+            raise WireError(f"malformed frame: {e}") from None
+
+    def _data_buffer(self, size: int) -> Any:
+        if not self.reuse:
+            return memoryview(bytearray(size))
+        buf = self._buffer
+        if buf is None or len(buf) < size or not _unreferenced(buf):
+            buf = self._buffer = bytearray(max(size, 1 << 20))
+        return memoryview(buf)[:size]
+
+
+def _unreferenced(buf: bytearray) -> bool:
+    # A bytearray can't change size while any view points into it: try, and undo.
     try:
-        return decode(bytes(meta), data)
-    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
-        raise WireError(f"malformed frame: {e}") from None
+        buf.append(0)
+    except BufferError:
+        return False
+    del buf[-1]
+    return True
 
 
 def _read_into(fd: int, view: memoryview, deadline: float | None, *, eof_ok: bool = False) -> bool:

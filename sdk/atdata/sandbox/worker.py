@@ -32,7 +32,7 @@ _ALLOWED_SYSCALLS = (
 )  # fmt: skip
 
 
-def _preload() -> None:
+def preload() -> None:
     """Import and warm up everything lens code can reach, while files can still be opened."""
     import encodings.ascii
     import encodings.latin_1
@@ -64,7 +64,7 @@ def _vm_size() -> int:
     return 0
 
 
-def _lock_down(limits: dict[str, Any], out_fd: int) -> int:
+def lock_down(limits: dict[str, Any], out_fd: int) -> int:
     """Apply every limit and the seccomp filter; returns the CPU-seconds limit set."""
     cpu_used = resource.getrusage(resource.RUSAGE_SELF)
     cpu_now = cpu_used.ru_utime + cpu_used.ru_stime
@@ -106,7 +106,7 @@ def _install_seccomp(out_fd: int) -> None:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the host to handle
     in_fd, out_fd, progress_fd = (int(a) for a in argv[:3])
-    _preload()
+    preload()
 
     from atdata.errors import LensValidationError
     from atdata.sandbox import wire
@@ -119,17 +119,24 @@ def main(argv: list[str]) -> int:
     def progress(step: int, item: int) -> None:
         PROGRESS.pack_into(page, 0, step, item)
 
-    request = wire.read_frame(in_fd)
+    reader = wire.FrameReader(in_fd, reuse=True)
+    request = reader.read()
     if request is None or request.get("op") != "load":
         return 2
     limits = request["limits"]
-    cpu_limit = _lock_down(limits, out_fd)
+    cpu_limit = lock_down(limits, out_fd)
     wall = float(limits["wall_seconds_per_batch"])
 
     def reply(message: dict[str, Any]) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        message["cpu_left"] = cpu_limit - (usage.ru_utime + usage.ru_stime)
-        wire.write_frame(out_fd, wire.encode(message))
+        cpu_left = cpu_limit - (usage.ru_utime + usage.ru_stime)
+        try:
+            frame = wire.encode({**message, "cpu_left": cpu_left})
+        except (wire.WireError, OverflowError, ValueError, TypeError) as e:  # e.g. an int beyond 64 bits
+            why = f"the lens returned a value that can't be sent back: {e}"
+            frame = wire.encode({"ok": False, "kind": "failure", "step": 0, "item": None, "reason": why,
+                                 "cpu_left": cpu_left})  # fmt: skip
+        wire.write_frame(out_fd, frame)
 
     steps = [
         LensStep(
@@ -157,24 +164,26 @@ def main(argv: list[str]) -> int:
     reply({"ok": True})
 
     while True:
-        request = wire.read_frame(in_fd)
+        request = reader.read(readonly=True)  # inputs are read-only, as inline
         if request is None:
             return 0
-        try:
-            if request["op"] == "run":
-                result = engine.run(request["items"], wall)
-            else:
-                result = engine.run_put(request["views"], request["sources"], request["step"], wall)
-        except StepFailure as e:
-            reply({"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason})
-            continue
-        except Exception as e:  # a malformed request: answer instead of dying
-            reply({"ok": False, "kind": "failure", "step": 0, "item": None, "reason": f"bad request: {e}"})
-            continue
-        try:
-            reply({"ok": True, "items": result})
-        except wire.WireError as e:
-            reply({"ok": False, "kind": "failure", "step": 0, "item": None, "reason": str(e)})
+        reply(_answer(engine, request, wall))
+        del request  # drop every view into the read buffer, so that it can be reused
+
+
+def _answer(engine: Any, request: dict[str, Any], wall: float) -> dict[str, Any]:
+    from atdata.sandbox.runtime import StepFailure
+
+    try:
+        if request["op"] == "run":
+            result = engine.run(request["items"], wall)
+        else:
+            result = engine.run_put(request["views"], request["sources"], request["step"], wall)
+    except StepFailure as e:
+        return {"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason}
+    except Exception as e:  # a malformed request: answer instead of dying
+        return {"ok": False, "kind": "failure", "step": 0, "item": None, "reason": f"bad request: {e}"}
+    return {"ok": True, "items": result}
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import atdata
 import numpy as np
 import pytest
+from lens_types import BathApplicationFrame, Frame, Thumbnail, bath_application, frame, thumbnail
+
+import atdata
 from atdata.errors import LensError, LensExecutionError, LensValidationError
 from atdata.lenses.extract import extract_source
-from lens_types import BathApplicationFrame, Frame, Thumbnail, bath_application, frame, thumbnail
 
 THUMBNAIL_CODE = """
 import numpy as np
@@ -112,3 +113,22 @@ def test_a_lens_that_has_run_in_a_worker_pickles_without_it_and_runs_again() -> 
     lens.close()
     assert copy(view) == first
     copy.close()
+
+
+def test_a_large_batch_split_between_workers_keeps_sample_order_and_failing_keys() -> None:
+    code = (
+        "def get(s):\n"
+        "    if s.t_index > 500:\n"
+        "        raise ValueError('too late')\n"
+        "    return {'compound': s.applied_compound, 'pixels': s.image}\n"
+    )
+    views = [bath_application(frame(i)) for i in range(40)]
+    with atdata.Lens.from_source(
+        code, source=BathApplicationFrame, target=Thumbnail, isolation="process"
+    ) as lens:
+        out = lens.get_many(views, [f"k{i}" for i in range(40)])
+        assert [float(t.pixels[0, 0]) for t in out] == [float(i) for i in range(40)]
+        views[33] = bath_application(frame(700))
+        with pytest.raises(LensExecutionError) as info:
+            lens.get_many(views, [f"k{i}" for i in range(40)])
+        assert info.value.key == "k33"

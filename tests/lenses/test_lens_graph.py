@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from atdata.errors import LensPathError
-from atdata.lenses.graph import LensEdge, LensGraph, TrustPolicy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from atdata.errors import LensPathError
+from atdata.lenses.graph import LensEdge, LensGraph, TrustPolicy
 
 NODES = ["A", "B", "C", "D", "E", "F"]
 AUTHORS = ["did:plc:alice", "did:plc:bob", "did:plc:eve"]

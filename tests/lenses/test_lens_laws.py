@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import atdata
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from numpy.typing import NDArray
+
+import atdata
 from atdata.errors import LensError
 from atdata.lenses.laws import check_laws, strategy_for
 from atdata.types.fields import Array
-from hypothesis import given, settings
-from numpy.typing import NDArray
 
 
 @atdata.packable
@@ -99,3 +100,25 @@ def test_a_lens_without_a_putter_has_no_laws_to_check() -> None:
     lens = atdata.lens(source=Pixels, target=Pixels, register=False, publishable=False)(lambda p: p)
     with pytest.raises(LensError, match="no putter"):
         check_laws(lens)
+
+
+def test_given_samples_reach_a_lens_that_needs_structure_inside_json() -> None:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+    from lens_types import Frame, bath_application
+
+    frames = st.builds(
+        Frame,
+        image=hnp.arrays(np.float32, (2, 2), elements=st.floats(0, 1, width=32)),
+        metadata=st.fixed_dictionaries(
+            {
+                "_source_filename": st.sampled_from(["a_baclofen.tif", "b_tacpd.tif", "c.tif"]),
+                "frame": st.fixed_dictionaries({"t_index": st.integers(0, 99), "t": st.floats(0, 99)}),
+            }
+        ),
+    )
+    report = check_laws(bath_application, max_examples=30, samples=frames)
+    getput, putget = report.results
+    assert getput.status == "passed", str(report)
+    # The putter cannot write the compound back into the file name, and the laws say so.
+    assert putget.status == "failed" and "field 'applied_compound'" in putget.detail

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import atdata
 import numpy as np
 import pytest
-from atdata.errors import LensCompositionError, LensError, LensExecutionError
 from lens_types import BathApplicationFrame, Frame, Thumbnail, bath_application, frame, thumbnail
+
+import atdata
+from atdata.errors import LensCompositionError, LensError, LensExecutionError
 
 
 @atdata.packable

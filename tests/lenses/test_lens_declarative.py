@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import atdata
 import numpy as np
 import pytest
-from atdata.errors import LensExecutionError, LensValidationError
-from atdata.lenses.declarative import Ops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+
+import atdata
+from atdata.errors import LensExecutionError, LensValidationError
+from atdata.lenses.declarative import Ops
 
 
 @atdata.packable
@@ -169,3 +170,80 @@ def test_ops_read_back_from_the_lens_record_form_the_registry_publishes() -> Non
 
     ops = [*OPS, {"op": "add", "field": "gain", "value": 0.5}]
     assert Ops.from_record([op_record(op) for op in ops]).to_plain() == ops
+
+
+# --- random operation lists obey the lens laws ---------------------------------------------------
+
+
+@st.composite
+def op_lists(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A valid op list over the fields of ``records()``, built by tracking what each op leaves."""
+    kinds: dict[str, Any] = {"i": "int", "f": "float", "label": "label", "arr": "array", "s": "str"}
+    ops: list[dict[str, Any]] = []
+    fresh = iter(f"n{k}" for k in range(100))
+    for _ in range(draw(st.integers(1, 8))):
+        top = sorted(kinds)
+        choice = draw(
+            st.sampled_from(["rename", "drop", "add", "convert", "nest", "unnest", "cast", "dtypeCast"])
+        )
+        if choice == "rename":
+            old, new = draw(st.sampled_from(top)), next(fresh)
+            kinds[new] = kinds.pop(old)
+            ops.append({"op": "rename", "from": old, "to": new})
+        elif choice == "drop" and len(top) > 1:
+            kinds.pop(name := draw(st.sampled_from(top)))
+            ops.append({"op": "drop", "field": name})
+        elif choice == "add":
+            kinds[name := next(fresh)] = "int"
+            ops.append({"op": "add", "field": name, "value": draw(st.integers(-5, 5))})
+        elif choice == "convert" and (labels := [n for n in top if kinds[n] == "label"]):
+            kinds[name := draw(st.sampled_from(labels))] = "int"
+            table = [{"from": "x", "to": 1}, {"from": "y", "to": 2}, {"from": "z", "to": 3}]
+            ops.append({"op": "convert", "field": name, "table": table})
+        elif choice == "nest":
+            fields = draw(st.lists(st.sampled_from(top), min_size=1, max_size=2, unique=True))
+            kinds[into := next(fresh)] = {f: kinds.pop(f) for f in fields}
+            ops.append({"op": "nest", "fields": fields, "into": into})
+        elif choice == "unnest" and (nested := [n for n in top if isinstance(kinds[n], dict)]):
+            name = draw(st.sampled_from(nested))
+            if not set(kinds[name]) & (set(kinds) - {name}):
+                kinds.update(kinds.pop(name))
+                ops.append({"op": "unnest", "field": name})
+        elif choice == "cast" and (numbers := [n for n in top if kinds[n] in ("int", "float")]):
+            name = draw(st.sampled_from(numbers))
+            kinds[name] = to = draw(st.sampled_from(["int", "float"]))
+            ops.append({"op": "cast", "field": name, "to": to})
+        elif choice == "dtypeCast" and (arrays := [n for n in top if kinds[n] == "array"]):
+            dtype = draw(st.sampled_from(["float64", "float32", "int16", "float16"]))
+            ops.append({"op": "dtypeCast", "field": draw(st.sampled_from(arrays)), "dtype": dtype})
+    return ops
+
+
+records = st.fixed_dictionaries(
+    {
+        "i": st.integers(-1000, 1000),
+        "f": st.floats(-1000, 1000),
+        "label": st.sampled_from(["x", "y", "z"]),
+        "arr": st.lists(st.integers(-100, 100), min_size=1, max_size=4).map(
+            lambda v: np.array(v, np.float32)
+        ),
+        "s": st.text(max_size=4),
+    }
+)
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=200, deadline=None)
+@given(op_lists(), records, records)
+def test_every_op_list_satisfies_getput_and_putget(ops: list[dict[str, Any]], s: Any, other: Any) -> None:
+    lens = Ops.parse(ops)
+    assert same(lens.put(lens.get(s), s), s)
+    view = lens.get(other)
+    assert same(lens.get(lens.put(view, s)), view)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import inspect
+from math import sqrt
 from pathlib import Path
 
-import atdata
 import numpy as np
 import pytest
+from lens_types import BathApplicationFrame, Frame, bath_application, frame, thumbnail
+
+import atdata
 from atdata.errors import LensError, LensValidationError
 from atdata.lenses.extract import extract_source
-from lens_types import BathApplicationFrame, Frame, bath_application, frame, thumbnail
 
 
 @atdata.packable
@@ -120,3 +122,11 @@ def test_numpy_used_by_the_lens_is_imported_in_the_module() -> None:
 
     code = extract_source(atdata.lens(register=False)(brighten))
     assert "import numpy as np" in code
+
+
+def test_a_function_imported_from_math_by_name_gets_a_hint_to_use_the_module() -> None:
+    def root(r: Reading) -> Labelled:
+        return Labelled(label=r.code, value=sqrt(r.value))
+
+    with pytest.raises(LensValidationError, match=r"write math\.sqrt instead"):
+        atdata.lens(register=False)(root)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import atdata
 import numpy as np
 import pytest
+from lens_types import BathApplicationFrame, Frame, Thumbnail, bath_application, frame
+
+import atdata
 from atdata.errors import LensCompositionError, LensExecutionError, LensPathError
 from atdata.lenses import LensRegistry, default_registry
-from lens_types import BathApplicationFrame, Frame, Thumbnail, bath_application, frame
 
 
 @atdata.packable
