@@ -20,6 +20,7 @@ from atdata_appview.ingest.signing import (
     account_frame,
     commit_frame,
     identity_frame,
+    sync_frame,
 )
 from atdata_appview.service import Appview
 from atdata_appview.store import Store
@@ -283,6 +284,17 @@ def test_a_repo_seen_for_the_first_time_is_backfilled(
     )
     ingest.handle_frames([Stream().commit(alice, [("create", schema_path("New"), examples.schema("New"))])])
     assert {r.rkey for r in store.records()} == {"Old:1.0.0", "New:1.0.0"}
+
+
+def test_a_sync_event_makes_the_store_match_the_repo(
+    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+) -> None:
+    alice, s = network.account(), Stream()
+    ingest.handle_frames([s.commit(alice, [("create", schema_path("A"), examples.schema("A"))])])
+    # Changes the stream never carried (say, a repo migrated between hosts), then #sync.
+    alice.commit([("delete", schema_path("A"), None), ("create", schema_path("B"), examples.schema("B"))])
+    ingest.handle_frames([sync_frame(s.seq + 1, alice)])
+    assert [r.rkey for r in store.records()] == ["B:1.0.0"]
 
 
 def test_on_demand_backfill_makes_the_store_match_the_repo(

@@ -61,7 +61,7 @@ def test_servers_listen_on_loopback_only(dev_stack: Any) -> None:
 
 def test_a_stack_that_died_is_replaced_on_the_next_start(tmp_path: Path) -> None:
     first = start(tmp_path)
-    os.killpg(first.pid, signal.SIGKILL)
+    os.kill(first.pid, signal.SIGKILL)
     for _ in range(200):
         if not first.is_alive():
             break

@@ -307,3 +307,15 @@ def test_a_multi_batch_run_spreads_over_several_workers() -> None:
         assert len(program.worker_pids) == 1  # type: ignore[union-attr]
         assert program.run(items, [None] * len(items)) == items
         assert len(program.worker_pids) == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.timeout(120)
+def test_failure_in_the_first_of_many_large_batches_neither_hangs_nor_leaks_answers() -> None:
+    code = "import numpy as np\ndef get(source):\n    return {'y': source.image * (1 // source.i)}\n"
+    items = [{"i": i, "image": np.ones((256, 256))} for i in range(400)]  # ~200 MiB over several batches
+    with load_program([LensStep(code, "inv", "A", "B")], isolation="process", workers=2) as program:
+        with pytest.raises(LensExecutionError) as e:
+            program.run(items, [f"k{i}" for i in range(len(items))])
+        assert e.value.key == "k0"
+        [out] = program.run([{"i": 1, "image": np.ones(2)}], ["again"])
+    np.testing.assert_array_equal(out["y"], np.ones(2))

@@ -35,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--relay", action="append", default=[], metavar="URL", help="a relay's firehose (wss://...)"
     )
     serve.add_argument("--pds", action="append", default=[], metavar="URL", help="follow a PDS directly")
+    serve.add_argument(
+        "--graph-refresh",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="without --relay/--pds, reload the lens graph this often (default: %(default)s)",
+    )
     serve.set_defaults(func=_serve)
 
     backfill = sub.add_parser("backfill", help="index a repository's current records now")
@@ -55,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     store = open_store(args.db)
     appview = Appview(store, plc_url=args.plc)
-    app = create_app(appview, relays=args.relay, pdses=args.pds)
+    app = create_app(appview, relays=args.relay, pdses=args.pds, graph_refresh=args.graph_refresh)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     return 0
 

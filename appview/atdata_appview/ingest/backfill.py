@@ -11,7 +11,7 @@ import httpx
 from atdata.errors import NetworkError
 from atdata.lexicon.nsid import AUTHORITY
 from atdata_appview.ingest import mst, verify
-from atdata_appview.ingest.car import CarError, cid_str, read_car
+from atdata_appview.ingest.car import CarError, read_car
 from atdata_appview.ingest.events import OpRejection, RecordOp, Snapshot
 from atdata_appview.ingest.identity import IdentityResolver
 from atdata_appview.ingest.records import read_record
@@ -79,4 +79,4 @@ class Backfiller:
         self._http.close()
 
 
-__all__ = ["Backfiller", "Snapshot", "cid_str", "fetch_repo", "snapshot_from_car"]
+__all__ = ["Backfiller", "Snapshot", "fetch_repo", "snapshot_from_car"]

@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 
 from atdata.errors import AtdataError
 from atdata_appview.ingest.apply import Applier
-from atdata_appview.ingest.events import Event
+from atdata_appview.ingest.events import Event, RejectedEvent
 from atdata_appview.ingest.frames import CommitFrame, StreamError, parse_frame, verify_frame
 from atdata_appview.ingest.identity import IdentityResolver
 
@@ -71,11 +71,20 @@ class FirehoseIngester:
         finally:
             # Frames before a stream error still count; the error then ends the connection.
             self.identities.prefetch(p.did for p in parsed if isinstance(p, CommitFrame))
-            events = [verify_frame(p, self.identities) for p in parsed]
+            events = [self._verify(p) for p in parsed]
             if events:
                 self.applier.apply_batch(self.source, events)
                 self.events_seen += len(events)
         return events
+
+    def _verify(self, parsed: Event | CommitFrame) -> Event:
+        try:
+            return verify_frame(parsed, self.identities)
+        except Exception as e:
+            # A bug or an input nobody foresaw: refuse this one event rather than stall the stream on it.
+            seq = parsed.msg.seq if isinstance(parsed, CommitFrame) else parsed.seq
+            log.exception("verifying event %s of %s failed", seq, self.source)
+            return RejectedEvent(seq, getattr(parsed, "did", None), f"internal error while verifying: {e!r}")
 
     def url(self) -> str:
         cursor = self.applier.store.cursor(self.source)
@@ -104,6 +113,10 @@ class FirehoseIngester:
                 log.warning("%s: %s", self.source, e)
             except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError) as e:
                 log.warning("%s: connection lost (%s); retrying in %.1fs", self.source, e, delay)
+            except Exception:
+                # E.g. the database went away: nothing of the batch was committed, so reconnecting
+                # from the stored cursor replays it once the cause is gone.
+                log.exception("%s: ingest failed; retrying in %.1fs", self.source, delay)
             stop.wait(delay)
             delay = min(delay * 2, self.retry_max)
 

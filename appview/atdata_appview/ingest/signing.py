@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 
 from atdata_appview.ingest import mst
-from atdata_appview.ingest.car import cid_of, cid_str, write_car
+from atdata_appview.ingest.car import cid_of, write_car
 
 _TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"
 _clock = itertools.count(int(time.time() * 1_000_000))
@@ -176,6 +176,16 @@ def identity_frame(seq: int, did: str, handle: str | None = None) -> bytes:
     return _frame("#identity", body)
 
 
+def sync_frame(seq: int, writer: RepoWriter) -> bytes:
+    """A #sync event: the repo's current signed commit, telling consumers to take its state as is."""
+    assert writer.head is not None and writer.rev is not None
+    commit_block = writer.export()  # a superset of the lone commit block a PDS sends
+    return _frame(
+        "#sync",
+        {"seq": seq, "did": writer.did, "rev": writer.rev, "blocks": commit_block, "time": _now()},
+    )
+
+
 def account_frame(seq: int, did: str, active: bool, status: str | None = None) -> bytes:
     body: dict[str, Any] = {"seq": seq, "did": did, "time": _now(), "active": active}
     if status:
@@ -188,9 +198,9 @@ __all__ = [
     "RepoWriter",
     "SigningKey",
     "account_frame",
-    "cid_str",
     "commit_frame",
     "did_document",
     "identity_frame",
     "next_tid",
+    "sync_frame",
 ]

@@ -126,16 +126,19 @@ class Tx:
                 json.dumps(rec.report) if rec.report else None,
             ),
         )
-        self._delete_derived(rec.uri)
-        if derived is not None and rec.valid:
-            if derived.table not in DERIVED_TABLES:
-                raise ValueError(f"unknown derived table {derived.table!r}")
-            cols = ["uri", "did", "cid", *derived.columns]
-            values = [rec.uri, rec.did, rec.cid, *derived.columns.values()]
-            self._exec(
-                f"INSERT INTO {derived.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                values,
-            )
+        if derived is None or not rec.valid:
+            self._delete_derived(rec.uri)
+            return
+        if derived.table not in DERIVED_TABLES:
+            raise ValueError(f"unknown derived table {derived.table!r}")
+        cols = ["uri", "did", "cid", *derived.columns]
+        values = [rec.uri, rec.did, rec.cid, *derived.columns.values()]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+        self._exec(
+            f"INSERT INTO {derived.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            f" ON CONFLICT (uri) DO UPDATE SET {updates}",
+            values,
+        )
 
     def delete_record(self, uri: str) -> None:
         self._exec("DELETE FROM records WHERE uri = ?", (uri,))

@@ -30,7 +30,13 @@ class PostgresStore(Store):
 
     @contextmanager
     def _raw_transaction(self, conn: Any, *, write: bool) -> Iterator[None]:
-        # conn.transaction() nests as a savepoint, so a read inside a write transaction just works.
+        from psycopg.pq import TransactionStatus
+
+        # Inside an open transaction, join it (a savepoint would cost two more round trips); a read
+        # on its own is one statement, which autocommit already makes atomic.
+        if conn.info.transaction_status != TransactionStatus.IDLE or not write:
+            yield
+            return
         with conn.transaction():
             yield
 

@@ -7,6 +7,7 @@ validated before it is sent: an output that fails is a bug, answered as an Inter
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from starlette.routing import Route
 from atdata.errors import RecordValidationError
 from atdata.lexicon.validator import parse_params, validate_output
 from atdata_appview.service import Appview
+from atdata_appview.web.routes import routes as web_routes
 from atdata_appview.xrpc.queries import Queries, XrpcError
 
 log = logging.getLogger(__name__)
@@ -51,8 +53,18 @@ def answer(queries: Queries, nsid: str, raw: dict[str, list[str]]) -> tuple[int,
     return 200, body
 
 
-def create_app(appview: Appview, *, relays: Sequence[str] = (), pdses: Sequence[str] = ()) -> Starlette:
-    """The ASGI app; starting it loads the lens graph and starts following the given firehoses."""
+def create_app(
+    appview: Appview,
+    *,
+    relays: Sequence[str] = (),
+    pdses: Sequence[str] = (),
+    graph_refresh: float = 30.0,
+) -> Starlette:
+    """The ASGI app; starting it loads the lens graph and starts following the given firehoses.
+
+    A process that follows nothing serves a database another process ingests into (several API
+    processes, one ingester, on PostgreSQL): it reloads its lens graph every ``graph_refresh`` seconds.
+    """
     queries = Queries(appview.store, appview.graph)
 
     def xrpc(request: Request) -> JSONResponse:
@@ -68,16 +80,31 @@ def create_app(appview: Appview, *, relays: Sequence[str] = (), pdses: Sequence[
             return _error(500, "InternalServerError", "the query failed; see the appview's log")
         return JSONResponse(body, status_code=status)
 
+    stop = threading.Event()
+
+    def reload_graph() -> None:
+        while not stop.wait(graph_refresh):
+            try:
+                appview.graph.load()
+            except Exception:  # keep serving the graph we have
+                log.exception("reloading the lens graph failed")
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         appview.graph.load()
         appview.follow(relays, pdses)
+        if not relays and not pdses:
+            threading.Thread(target=reload_graph, name="graph reload", daemon=True).start()
         try:
             yield
         finally:
+            stop.set()
             appview.close()
 
     return Starlette(
-        routes=[Route("/xrpc/{nsid}", xrpc, methods=["GET", "POST"])],
+        routes=[
+            Route("/xrpc/{nsid}", xrpc, methods=["GET", "POST"]),
+            *web_routes(appview.store, appview.graph, queries),
+        ],
         lifespan=lifespan,
     )

@@ -147,21 +147,38 @@ def _log_tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], log_file: Path, timeout: float) -> dict[str, str]:
+def _wait_ready(pid: int, log_file: Path, timeout: float) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in log_file.read_text(errors="replace").splitlines():
             if line.startswith(_READY):
                 return dict(json.loads(line[len(_READY) :]))
-        if proc.poll() is not None:
+        if not _is_stack_process(pid):
             raise DevStackError(
-                f"the dev stack exited with code {proc.returncode} before it was ready; "
-                f"log {log_file}:\n{_log_tail(log_file)}"
+                f"the dev stack exited before it was ready; log {log_file}:\n{_log_tail(log_file)}"
             )
         time.sleep(0.1)
     raise DevStackError(
         f"the dev stack was not ready after {timeout:.0f} s; log {log_file}:\n{_log_tail(log_file)}"
     )
+
+
+def _launch(state: Path, env: dict[str, str], log_file: Path) -> int:
+    """Start stack.js detached: in a new session and not our child (the shell that starts it exits at
+    once), so it outlives the caller and is not among the caller's processes. Returns its pid."""
+    shell = subprocess.run(
+        ["sh", "-c", 'node "$0" >"$1" 2>&1 </dev/null & echo $!', str(_SCRIPT), str(log_file)],
+        cwd=state,
+        env=env,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        check=False,
+    )
+    try:
+        return int(shell.stdout.strip())
+    except ValueError:
+        raise DevStackError(f"could not start node: {shell.stderr.strip() or 'no pid'}") from None
 
 
 def start(state_dir: Path | None = None, *, timeout: float = 90.0) -> DevStack:
@@ -207,58 +224,40 @@ def _start(state: Path, modules: Path, timeout: float) -> DevStack:
         "ATDATA_PDS_ADMIN_PASSWORD": admin_password,
         "ATDATA_PDS_PLC_ROTATION_KEY": secrets.token_hex(32),
     }
-    with open(log_file, "wb") as log:
-        # A session of its own: the stack outlives `atdata dev up` and ignores the shell's Ctrl-C.
-        proc = subprocess.Popen(
-            ["node", str(_SCRIPT)],
-            cwd=state,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    pid = _launch(state, env, log_file)
     try:
-        urls = _wait_ready(proc, log_file, timeout)
+        urls = _wait_ready(pid, log_file, timeout)
         with XrpcClient(urls["pds"], timeout=5.0) as pds:
             pds.query("com.atproto.server.describeServer")
     except BaseException:
-        _terminate(proc.pid, 5.0, proc)
+        _terminate(pid, 5.0)
         shutil.rmtree(data_dir, ignore_errors=True)
         raise
     stack = DevStack(
         pds=urls["pds"],
         plc=urls["plc"],
-        pid=proc.pid,
+        pid=pid,
         state_dir=str(state),
         data_dir=str(data_dir),
         admin_password=admin_password,
         jwt_secret=jwt_secret,
     )
     _write_state(stack)
-    _children[proc.pid] = proc
     return stack
 
 
-# Popen objects of stacks this process started, so stopping one reaps it instead of leaving a zombie.
-_children: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def _terminate(pid: int, timeout: float, proc: subprocess.Popen[bytes] | None) -> None:
+def _terminate(pid: int, timeout: float) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pid, sig)
+            # The whole group: node and anything it started (the group is the launching shell's).
+            os.killpg(os.getpgid(pid), sig)
         except ProcessLookupError:
-            break
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                return
-            if proc is None and not _is_stack_process(pid):
+            if not _is_stack_process(pid):
                 return
             time.sleep(0.05)
-    if proc is not None:
-        proc.wait(timeout=timeout)
 
 
 def stop(state_dir: Path | None = None, *, timeout: float = 10.0) -> bool:
@@ -273,11 +272,8 @@ def stop(state_dir: Path | None = None, *, timeout: float = 10.0) -> bool:
     except (OSError, ValueError, TypeError):
         return False
     alive = recorded.is_alive()
-    child = _children.pop(recorded.pid, None)
     if alive:
-        _terminate(recorded.pid, timeout, child)
-    elif child is not None:
-        child.poll()  # reap it: it died on its own
+        _terminate(recorded.pid, timeout)
     shutil.rmtree(recorded.data_dir, ignore_errors=True)
     path.unlink(missing_ok=True)
     return alive

@@ -18,6 +18,10 @@ and returns the new ``S`` fields. Items are plain field dicts: None, bool, int, 
 numpy arrays of plain dtypes, lists, str-keyed dicts, nested sample types as nested dicts (say
 which with ``LensStep(source_shape=RecordShape.of(spec))`` to have them seen as records).
 
+Process isolation sends items in batches (at most a few thousand items or tens of MiB each, no
+pickles) to fresh, locked-down worker processes; a run of several batches is spread over up to
+``workers`` of them. A program is not meant to be shared between threads.
+
 Any failure inside lens code or a broken limit raises
 :class:`~atdata.errors.LensExecutionError` naming the lens, the sample key and the reason; the
 caller's process keeps working, and a killed worker is replaced on the next call. Code outside

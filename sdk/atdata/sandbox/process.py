@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import mmap
 import os
 import signal
@@ -35,6 +36,7 @@ STARTUP_SECONDS = 60.0
 STDERR_CAP = 16 * 1024
 MAX_BATCH_ITEMS = 4096
 MAX_BATCH_BYTES = 32 << 20
+MIN_SPLIT_ITEMS = 16  # a batch is spread over several workers only if each gets this many items
 _F_SETPIPE_SZ = 1031
 # No secrets from the caller's environment reach lens code; one BLAS thread keeps memory bounded.
 _WORKER_ENV = {
@@ -82,7 +84,7 @@ class _Worker:
         # Keep the first few KiB of what the worker prints; read and drop the rest so it never blocks.
         stream = self.proc.stdout
         assert stream is not None
-        while chunk := stream.read1(65536):
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
             room = STDERR_CAP - len(self.output)
             if room > 0:
                 self.output += chunk[:room]
@@ -177,6 +179,9 @@ class ProcessProgram:
         self._steps = list(steps)
         self._limits = limits
         self._box: list[_Worker | None] = [None] * max(1, workers)
+        self._slot_locks = [threading.Lock() for _ in self._box]
+        self._closed = False
+        self._unstartable: set[int] = set()
         self._finalizer = weakref.finalize(self, _shutdown, self._box)
         self._batch_bytes = max(1 << 20, min(MAX_BATCH_BYTES, limits.memory_bytes // 8))
         self._worker(0)
@@ -188,6 +193,7 @@ class ProcessProgram:
         self.close()
 
     def close(self) -> None:
+        self._closed = True
         for slot, worker in enumerate(self._box):
             self._box[slot] = None
             if worker is not None:
@@ -208,7 +214,7 @@ class ProcessProgram:
     def run(self, items: Sequence[dict[str, Any]], keys: Sequence[str | None]) -> list[dict[str, Any]]:
         if len(items) != len(keys):
             raise ValueError(f"{len(items)} items but {len(keys)} keys")
-        batches = _batches(len(items), items, self._batch_bytes)
+        batches = self._split(_batches(len(items), items, self._batch_bytes))
         return self._call([({"op": "run", "items": list(items[lo:hi])}, keys[lo:hi]) for lo, hi in batches])
 
     def run_put(
@@ -226,7 +232,7 @@ class ProcessProgram:
             raise ValueError(f"the program has {len(puts)} put steps; pass step= to choose one")
         if step is not None and step not in puts:
             raise ValueError(f"step {step} is not a put step of this program")
-        batches = _batches(len(views), views, self._batch_bytes // 2)
+        batches = self._split(_batches(len(views), views, self._batch_bytes // 2))
         return self._call(
             [
                 ({"op": "put", "views": list(views[lo:hi]), "sources": list(sources[lo:hi]), "step": step},
@@ -238,6 +244,12 @@ class ProcessProgram:
     # --- talking to the workers ---------------------------------------------------------------
 
     def _worker(self, slot: int) -> _Worker:
+        with self._slot_locks[slot]:
+            return self._start(slot)
+
+    def _start(self, slot: int) -> _Worker:
+        if self._closed:
+            raise LensExecutionError(self._chain_name(), "the lens program is closed")
         worker = self._box[slot]
         if worker is not None and worker.cpu_left < self._limits.cpu_seconds:
             worker.close()  # its lifetime CPU limit could cut the next batch short: start afresh
@@ -269,6 +281,9 @@ class ProcessProgram:
         """
         if not batches:
             return []
+        ready = self._ready_slots()
+        if len(batches) <= len(ready):
+            return self._call_direct(batches, ready)
         feeders = [_Feeder(self, slot, batches) for slot in range(min(len(self._box), len(batches)))]
         shared = _Queue(len(batches))
         for feeder in feeders:
@@ -281,20 +296,82 @@ class ProcessProgram:
                 deadline = time.monotonic() + self._limits.wall_seconds_per_batch + KILL_GRACE_SECONDS
                 reply = self._receive(worker, deadline, keys)
                 feeder.answered()
-                if not reply.get("ok"):
-                    self._raise_for(reply, keys)
-                items = reply.get("items")
-                if not _well_formed(items, len(keys)):
-                    raise LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
-                out.extend(items)
+                out.extend(self._items_of(reply, keys))
             done = True
         finally:
             shared.stop()
+            if not done:  # kill first: a feeder may be blocked writing to a worker nobody reads
+                self._discard_busy(feeders)
             for feeder in feeders:
                 feeder.join()
-                if not done and feeder.worker is not None and feeder.in_flight():
-                    self._discard(feeder.worker)  # it still holds batches nobody will read
+            if not done:  # a batch may have been sent between the check above and the join
+                self._discard_busy(feeders)
         return out
+
+    def _call_direct(
+        self, batches: list[tuple[dict[str, Any], Sequence[str | None]]], ready: list[int]
+    ) -> list[dict[str, Any]]:
+        """One batch per running worker: send them all, then read the answers in order."""
+        workers = [self._worker(slot) for slot in ready[: len(batches)]]
+        sent = answered = 0
+        try:
+            for worker, (message, keys) in zip(workers, batches):
+                PROGRESS.pack_into(worker.progress, 0, -1, -1)
+                self._guard(worker, keys, worker.send, message)
+                sent += 1
+            out: list[dict[str, Any]] = []
+            for worker, (_, keys) in zip(workers, batches):
+                deadline = time.monotonic() + self._limits.wall_seconds_per_batch + KILL_GRACE_SECONDS
+                reply = self._receive(worker, deadline, keys)
+                answered += 1
+                out.extend(self._items_of(reply, keys))
+            return out
+        finally:
+            for worker in workers[answered:sent]:
+                self._discard(worker)  # it holds a batch whose answer nobody will read
+
+    def _items_of(self, reply: dict[str, Any], keys: Sequence[str | None]) -> list[dict[str, Any]]:
+        if not reply.get("ok"):
+            self._raise_for(reply, keys)
+        items = reply.get("items")
+        if not _well_formed(items, len(keys)):
+            raise LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
+        return items  # type: ignore[no-any-return]
+
+    def _ready_slots(self) -> list[int]:
+        """Slots with a running worker; slot 0 is always included (started on demand)."""
+        ready = [0]
+        for slot in range(1, len(self._box)):
+            if self._box[slot] is not None and not self._slot_locks[slot].locked():
+                ready.append(slot)
+            elif not self._slot_locks[slot].locked() and slot not in self._unstartable:
+                # Start it in the background, for the next calls: this one won't wait for it.
+                threading.Thread(
+                    target=self._warm, args=(slot,), name=f"atdata-lens-start-{slot}", daemon=True
+                ).start()
+        return ready
+
+    def _warm(self, slot: int) -> None:
+        try:
+            self._worker(slot)
+        except BaseException:
+            self._unstartable.add(slot)  # slot 0 still serves; don't retry on every call
+
+    def _split(self, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Spread one batch over the running workers when it is big enough to be worth it."""
+        if len(ranges) != 1 or len(self._box) == 1:
+            return ranges
+        lo, hi = ranges[0]
+        parts = min(len(self._ready_slots()), (hi - lo) // MIN_SPLIT_ITEMS)
+        if parts < 2:
+            return ranges
+        cuts = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
+        return list(itertools.pairwise(cuts))
+
+    def _discard_busy(self, feeders: list[_Feeder]) -> None:
+        for feeder in feeders:
+            if feeder.worker is not None and feeder.in_flight():
+                self._discard(feeder.worker)  # it holds batches whose answers nobody will read
 
     def _receive(self, worker: _Worker, deadline: float, keys: Sequence[str | None]) -> dict[str, Any]:
         reply = self._guard(worker, keys, worker.receive, deadline, self._limits.memory_bytes + (1 << 30))

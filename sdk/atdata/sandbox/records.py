@@ -157,8 +157,17 @@ def to_record(values: Mapping[str, Any], shape: RecordShape, *, private: bool) -
     lens code cannot change the caller's data; a worker's data is its own, so it skips that.
     """
     if private:
-        immutable = _PLAIN_SCALARS
-        fields = {k: v if type(v) in immutable else _private(v) for k, v in values.items()}
+        fields = {}
+        ndarray = np.ndarray
+        for k, v in values.items():
+            t = type(v)
+            if t is ndarray:
+                if v.flags.writeable:
+                    v = v.view()
+                    v.setflags(write=False)
+            elif t is dict or t is list:
+                v = _private(v)
+            fields[k] = v
     else:
         fields = dict(values)
     if shape.nested:

@@ -16,6 +16,7 @@ import time
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -67,10 +68,17 @@ class LensStep:
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of a lens run. ``cpu_seconds`` and ``wall_seconds_per_batch`` bound each
-    batch; ``memory_bytes`` is the address space lens code may add to the worker's baseline;
-    ``file_size`` is the largest file the worker may write (0: none). Inline runs enforce only the
-    wall-clock budget (and only between Python-level steps)."""
+    """Resource limits of a lens run.
+
+    - ``cpu_seconds``: CPU time one batch may use in a worker (a worker whose lifetime CPU limit
+      could cut the next batch short is replaced before that batch; the limit kills with SIGXCPU).
+    - ``memory_bytes``: address space lens code may add to the worker's baseline, batch included.
+    - ``open_files``, ``file_size``: RLIMIT_NOFILE and RLIMIT_FSIZE of the worker (0: no writes).
+    - ``wall_seconds_per_batch``: Python-level loops stop themselves at this limit; the host kills
+      a worker that has not answered shortly after it.
+
+    Inline runs enforce only the wall-clock limit, and only between Python-level steps.
+    """
 
     cpu_seconds: float = 10
     memory_bytes: int = 1 << 30
@@ -103,6 +111,8 @@ class ModuleProxy:
     """What ``import numpy as np`` / ``import math`` bind: only whitelisted members, read-only."""
 
     __slots__ = ("_members", "_name")
+    _members: dict[str, Any]
+    _name: str
 
     def __init__(self, name: str, members: dict[str, Any]) -> None:
         object.__setattr__(self, "_name", name)
@@ -156,7 +166,7 @@ def _guarded_getattr(obj: Any, name: str) -> Any:
         raise _refuse(obj, name)
     value = getattr(obj, name)
     if name in _CHECKED_METHODS and (t is np.ndarray or isinstance(obj, np.generic)):
-        return _checked(value)
+        return partial(_call_checked, value)
     if type(value) is np.ndarray and not plain_dtype_ok(value.dtype):
         raise TypeError(f"arrays of dtype {value.dtype} are not allowed in lens code")
     return value
@@ -179,6 +189,13 @@ def _check_result(value: Any) -> Any:
     if isinstance(value, np.generic) and not plain_dtype_ok(value.dtype):
         raise TypeError(f"values of dtype {value.dtype} are not allowed in lens code")
     return value
+
+
+def _call_checked(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    result = fn(*args, **kwargs)
+    if type(result) is np.ndarray and result.dtype.kind in _PLAIN_KINDS:
+        return result
+    return _check_result(result)
 
 
 def _checked(fn: Callable[..., Any]) -> Callable[..., Any]:

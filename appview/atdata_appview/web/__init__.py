@@ -1,0 +1,1 @@
+"""The appview's web page: search, schema and lens pages, and a picture of the lens graph."""
