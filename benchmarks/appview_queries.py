@@ -149,12 +149,18 @@ def main() -> None:
             print(f"appview up, lens graph loaded, in {time.perf_counter() - t0:.0f}s\n")
             for _ in range(20):  # warm up connections and caches
                 timed(client, N.DESCRIBE_SERVICE, {})
-            results: dict[str, list[float]] = {BASELINE: [], "resolveSchema": [], "findLensPath": []}
+            results: dict[str, list[float]] = {
+                BASELINE: [],
+                "resolveSchema": [],
+                "findLensPath": [],
+                "searchSchemas": [],
+            }
             found = 0
             for _ in range(args.queries):
                 results[BASELINE].append(timed(client, "com.example.nothing", {}, 501))
                 i = rng.randrange(args.schemas)
                 results["resolveSchema"].append(timed(client, N.RESOLVE_SCHEMA, {"name": f"Type{i}"}))
+                results["searchSchemas"].append(timed(client, N.SEARCH_SCHEMAS, {"q": f"number {i}"}))
                 s, t = rng.sample(uris, 2)
                 start = time.perf_counter()
                 resp = client.get(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from atdata.lenses.graph import LensEdge, LensGraph, TrustPolicy
+from atdata.lenses.graph import LensEdge, LensFilter, LensGraph
 from atdata.lexicon.nsid import LENS
 from atdata_appview.store import Store
 
@@ -68,13 +68,13 @@ class GraphService:
                 self._by_cid[info.cid] = info
 
     # --- queries ---------------------------------------------------------------------------
-    def path(self, source: str, target: str, policy: TrustPolicy | None = None) -> list[LensInfo]:
+    def path(self, source: str, target: str, policy: LensFilter | None = None) -> list[LensInfo]:
         """Raises :class:`~atdata.errors.LensPathError` when there is none."""
         with self._lock:
             edges = self._graph.path(source, target, policy)
             return [self._by_cid[e.cid] for e in edges]
 
-    def reachable(self, source: str, policy: TrustPolicy | None = None) -> list[str]:
+    def reachable(self, source: str, policy: LensFilter | None = None) -> list[str]:
         with self._lock:
             return self._graph.reachable(source, policy)
 

@@ -7,7 +7,7 @@ Typical use from Python::
     publisher.publish_schema(BathApplicationFrame)
 """
 
-from atdata_registry.identity import Identity, IdentityResolver
+from atdata.network.identity import Identity, IdentityResolver
 from atdata_registry.publish import Published, Publisher, VersionConflictError
 from atdata_registry.session import Session, current_session, login, logout
 

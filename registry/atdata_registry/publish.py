@@ -19,12 +19,13 @@ from atdata.errors import IntegrityError, NetworkError, PublishError
 from atdata.lenses import Lens
 from atdata.lenses.extract import extract_source
 from atdata.lexicon import ATTESTATION, DATASET, LENS, SCHEMA, assert_valid_record
+from atdata.network.identity import IdentityResolver
+from atdata.network.xrpc import XrpcClient, XrpcError
 from atdata.sandbox import check_source
 from atdata.schema import semver
 from atdata.schema.canonical import content_hash, record_cid, record_key
 from atdata.schema.compat import compatibility, suggest_version
 from atdata.schema.record import REF_ATTR, schema_of
-from atdata_registry.identity import IdentityResolver
 from atdata_registry.records import (
     StrongRef,
     at_uri,
@@ -35,7 +36,6 @@ from atdata_registry.records import (
 )
 from atdata_registry.session import Session
 from atdata_registry.shardstats import dataset_shards
-from atdata_registry.xrpc import XrpcClient, XrpcError
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from typing import Any
 import platformdirs
 
 from atdata.errors import AuthError
-from atdata_registry.identity import IdentityResolver, normalize_handle
-from atdata_registry.xrpc import ExpiredTokenError, XrpcAuthError, XrpcClient, XrpcError
+from atdata.network.identity import IdentityResolver, normalize_handle
+from atdata.network.xrpc import ExpiredTokenError, XrpcAuthError, XrpcClient, XrpcError
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,11 @@ The public API is what this module exports; everything else is private.
 from __future__ import annotations
 
 from atdata import errors
+from atdata.config import configure
 from atdata.dataset import Dataset
 from atdata.lenses import Lens
 from atdata.lenses.decorators import lens
+from atdata.resolve import resolve
 from atdata.schema import compatibility, from_schema, schema_of
 from atdata.shards import ShardWriter
 from atdata.types.fields import Array, Doc, Unit
@@ -25,9 +27,11 @@ __all__ = [
     "Unit",
     "__version__",
     "compatibility",
+    "configure",
     "errors",
     "from_schema",
     "lens",
     "packable",
+    "resolve",
     "schema_of",
 ]

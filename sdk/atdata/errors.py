@@ -201,3 +201,34 @@ class LengthUnknownError(DatasetError, TypeError):
 
 class LensCompositionError(LensError, TypeError):
     """Two lenses cannot be composed (or a lens cannot be defined) because their types do not line up."""
+
+
+class AppviewError(NetworkError):
+    """An appview answered a query with an error, or with a body outside the query's lexicon.
+
+    ``endpoint`` is the full query URL; ``error`` the XRPC error name when the appview gave one.
+    """
+
+    def __init__(
+        self, endpoint: str, message: str, *, status: int | None = None, error: str | None = None
+    ) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        self.error = error
+        super().__init__(f"{endpoint}: {message}")
+
+
+class NotFoundError(AppviewError, LookupError):
+    """The appview has no record matching the query (XRPC error ``NotFound``)."""
+
+
+class AmbiguousNameError(AppviewError, LookupError):
+    """Several authors publish a name and none is trusted (XRPC error ``Ambiguous``)."""
+
+
+class RecordNotFoundError(NetworkError, LookupError):
+    """A record is not (or no longer) in its author's repository."""
+
+
+class UntrustedLensPathError(LensPathError, TrustError):
+    """A lens path needs a lens the strict trust policy refuses (lists the alternatives too)."""

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from atdata.config import read_config_file, write_config_file
 from atdata.errors import AtdataError, TrustError
+from atdata.lenses.graph import LensFilter
 
 Isolation = Literal["inline", "process"]
 
@@ -53,6 +54,16 @@ class TrustPolicy:
                 f"run `atdata trust add {author_did}` or pass a policy that trusts it"
             )
         return "process"
+
+    def lens_filter(self, *, trusted_only: bool) -> LensFilter:
+        """The lens graph's edge filter for this policy.
+
+        ``trusted_only`` keeps only trusted lenses (strict policies, or a first search that prefers
+        them); otherwise every lens counts and trust only decides isolation. ``max_hops`` carries over.
+        """
+        if not trusted_only:
+            return LensFilter(max_hops=self.max_hops)
+        return LensFilter(authors=self.dids, attested=self.attested_cids, max_hops=self.max_hops)
 
     def with_author(self, did: str, handle: str | None = None) -> TrustPolicy:
         others = tuple(a for a in self.authors if a.did != did)

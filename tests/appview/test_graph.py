@@ -6,7 +6,7 @@ import pytest
 from appview_world import BAD_LENS_SOURCE, World
 
 from atdata.errors import LensPathError
-from atdata.lenses.graph import TrustPolicy
+from atdata.lenses.graph import LensFilter
 from atdata.lexicon.nsid import LENS
 from atdata_appview.graph import GraphService
 from atdata_appview.store import Store
@@ -24,7 +24,7 @@ def test_the_fewest_hops_win_and_trust_narrows_the_choice(world: World, graph: G
     world.lens("alice.test", "b_to_c", b, c)
     shortcut = world.lens("bob.test", "a_to_c", a, c)
     assert [s.uri for s in graph.path(a["uri"], c["uri"])] == [shortcut["uri"]]
-    alice_only = TrustPolicy(authors=frozenset({world.authors["alice.test"].did}))
+    alice_only = LensFilter(authors=frozenset({world.authors["alice.test"].did}))
     assert len(graph.path(a["uri"], c["uri"], alice_only)) == 2
 
 

@@ -297,6 +297,15 @@ def test_a_sync_event_makes_the_store_match_the_repo(
     assert [r.rkey for r in store.records()] == ["B:1.0.0"]
 
 
+def test_a_sync_event_for_a_repo_we_do_not_index_fetches_nothing(
+    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+) -> None:
+    stranger = network.account("stranger.test")
+    stranger.commit([("create", "app.bsky.feed.post/1", {"text": "not ours"})])
+    ingest.handle_frames([sync_frame(1, stranger)])
+    assert store.repos() == [] and store.cursor(SOURCE) == 1
+
+
 def test_on_demand_backfill_makes_the_store_match_the_repo(
     appview: Appview, network: LoopbackNetwork, store: Store
 ) -> None:

@@ -23,9 +23,9 @@ import pytest
 
 from atdata.cli.main import main as atdata_main
 from atdata.lexicon.nsid import SCHEMA
+from atdata.network.identity import IdentityResolver
 from atdata_appview.ingest.events import CommitEvent, RejectedEvent
 from atdata_appview.ingest.frames import decode_frame
-from atdata_appview.ingest.identity import IdentityResolver
 from atdata_appview.ingest.signing import RepoWriter, SigningKey, commit_frame
 from atdata_appview.service import Appview
 from atdata_appview.store import Store, open_store
@@ -199,23 +199,26 @@ def _serve(db_url: str, stack: DevStack, log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
 
 
-def test_a_sigkill_mid_stream_loses_and_duplicates_nothing(
+def test_sigkills_mid_stream_lose_and_duplicate_nothing(
     account: PdsAccount, dev_stack: DevStack, db_url: str, tmp_path: Path
 ) -> None:
-    total = 60
     log = tmp_path / "appview.log"
+    kills_done = threading.Event()
     done = threading.Event()
     errors: list[BaseException] = []
 
     def write() -> None:
         # Creates, updates and deletes, so a lost or replayed event would show in the final state.
+        # It keeps writing until the last kill is over, so every kill lands while events flow.
         try:
-            for i in range(total):
+            i = 0
+            while not kills_done.is_set() and i < 1000:
                 account.create(SCHEMA, f"T{i}:1.0.0", examples.schema(f"T{i}"))
                 if i % 3 == 2:
                     account.put(SCHEMA, f"T{i - 1}:1.0.0", examples.schema(f"T{i - 1}", doc="updated"))
                 if i % 5 == 4:
                     account.delete(SCHEMA, f"T{i - 2}:1.0.0")
+                i += 1
         except BaseException as e:
             errors.append(e)
         finally:
@@ -228,11 +231,17 @@ def test_a_sigkill_mid_stream_loses_and_duplicates_nothing(
         account.create(SCHEMA, "Ready:1.0.0", examples.schema("Ready"))
         wait_until("the appview follows the PDS", lambda: len(indexed(reader, account.did)) == 1, log=log)
         writer.start()
-        wait_until("some records are indexed", lambda: len(indexed(reader, account.did)) >= 8, log=log)
-        appview.send_signal(signal.SIGKILL)
-        appview.wait(timeout=30)
-        assert not errors and not done.is_set(), f"the writer ended before the kill: {errors}"
-        appview = _serve(db_url, dev_stack, log)
+        for kill_at in (8, 20, 32):  # three kills, each while the PDS is still emitting events
+            wait_until(
+                f"{kill_at} records are indexed",
+                lambda n=kill_at: len(indexed(reader, account.did)) >= n,
+                log=log,
+            )
+            appview.send_signal(signal.SIGKILL)
+            appview.wait(timeout=30)
+            assert not errors and not done.is_set(), f"the writer ended before kill at {kill_at}: {errors}"
+            appview = _serve(db_url, dev_stack, log)
+        kills_done.set()
         writer.join(timeout=120)
         assert not errors
         expected = account.listed(SCHEMA)
@@ -244,7 +253,9 @@ def test_a_sigkill_mid_stream_loses_and_duplicates_nothing(
         assert len(reader.derived("schemas", "d.did = ?", (account.did,))) == len(expected)
         assert [r for r in reader.rejections() if r.did == account.did] == []
     finally:
+        kills_done.set()
         appview.kill()
         appview.wait(timeout=30)
-        writer.join(timeout=120)
+        if writer.is_alive():
+            writer.join(timeout=120)
         reader.close()

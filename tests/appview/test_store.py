@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from atdata.lexicon.nsid import LENS, SCHEMA
@@ -134,3 +136,21 @@ def test_an_unknown_database_url_is_refused_naming_it() -> None:
 
     with pytest.raises(AtdataError, match="mysql://x"):
         open_store("mysql://x")
+
+
+def test_an_unreachable_database_is_named_without_its_password() -> None:
+    from atdata_appview.store import StoreError
+
+    url = "postgresql://alice:s3cret@127.0.0.1:1/atdata"
+    with pytest.raises(StoreError) as err:
+        open_store(url)
+    assert "postgresql://alice:***@127.0.0.1:1/atdata" in str(err.value) and "s3cret" not in str(err.value)
+
+
+def test_a_sqlite_file_that_cannot_be_created_is_named(tmp_path: Path) -> None:
+    from atdata_appview.store import StoreError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot open the database"):
+        open_store(f"sqlite:///{blocker}/appview.db")

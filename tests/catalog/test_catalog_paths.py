@@ -18,7 +18,7 @@ from atdata.catalog import (
     catalog_registry,
 )
 from atdata.catalog.openastrocytes import frame_to_bath_application
-from atdata.lenses import LensEdge, LensGraph, TrustPolicy
+from atdata.lenses import LensEdge, LensFilter, LensGraph
 
 ALICE, MALLORY = "did:plc:alice", "did:plc:mallory"
 
@@ -35,7 +35,7 @@ def demo_graph() -> LensGraph:
 
 
 def test_with_the_trusted_author_the_path_to_bath_application_frames_is_three_hops() -> None:
-    path = demo_graph().path("Frame", "BathApplicationFrame", TrustPolicy(authors=frozenset({ALICE})))
+    path = demo_graph().path("Frame", "BathApplicationFrame", LensFilter(authors=frozenset({ALICE})))
     assert [e.cid for e in path] == [
         "frame_to_imaging_frame",
         "imaging_to_recording_frame",

@@ -9,14 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atdata.errors import LensPathError
-from atdata.lenses.graph import LensEdge, LensGraph, TrustPolicy
+from atdata.lenses.graph import LensEdge, LensFilter, LensGraph
 
 NODES = ["A", "B", "C", "D", "E", "F"]
 AUTHORS = ["did:plc:alice", "did:plc:bob", "did:plc:eve"]
 
 
 def brute_force(
-    edges: list[LensEdge], source: str, target: str, policy: TrustPolicy
+    edges: list[LensEdge], source: str, target: str, policy: LensFilter
 ) -> list[LensEdge] | None:
     """Every simple path, ranked by (hops, cost, CID sequence)."""
     allowed = [e for e in edges if policy.allows(e)]
@@ -61,7 +61,7 @@ def graphs(draw: st.DrawFn) -> list[LensEdge]:
 
 
 policies = st.builds(
-    TrustPolicy,
+    LensFilter,
     authors=st.none() | st.frozensets(st.sampled_from(AUTHORS)),
     attested=st.none() | st.frozensets(st.text("abcdef", min_size=1, max_size=3), max_size=6),
     max_hops=st.none() | st.integers(0, 5),
@@ -71,7 +71,7 @@ policies = st.builds(
 @settings(max_examples=400, deadline=None)
 @given(graphs(), st.sampled_from(NODES), st.sampled_from(NODES), policies)
 def test_path_matches_brute_force_on_random_graphs(
-    edges: list[LensEdge], source: str, target: str, policy: TrustPolicy
+    edges: list[LensEdge], source: str, target: str, policy: LensFilter
 ) -> None:
     graph = LensGraph(edges)
     for node in NODES:
@@ -87,7 +87,7 @@ def test_path_matches_brute_force_on_random_graphs(
 @settings(max_examples=100, deadline=None)
 @given(graphs(), st.sampled_from(NODES), policies)
 def test_reachable_lists_exactly_the_targets_that_have_a_path(
-    edges: list[LensEdge], source: str, policy: TrustPolicy
+    edges: list[LensEdge], source: str, policy: LensFilter
 ) -> None:
     graph = LensGraph(edges)
     graph.add_schema(source)
@@ -138,20 +138,20 @@ def test_untrusted_authors_are_routed_around() -> None:
             LensEdge("bc", "B", "C", author="did:plc:alice"),
         ]
     )
-    policy = TrustPolicy(authors=frozenset({"did:plc:alice"}))
+    policy = LensFilter(authors=frozenset({"did:plc:alice"}))
     assert [e.cid for e in graph.path("A", "C", policy)] == ["ab", "bc"]
 
 
 def test_an_attested_lens_passes_even_when_its_author_is_not_trusted() -> None:
     graph = LensGraph([LensEdge("ab", "A", "B", author="did:plc:eve")])
-    policy = TrustPolicy(authors=frozenset({"did:plc:alice"}), attested=frozenset({"ab"}))
+    policy = LensFilter(authors=frozenset({"did:plc:alice"}), attested=frozenset({"ab"}))
     assert [e.cid for e in graph.path("A", "B", policy)] == ["ab"]
 
 
 def test_max_hops_refuses_longer_paths_and_lists_what_is_reachable() -> None:
     graph = LensGraph([LensEdge("ab", "A", "B"), LensEdge("bc", "B", "C")])
     with pytest.raises(LensPathError) as info:
-        graph.path("A", "C", TrustPolicy(max_hops=1))
+        graph.path("A", "C", LensFilter(max_hops=1))
     assert info.value.reachable == ["B"]
     assert "within 1 hop" in str(info.value)
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from atdata.cli.main import main
 from atdata.errors import IdentityError
-from atdata_registry.identity import DEFAULT_PLC_URL, IdentityResolver, did_web_url, normalize_handle
+from atdata.network.identity import DEFAULT_PLC_URL, IdentityResolver, did_web_url, normalize_handle
 
 # --- pure parts -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from atdata.cli.main import main
-from atdata_registry.xrpc import XrpcClient
+from atdata.network.xrpc import XrpcClient
 
 pytestmark = pytest.mark.integration
 

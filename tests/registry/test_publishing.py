@@ -18,12 +18,12 @@ from numpy.typing import NDArray
 import atdata
 from atdata.errors import PublishError, RecordValidationError, SchemaError
 from atdata.lexicon import ATTESTATION, LENS, SCHEMA
+from atdata.network.identity import IdentityResolver
+from atdata.network.xrpc import XrpcClient
 from atdata.schema.record import REF_ATTR, from_schema, schema_of
 from atdata_registry.devstack import DevStack, start
-from atdata_registry.identity import IdentityResolver
 from atdata_registry.publish import Published, Publisher, VersionConflictError
 from atdata_registry.session import Session, create_session
-from atdata_registry.xrpc import XrpcClient
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ import pytest
 
 from atdata.cli.main import main
 from atdata.errors import AuthError
+from atdata.network.xrpc import ExpiredTokenError, XrpcClient
 from atdata_registry.session import (
     create_session,
     current_session,
@@ -23,7 +24,6 @@ from atdata_registry.session import (
     session_path,
     token_expiry,
 )
-from atdata_registry.xrpc import ExpiredTokenError, XrpcClient
 
 pytestmark = pytest.mark.integration
 

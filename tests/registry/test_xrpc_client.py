@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from atdata.errors import AuthError, NetworkError
-from atdata_registry.xrpc import XrpcClient, XrpcError
+from atdata.network.xrpc import XrpcClient, XrpcError
 
 
 def _closed_port() -> int:

@@ -17,7 +17,6 @@ from atdata.types.packable import spec_of
 
 FRAME_TO_BATH = """\
 import math
-from typing import Any
 import numpy as np
 
 def norm(image):

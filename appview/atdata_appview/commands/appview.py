@@ -8,7 +8,7 @@ from pathlib import Path
 
 import platformdirs
 
-from atdata_appview.ingest.identity import DEFAULT_PLC_URL
+from atdata.network.identity import DEFAULT_PLC_URL
 
 log = logging.getLogger(__name__)
 

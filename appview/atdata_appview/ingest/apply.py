@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from atdata.errors import AtdataError
 from atdata.lexicon.nsid import LENS
+from atdata.network.identity import IdentityResolver
 from atdata_appview.checks import lens_code_report, record_problems
 from atdata_appview.collections import is_known
 from atdata_appview.derive import derive
@@ -27,7 +28,6 @@ from atdata_appview.ingest.events import (
     SkippedEvent,
     Snapshot,
 )
-from atdata_appview.ingest.identity import IdentityResolver
 from atdata_appview.store import Repo, Store, StoredRecord, Tx
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ class Applier:
             self._identity(tx, source, event)
         elif isinstance(event, AccountEvent):
             self._account(tx, event, changed)
-        elif isinstance(event, ResyncEvent):
+        elif isinstance(event, ResyncEvent) and self.store.repo(event.did) is not None:
+            # Repos we do not index yet are fetched when a commit first touches our collections.
             self._resync(tx, source, event.did, event.seq, event.reason, changed)
 
     def _commit(self, tx: Tx, source: str, ev: CommitEvent, changed: set[str]) -> None:

@@ -10,10 +10,10 @@ import httpx
 
 from atdata.errors import NetworkError
 from atdata.lexicon.nsid import AUTHORITY
+from atdata.network.identity import IdentityResolver
 from atdata_appview.ingest import mst, verify
 from atdata_appview.ingest.car import CarError, read_car
 from atdata_appview.ingest.events import OpRejection, RecordOp, Snapshot
-from atdata_appview.ingest.identity import IdentityResolver
 from atdata_appview.ingest.records import read_record
 
 MAX_REPO_BYTES = 512 * 1024 * 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from atdata_appview.ingest.identity import RepoIdentity
+from atdata.network.identity import Identity
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class CommitEvent:
     seq: int | None
     did: str
     rev: str
-    identity: RepoIdentity
+    identity: Identity
     ops: tuple[RecordOp, ...]
     rejected: tuple[OpRejection, ...] = ()
 
@@ -91,6 +91,6 @@ class Snapshot:
 
     did: str
     rev: str
-    identity: RepoIdentity
+    identity: Identity
     ops: tuple[RecordOp, ...]
     rejected: tuple[OpRejection, ...] = ()

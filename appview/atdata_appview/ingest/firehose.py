@@ -16,10 +16,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import connect
 
 from atdata.errors import AtdataError
+from atdata.network.identity import IdentityResolver
 from atdata_appview.ingest.apply import Applier
 from atdata_appview.ingest.events import Event, RejectedEvent
 from atdata_appview.ingest.frames import CommitFrame, StreamError, parse_frame, verify_frame
-from atdata_appview.ingest.identity import IdentityResolver
 
 log = logging.getLogger(__name__)
 

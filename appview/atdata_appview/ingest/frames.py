@@ -14,6 +14,7 @@ from atproto_firehose import parse_subscribe_repos_message
 from atproto_subscription.frames import ErrorFrame, Frame, MessageFrame
 
 from atdata.errors import NetworkError
+from atdata.network.identity import IdentityResolver
 from atdata_appview.collections import is_ours
 from atdata_appview.ingest import verify
 from atdata_appview.ingest.car import CarError, cid_bytes, read_car
@@ -28,7 +29,6 @@ from atdata_appview.ingest.events import (
     ResyncEvent,
     SkippedEvent,
 )
-from atdata_appview.ingest.identity import IdentityResolver
 from atdata_appview.ingest.records import read_record
 
 log = logging.getLogger(__name__)

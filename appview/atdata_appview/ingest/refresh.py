@@ -12,7 +12,7 @@ import queue
 import threading
 
 from atdata.errors import AtdataError
-from atdata_appview.ingest.identity import IdentityResolver
+from atdata.network.identity import IdentityResolver
 from atdata_appview.store import Store
 
 log = logging.getLogger(__name__)

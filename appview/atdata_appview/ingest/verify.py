@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 
 from atdata.errors import AtdataError, IntegrityError
+from atdata.network.identity import Identity, IdentityResolver
 from atdata_appview.ingest import mst
 from atdata_appview.ingest.car import Car
-from atdata_appview.ingest.identity import IdentityResolver, RepoIdentity
 
 
 class VerificationError(IntegrityError):
@@ -37,7 +37,7 @@ class VerifiedCommit:
     did: str
     rev: str
     data: bytes  # MST root
-    identity: RepoIdentity
+    identity: Identity
 
 
 Verifier = Callable[[bytes, bytes], bool]  # (data, 64-byte r||s signature) -> valid?

@@ -18,7 +18,7 @@ from typing import Any
 
 import atdata
 from atdata.errors import LensPathError
-from atdata.lenses.graph import TrustPolicy
+from atdata.lenses.graph import LensFilter
 from atdata.lexicon import nsid as N
 from atdata_appview.graph import GraphService, LensInfo
 from atdata_appview.store import Store
@@ -233,12 +233,12 @@ class Queries:
         body = {"lenses": [self._lens_view(r) for r in rows[:limit]]}
         return _with_cursor(body, "lenses", rows, limit, offset)
 
-    def _trust(self, trusted: list[str], max_hops: int | None) -> TrustPolicy:
+    def _trust(self, trusted: list[str], max_hops: int | None) -> LensFilter:
         if not trusted:
-            return TrustPolicy(max_hops=max_hops)
+            return LensFilter(max_hops=max_hops)
         marks = ", ".join("?" * len(trusted))
         attested = self.store.derived("attestations", f"d.did IN ({marks})", trusted)
-        return TrustPolicy(
+        return LensFilter(
             authors=frozenset(trusted),
             attested=frozenset(a["subject_cid"] for a in attested),
             max_hops=max_hops,

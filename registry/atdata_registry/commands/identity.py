@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from atdata_registry.identity import IdentityResolver
+from atdata.network.identity import IdentityResolver
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

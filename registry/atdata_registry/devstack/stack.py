@@ -24,8 +24,8 @@ from pathlib import Path
 import platformdirs
 
 from atdata.errors import AtdataError
+from atdata.network.xrpc import XrpcClient
 from atdata_registry.devstack.install import DevStackError, ensure_installed
-from atdata_registry.xrpc import XrpcClient
 
 _SCRIPT = Path(__file__).with_name("stack.js")
 _READY = "ATDATA_DEVSTACK_READY "

@@ -31,7 +31,9 @@ class Dataset(Generic[T]):
     """Samples of one type, read from WebDataset shards: ``Dataset[Frame]("out/frames-{0000..0009}.tar")``.
 
     ``urls`` is a shard URL or brace pattern (``::`` joins several), or a list of them: local paths,
-    ``file://`` or ``http(s)://`` (streamed, never downloaded whole first). Each sample is checked
+    ``file://`` or ``http(s)://`` (streamed, never downloaded whole first); or the at-uri of a
+    published dataset record, read (CID-checked) from its author's PDS, which gives the shard URLs
+    and the sample type (its schema, resolved like :func:`atdata.resolve`). Each sample is checked
     against the type while it is decoded; a bad sample raises :class:`~atdata.errors.ShardError`
     naming shard, key and field, or with ``on_error="skip"`` is logged and skipped. Shards with a
     sidecar (``<shard>.json``, written by :class:`~atdata.ShardWriter`) give ``len()`` and are checked
@@ -51,6 +53,14 @@ class Dataset(Generic[T]):
         verify: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        self.published: Any = None
+        """For a dataset opened by its record's at-uri: the record (``atdata.resolve.PublishedDataset``)."""
+        if isinstance(urls, str) and urls.startswith("at://"):
+            from atdata.resolve import resolve_dataset
+
+            self.published = resolve_dataset(urls)
+            urls = self.published.urls
+            sample_type = sample_type or self.published.sample_type
         named: str | list[str] = (
             os.fspath(urls) if isinstance(urls, (str, os.PathLike)) else [os.fspath(u) for u in urls]
         )

@@ -4,8 +4,8 @@ The ``@atdata.lens`` decorator lives in :mod:`atdata.lenses.decorators` (exporte
 it is not re-exported here, where ``lens`` names the module that defines :class:`Lens`.
 """
 
-from atdata.lenses.graph import LensEdge, LensGraph, TrustPolicy
+from atdata.lenses.graph import LensEdge, LensFilter, LensGraph
 from atdata.lenses.lens import Lens
 from atdata.lenses.registry import LensRegistry, default_registry
 
-__all__ = ["Lens", "LensEdge", "LensGraph", "LensRegistry", "TrustPolicy", "default_registry"]
+__all__ = ["Lens", "LensEdge", "LensFilter", "LensGraph", "LensRegistry", "default_registry"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from atdata.errors import LensCompositionError
-from atdata.lenses.graph import TrustPolicy
+from atdata.config import settings
+from atdata.errors import LensCompositionError, LensPathError
 from atdata.lenses.lens import Lens
 from atdata.lenses.registry import LensRegistry, default_registry
+from atdata.trust import TrustPolicy, current_policy
 
 
 def coerce(
@@ -15,21 +16,35 @@ def coerce(
     target: type[Any],
     *,
     lens: Lens[Any, Any] | None = None,
-    policy: TrustPolicy | None = None,
+    trust: TrustPolicy | None = None,
     lenses: LensRegistry | None = None,
     chunk: int = 64,
 ) -> Any:
     """``dataset`` as a dataset of ``target``.
 
     The chain is ``lens`` when given, else the best path in the lens registry (the process-wide
-    one unless ``lenses=`` names another) under ``policy``. It is compiled once and applied to
-    ``chunk`` samples at a time; each output is validated into ``target``, and batching then
-    stacks the new samples as usual. Raises :class:`~atdata.errors.LensPathError` when no chain
-    exists, listing the types that are reachable.
+    one unless ``lenses=`` names another), else, when an appview is configured, a path of lenses
+    published on the network (:mod:`atdata.lenses.remote`), run as the trust policy says (``trust``
+    overrides the configured :class:`atdata.trust.TrustPolicy` for this call). It is compiled once
+    and applied to ``chunk`` samples at a time; each output is validated into ``target``, and
+    batching then stacks the new samples as usual. Raises :class:`~atdata.errors.LensPathError`
+    when no chain exists, listing the types that are reachable.
     """
     source = dataset.sample_type
     if lens is None:
-        lens = (lenses or default_registry).path(source, target, policy)
+        policy = current_policy(trust)
+        try:
+            # Local lenses are the caller's own code: trust decides nothing here but the hop limit.
+            lens = (lenses or default_registry).path(source, target, policy.lens_filter(trusted_only=False))
+        except LensPathError:
+            if lenses is not None or not settings().appview:
+                raise
+            from atdata.lenses.remote import remote_lens
+
+            published = getattr(dataset, "published", None)
+            lens = remote_lens(
+                source, target, policy=policy, source_ref=published.schema if published is not None else None
+            )
     elif lens.source is not source or lens.target is not target:
         raise LensCompositionError(
             f"lens {lens.name} maps {lens.source.__name__} -> {lens.target.__name__}, "

@@ -33,7 +33,7 @@ class LensEdge:
 
 
 @dataclass(frozen=True)
-class TrustPolicy:
+class LensFilter:
     """Which lenses a caller is willing to run.
 
     ``authors``: lens authors (DIDs) whose lenses are allowed; ``attested``: lens CIDs someone the
@@ -53,7 +53,7 @@ class TrustPolicy:
         )
 
 
-_OPEN = TrustPolicy()
+_OPEN = LensFilter()
 
 
 class _Best(NamedTuple):
@@ -136,7 +136,7 @@ class LensGraph:
 
     # --- queries --------------------------------------------------------------------------
 
-    def path(self, source: str, target: str, policy: TrustPolicy | None = None) -> list[LensEdge]:
+    def path(self, source: str, target: str, policy: LensFilter | None = None) -> list[LensEdge]:
         """The best lens chain from ``source`` to ``target`` (``[]`` when they are the same schema).
 
         Raises :class:`LensPathError` listing the schemas that are reachable when there is none.
@@ -162,7 +162,7 @@ class LensGraph:
             )
         return [self._edge(i) for i in found]
 
-    def reachable(self, source: str, policy: TrustPolicy | None = None) -> list[str]:
+    def reachable(self, source: str, policy: LensFilter | None = None) -> list[str]:
         """Every schema reachable from ``source``, nearest first, then by id."""
         s = self._node_ids.get(source)
         if s is None:
@@ -174,10 +174,10 @@ class LensGraph:
         assert edge is not None
         return edge
 
-    def _allowed(self, policy: TrustPolicy) -> _EdgeFilter:
+    def _allowed(self, policy: LensFilter) -> _EdgeFilter:
         return _EdgeFilter(policy, self)
 
-    def _reachable(self, s: int, policy: TrustPolicy, stop_after: int | None = None) -> list[int]:
+    def _reachable(self, s: int, policy: LensFilter, stop_after: int | None = None) -> list[int]:
         """Nodes reachable from ``s`` by layers; stops after the layer that passes ``stop_after``."""
         ok = self._allowed(policy)
         limit = policy.max_hops
@@ -199,13 +199,13 @@ class LensGraph:
             depth += 1
         return order
 
-    def _reachable_names(self, s: int, policy: TrustPolicy) -> tuple[list[str], str]:
+    def _reachable_names(self, s: int, policy: LensFilter) -> tuple[list[str], str]:
         """The nearest reachable schemas, and how many there are (``"at least N"`` past a cap)."""
         found = self._reachable(s, policy, stop_after=_REACHABLE_COUNTED)
         count = f"at least {len(found)}" if len(found) >= _REACHABLE_COUNTED else str(len(found))
         return [self._nodes[n] for n in found[:_REACHABLE_SHOWN]], count
 
-    def _search(self, s: int, t: int, policy: TrustPolicy) -> list[int] | None:
+    def _search(self, s: int, t: int, policy: LensFilter) -> list[int] | None:
         ok = self._allowed(policy)
         limit = policy.max_hops
         out, inc, src, dst = self._out, self._in, self._src, self._dst
@@ -313,7 +313,7 @@ class _EdgeFilter:
 
     __slots__ = ("_all", "_attested", "_authors", "_edges")
 
-    def __init__(self, policy: TrustPolicy, graph: LensGraph) -> None:
+    def __init__(self, policy: LensFilter, graph: LensGraph) -> None:
         self._all = policy.authors is None and policy.attested is None
         self._authors = policy.authors or frozenset()
         self._attested = policy.attested or frozenset()

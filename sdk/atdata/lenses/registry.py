@@ -11,7 +11,7 @@ from functools import reduce
 from typing import Any
 
 from atdata.errors import LensPathError
-from atdata.lenses.graph import LensEdge, LensGraph, TrustPolicy
+from atdata.lenses.graph import LensEdge, LensFilter, LensGraph
 from atdata.lenses.lens import Lens
 
 
@@ -42,7 +42,7 @@ class LensRegistry:
         """The lens registered directly from ``source`` to ``target``, if any."""
         return self._lenses.get((source, target))
 
-    def path(self, source: type, target: type, policy: TrustPolicy | None = None) -> Lens[Any, Any]:
+    def path(self, source: type, target: type, policy: LensFilter | None = None) -> Lens[Any, Any]:
         """The best chain from ``source`` to ``target`` as one composed lens (identity when equal)."""
         if source is target:
             return Lens.identity(source)

@@ -48,9 +48,13 @@ _WORKER_ENV = {
 
 
 class _Worker:
-    """One running worker process and its pipes."""
+    """One running worker process, its pipes, its progress page and its shared-memory arena.
 
-    def __init__(self) -> None:
+    The arena's first half carries array bytes to the worker, the second half back; each side
+    writes its half only while the other is not reading it (one batch in flight per worker).
+    """
+
+    def __init__(self, arena_half: int) -> None:
         to_worker_r, self.to_worker = os.pipe()
         self.from_worker, from_worker_w = os.pipe()
         for fd in (self.to_worker, self.from_worker):
@@ -60,11 +64,17 @@ class _Worker:
         os.ftruncate(progress_fd, PROGRESS.size)
         self.progress = mmap.mmap(progress_fd, PROGRESS.size)
         PROGRESS.pack_into(self.progress, 0, -1, -1)
+        arena_fd = os.memfd_create("atdata-lens-arena")
+        os.ftruncate(arena_fd, 2 * arena_half)
+        self._arena_map = mmap.mmap(arena_fd, 2 * arena_half)
+        whole = memoryview(self._arena_map)
+        self.arena_in, self.arena_out = whole[:arena_half], whole[arena_half:]
+        self.reader = wire.FrameReader(self.from_worker, arena=self.arena_out)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "atdata.sandbox.worker",
-                 str(to_worker_r), str(from_worker_w), str(progress_fd)],
-                pass_fds=(to_worker_r, from_worker_w, progress_fd),
+                 str(to_worker_r), str(from_worker_w), str(progress_fd), str(arena_fd)],
+                pass_fds=(to_worker_r, from_worker_w, progress_fd, arena_fd),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -73,7 +83,7 @@ class _Worker:
                 start_new_session=True,
             )  # fmt: skip
         finally:
-            for fd in (to_worker_r, from_worker_w, progress_fd):
+            for fd in (to_worker_r, from_worker_w, progress_fd, arena_fd):
                 os.close(fd)
         self.output = bytearray()
         self._drainer = threading.Thread(target=self._drain, name="atdata-lens-worker-output", daemon=True)
@@ -90,10 +100,11 @@ class _Worker:
                 self.output += chunk[:room]
 
     def send(self, message: dict[str, Any]) -> None:
-        wire.write_frame(self.to_worker, wire.encode(message))
+        wire.write_frame(self.to_worker, wire.encode(message, arena=self.arena_in))
 
     def receive(self, deadline: float, max_data: int) -> Any:
-        reply = wire.read_frame(self.from_worker, deadline=deadline, max_data=max_data)
+        # Arena arrays are copied out: the worker reuses its half for the next batch.
+        reply = self.reader.read(deadline=deadline, max_data=max_data, copy_arena=True)
         if reply is None:
             raise wire.WireError("the lens worker closed its pipe")
         return reply
@@ -194,8 +205,9 @@ class ProcessProgram:
 
     def close(self) -> None:
         self._closed = True
-        for slot, worker in enumerate(self._box):
-            self._box[slot] = None
+        for slot, lock in enumerate(self._slot_locks):
+            with lock:  # waits for a worker being started in the background
+                worker, self._box[slot] = self._box[slot], None
             if worker is not None:
                 worker.close()
         self._finalizer.detach()
@@ -255,7 +267,7 @@ class ProcessProgram:
             worker.close()  # its lifetime CPU limit could cut the next batch short: start afresh
             worker = self._box[slot] = None
         if worker is None:
-            worker = _Worker()
+            worker = _Worker(self._batch_bytes + (4 << 20))
             self._box[slot] = worker
             limits = {
                 "cpu_seconds": self._limits.cpu_seconds,
@@ -338,13 +350,16 @@ class ProcessProgram:
             raise LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
         return items  # type: ignore[no-any-return]
 
-    def _ready_slots(self) -> list[int]:
-        """Slots with a running worker; slot 0 is always included (started on demand)."""
+    def _ready_slots(self, *, warm: bool = False) -> list[int]:
+        """Slots with a running worker; slot 0 is always included (started on demand).
+
+        With ``warm``, idle slots get a worker started in the background for later calls.
+        """
         ready = [0]
         for slot in range(1, len(self._box)):
             if self._box[slot] is not None and not self._slot_locks[slot].locked():
                 ready.append(slot)
-            elif not self._slot_locks[slot].locked() and slot not in self._unstartable:
+            elif warm and not self._slot_locks[slot].locked() and slot not in self._unstartable:
                 # Start it in the background, for the next calls: this one won't wait for it.
                 threading.Thread(
                     target=self._warm, args=(slot,), name=f"atdata-lens-start-{slot}", daemon=True
@@ -362,7 +377,9 @@ class ProcessProgram:
         if len(ranges) != 1 or len(self._box) == 1:
             return ranges
         lo, hi = ranges[0]
-        parts = min(len(self._ready_slots()), (hi - lo) // MIN_SPLIT_ITEMS)
+        if (hi - lo) // MIN_SPLIT_ITEMS < 2:
+            return ranges
+        parts = min(len(self._ready_slots(warm=True)), (hi - lo) // MIN_SPLIT_ITEMS)
         if parts < 2:
             return ranges
         cuts = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
@@ -483,7 +500,7 @@ class _Queue:
 
 
 class _Feeder:
-    """Starts one worker if needed and sends it batches, at most two ahead of the reader."""
+    """Starts one worker if needed and sends it a batch whenever its previous one was answered."""
 
     def __init__(self, program: ProcessProgram, slot: int, batches: list[tuple[dict[str, Any], Any]]) -> None:
         self.program = program
@@ -491,7 +508,7 @@ class _Feeder:
         self.batches = batches
         self.worker: _Worker | None = None
         self.error: BaseException | None = None
-        self._credit = threading.Semaphore(2)
+        self._credit = threading.Semaphore(1)  # one batch in flight: the arena holds one
         self._sent = 0
         self._answered = 0
         self._thread = threading.Thread(target=self._run, name=f"atdata-lens-feeder-{slot}", daemon=True)

@@ -1,9 +1,11 @@
 """The message format between the host and a lens worker: msgpack plus raw array buffers.
 
-Nothing is ever unpickled. A frame is a 16-byte header (magic, metadata length, data length), a
-msgpack document, then the raw bytes of every array it mentions, each 64-byte aligned. Arrays
-appear in the document as an ext value naming their dtype, shape and offset, so the receiver makes
-zero-copy views into the one buffer it read. Only plain dtypes are accepted in either direction.
+Nothing is ever unpickled. A frame is a 24-byte header (magic and three lengths), a
+msgpack document, then the raw bytes of the arrays it carries in-band, each 64-byte aligned.
+Arrays appear in the document as an ext value naming their dtype, shape and offset: in-band
+(offset into the frame's data) or, when the sender was given an *arena* (a shared-memory region
+both sides map), in the arena, which saves the pipe's two extra copies. The receiver makes views
+(or, for arena data it does not own, copies). Only plain dtypes are accepted in either direction.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import numpy as np
 from atdata.sandbox.records import plain_dtype_ok
 
 MAGIC = b"ATDL"
-HEADER = struct.Struct("<4sIQ")
+HEADER = struct.Struct("<4sIQQ")  # magic, document length, in-band data length, arena length
 ARRAY_EXT = 1
+ARENA_EXT = 2
 ALIGN = 64
 MAX_META_BYTES = 1 << 30
 
@@ -39,35 +42,53 @@ _ARRAY_HEAD = struct.Struct("<QB")
 _DIMS = [struct.Struct(f"<{n}q") for n in range(33)]
 
 
-def encode(message: Any) -> list[Any]:
-    """The buffers of one frame, ready for :func:`write_frame`."""
+def encode(message: Any, arena: memoryview | None = None) -> list[Any]:
+    """The buffers of one frame, ready for :func:`write_frame`.
+
+    With ``arena`` (a writable byte view), array bytes are copied there while they fit; the rest
+    travel in-band.
+    """
     buffers: list[Any] = []
     offset = 0
+    arena_used = 0
+    arena_size = 0 if arena is None else arena.nbytes
 
     def default(value: Any) -> Any:
-        nonlocal offset
+        nonlocal offset, arena_used
         if type(value) is np.ndarray:
             dtype = value.dtype
             if not plain_dtype_ok(dtype):
                 raise WireError(f"arrays of dtype {dtype} can't be sent")
+            shape = value.shape
+            nbytes = value.nbytes
+            start = arena_used + (-arena_used % ALIGN)
+            if arena is not None and start + nbytes <= arena_size:
+                if nbytes and value.flags.c_contiguous:
+                    arena[start : start + nbytes] = memoryview(value).cast("B")
+                elif nbytes:
+                    np.copyto(np.frombuffer(arena, dtype, value.size, start).reshape(shape), value)
+                arena_used = start + nbytes
+                desc = (
+                    _ARRAY_HEAD.pack(start, len(shape)) + _DIMS[len(shape)].pack(*shape) + dtype.str.encode()
+                )
+                return msgpack.ExtType(ARENA_EXT, desc)
             if not value.flags.c_contiguous:
                 value = np.ascontiguousarray(value)
             pad = -offset % ALIGN
             if pad:
                 buffers.append(bytes(pad))
                 offset += pad
-            shape = value.shape
             desc = _ARRAY_HEAD.pack(offset, len(shape)) + _DIMS[len(shape)].pack(*shape) + dtype.str.encode()
-            if value.nbytes:
+            if nbytes:
                 buffers.append(value if value.ndim else value.reshape(1))
-                offset += value.nbytes
+                offset += nbytes
             return msgpack.ExtType(ARRAY_EXT, desc)
         if isinstance(value, np.generic) and plain_dtype_ok(value.dtype):
             return value.item()
         raise WireError(f"a {type(value).__name__} can't be sent to or from a lens worker")
 
     meta = msgpack.packb(message, default=default, use_bin_type=True)
-    return [HEADER.pack(MAGIC, len(meta), offset), meta, *buffers]
+    return [HEADER.pack(MAGIC, len(meta), offset, arena_used), meta, *buffers]
 
 
 _dtype_cache: dict[bytes, np.dtype] = {}
@@ -87,17 +108,37 @@ def _dtype(text: bytes) -> np.dtype:
     return dtype
 
 
-def decode(meta: bytes, data: bytearray | memoryview, *, readonly: bool = False) -> Any:
-    """The message of a frame whose document is ``meta`` and array bytes ``data``.
+def decode(
+    meta: bytes,
+    data: bytearray | memoryview,
+    *,
+    readonly: bool = False,
+    arena: memoryview | None = None,
+    arena_len: int = 0,
+    copy_arena: bool = False,
+) -> Any:
+    """The message of a frame whose document is ``meta`` and in-band array bytes ``data``.
 
-    Arrays are views into ``data``; with ``readonly`` they can't be written through.
+    In-band arrays are views into ``data`` (read-only with ``readonly``). Arena arrays are views
+    into the first ``arena_len`` bytes of ``arena`` (read-only with ``readonly``), or, with
+    ``copy_arena``, into one private copy of them, for a receiver that must not keep pointing into
+    memory the other side will reuse.
     """
     size = memoryview(data).nbytes
     buffer: Any = memoryview(data).toreadonly() if readonly else data
+    arena_view: Any = None
+    arena_size = 0
+    if arena is not None:
+        if arena_len > arena.nbytes:
+            raise WireError("arena length beyond the arena")
+        arena_size = arena_len
+        arena_view = bytearray(arena[:arena_len]) if copy_arena else arena[:arena_len]
+        if readonly:
+            arena_view = memoryview(arena_view).toreadonly()
     frombuffer = np.frombuffer
 
     def ext_hook(code: int, payload: bytes) -> Any:
-        if code != ARRAY_EXT or len(payload) < _ARRAY_HEAD.size:
+        if code not in (ARRAY_EXT, ARENA_EXT) or len(payload) < _ARRAY_HEAD.size:
             raise WireError(f"unknown ext type {code}")
         offset, ndim = _ARRAY_HEAD.unpack_from(payload)
         if ndim > 32 or len(payload) < _ARRAY_HEAD.size + 8 * ndim:
@@ -109,11 +150,12 @@ def decode(meta: bytes, data: bytearray | memoryview, *, readonly: bool = False)
             if n < 0:
                 raise WireError("negative array dimension")
             count *= n
-        if offset + count * dtype.itemsize > size:
-            raise WireError("array outside the frame's data")
         if count == 0:
             return np.zeros(shape, dtype)
-        return frombuffer(buffer, dtype, count, offset).reshape(shape)
+        source, limit = (buffer, size) if code == ARRAY_EXT else (arena_view, arena_size)
+        if source is None or offset + count * dtype.itemsize > limit:
+            raise WireError("array outside the frame's data")
+        return frombuffer(source, dtype, count, offset).reshape(shape)
 
     return msgpack.unpackb(meta, ext_hook=ext_hook, raw=False, strict_map_key=True, use_list=True)
 
@@ -148,16 +190,24 @@ class FrameReader:
     it any more (a lens worker's inputs die with each batch), which saves faulting in fresh pages.
     """
 
-    def __init__(self, fd: int, *, reuse: bool = False) -> None:
+    def __init__(self, fd: int, *, reuse: bool = False, arena: memoryview | None = None) -> None:
         self.fd = fd
         self.reuse = reuse
+        self.arena = arena
         self._buffer: bytearray | None = None
 
-    def read(self, *, deadline: float | None = None, max_data: int = 1 << 40, readonly: bool = False) -> Any:
+    def read(
+        self,
+        *,
+        deadline: float | None = None,
+        max_data: int = 1 << 40,
+        readonly: bool = False,
+        copy_arena: bool = False,
+    ) -> Any:
         header = bytearray(HEADER.size)
         if not _read_into(self.fd, memoryview(header), deadline, eof_ok=True):
             return None
-        magic, meta_len, data_len = HEADER.unpack(header)
+        magic, meta_len, data_len, arena_len = HEADER.unpack(header)
         if magic != MAGIC or meta_len > MAX_META_BYTES or data_len > max_data:
             raise WireError("malformed or oversized frame")
         meta = bytearray(meta_len)
@@ -165,7 +215,14 @@ class FrameReader:
         data = self._data_buffer(data_len)
         _read_into(self.fd, data, deadline)
         try:
-            return decode(bytes(meta), data, readonly=readonly)
+            return decode(
+                bytes(meta),
+                data,
+                readonly=readonly,
+                arena=self.arena,
+                arena_len=arena_len,
+                copy_arena=copy_arena,
+            )
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
             raise WireError(f"malformed frame: {e}") from None
 

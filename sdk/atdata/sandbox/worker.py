@@ -1,4 +1,4 @@
-"""The lens worker process: ``python -I -m atdata.sandbox.worker IN_FD OUT_FD PROGRESS_FD``.
+"""The lens worker: ``python -I -m atdata.sandbox.worker IN_FD OUT_FD PROGRESS_FD ARENA_FD``.
 
 Started fresh by :mod:`atdata.sandbox.process` (never forked from the host). It imports what it
 needs, then locks itself down before reading any lens code: resource limits (CPU, address space,
@@ -105,7 +105,7 @@ def _install_seccomp(out_fd: int) -> None:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the host to handle
-    in_fd, out_fd, progress_fd = (int(a) for a in argv[:3])
+    in_fd, out_fd, progress_fd, arena_fd = (int(a) for a in argv[:4])
     preload()
 
     from atdata.errors import LensValidationError
@@ -115,11 +115,15 @@ def main(argv: list[str]) -> int:
 
     page = mmap.mmap(progress_fd, PROGRESS.size)
     os.close(progress_fd)
+    arena_size = os.fstat(arena_fd).st_size
+    arena = memoryview(mmap.mmap(arena_fd, arena_size))
+    os.close(arena_fd)
+    arena_in, arena_out = arena[: arena_size // 2], arena[arena_size // 2 :]
 
     def progress(step: int, item: int) -> None:
         PROGRESS.pack_into(page, 0, step, item)
 
-    reader = wire.FrameReader(in_fd, reuse=True)
+    reader = wire.FrameReader(in_fd, reuse=True, arena=arena_in)
     request = reader.read()
     if request is None or request.get("op") != "load":
         return 2
@@ -131,7 +135,7 @@ def main(argv: list[str]) -> int:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu_left = cpu_limit - (usage.ru_utime + usage.ru_stime)
         try:
-            frame = wire.encode({**message, "cpu_left": cpu_left})
+            frame = wire.encode({**message, "cpu_left": cpu_left}, arena=arena_out)
         except (wire.WireError, OverflowError, ValueError, TypeError) as e:  # e.g. an int beyond 64 bits
             why = f"the lens returned a value that can't be sent back: {e}"
             frame = wire.encode({"ok": False, "kind": "failure", "step": 0, "item": None, "reason": why,

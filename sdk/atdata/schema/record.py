@@ -180,14 +180,18 @@ def _literal_to_record(v: str | int | bool) -> Record:
 # --- record -> type -------------------------------------------------------------------------
 
 
-def from_schema(record: Mapping[str, Any], *, resolve: Resolver | None = None) -> type:
+def from_schema(
+    record: Mapping[str, Any], *, resolve: Resolver | None = None, ref: Mapping[str, str] | None = None
+) -> type:
     """A working packable class for a schema record (nested types built first).
 
     ``resolve(strong_ref) -> record`` fetches schema records that nested types point to by strong
-    ref; without it such records are refused. Raises :class:`SchemaError` listing every problem.
+    ref; without it such records are refused. ``ref`` (the record's own uri and cid, when it was
+    read from a repository) stays on the class, so publishing or coercing it names that record.
+    Raises :class:`SchemaError` listing every problem.
     """
     check_schema_record(record)
-    return _Builder(resolve).build(record)
+    return _Builder(resolve).build(record, ref)
 
 
 class _Builder:

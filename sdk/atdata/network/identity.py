@@ -1,30 +1,39 @@
-"""Identity: handle -> DID -> DID document -> PDS endpoint and ``#atproto`` signing key.
+"""Identity: handle -> DID -> DID document -> PDS endpoint and current ``#atproto`` signing key.
 
-Built on the ``atproto`` package's resolvers. The defaults are the public network's (DNS and
-``https://<handle>/.well-known/atproto-did`` for handles, ``https://plc.directory`` for did:plc,
-``https://<host>/.well-known/did.json`` for did:web); every endpoint can be pointed at a local network:
-``plc_url`` for the PLC directory, ``pds_url`` for a PDS asked ``com.atproto.identity.resolveHandle``
-(the only way ``.test`` handles resolve), and did:web on a loopback host is fetched over plain http.
+One resolver for the whole project: the registry signs in and publishes with it, the appview checks
+commit signatures with it, the SDK finds the PDS to read an author's records from.
+
+The defaults are the public network's (DNS and ``https://<handle>/.well-known/atproto-did`` for
+handles, ``https://plc.directory`` for did:plc, ``https://<host>/.well-known/did.json`` for did:web);
+every endpoint can be pointed at a local network: ``plc_url`` for the PLC directory, ``pds_url`` for
+a PDS asked ``com.atproto.identity.resolveHandle`` (the only way ``.test`` handles resolve), and
+did:web on a loopback host is fetched over plain http.
+
+DID documents are cached per resolver for ``ttl`` seconds; ``resolve_did(did, fresh=True)`` refetches
+(a commit signed with an unknown key may mean the key was rotated), ``forget`` drops one entry.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 from atproto_core.did_doc import DidDocument
-from atproto_core.exceptions import AtProtocolError
-from atproto_identity.did.resolvers.plc_resolver import DidPlcResolver
-from atproto_identity.did.resolvers.web_resolver import DidWebResolver
 from atproto_identity.handle.resolver import HandleResolver
 
 from atdata.errors import AtdataError, IdentityError, NetworkError
-from atdata_registry.xrpc import XrpcClient, XrpcError
+from atdata.network.xrpc import XrpcClient, XrpcError
 
 DEFAULT_PLC_URL = "https://plc.directory"
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_TTL = 3600.0
 
 # The ATProto handle syntax: dot-separated DNS labels, at least two, the last not starting with a digit.
 _HANDLE_RE = re.compile(
@@ -33,6 +42,7 @@ _HANDLE_RE = re.compile(
 _DID_RE = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$")
 _WEB_HOST_RE = re.compile(r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?$")
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+_PREFETCH_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -77,32 +87,36 @@ def did_web_url(did: str) -> str:
     return f"{scheme}://{host}/.well-known/did.json"
 
 
-class _WebResolver(DidWebResolver):
-    """did:web with the port (``%3A``) decoded and plain http on loopback hosts."""
-
-    @staticmethod
-    def _parse_web_did(did: str) -> str:
-        return did_web_url(did)
-
-
 class IdentityResolver:
-    """Resolves handles and DIDs; see the module docstring for the endpoints and how to override them."""
+    """Resolves handles and DIDs (thread-safe); see the module docstring for endpoints and caching."""
 
     def __init__(
         self,
-        *,
         plc_url: str | None = None,
+        *,
         pds_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         use_dns: bool = True,
+        ttl: float = DEFAULT_TTL,
     ) -> None:
         self.plc_url = (plc_url or DEFAULT_PLC_URL).rstrip("/")
         self.pds_url = pds_url.rstrip("/") if pds_url else None
         self.timeout = timeout
         self.use_dns = use_dns
+        self.ttl = ttl
         self._handles = HandleResolver(timeout=timeout)
-        self._plc = DidPlcResolver(self.plc_url, timeout)
-        self._web = _WebResolver(timeout)
+        self._http = httpx.Client(timeout=timeout, follow_redirects=True)
+        self._cache: dict[str, tuple[float, Identity]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> IdentityResolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- handle -> DID ---
 
@@ -135,38 +149,38 @@ class IdentityResolver:
 
     # --- DID -> document ---
 
-    def resolve_did(self, did: str) -> Identity:
-        """Fetch and check the DID document (IdentityError: unknown, malformed, or not an atproto account)."""
+    def document_url(self, did: str) -> str:
+        """Where the DID document of ``did`` is fetched from (IdentityError for unusable DIDs)."""
         if not is_valid_did(did):
             raise IdentityError(f"{did!r} is not a valid DID")
         method = did.split(":")[1]
         if method == "plc":
-            resolver: Any = self._plc
-            where = f"{self.plc_url}/{did}"
-        elif method == "web":
-            resolver = self._web
-            where = did_web_url(did)
-        else:
-            raise IdentityError(
-                f"{did!r}: unsupported DID method {method!r} (atproto uses did:plc and did:web)"
-            )
-        try:
-            raw = resolver.resolve_without_validation(did)
-        except AtProtocolError as e:
-            cause = e.__cause__
-            if cause is not None and "404" in str(cause):
-                raise IdentityError(f"unknown DID {did}: {where} has no document for it") from None
-            raise NetworkError(f"cannot fetch the DID document of {did} from {where}: {cause or e}") from e
-        if raw is None:
-            raise IdentityError(f"unknown DID {did}: {where} has no document for it")
-        return _identity_from_document(did, raw, where)
+            return f"{self.plc_url}/{did}"
+        if method == "web":
+            return did_web_url(did)
+        raise IdentityError(f"{did!r}: unsupported DID method {method!r} (atproto uses did:plc and did:web)")
 
-    def resolve(self, handle_or_did: str) -> Identity:
+    def resolve_did(self, did: str, *, fresh: bool = False) -> Identity:
+        """The checked DID document's essentials, cached; ``fresh=True`` refetches it.
+
+        IdentityError: unknown, malformed, or not an atproto account; NetworkError: unreachable.
+        """
+        if not fresh:
+            with self._lock:
+                hit = self._cache.get(did)
+            if hit is not None and time.monotonic() - hit[0] < self.ttl:
+                return hit[1]
+        identity = self._fetch(did)
+        with self._lock:
+            self._cache[did] = (time.monotonic(), identity)
+        return identity
+
+    def resolve(self, handle_or_did: str, *, fresh: bool = False) -> Identity:
         """Resolve either form; a handle must be confirmed by its DID document (bidirectional check)."""
         if handle_or_did.startswith("did:"):
-            return self.resolve_did(handle_or_did)
+            return self.resolve_did(handle_or_did, fresh=fresh)
         handle = normalize_handle(handle_or_did)
-        identity = self.resolve_did(self.resolve_handle(handle))
+        identity = self.resolve_did(self.resolve_handle(handle), fresh=fresh)
         if identity.handle != handle:
             raise IdentityError(
                 f"handle {handle!r} points at {identity.did}, but that DID document claims "
@@ -174,24 +188,61 @@ class IdentityResolver:
             )
         return identity
 
+    def prefetch(self, dids: Iterable[str]) -> None:
+        """Resolve the uncached DIDs among ``dids`` concurrently (failures are left for ``resolve``)."""
+        now = time.monotonic()
+        with self._lock:
+            todo = [d for d in set(dids) if d not in self._cache or now - self._cache[d][0] >= self.ttl]
+        if len(todo) < 2:
+            return  # nothing to overlap
+        with ThreadPoolExecutor(max_workers=min(_PREFETCH_THREADS, len(todo))) as pool:
+            for did, result in zip(todo, pool.map(self._try_fetch, todo)):
+                if result is not None:
+                    with self._lock:
+                        self._cache[did] = (time.monotonic(), result)
 
-def _identity_from_document(did: str, raw: Any, where: str) -> Identity:
+    def forget(self, did: str) -> None:
+        with self._lock:
+            self._cache.pop(did, None)
+
+    def _try_fetch(self, did: str) -> Identity | None:
+        try:
+            return self._fetch(did)
+        except AtdataError:
+            return None
+
+    def _fetch(self, did: str) -> Identity:
+        url = self.document_url(did)
+        try:
+            resp = self._http.get(url)
+        except httpx.HTTPError as e:
+            raise NetworkError(f"cannot fetch the DID document of {did} from {url}: {e}") from None
+        if resp.status_code in (404, 410):
+            raise IdentityError(f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code})")
+        if resp.status_code != 200:
+            raise NetworkError(f"cannot fetch the DID document of {did} from {url}: HTTP {resp.status_code}")
+        try:
+            raw = resp.json()
+        except ValueError:
+            raise IdentityError(f"the DID document of {did} from {url} is not JSON") from None
+        return identity_from_document(did, raw, url)
+
+
+def identity_from_document(did: str, raw: Any, where: str) -> Identity:
+    """Check a DID document fetched from ``where`` and keep what atproto needs of it."""
     try:
         doc = DidDocument.from_dict(raw)
-    except (AtdataError, AtProtocolError, ValueError) as e:
+        pds = doc.get_pds_endpoint()
+        key = doc.get_did_key()
+        handle = doc.get_handle()
+    except Exception as e:  # remote input: any parse failure means "unusable", said where
         raise IdentityError(f"the DID document of {did} from {where} is malformed: {e}") from None
     if doc.id != did:
         raise IdentityError(f"the DID document from {where} is for {doc.id!r}, not {did!r}")
-    pds = doc.get_pds_endpoint()
     if pds is None:
         raise IdentityError(f"the DID document of {did} names no #atproto_pds service endpoint")
-    try:
-        key = doc.get_did_key()
-    except (AtProtocolError, ValueError) as e:
-        raise IdentityError(f"the #atproto key in the DID document of {did} is unusable: {e}") from None
     if key is None:
         raise IdentityError(f"the DID document of {did} has no #atproto signing key")
-    handle = doc.get_handle()
     return Identity(
         did=did,
         handle=handle.lower() if handle else None,

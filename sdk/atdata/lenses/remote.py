@@ -1,0 +1,237 @@
+"""Coercion through lenses published on the network, when no local lens path exists.
+
+The appview (``findLensPath``) proposes a chain; nothing it says is run on its word. Each lens record
+is read from its author's PDS with its CID recomputed, its code's sha-256 checked against the record,
+and the code validated again here by the sandbox's dialect check. The trust policy then decides how
+each lens runs: ``inline`` for trusted authors, or lenses a trusted author attested (the attestation
+record read from the attester's PDS and CID-checked too), the ``process``
+sandbox for the rest, and under a strict policy untrusted lenses are refused. The chain is composed
+into one :class:`~atdata.Lens` and compiled once.
+
+Path search: paths of trusted lenses are asked for first (when the policy names anyone), then paths
+through any valid lens; under a strict policy the first untrusted lens on the path is refused
+(:class:`~atdata.errors.UntrustedLensPathError`, a ``TrustError`` and a ``LensPathError``). A path
+that no longer works (a lens deleted or replaced, its code invalid, its author refused) raises
+:class:`~atdata.errors.LensPathError` listing the other lenses the appview knows between the same
+schemas, so the caller can see what else could be used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from functools import reduce
+from typing import Any
+
+from atdata.errors import (
+    AmbiguousNameError,
+    AtdataError,
+    IntegrityError,
+    LensPathError,
+    LensValidationError,
+    NetworkError,
+    NotFoundError,
+    TrustError,
+    UntrustedLensPathError,
+)
+from atdata.lenses.declarative import Ops
+from atdata.lenses.lens import Lens
+from atdata.lexicon.nsid import ATTESTATION, LENS
+from atdata.network.appview import AppviewClient, LensPath, PathStep, SchemaView, StrongRef
+from atdata.network.records import FetchedRecord, RecordFetcher
+from atdata.resolve import schema_class, schema_ref
+from atdata.sandbox import validate_source
+from atdata.schema import content_hash, schema_of
+from atdata.trust import TrustPolicy
+
+_ALTERNATIVES_SHOWN = 10
+
+
+def remote_lens(
+    source: type,
+    target: type,
+    *,
+    policy: TrustPolicy,
+    source_ref: Mapping[str, str] | None = None,
+    appview: AppviewClient | None = None,
+) -> Lens[Any, Any]:
+    """A lens chain from ``source`` to ``target`` built from records on the network (module docstring).
+
+    ``source_ref`` is the strong ref of the source schema when known (a dataset record names it);
+    otherwise it comes from the class (classes made by :func:`atdata.resolve` carry it) or from the
+    appview, matched by content.
+    """
+    own = appview is None
+    client = appview or AppviewClient()
+    fetcher = RecordFetcher()
+    try:
+        src = dict(source_ref) if source_ref is not None else _ref_of(source, client)
+        dst = _ref_of(target, client)
+        path = _find_path(client, src, dst, policy)
+        if not path.steps:  # the same schema record: nothing to convert
+            return Lens((), source=source, target=target)
+        lenses = [
+            _step_lens(client, fetcher, step, i, path, policy, source, target)
+            for i, step in enumerate(path.steps)
+        ]
+        return reduce(lambda a, b: a | b, lenses)
+    finally:
+        fetcher.close()
+        if own:
+            client.close()
+
+
+def _ref_of(cls: type, client: AppviewClient) -> dict[str, str]:
+    """The strong ref of the schema record ``cls`` stands for."""
+    ref = schema_ref(cls)
+    if ref is not None:
+        return ref
+    # A class written in code: find a published record with the same content under its name.
+    mine = content_hash(schema_of(cls))
+    try:
+        answer = client.resolve_schema(cls.__name__)
+        candidates: tuple[SchemaView, ...] = (answer.schema, *answer.candidates)
+    except (NotFoundError, AmbiguousNameError):
+        candidates = ()
+    for view in candidates:
+        try:
+            if content_hash(view.record) == mine:
+                return {"uri": view.uri, "cid": view.cid}
+        except AtdataError:
+            continue
+    raise LensPathError(
+        f"{cls.__name__} is not a published schema the appview {client.base_url} knows: "
+        "use a class from atdata.resolve(...), or publish it"
+    )
+
+
+def _find_path(
+    client: AppviewClient, src: dict[str, str], dst: dict[str, str], policy: TrustPolicy
+) -> LensPath:
+    # A path through untrusted lenses is returned under a strict policy too: the step that needs
+    # one is then refused by name, which says more than "no path".
+    trusted = [a.did for a in policy.authors]
+    path: LensPath | None = None
+    for t in [trusted, []] if trusted else [[]]:
+        path = client.find_lens_path(src["uri"], dst["uri"], trusted=t, max_hops=policy.max_hops)
+        if path.steps or src["uri"] == dst["uri"]:
+            return path
+    assert path is not None
+    raise LensPathError(
+        f"no lens path from {src['uri']} to {dst['uri']} (appview {client.base_url}): {path.reason}",
+        reachable=[r.uri for r in path.reachable],
+    )
+
+
+def _step_lens(
+    client: AppviewClient,
+    fetcher: RecordFetcher,
+    step: PathStep,
+    index: int,
+    path: LensPath,
+    policy: TrustPolicy,
+    source: type,
+    target: type,
+) -> Lens[Any, Any]:
+    try:
+        record = fetcher.fetch(step.lens.uri, step.lens.cid)
+        body = _checked_lens(record, step)
+        if not policy.trusts(record.author, record.cid):
+            policy = policy.with_attested(_attested(client, fetcher, record, policy))
+        isolation = policy.isolation_for(record.author, record.cid, what=f"lens {step.lens.uri}")
+    except (IntegrityError, LensValidationError, NetworkError, TrustError) as e:
+        raise _broken(client, step, index, path, e) from e
+    # The dataset's own class reads the first step and the caller's class comes out of the last, so
+    # the chain plugs into both even when they were not built from these very records.
+    s = source if index == 0 else schema_class(_plain(step.source), fetcher=fetcher)
+    t = target if index == len(path.steps) - 1 else schema_class(_plain(step.target), fetcher=fetcher)
+    name = f"{body['name']}@{body['version']}"
+    code = body["code"]
+    if code.get("$type") == f"{LENS}#declarative":
+        return Lens.from_ops(Ops.from_record(code["ops"]), source=s, target=t, name=name)
+    return Lens.from_source(code["source"], source=s, target=t, isolation=isolation, name=name)
+
+
+def _attested(
+    client: AppviewClient, fetcher: RecordFetcher, lens: FetchedRecord, policy: TrustPolicy
+) -> list[str]:
+    """``[lens.cid]`` when a trusted author attested this very lens record, read from their own PDS."""
+    try:
+        view = client.get_lens(lens.uri, cid=lens.cid)
+    except AtdataError:
+        return []
+    for att in view.attestations:
+        if att.author not in policy.dids:
+            continue
+        try:
+            statement = fetcher.fetch(att.uri, att.cid)
+        except AtdataError:
+            continue  # an attestation that cannot be checked does not count
+        subject = statement.value.get("subject")
+        if (
+            statement.author == att.author
+            and statement.value.get("$type") == ATTESTATION
+            and isinstance(subject, dict)
+            and (subject.get("uri"), subject.get("cid")) == (lens.uri, lens.cid)
+        ):
+            return [lens.cid]
+    return []
+
+
+def _checked_lens(record: FetchedRecord, step: PathStep) -> dict[str, Any]:
+    """The lens record, checked against the step the appview proposed and its code against its hash."""
+    value = record.value
+    if value.get("$type") != LENS:
+        raise IntegrityError(f"the record at {record.uri} is not a {LENS} record")
+    for end, ref in (("source", step.source), ("target", step.target)):
+        got = value.get(end)
+        if not isinstance(got, dict) or (got.get("uri"), got.get("cid")) != (ref.uri, ref.cid):
+            raise IntegrityError(
+                f"lens {record.uri} reads/writes other schemas than the appview said ({end})"
+            )
+    code = value.get("code")
+    if not isinstance(code, dict):
+        raise IntegrityError(f"lens {record.uri} has no code")
+    if code.get("$type") == f"{LENS}#python":
+        source = str(code.get("source", ""))
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        if digest != code.get("sha256"):
+            raise IntegrityError(f"the code of lens {record.uri} hashes to {digest}, not its recorded sha256")
+        violations = validate_source(source, filename=f"<lens {record.uri}>")
+        if violations:
+            raise LensValidationError(f"lens {record.uri}", violations)
+    return value
+
+
+def _broken(
+    client: AppviewClient, step: PathStep, index: int, path: LensPath, cause: Exception
+) -> LensPathError:
+    """The error for a path that stopped working at ``step``, listing the other lenses between its schemas."""
+    alternatives: list[str] = []
+    try:
+        page = client.list_lenses(
+            source=step.source.uri, target=step.target.uri, limit=_ALTERNATIVES_SHOWN + 1
+        )
+        for view in page.items:
+            if view.uri == step.lens.uri or not view.valid:
+                continue
+            who = f"{view.handle} ({view.author})" if view.handle else view.author
+            alternatives.append(f"{view.name}@{view.version} by {who}: {view.uri}")
+    except AtdataError:
+        pass  # the appview being unreachable now must not hide the original failure
+    message = (
+        f"the lens path stopped working at step {index + 1} of {len(path.steps)} "
+        f"({_short(step.source)} -> {_short(step.target)}): {cause}"
+    )
+    if not alternatives:
+        message += "\n  no other lens between these two schemas is known to the appview"
+    kind = UntrustedLensPathError if isinstance(cause, TrustError) else LensPathError
+    return kind(message, alternatives=alternatives[:_ALTERNATIVES_SHOWN])
+
+
+def _plain(ref: StrongRef) -> dict[str, str]:
+    return {"uri": ref.uri, "cid": ref.cid}
+
+
+def _short(ref: StrongRef) -> str:
+    return ref.uri.rsplit("/", 1)[-1]

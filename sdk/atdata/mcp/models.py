@@ -1,0 +1,135 @@
+"""The structured outputs of the MCP tools: what a coding agent reads back, field by field.
+
+Every model is plain JSON (strings, numbers, lists), so MCP clients get an output schema for
+each tool and can rely on it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class SchemaRef(BaseModel):
+    """A schema record, by address and by name."""
+
+    uri: str
+    cid: str
+    name: str
+    version: str
+    author: str = Field(description="The author's handle when known, else the DID.")
+
+
+class SchemaSummary(SchemaRef):
+    description: str | None = None
+    field_names: list[str]
+
+
+class SearchResult(BaseModel):
+    query: str
+    schemas: list[SchemaSummary]
+    more: bool = Field(description="Whether the appview has more matches than listed.")
+
+
+class FieldInfo(BaseModel):
+    name: str
+    type: str = Field(
+        description="Python spelling of the type, e.g. 'NDArray[uint16][?,?,?]' or 'str | None'."
+    )
+    required: bool
+    default: str | None = Field(None, description="repr() of the default when the field has one.")
+    doc: str | None = None
+    unit: str | None = None
+
+
+class SchemaDetail(SchemaRef):
+    description: str | None = None
+    fields: list[FieldInfo]
+    python_source: str = Field(
+        description="A module defining the type; `atdata.schema_of` gives the record back."
+    )
+    other_versions: list[str] = Field(description="Other versions by the same author, as Name@version.")
+
+
+class LensStep(BaseModel):
+    lens_uri: str
+    lens_cid: str
+    name: str
+    version: str
+    author: str
+    source: str = Field(description="Name@version of the schema the lens reads.")
+    target: str = Field(description="Name@version of the schema the lens produces.")
+    valid: bool = Field(description="Whether the appview's sandbox validator accepted the lens code.")
+    trusted: bool = Field(description="Whether the author is in the trust list used for the query.")
+
+
+class LensPathResult(BaseModel):
+    source: SchemaRef
+    target: SchemaRef
+    found: bool
+    steps: list[LensStep]
+    reason: str | None = Field(None, description="Why there is no path, when there is none.")
+    reachable: list[str] = Field(
+        description="at-uris of schemas reachable from the source, when no path exists."
+    )
+    trusted: list[str] = Field(description="The DIDs the path was ranked and restricted by.")
+
+
+class DatasetSummary(BaseModel):
+    uri: str
+    name: str
+    author: str
+    schema_uri: str
+    urls: list[str]
+    sample_count: int | None = None
+    license: str | None = None
+    description: str | None = None
+    conversion: list[str] = Field(
+        description="at-uris of the lenses converting its samples to the queried schema (empty: same schema)."
+    )
+
+
+class DatasetList(BaseModel):
+    schema_ref: SchemaRef = Field(description="The schema the datasets hold or convert to.")
+    convertible: bool
+    datasets: list[DatasetSummary]
+    more: bool
+
+
+class FieldValue(BaseModel):
+    """One field of one sample, summarized: arrays by shape, dtype and a few statistics."""
+
+    name: str = Field(description="Dotted path for fields of nested samples, e.g. 'frame.t'.")
+    kind: str = Field(description="ndarray, str, int, float, bool, bytes, list, dict, none or sample.")
+    dtype: str | None = None
+    shape: list[int] | None = None
+    value: str = Field(description="The value, or for arrays and long values a short summary.")
+
+
+class SampleSummary(BaseModel):
+    index: int
+    fields: list[FieldValue]
+
+
+class SamplePreview(BaseModel):
+    dataset: str
+    sample_type: str = Field(description="Name@version (or name) of the type the samples were read as.")
+    source_type: str = Field(description="The type stored in the shards.")
+    samples: list[SampleSummary]
+
+
+class LensSummary(BaseModel):
+    uri: str
+    name: str
+    version: str
+    author: str
+    other: str = Field(description="at-uri of the schema at the lens's other end.")
+    valid: bool
+
+
+class TypeExplanation(BaseModel):
+    schema_ref: SchemaRef
+    text: str = Field(description="A prose explanation: fields, units, docs, lenses in and out, datasets.")
+    fields: list[FieldInfo]
+    lenses_in: list[LensSummary]
+    lenses_out: list[LensSummary]
+    datasets: list[DatasetSummary]

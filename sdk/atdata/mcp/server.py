@@ -1,0 +1,191 @@
+"""The MCP server: atdata's tools for coding agents, over one appview, with typed structured outputs.
+
+``build_server(appview_url)`` returns an :class:`mcp.server.mcpserver.MCPServer`; ``atdata mcp``
+runs it on stdio (or streamable HTTP). Each tool is a thin wrapper of a function in
+:mod:`atdata.mcp.tools`. A failure the user can act on becomes a tool error (``is_error``) whose
+text says what failed and what to do; the server itself keeps running.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+import atdata
+from atdata.errors import (
+    AmbiguousNameError,
+    AppviewError,
+    AtdataError,
+    IntegrityError,
+    LensPathError,
+    NetworkError,
+    NotFoundError,
+    RecordNotFoundError,
+    RecordValidationError,
+    TrustError,
+)
+from atdata.mcp import tools
+from atdata.mcp.models import (
+    DatasetList,
+    LensPathResult,
+    SamplePreview,
+    SchemaDetail,
+    SearchResult,
+    TypeExplanation,
+)
+from atdata.network.appview import AppviewClient
+from atdata.trust import TrustPolicy
+
+R = TypeVar("R")
+
+INSTRUCTIONS = """\
+atdata is a registry of sample types (schemas) for ML and scientific datasets, and of lenses that
+convert samples of one type into another, published on ATProto and indexed by an appview.
+Start with search_schemas to find a type, get_schema for its fields and Python source,
+explain_type for a prose overview, list_datasets for data you can read as a type (directly or
+through lenses), find_lens_path to see the conversion chain, and preview_samples to look at real
+samples. Types are named 'Name', 'handle/Name', 'Name@1.2.0' or by at-uri.
+"""
+
+Name = Annotated[str, Field(description="A type: 'Name', 'handle/Name', 'Name@1.2.0' or an at://... uri.")]
+Trusted = Annotated[
+    list[str] | None,
+    Field(description="DIDs of trusted authors (default: the user's `atdata trust` list)."),
+]
+
+
+class _Appview:
+    """The appview the tools query; the client is made on first use, so a missing URL is a tool error."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self._client: AppviewClient | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> AppviewClient:
+        with self._lock:
+            if self._client is None:
+                self._client = AppviewClient(self.url)
+            return self._client
+
+    def shown(self) -> str:
+        return self._client.base_url if self._client else (self.url or "(not configured)")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _trusted(given: list[str] | None) -> list[str]:
+    # The policy's order is the ranking order: the first trusted author wins a contested name.
+    return list(given) if given is not None else [a.did for a in TrustPolicy.load().authors]
+
+
+def tool_error_text(error: AtdataError, appview: str) -> str:
+    """What failed and what to do about it, for the agent reading the tool result."""
+    if isinstance(error, NotFoundError):
+        return f"{error}. Nothing matches: search_schemas (or list_datasets) shows the exact names."
+    if isinstance(error, AmbiguousNameError):
+        return f"{error}. Name the author as 'handle/Name', or pass trusted=[DID, ...]."
+    if isinstance(error, AppviewError):
+        return f"{error}. The appview at {appview} failed the query; is it an up-to-date atdata appview?"
+    if isinstance(error, RecordNotFoundError):
+        return f"{error}. The appview's index is behind the author's repository: list_datasets again."
+    if isinstance(error, NetworkError):
+        if appview in str(error):
+            return (
+                f"cannot reach the appview at {appview} ({error}). Start it (`atdata appview serve`) or run "
+                "the MCP server against another one (`atdata mcp --appview URL`, or ATDATA_APPVIEW)."
+            )
+        return f"{error}. A service holding the data could not be reached; try again later."
+    if isinstance(error, IntegrityError):
+        return f"{error}. The content does not match its address: do not use it."
+    if isinstance(error, RecordValidationError):
+        return f"{error}. Fix the argument named above and call the tool again."
+    if isinstance(error, TrustError):
+        return (
+            f"{error}. Pass trusted=[DID, ...] naming the author, or ask the user to `atdata trust add` them."
+        )
+    if isinstance(error, LensPathError):
+        return f"{error}. find_lens_path shows which conversions the appview knows."
+    return str(error)
+
+
+def build_server(appview: str | None = None) -> MCPServer:
+    """The MCP server over ``appview`` (default: the configured one, see :mod:`atdata.config`)."""
+    state = _Appview(appview)
+    server: MCPServer = MCPServer(
+        "atdata", instructions=INSTRUCTIONS, version=atdata.__version__, log_level="WARNING"
+    )
+
+    def run(call: Callable[[AppviewClient], R]) -> R:
+        try:
+            return call(state.client())
+        except AtdataError as e:
+            raise ToolError(tool_error_text(e, state.shown())) from e
+
+    @server.tool()
+    def search_schemas(
+        query: Annotated[
+            str, Field(description="Words to find in type names, descriptions and field names.")
+        ],
+        limit: Annotated[int, Field(ge=1, le=100)] = 10,
+    ) -> SearchResult:
+        """Search the published sample types by name, description and field names."""
+        return run(lambda c: tools.search_schemas(c, query, limit=limit))
+
+    @server.tool()
+    def get_schema(name_or_uri: Name, trusted: Trusted = None) -> SchemaDetail:
+        """One sample type: its fields (types, units, docs, defaults) and Python source defining it."""
+        return run(lambda c: tools.get_schema(c, name_or_uri, trusted=_trusted(trusted)))
+
+    @server.tool()
+    def find_lens_path(source: Name, target: Name, trusted: Trusted = None) -> LensPathResult:
+        """The chain of lenses that converts samples of `source` into `target` (fewest hops first)."""
+        return run(lambda c: tools.find_lens_path(c, source, target, trusted=_trusted(trusted)))
+
+    @server.tool()
+    def list_datasets(
+        schema: Name,
+        convertible: Annotated[
+            bool, Field(description="Also list datasets of other types that lenses convert to this one.")
+        ] = True,
+        trusted: Trusted = None,
+    ) -> DatasetList:
+        """Published datasets holding a type, or (convertible) readable as it through lenses."""
+        return run(
+            lambda c: tools.list_datasets(c, schema, convertible=convertible, trusted=_trusted(trusted))
+        )
+
+    @server.tool()
+    def preview_samples(
+        dataset: Annotated[
+            str, Field(description="A dataset's at-uri (from list_datasets), or shard URLs with `schema`.")
+        ],
+        as_type: Annotated[
+            str | None, Field(description="Read the samples as this type (via lenses).")
+        ] = None,
+        n: Annotated[int, Field(ge=1, le=tools.MAX_PREVIEW)] = 5,
+        schema: Annotated[
+            str | None, Field(description="The type stored in the shards, when `dataset` is shard URLs.")
+        ] = None,
+        trusted: Trusted = None,
+    ) -> SamplePreview:
+        """The first n samples of a dataset, summarized field by field (arrays: shape, dtype, statistics)."""
+        return run(
+            lambda c: tools.preview_samples(
+                c, dataset, as_type=as_type, n=n, schema=schema, trusted=_trusted(trusted)
+            )
+        )
+
+    @server.tool()
+    def explain_type(name_or_uri: Name, trusted: Trusted = None) -> TypeExplanation:
+        """A prose explanation of a type: fields, units and docs, the lenses in and out, its datasets."""
+        return run(lambda c: tools.explain_type(c, name_or_uri, trusted=_trusted(trusted)))
+
+    return server

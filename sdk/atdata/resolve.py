@@ -1,0 +1,294 @@
+"""``atdata.resolve(name)``: a published schema as a working sample type class.
+
+Names take four forms: ``Name``, ``handle/Name`` (or ``did/Name``), ``Name@1.2.0`` (also
+``handle/Name@1.2.0``) and an at-uri ``at://<did or handle>/dev.atdata.schema/<rkey>``.
+
+The appview (``resolveSchema``) only says where to look. The record itself is read from its
+author's PDS and its CID recomputed (:mod:`atdata.network.records`), or read from the on-disk
+cache, where it is checked against its CID again (:mod:`atdata.cache`). Only then does
+:func:`~atdata.schema.from_schema` build the class, which keeps the record's strong ref
+(``__schema_ref__``) so that coercion and publishing name that exact record. One class per CID per
+process: resolving the same record twice gives the same class object.
+
+Ranking among the candidates, the same rules as the appview's ``resolveSchema`` and recomputed here
+so that the answer does not rest on the appview's word:
+
+1. the form of the name narrows the candidates (an author, a version, one record);
+2. authors in the trust policy first, in the order the policy lists them;
+3. then the highest version (semver precedence, a release above its pre-releases);
+4. then the author's DID, then the at-uri, in byte order.
+
+With ``strict=True`` a name that does not pin its author (``Name``, ``Name@1.2.0``) and that several
+authors publish raises :class:`~atdata.errors.AmbiguousNameError` listing the candidates instead of
+picking one. Without strict, the appview itself refuses a name several authors publish when none of
+them is trusted (the same error), so that a squatter cannot capture a popular name.
+
+After a name has been resolved once, it resolves offline: when the appview (or the author's PDS)
+cannot be reached, the last answer for that name and the cached record are used.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from atdata.cache import CachedRecord, RecordCache
+from atdata.config import settings
+from atdata.errors import (
+    AmbiguousNameError,
+    AppviewError,
+    AtdataError,
+    IntegrityError,
+    NetworkError,
+    NotFoundError,
+    Problem,
+    SchemaError,
+)
+from atdata.lexicon.nsid import DATASET, SCHEMA
+from atdata.network.appview import AppviewClient, SchemaView
+from atdata.network.identity import is_valid_did, is_valid_handle
+from atdata.network.records import AtUri, RecordFetcher
+from atdata.schema import from_schema
+from atdata.schema import semver as _semver
+from atdata.schema.record import REF_ATTR
+from atdata.trust import TrustPolicy, current_policy
+
+_classes: dict[str, type] = {}
+_classes_lock = threading.Lock()
+
+
+# --- names (pure) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchemaName:
+    """A parsed schema name: exactly one of ``uri`` or ``name`` is set."""
+
+    text: str
+    name: str | None = None
+    author: str | None = None  # handle or DID
+    version: str | None = None
+    uri: str | None = None
+
+
+def _bad_name(text: str, why: str) -> SchemaError:
+    return SchemaError(f"schema name {text!r}", [Problem("$", why)])
+
+
+def parse_name(text: str) -> SchemaName:
+    """Parse one of the four name forms; SchemaError naming what is wrong otherwise."""
+    text = text.strip()
+    if text.startswith("at://"):
+        at = AtUri.parse(text)
+        if at.collection != SCHEMA:
+            raise _bad_name(text, f"an at-uri of a schema is in the {SCHEMA} collection, not {at.collection}")
+        return SchemaName(text, uri=text)
+    author: str | None = None
+    rest = text
+    if "/" in rest:
+        author, rest = rest.split("/", 1)
+        author = author.removeprefix("@")
+        if not (is_valid_did(author) or is_valid_handle(author)):
+            raise _bad_name(text, f"{author!r} is neither a handle (alice.bsky.social) nor a DID")
+        if not author.startswith("did:"):
+            author = author.lower()
+    version: str | None = None
+    if "@" in rest:
+        rest, version = rest.split("@", 1)
+        if not _semver.is_semver(version):
+            raise _bad_name(text, f"{version!r} is not a semantic version such as 1.2.0")
+    if not rest.isidentifier():
+        raise _bad_name(
+            text, "expected Name, handle/Name, Name@1.2.0 or an at-uri; the name must be a Python identifier"
+        )
+    return SchemaName(text, name=rest, author=author, version=version)
+
+
+def _matches(view: SchemaView, wanted: SchemaName) -> bool:
+    if wanted.uri is not None:
+        return view.uri == wanted.uri
+    if view.name != wanted.name or (wanted.version is not None and view.version != wanted.version):
+        return False
+    return wanted.author is None or wanted.author in (view.author, (view.handle or "").lower())
+
+
+def rank(candidates: Sequence[SchemaView], trusted: Sequence[str]) -> list[SchemaView]:
+    """Candidates best first, by the rules in the module docstring."""
+    order = {did: i for i, did in enumerate(trusted)}
+    ranked = sorted(candidates, key=lambda c: (c.author, c.uri))
+    ranked.sort(
+        key=lambda c: _semver.parse(c.version) if _semver.is_semver(c.version) else _LOWEST, reverse=True
+    )
+    ranked.sort(key=lambda c: order.get(c.author, len(order)))
+    return ranked
+
+
+_LOWEST = _semver.Version(0, 0, 0, ("0",))
+
+
+def _label(view: SchemaView) -> str:
+    who = f"{view.handle} ({view.author})" if view.handle else view.author
+    return f"{view.name}@{view.version} by {who}: {view.uri}"
+
+
+def _ambiguous(wanted: SchemaName, ranked: list[SchemaView]) -> bool:
+    return wanted.uri is None and wanted.author is None and len({c.author for c in ranked}) > 1
+
+
+# --- resolution --------------------------------------------------------------------------------
+
+
+def resolve(name: str, *, strict: bool = False, trust: TrustPolicy | None = None) -> type:
+    """The sample type class a published schema name refers to (see the module docstring).
+
+    ``trust`` overrides the trust policy from the config file for this call.
+    """
+    wanted = parse_name(name)
+    with _Resolver(current_policy(trust)) as resolver:
+        return resolver.resolve(wanted, strict=strict)
+
+
+def schema_class(ref: Mapping[str, str], *, fetcher: RecordFetcher | None = None) -> type:
+    """The class of the schema record a strong ref (uri + cid) points to, CID-checked and cached."""
+    with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
+        return resolver.class_for(resolver.record(ref["uri"], ref["cid"]))
+
+
+def schema_ref(cls: type) -> dict[str, str] | None:
+    """The strong ref of the record a class was built from (None for a class defined in code)."""
+    ref = getattr(cls, REF_ATTR, None)
+    return {"uri": str(ref["uri"]), "cid": str(ref["cid"])} if isinstance(ref, Mapping) else None
+
+
+@dataclass(frozen=True)
+class PublishedDataset:
+    """A dataset record read from its author's PDS: its sample type, shard URLs and schema ref."""
+
+    uri: str
+    cid: str
+    sample_type: type
+    schema: dict[str, str]
+    urls: list[str]
+    record: dict[str, Any]
+
+
+def resolve_dataset(uri: str, *, fetcher: RecordFetcher | None = None) -> PublishedDataset:
+    """The dataset record at ``uri``, CID-checked, with the class of its schema resolved."""
+    at = AtUri.parse(uri)
+    if at.collection != DATASET:
+        raise SchemaError(
+            f"dataset {uri!r}", [Problem("$", f"a dataset lives in {DATASET}, not {at.collection}")]
+        )
+    with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
+        record = resolver.fetcher.fetch(uri)
+        value = record.value
+        if value.get("$type") != DATASET or not isinstance(value.get("schema"), dict):
+            raise IntegrityError(f"the record at {uri} is not a {DATASET} record")
+        ref = {"uri": str(value["schema"]["uri"]), "cid": str(value["schema"]["cid"])}
+        cls = resolver.class_for(resolver.record(ref["uri"], ref["cid"]))
+    return PublishedDataset(record.uri, record.cid, cls, ref, [str(u) for u in value["urls"]], value)
+
+
+class _Resolver:
+    def __init__(self, policy: TrustPolicy, *, fetcher: RecordFetcher | None = None) -> None:
+        self.policy = policy
+        self.cache = RecordCache()
+        self._own_fetcher = fetcher is None
+        self.fetcher = fetcher or RecordFetcher()
+
+    def __enter__(self) -> _Resolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._own_fetcher:
+            self.fetcher.close()
+
+    def resolve(self, wanted: SchemaName, *, strict: bool) -> type:
+        try:
+            record = self._online(wanted, strict=strict)
+        except (NetworkError, _NoAppview) as e:
+            if isinstance(e, AppviewError):
+                raise  # the appview answered: its answer stands
+            record = self._offline(wanted, e)
+        self.cache.remember_name(wanted.text, record)
+        return self.class_for(record)
+
+    def _online(self, wanted: SchemaName, *, strict: bool) -> CachedRecord:
+        if wanted.uri is not None:
+            record = self.fetcher.fetch(wanted.uri)
+            self._check_schema(record.uri, record.value, wanted)
+            return self.cache.put(record.uri, record.author, record.value)
+        url = settings().appview
+        if not url:
+            raise _NoAppview(
+                "no appview is configured: call atdata.configure(appview=URL) or set ATDATA_APPVIEW"
+            )
+        trusted = [a.did for a in self.policy.authors]
+        with AppviewClient(url) as appview:
+            answer = appview.resolve_schema(wanted.text, trusted=trusted)
+            endpoint = appview.endpoint("dev.atdata.resolveSchema")
+        ranked = rank([c for c in (answer.schema, *answer.candidates) if _matches(c, wanted)], trusted)
+        if not ranked:
+            raise NotFoundError(endpoint, f"no candidate for {wanted.text!r} matches the name")
+        if strict and _ambiguous(wanted, ranked):
+            listed = "\n  ".join(_label(c) for c in ranked)
+            raise AmbiguousNameError(
+                endpoint,
+                f"{wanted.text!r} is published by {len({c.author for c in ranked})} authors; "
+                f"name one (handle/{wanted.name}) or use an at-uri:\n  {listed}",
+            )
+        best = ranked[0]
+        record = self.record(best.uri, best.cid)
+        self._check_schema(record.uri, record.value, wanted)
+        if record.author != best.author:
+            raise IntegrityError(f"{best.uri} is in the repository of {record.author}, not {best.author}")
+        if wanted.author is not None and not wanted.author.startswith("did:"):
+            did = self.fetcher.identities.resolve(wanted.author).did
+            if did != record.author:
+                raise IntegrityError(f"{best.uri} is not by {wanted.author} ({did})")
+        return record
+
+    def _offline(self, wanted: SchemaName, cause: Exception) -> CachedRecord:
+        entry = self.cache.name(wanted.text)
+        record = self.cache.get(entry.cid) if entry is not None else None
+        if record is None:
+            raise NetworkError(
+                f"cannot resolve {wanted.text!r}: {cause}; it was not resolved here before"
+            ) from None
+        return record
+
+    @staticmethod
+    def _check_schema(uri: str, value: Mapping[str, Any], wanted: SchemaName) -> None:
+        if value.get("$type") != SCHEMA:
+            raise IntegrityError(f"the record at {uri} is a {value.get('$type')!r}, not a {SCHEMA} record")
+        if wanted.name is not None and value.get("name") != wanted.name:
+            raise IntegrityError(f"the record at {uri} is named {value.get('name')!r}, not {wanted.name!r}")
+        if wanted.version is not None and value.get("version") != wanted.version:
+            raise IntegrityError(
+                f"the record at {uri} is version {value.get('version')!r}, not {wanted.version}"
+            )
+
+    def record(self, uri: str, cid: str) -> CachedRecord:
+        """The record with this CID: from the cache (checked there), else from its author's PDS."""
+        cached = self.cache.get(cid)
+        if cached is not None:
+            return cached
+        fetched = self.fetcher.fetch(uri, cid)
+        return self.cache.put(fetched.uri, fetched.author, fetched.value)
+
+    def class_for(self, record: CachedRecord) -> type:
+        with _classes_lock:
+            known = _classes.get(record.cid)
+        if known is not None:
+            return known
+        cls = from_schema(
+            record.value, resolve=lambda ref: self.record(ref["uri"], ref["cid"]).value, ref=record.ref
+        )
+        with _classes_lock:
+            return _classes.setdefault(record.cid, cls)
+
+
+class _NoAppview(AtdataError):
+    """No appview configured: only cached answers can help."""
