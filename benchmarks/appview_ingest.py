@@ -73,7 +73,11 @@ def build_replay(
 ) -> tuple[list[bytes], dict[str, Any], Counter[str]]:
     rng = random.Random(seed)
     writers = [RepoWriter(f"did:plc:bench{i:019d}", SigningKey()) for i in range(n_authors)]
-    docs = {w.did: did_document(w.did, w.key, f"author{i}.test", None) for i, w in enumerate(writers)}
+    # Documents name a PDS (required of an atproto account); the replay never needs to contact it.
+    docs = {
+        w.did: did_document(w.did, w.key, f"author{i}.test", "https://pds.invalid")
+        for i, w in enumerate(writers)
+    }
     ours: dict[str, list[str]] = {w.did: [] for w in writers}
     frames: list[bytes] = []
     counts: Counter[str] = Counter()

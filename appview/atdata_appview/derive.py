@@ -25,19 +25,36 @@ def version_sort_key(version: str) -> str:
     return base + ("1" if pre is None else "0" + pre)
 
 
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def name_words(name: str) -> list[str]:
+    """A name and its parts, so a search for "frame" finds BathApplicationFrame and frame_index."""
+    parts = [p for chunk in name.split("_") for p in _CAMEL.findall(chunk)]
+    return [name, *parts] if len(parts) > 1 else [name]
+
+
 def _field_words(fields: list[Any]) -> list[str]:
     words: list[str] = []
     for f in fields:
         if isinstance(f, dict):
-            words += [str(f.get("name", "")), str(f.get("doc", ""))]
+            words += [*name_words(str(f.get("name", ""))), str(f.get("doc", ""))]
     return words
 
 
 def derive(collection: str, value: dict[str, Any], *, code_report: list[str] | None = None) -> Derived:
     if collection == SCHEMA:
-        words = [value["name"], value.get("description", ""), *_field_words(value.get("fields", []))]
+        words = [
+            *name_words(value["name"]),
+            value.get("description", ""),
+            *_field_words(value.get("fields", [])),
+        ]
         for t in value.get("types", []):
-            words += [t.get("name", ""), t.get("description", ""), *_field_words(t.get("fields", []))]
+            words += [
+                *name_words(t.get("name", "")),
+                t.get("description", ""),
+                *_field_words(t.get("fields", [])),
+            ]
         return Derived(
             "schemas",
             {

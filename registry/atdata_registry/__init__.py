@@ -1,4 +1,4 @@
-"""atdata_registry: identity, sessions, publishing records, and the local dev stack (official PDS + PLC).
+"""atdata_registry: sessions, publishing records, and the local dev stack (official PDS + PLC).
 
 Typical use from Python::
 
@@ -7,13 +7,10 @@ Typical use from Python::
     publisher.publish_schema(BathApplicationFrame)
 """
 
-from atdata.network.identity import Identity, IdentityResolver
 from atdata_registry.publish import Published, Publisher, VersionConflictError
 from atdata_registry.session import Session, current_session, login, logout
 
 __all__ = [
-    "Identity",
-    "IdentityResolver",
     "Published",
     "Publisher",
     "Session",

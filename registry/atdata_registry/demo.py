@@ -145,6 +145,8 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
     from atdata.catalog import SHORTCUT_LENSES, examples, select
     from atdata.lenses import Lens
     from atdata.lenses.extract import extract_source
+    from atdata.network.appview import AppviewClient
+    from atdata.resolve import schema_ref
     from atdata.trust import TrustPolicy
     from atdata_registry.devstack import stack as devstack
     from atdata_registry.publish import Publisher
@@ -152,14 +154,13 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    # The demo keeps its config (trust list, caches) to itself, never touching the user's.
+    # The demo keeps its config (trust list, session) to itself, never touching the user's.
     os.environ["ATDATA_CONFIG_DIR"] = str(out / "config")
-    os.environ["ATDATA_CACHE_DIR"] = str(out / "cache")
     report = Report()
-    stack = None
-    try:
+    with contextlib.ExitStack() as services:
         with _step("starting the official PDS and PLC directory on loopback"):
             stack = devstack.start(out / "devstack")
+            services.callback(devstack.stop, out / "devstack")
             report.add("PDS", stack.pds)
             report.add("PLC directory", stack.plc)
 
@@ -168,102 +169,138 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             dids = {h: stack.create_account(h, passwords[h]) for h in passwords}
             for h, did in dids.items():
                 report.add(h, did)
+            sessions = {
+                h: services.enter_context(create_session(h, passwords[h], pds=stack.pds, plc=stack.plc))
+                for h in passwords
+            }
 
-        with _step("starting the appview (SQLite) following the PDS"), contextlib.ExitStack() as services:
-            pass  # opened below so that it outlives this step
-
-        services = contextlib.ExitStack()
-        with services:
+        with _step("starting the appview (SQLite), following the PDS's firehose"):
             appview = services.enter_context(
                 _appview(out / "appview.db", stack.pds, stack.plc, out / "appview.log")
             )
-            report.add("appview", appview)
             atdata.configure(appview=appview, plc=stack.plc, pds=stack.pds)
+            report.add("appview", appview)
 
-            alice = services.enter_context(
-                create_session(TRUSTED_HANDLE, passwords[TRUSTED_HANDLE], pds=stack.pds, plc=stack.plc)
+        with _step(f"{TRUSTED_HANDLE} publishes the starter catalog (without its shortcut lenses)"):
+            types, lenses = select(shortcuts=False)
+            publisher = Publisher(sessions[TRUSTED_HANDLE], progress=False)
+            for cls in types:
+                publisher.publish_schema(cls)
+            for lens in lenses:
+                publisher.publish_lens(lens)
+            report.add("records", f"{len(types)} schemas and {len(lenses)} lenses")
+
+        with _step("writing Frame shards and serving them over loopback HTTP"):
+            shard_dir = out / "shards"
+            shard_dir.mkdir(exist_ok=True)
+            for old in shard_dir.glob("frames-*"):
+                old.unlink()
+            per_movie = 60
+            samples = examples.bath_application_frames(
+                movies=max(1, frames // per_movie), frames_per_movie=per_movie, size=size
             )
-            with _step(f"{TRUSTED_HANDLE} publishes the starter catalog (without shortcuts)"):
-                types, lenses = select(shortcuts=False)
-                publisher = Publisher(alice, progress=False)
-                for cls in types:
-                    publisher.publish_schema(cls)
-                for lens in lenses:
-                    publisher.publish_lens(lens)
-                report.add("records published", len({p.uri for p in publisher.results}))
+            with atdata.ShardWriter(str(shard_dir / "frames-%06d.tar"), maxcount=frames_per_shard) as sink:
+                for sample in samples:
+                    sink.write(sample)
+            n_shards = len(list(shard_dir.glob("frames-*.tar")))
+            host = services.enter_context(_serve_directory(shard_dir))
+            pattern = f"{host}/frames-{{{0:06d}..{n_shards - 1:06d}}}.tar"
+            report.add("shards", f"{n_shards} shards, {len(samples)} Frame samples, {pattern}")
+            frame_cls = next(c for c in types if c.__name__ == "Frame")
+            dataset = publisher.publish_dataset(name=DATASET_NAME, schema=frame_cls, urls=pattern)
+            report.add("dataset record", dataset.uri)
 
-            with _step("writing Frame shards and serving them over loopback HTTP"):
-                shard_dir = out / "shards"
-                shard_dir.mkdir(exist_ok=True)
-                for old in shard_dir.glob("frames-*"):
-                    old.unlink()
-                samples = examples.bath_application_frames(
-                    movies=max(1, frames // 60), frames_per_movie=min(frames, 60), size=size
-                )
-                with atdata.ShardWriter(str(shard_dir / "frames-%06d.tar"), maxcount=frames_per_shard) as sink:
-                    for sample in samples:
-                        sink.write(sample)
-                n_shards = len(list(shard_dir.glob("frames-*.tar")))
-                host = services.enter_context(_serve_directory(shard_dir))
-                pattern = f"{host}/frames-{{{0:06d}..{n_shards - 1:06d}}}.tar"
-                report.add("shards", f"{n_shards} x {frames_per_shard} samples at {pattern}")
-                frame_cls = next(c for c in types if c.__name__ == "Frame")
-                dataset = publisher.publish_dataset(name=DATASET_NAME, schema=frame_cls, urls=pattern)
-                report.add("dataset record", dataset.uri)
-
-            mallory = services.enter_context(
-                create_session(UNTRUSTED_HANDLE, passwords[UNTRUSTED_HANDLE], pds=stack.pds, plc=stack.plc)
+        with _step(f"{UNTRUSTED_HANDLE} publishes a competing one-hop lens between Alice's schemas"):
+            _wait_for(lambda: _indexed(appview, len(lenses), 1), 60, "the appview to index the catalog")
+            alice_frame = atdata.resolve(f"{TRUSTED_HANDLE}/Frame")
+            alice_target = atdata.resolve(f"{TRUSTED_HANDLE}/{TARGET}")
+            shortcut = next(lens for lens in SHORTCUT_LENSES if lens.target.__name__ == TARGET)
+            competing = Lens.from_source(
+                extract_source(shortcut), source=alice_frame, target=alice_target, name=shortcut.name
             )
-            with _step(f"{UNTRUSTED_HANDLE} publishes a competing one-hop lens between Alice's schemas"):
-                alice_frame = atdata.resolve(f"{TRUSTED_HANDLE}/Frame")
-                alice_bath = atdata.resolve(f"{TRUSTED_HANDLE}/{TARGET}")
-                shortcut = next(lens for lens in SHORTCUT_LENSES if lens.target.__name__ == TARGET)
-                competing = Lens.from_source(
-                    extract_source(shortcut), source=alice_frame, target=alice_bath, name=shortcut.name
-                )
-                published = Publisher(mallory, progress=False).publish_lens(competing)
-                report.add("competing lens", published.uri)
+            rival = Publisher(sessions[UNTRUSTED_HANDLE], progress=False).publish_lens(competing)
+            report.add("competing lens", rival.uri)
+            _wait_for(lambda: _indexed(appview, len(lenses) + 1, 1), 60, "the appview to index it")
 
-            with _step("waiting for the appview to index both repositories"):
-                _wait_for(lambda: _indexed(appview, len(lenses) + 1, 1), 60, "the appview to index")
+        policy = TrustPolicy().with_author(dids[TRUSTED_HANDLE], TRUSTED_HANDLE)
+        with _step(f"a consumer who trusts only {TRUSTED_HANDLE} reads the dataset as {TARGET}"):
+            target = atdata.resolve(TARGET, trust=policy)
+            report.add("resolved", f"{target.__name__} from {schema_ref(target)['uri']}")
+            ds = atdata.Dataset(dataset.uri)
+            coerced = ds.as_type(target, trust=policy)
+            started = time.perf_counter()
+            compounds: collections.Counter[str] = collections.Counter()
+            first = None
+            for sample in coerced.ordered(batch_size=None):
+                first = first or sample
+                compounds[sample.applied_compound] += 1
+            elapsed = time.perf_counter() - started
+            count = sum(compounds.values())
+            report.add("samples read", f"{count} in {elapsed:.2f} s ({count / elapsed:,.0f} samples/s)")
+            report.add("compounds", dict(sorted(compounds.items())))
+            report.add("first sample", first)
 
-            with _step(f"a consumer who trusts {TRUSTED_HANDLE} reads the dataset as {TARGET}"):
-                policy = TrustPolicy().with_author(dids[TRUSTED_HANDLE], TRUSTED_HANDLE)
-                target = atdata.resolve(TARGET, trust=policy)
-                report.add("resolved", f"{target.__name__} {target.__atdata_ref__['uri']}")
-                ds = atdata.Dataset(dataset.uri)
-                coerced = ds.as_type(target, trust=policy)
-                started = time.perf_counter()
-                compounds: collections.Counter[str] = collections.Counter()
-                count = 0
-                first = None
-                for sample in coerced.ordered(batch_size=None):
-                    first = first or sample
-                    compounds[sample.applied_compound] += 1
-                    count += 1
-                elapsed = time.perf_counter() - started
-                report.add("samples read", f"{count} in {elapsed:.2f} s ({count / elapsed:,.0f} samples/s)")
-                report.add("compounds", dict(sorted(compounds.items())))
-                report.add("first sample", first)
-                hops = coerced.lens_path if hasattr(coerced, "lens_path") else []
-                report.add("path taken", " -> ".join(h for h in hops) or "(see the picture)")
-
-            with _step("writing a picture of the path taken"):
-                picture = out / "path.svg"
-                _write_path_picture(appview, dataset, target, policy, picture)
-                report.add("picture", picture)
-    finally:
-        if stack is not None:
-            with _step("stopping the PDS and PLC directory"):
-                devstack.stop(out / "devstack")
+        with _step("the paths the appview offers, and a picture of the one taken"):
+            with AppviewClient(appview) as client:
+                source_uri, target_uri = dataset.record["schema"]["uri"], schema_ref(target)["uri"]
+                anyone = client.find_lens_path(source_uri, target_uri)
+                trusted = client.find_lens_path(source_uri, target_uri, trusted=[dids[TRUSTED_HANDLE]])
+                names = {
+                    s.lens.uri: client.get_lens(s.lens.uri).name for s in (*anyone.steps, *trusted.steps)
+                }
+            taken = list(trusted.steps)
+            report.add("shortest path, any author", _describe(anyone.steps, names, dids))
+            report.add("path taken (trusted)", _describe(taken, names, dids))
+            picture = out / "path.svg"
+            picture.write_text(_picture(anyone.steps, taken, names, dids), encoding="utf-8")
+            report.add("picture", picture)
     return report
 
 
-def _write_path_picture(appview: str, dataset: Any, target: type, policy: Any, picture: Path) -> None:
-    raise NotImplementedError
+def _author(uri: str) -> str:
+    return uri.removeprefix("at://").split("/", 1)[0]
 
 
-def main(out: Path) -> int:
-    report = run(out)
+def _handle(did: str, dids: dict[str, str]) -> str:
+    return next((h for h, d in dids.items() if d == did), did)
+
+
+def _describe(steps: Any, names: dict[str, str], dids: dict[str, str]) -> str:
+    if not steps:
+        return "(none)"
+    hops = " -> ".join(f"{names[s.lens.uri]} ({_handle(_author(s.lens.uri), dids)})" for s in steps)
+    return f"{len(steps)} hop(s): {hops}"
+
+
+def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str]) -> str:
+    """Both candidate paths, left to right, the one taken highlighted and the rival drawn faint."""
+    import atdata
+    from atdata.catalog import overview, svg
+    from atdata.types.packable import spec_of
+
+    def schema(uri: str) -> str:
+        return uri.rsplit("/", 1)[-1].split(":", 1)[0]
+
+    def lens(step: Any) -> str:
+        return f"{names[step.lens.uri]} by {_handle(_author(step.lens.uri), dids)}"
+
+    steps = [*taken, *(s for s in anyone if s not in taken)]
+    nodes = {
+        schema(u): overview.Node(schema(u), _handle(_author(u), dids), len(spec_of(atdata.resolve(u)).fields), u)
+        for s in steps
+        for u in (s.source.uri, s.target.uri)
+    }
+    edges = [overview.Edge(lens(s), schema(s.source.uri), schema(s.target.uri)) for s in steps]
+    return svg.render(
+        overview.CatalogGraph(nodes, edges),
+        highlight=[lens(s) for s in taken],
+        deemphasize=[lens(s) for s in anyone if s not in taken],
+        title="atdata demo: the lens path taken (trusted authors only)",
+    )
+
+
+def main(out: Path, *, frames: int = 240) -> int:
+    report = run(out, frames=frames)
     (out / "report.json").write_text(json.dumps(dict(report.lines), indent=2) + "\n", encoding="utf-8")
+    print(f"\nreport: {out / 'report.json'}")
     return 0

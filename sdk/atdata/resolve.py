@@ -44,6 +44,7 @@ from atdata.errors import (
     NetworkError,
     NotFoundError,
     Problem,
+    RecordNotFoundError,
     SchemaError,
 )
 from atdata.lexicon.nsid import DATASET, SCHEMA
@@ -209,17 +210,17 @@ class _Resolver:
         try:
             record = self._online(wanted, strict=strict)
         except (NetworkError, _NoAppview) as e:
-            if isinstance(e, AppviewError):
-                raise  # the appview answered: its answer stands
+            if isinstance(e, (AppviewError, RecordNotFoundError)):
+                raise  # the network answered (no such name, record deleted): that answer stands
             record = self._offline(wanted, e)
         self.cache.remember_name(wanted.text, record)
         return self.class_for(record)
 
     def _online(self, wanted: SchemaName, *, strict: bool) -> CachedRecord:
         if wanted.uri is not None:
-            record = self.fetcher.fetch(wanted.uri)
-            self._check_schema(record.uri, record.value, wanted)
-            return self.cache.put(record.uri, record.author, record.value)
+            fetched = self.fetcher.fetch(wanted.uri)
+            self._check_schema(fetched.uri, fetched.value, wanted)
+            return self.cache.put(fetched.uri, fetched.author, fetched.value)
         url = settings().appview
         if not url:
             raise _NoAppview(

@@ -96,7 +96,9 @@ class TrustPolicy:
             for a in data.get("authors", [])
             if isinstance(a, dict) and isinstance(a.get("did"), str)
         )
-        return cls(authors=authors, strict=bool(data.get("strict", False)), max_hops=int(data.get("maxHops", 4)))
+        return cls(
+            authors=authors, strict=bool(data.get("strict", False)), max_hops=int(data.get("maxHops", 4))
+        )
 
     @classmethod
     def load(cls) -> TrustPolicy:

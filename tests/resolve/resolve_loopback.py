@@ -93,3 +93,32 @@ def _document(account: LoopbackAccount, key: str) -> dict[str, Any]:
             {"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": account.url}
         ],
     }
+
+
+@contextmanager
+def loopback_appview(answers: dict[str, Any]) -> Iterator[str]:
+    """An appview that answers each query NSID with ``answers[nsid]`` (a body, or an XRPC error name
+    as ``("error", name)``), whatever the parameters: a peer whose word is not to be taken."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            nsid = urlsplit(self.path).path.removeprefix("/xrpc/")
+            answer = answers.get(nsid, ("error", "NotFound"))
+            status, body = (400, {"error": answer[1]}) if isinstance(answer, tuple) else (200, answer)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

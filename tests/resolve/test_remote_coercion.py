@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ def worker_processes() -> set[int]:
 def test_a_published_dataset_streams_through_a_two_hop_path_of_trusted_lenses(world: World) -> None:
     world.configure()
     out_type = atdata.resolve(f"{world.alice.handle}/Out")
-    ds = atdata.Dataset(world.dataset)
+    ds: atdata.Dataset[Any] = atdata.Dataset(world.dataset)
     got = list(ds.as_type(out_type, trust=trusting(world.alice.did)).ordered())
     expected = frames()
     assert [o.label for o in got] == [f.label for f in expected]  # alice's Mid -> Out, not bob's
@@ -57,7 +58,7 @@ def test_the_source_schema_of_a_local_dataset_comes_from_its_class(world: World,
     world.configure()
     with atdata.ShardWriter(str(tmp_path / "mid-%06d.tar")) as writer:
         writer.write(world.mid_class(time_s=0.5, signal=np.ones(2, dtype=np.float32), label="m"))
-    ds = atdata.Dataset(str(tmp_path / "mid-000000.tar"), sample_type=world.mid_class)
+    ds: atdata.Dataset[Any] = atdata.Dataset(str(tmp_path / "mid-000000.tar"), sample_type=world.mid_class)
     (out,) = list(ds.as_type(world.out_class, trust=trusting(world.bob.did)).ordered())
     assert (out.label, out.time_ms) == ("bob:m", 500.0)
 
@@ -89,7 +90,9 @@ def test_a_lens_deleted_since_the_appview_indexed_it_fails_listing_the_alternati
     )
     with serve_appview(frozen, world.stack, follow=False) as appview:
         world.configure(appview)
-        ds = atdata.Dataset(str(tmp_path / "none-{000000..000000}.tar"), sample_type=world.mid_class)
+        ds: atdata.Dataset[Any] = atdata.Dataset(
+            str(tmp_path / "none-{000000..000000}.tar"), sample_type=world.mid_class
+        )
         with pytest.raises(LensPathError, match="deleted") as caught:
             ds.as_type(world.out_class, trust=trusting(carol.did))
     assert caught.value.alternatives
@@ -120,7 +123,7 @@ def test_a_lens_attested_by_a_trusted_author_is_trusted_under_a_strict_policy(
     world.configure()
     with atdata.ShardWriter(str(tmp_path / "mid-%06d.tar")) as writer:
         writer.write(world.mid_class(time_s=0.25, signal=np.ones(2, dtype=np.float32), label="m"))
-    ds = atdata.Dataset(str(tmp_path / "mid-000000.tar"), sample_type=world.mid_class)
+    ds: atdata.Dataset[Any] = atdata.Dataset(str(tmp_path / "mid-000000.tar"), sample_type=world.mid_class)
     strict = trusting(world.alice.did, strict=True)
     with pytest.raises(TrustError):
         ds.as_type(Summary, trust=strict)

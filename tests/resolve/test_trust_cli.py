@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from resolve_loopback import loopback_account
+from resolve_world import World
 
 from atdata.cli.main import main
 from atdata.trust import TrustPolicy
@@ -44,3 +45,10 @@ def test_strict_mode_is_switched_in_the_config_file() -> None:
     assert TrustPolicy.load().strict
     assert main(["trust", "strict", "off"]) == 0
     assert not TrustPolicy.load().strict
+
+
+@pytest.mark.integration
+def test_adding_a_handle_resolves_it_to_its_did_on_the_given_network(world: World) -> None:
+    handle = world.bob.handle
+    assert main(["trust", "add", handle, "--plc", world.stack.plc, "--pds", world.stack.pds]) == 0
+    assert [(a.did, a.handle) for a in TrustPolicy.load().authors] == [(world.bob.did, handle)]

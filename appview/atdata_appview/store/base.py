@@ -234,9 +234,10 @@ class Store:
             self._execute(conn, "CREATE TABLE IF NOT EXISTS atdata_meta (key TEXT PRIMARY KEY, value TEXT)")
             row = self._execute(conn, "SELECT value FROM atdata_meta WHERE key = 'schema_version'").fetchone()
             version = int(row[0]) if row else 0
-            for target, statements in MIGRATIONS:
+            for target, migration in MIGRATIONS:
                 if target <= version:
                     continue
+                statements = migration[self.dialect.name] if isinstance(migration, dict) else migration
                 for stmt in statements:
                     self._execute(conn, stmt.format(**self.dialect.tokens))
                 self._execute(
@@ -365,6 +366,11 @@ class Store:
             params,
         )
         return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def search_clause(self, words: Sequence[str]) -> tuple[str, list[Any]]:
+        """A condition on the schemas table (as ``d``) matching rows that hold a word starting with
+        each of ``words`` (letters and digits only), for :meth:`derived`."""
+        raise NotImplementedError
 
     def schema_cids(self, uris: Sequence[str]) -> dict[str, str]:
         """uri -> cid of the served schemas among ``uris``."""

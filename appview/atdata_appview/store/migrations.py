@@ -1,7 +1,8 @@
-"""Schema migrations, numbered and applied in order; each one is written once for both backends.
+"""Schema migrations, numbered and applied in order.
 
-Statements may use ``{ID}`` (an auto-increment primary key) and ``{BIGINT}``, which each backend's
-:class:`Dialect` spells its own way. Everything else is plain SQL both understand.
+A migration is a list of statements both backends run, or a dict of lists by dialect name where they
+must differ (full-text search). Statements may use ``{ID}`` (an auto-increment primary key) and
+``{BIGINT}``, which each backend's :class:`Dialect` spells its own way.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ SQLITE = Dialect("sqlite", {"ID": "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT":
 POSTGRES = Dialect("postgres", {"ID": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT": "BIGINT"})
 
 
-MIGRATIONS: list[tuple[int, list[str]]] = [
+Migration = list[str] | dict[str, list[str]]
+
+MIGRATIONS: list[tuple[int, Migration]] = [
     (
         1,
         [
@@ -105,5 +108,31 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 reason TEXT NOT NULL
             )""",
         ],
+    ),
+    (
+        2,
+        {
+            # Word-prefix search over schemas.search_text. SQLite: an FTS5 index kept by triggers.
+            "sqlite": [
+                "CREATE VIRTUAL TABLE schemas_fts USING fts5(uri UNINDEXED, search_text)",
+                "INSERT INTO schemas_fts (uri, search_text) SELECT uri, search_text FROM schemas",
+                """CREATE TRIGGER schemas_fts_insert AFTER INSERT ON schemas BEGIN
+                    INSERT INTO schemas_fts (uri, search_text) VALUES (new.uri, new.search_text);
+                END""",
+                """CREATE TRIGGER schemas_fts_delete AFTER DELETE ON schemas BEGIN
+                    DELETE FROM schemas_fts WHERE uri = old.uri;
+                END""",
+                """CREATE TRIGGER schemas_fts_update AFTER UPDATE ON schemas BEGIN
+                    DELETE FROM schemas_fts WHERE uri = old.uri;
+                    INSERT INTO schemas_fts (uri, search_text) VALUES (new.uri, new.search_text);
+                END""",
+            ],
+            # PostgreSQL: a generated tsvector with a GIN index.
+            "postgres": [
+                "ALTER TABLE schemas ADD COLUMN search_tsv tsvector"
+                " GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED",
+                "CREATE INDEX schemas_search ON schemas USING GIN (search_tsv)",
+            ],
+        },
     ),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,3 +42,6 @@ class PostgresStore(Store):
 
     def _lock_for_migration(self, conn: Any) -> None:
         self._execute(conn, "SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK_ID,))
+
+    def search_clause(self, words: Sequence[str]) -> tuple[str, list[Any]]:
+        return "d.search_tsv @@ to_tsquery('simple', ?)", [" & ".join(f"{w}:*" for w in words)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,3 +42,7 @@ class SqliteStore(Store):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def search_clause(self, words: Sequence[str]) -> tuple[str, list[Any]]:
+        query = " AND ".join(f'"{w}"*' for w in words)
+        return "d.uri IN (SELECT uri FROM schemas_fts WHERE schemas_fts MATCH ?)", [query]

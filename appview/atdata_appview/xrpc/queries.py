@@ -13,6 +13,7 @@ answer is the ``Ambiguous`` error naming them, so that a squatter cannot capture
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from atdata_appview.graph import GraphService, LensInfo
 from atdata_appview.store import Store
 
 COUNTS_TTL = 5.0
+_WORD = re.compile(r"[^\W_]+")  # the letters and digits of a query; everything else separates words
 
 
 class XrpcError(Exception):
@@ -62,10 +64,6 @@ def schema_view(row: dict[str, Any]) -> dict[str, Any]:
     if row.get("description"):
         view["description"] = row["description"]
     return view
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _page(params: dict[str, Any]) -> tuple[int, int]:
@@ -169,19 +167,17 @@ class Queries:
         return out
 
     def search_schemas(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Schemas holding a word that starts with each word of ``q`` (in names, their CamelCase and
+        snake_case parts, descriptions, field names and docs). Exact name first, then by name."""
         limit, offset = _page(params)
-        words = [w for w in params["q"].lower().split() if w]
+        words = _WORD.findall(params["q"].lower())
         if not words:
-            raise XrpcError(400, "InvalidRequest", "q has no words to search for")
-        where = " AND ".join("d.search_text LIKE ? ESCAPE '\\'" for _ in words)
-        args: list[Any] = [f"%{_escape_like(w)}%" for w in words]
-        # Exact name first, then names containing the first word, then matches elsewhere.
-        order = (
-            "CASE WHEN lower(d.name) = ? THEN 0 WHEN lower(d.name) LIKE ? ESCAPE '\\' THEN 1 ELSE 2 END,"
-            " d.name, d.version_sort DESC, d.uri"
+            return {"schemas": []}
+        where, args = self.store.search_clause(words[:16])
+        order = "CASE WHEN lower(d.name) = ? THEN 0 ELSE 1 END, d.name, d.version_sort DESC, d.uri"
+        rows = self.store.derived(
+            "schemas", where, [*args, words[0]], order=order, limit=limit + 1, offset=offset
         )
-        args += [words[0], f"%{_escape_like(words[0])}%"]
-        rows = self.store.derived("schemas", where, args, order=order, limit=limit + 1, offset=offset)
         return _with_cursor({"schemas": [schema_view(r) for r in rows]}, "schemas", rows, limit, offset)
 
     # --- lenses ----------------------------------------------------------------------------

@@ -36,9 +36,15 @@ def coerce(
         try:
             # Local lenses are the caller's own code: trust decides nothing here but the hop limit.
             lens = (lenses or default_registry).path(source, target, policy.lens_filter(trusted_only=False))
-        except LensPathError:
-            if lenses is not None or not settings().appview:
+        except LensPathError as e:
+            if lenses is not None:
                 raise
+            if not settings().appview:
+                raise LensPathError(
+                    f"{e.args[0].splitlines()[0]}; to search lenses published on the network, "
+                    "configure an appview (atdata.configure(appview=URL) or ATDATA_APPVIEW)",
+                    reachable=e.reachable,
+                ) from None
             from atdata.lenses.remote import remote_lens
 
             published = getattr(dataset, "published", None)

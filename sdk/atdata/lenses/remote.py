@@ -19,6 +19,7 @@ schemas, so the caller can see what else could be used.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from functools import reduce
 from typing import Any
@@ -46,6 +47,8 @@ from atdata.trust import TrustPolicy
 
 _ALTERNATIVES_SHOWN = 10
 
+log = logging.getLogger(__name__)
+
 
 def remote_lens(
     source: type,
@@ -65,8 +68,9 @@ def remote_lens(
     client = appview or AppviewClient()
     fetcher = RecordFetcher()
     try:
-        src = dict(source_ref) if source_ref is not None else _ref_of(source, client)
-        dst = _ref_of(target, client)
+        trusted = [a.did for a in policy.authors]
+        src = dict(source_ref) if source_ref is not None else _ref_of(source, client, trusted)
+        dst = _ref_of(target, client, trusted)
         path = _find_path(client, src, dst, policy)
         if not path.steps:  # the same schema record: nothing to convert
             return Lens((), source=source, target=target)
@@ -81,7 +85,7 @@ def remote_lens(
             client.close()
 
 
-def _ref_of(cls: type, client: AppviewClient) -> dict[str, str]:
+def _ref_of(cls: type, client: AppviewClient, trusted: list[str]) -> dict[str, str]:
     """The strong ref of the schema record ``cls`` stands for."""
     ref = schema_ref(cls)
     if ref is not None:
@@ -89,7 +93,7 @@ def _ref_of(cls: type, client: AppviewClient) -> dict[str, str]:
     # A class written in code: find a published record with the same content under its name.
     mine = content_hash(schema_of(cls))
     try:
-        answer = client.resolve_schema(cls.__name__)
+        answer = client.resolve_schema(cls.__name__, trusted=trusted)
         candidates: tuple[SchemaView, ...] = (answer.schema, *answer.candidates)
     except (NotFoundError, AmbiguousNameError):
         candidates = ()
@@ -146,6 +150,7 @@ def _step_lens(
     s = source if index == 0 else schema_class(_plain(step.source), fetcher=fetcher)
     t = target if index == len(path.steps) - 1 else schema_class(_plain(step.target), fetcher=fetcher)
     name = f"{body['name']}@{body['version']}"
+    log.info("lens %s (%s) by %s: %s", name, record.uri, record.author, isolation)
     code = body["code"]
     if code.get("$type") == f"{LENS}#declarative":
         return Lens.from_ops(Ops.from_record(code["ops"]), source=s, target=t, name=name)
