@@ -285,10 +285,12 @@ def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str
         return f"{names[step.lens.uri]} by {_handle(_author(step.lens.uri), dids)}"
 
     steps = [*taken, *(s for s in anyone if s not in taken)]
+    uris = {u for s in steps for u in (s.source.uri, s.target.uri)}
     nodes = {
-        schema(u): overview.Node(schema(u), _handle(_author(u), dids), len(spec_of(atdata.resolve(u)).fields), u)
-        for s in steps
-        for u in (s.source.uri, s.target.uri)
+        schema(u): overview.Node(
+            schema(u), _handle(_author(u), dids), len(spec_of(atdata.resolve(u)).fields), u
+        )
+        for u in sorted(uris)
     }
     edges = [overview.Edge(lens(s), schema(s.source.uri), schema(s.target.uri)) for s in steps]
     return svg.render(
