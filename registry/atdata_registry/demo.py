@@ -143,6 +143,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
     """Run the demo, writing shards, databases, logs and the picture under ``out``."""
     import atdata
     from atdata.catalog import SHORTCUT_LENSES, examples, select
+    from atdata.config import configured
     from atdata.lenses import Lens
     from atdata.lenses.extract import extract_source
     from atdata.network.appview import AppviewClient
@@ -154,10 +155,11 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    # The demo keeps its config (trust list, session) to itself, never touching the user's.
-    os.environ["ATDATA_CONFIG_DIR"] = str(out / "config")
     report = Report()
     with contextlib.ExitStack() as services:
+        # The demo keeps its config (trust list, caches of names) to itself, never touching the user's.
+        services.callback(_restore_env, "ATDATA_CONFIG_DIR", os.environ.get("ATDATA_CONFIG_DIR"))
+        os.environ["ATDATA_CONFIG_DIR"] = str(out / "config")
         with _step("starting the official PDS and PLC directory on loopback"):
             stack = devstack.start(out / "devstack")
             services.callback(devstack.stop, out / "devstack")
@@ -178,7 +180,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             appview = services.enter_context(
                 _appview(out / "appview.db", stack.pds, stack.plc, out / "appview.log")
             )
-            atdata.configure(appview=appview, plc=stack.plc, pds=stack.pds)
+            services.enter_context(configured(appview=appview, plc=stack.plc, pds=stack.pds))
             report.add("appview", appview)
 
         with _step(f"{TRUSTED_HANDLE} publishes the starter catalog (without its shortcut lenses)"):
@@ -255,6 +257,13 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             picture.write_text(_picture(anyone.steps, taken, names, dids), encoding="utf-8")
             report.add("picture", picture)
     return report
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _author(uri: str) -> str:

@@ -8,9 +8,11 @@ The config dir is ``ATDATA_CONFIG_DIR`` or the platform's user config dir; files
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,20 @@ def configure(*, appview: str | None = None, plc: str | None = None, pds: str | 
     for key, value in (("appview", appview), ("plc", plc), ("pds", pds)):
         if value is not None:
             _overrides[key] = value.rstrip("/")
+
+
+@contextlib.contextmanager
+def configured(
+    *, appview: str | None = None, plc: str | None = None, pds: str | None = None
+) -> Iterator[None]:
+    """:func:`configure` for the duration of a ``with`` block, restoring what was set before."""
+    saved = dict(_overrides)
+    configure(appview=appview, plc=plc, pds=pds)
+    try:
+        yield
+    finally:
+        _overrides.clear()
+        _overrides.update(saved)
 
 
 def reset_configuration() -> None:
