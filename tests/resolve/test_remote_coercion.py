@@ -26,7 +26,10 @@ def worker_processes() -> set[int]:
     """Children of this process (sandbox workers are started fresh, as children)."""
     pids: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        pids |= {int(p) for p in (task / "children").read_text().split()}
+        try:
+            pids |= {int(p) for p in (task / "children").read_text().split()}
+        except FileNotFoundError:  # that thread ended while we looked
+            continue
     return pids
 
 

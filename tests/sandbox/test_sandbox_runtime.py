@@ -318,3 +318,11 @@ def test_failure_in_the_first_of_many_large_batches_neither_hangs_nor_leaks_answ
         assert e.value.key == "k0"
         [out] = program.run([{"i": 1, "image": np.ones(2)}], ["again"])
     np.testing.assert_array_equal(out["y"], np.ones(2))
+
+
+def test_process_refuses_an_integer_too_big_to_send_back_and_keeps_working() -> None:
+    code = "def get(source):\n    return {'y': 2 ** source.e}\n"
+    with load_program([LensStep(code, "big", "A", "B")], isolation="process") as program:
+        with pytest.raises(LensExecutionError, match="can't be sent back"):
+            program.run([{"e": 100}], ["k"])
+        assert program.run([{"e": 10}], ["k"]) == [{"y": 1024}]

@@ -6,6 +6,7 @@ import mmap
 import os
 import pickle
 import struct
+import threading
 
 import msgpack
 import numpy as np
@@ -16,11 +17,18 @@ from atdata.sandbox import wire
 
 def roundtrip(message: object, *, arena: memoryview | None = None) -> object:
     r, w = os.pipe()
-    try:
-        wire.write_frame(w, wire.encode(message, arena=arena))
+    buffers = wire.encode(message, arena=arena)
+
+    def send() -> None:
+        wire.write_frame(w, buffers)
         os.close(w)
+
+    writer = threading.Thread(target=send)  # a frame can be larger than the pipe holds
+    writer.start()
+    try:
         return wire.FrameReader(r, arena=arena).read(copy_arena=True)
     finally:
+        writer.join()
         os.close(r)
 
 
@@ -114,7 +122,15 @@ def array_ext(dtype: str, shape: tuple[int, ...], offset: int = 0) -> msgpack.Ex
         b"XXXX" + b"\x00" * 20,
         wire.HEADER.pack(wire.MAGIC, 10, 0, 0) + b"\x01",
     ],
-    ids=["object-dtype", "out-of-bounds", "negative-shape", "unknown-ext", "int-key", "bad-magic", "truncated"],
+    ids=[
+        "object-dtype",
+        "out-of-bounds",
+        "negative-shape",
+        "unknown-ext",
+        "int-key",
+        "bad-magic",
+        "truncated",
+    ],
 )
 def test_malformed_frames_are_refused(raw: bytes) -> None:
     with pytest.raises(wire.WireError):

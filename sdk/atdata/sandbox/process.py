@@ -69,7 +69,7 @@ class _Worker:
         self._arena_map = mmap.mmap(arena_fd, 2 * arena_half)
         whole = memoryview(self._arena_map)
         self.arena_in, self.arena_out = whole[:arena_half], whole[arena_half:]
-        self.reader = wire.FrameReader(self.from_worker, arena=self.arena_out)
+        self.reader = wire.FrameReader(self.from_worker, arena=self.arena_out, timed=True)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "atdata.sandbox.worker",

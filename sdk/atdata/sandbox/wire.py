@@ -10,6 +10,7 @@ both sides map), in the arena, which saves the pipe's two extra copies. The rece
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import struct
@@ -176,11 +177,9 @@ def write_frame(fd: int, buffers: list[Any]) -> None:
                 n = 0
 
 
-def read_frame(
-    fd: int, *, deadline: float | None = None, max_data: int = 1 << 40, readonly: bool = False
-) -> Any:
-    """Read and decode one frame; None at a clean end of stream before any byte."""
-    return FrameReader(fd).read(deadline=deadline, max_data=max_data, readonly=readonly)
+def read_frame(fd: int, *, max_data: int = 1 << 40, readonly: bool = False) -> Any:
+    """Read and decode one frame from a blocking descriptor; None at a clean end of stream."""
+    return FrameReader(fd).read(max_data=max_data, readonly=readonly)
 
 
 class FrameReader:
@@ -188,13 +187,21 @@ class FrameReader:
 
     With ``reuse``, array bytes go into one buffer that is reused as soon as nothing points into
     it any more (a lens worker's inputs die with each batch), which saves faulting in fresh pages.
+    A ``timed`` reader makes the descriptor non-blocking so that reads can honour a deadline.
     """
 
-    def __init__(self, fd: int, *, reuse: bool = False, arena: memoryview | None = None) -> None:
+    def __init__(
+        self, fd: int, *, reuse: bool = False, arena: memoryview | None = None, timed: bool = False
+    ) -> None:
         self.fd = fd
         self.reuse = reuse
         self.arena = arena
         self._buffer: bytearray | None = None
+        self._poller: Any = None
+        if timed:
+            os.set_blocking(fd, False)
+            self._poller = select.poll()
+            self._poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
 
     def read(
         self,
@@ -204,16 +211,18 @@ class FrameReader:
         readonly: bool = False,
         copy_arena: bool = False,
     ) -> Any:
+        if deadline is not None and self._poller is None:
+            raise ValueError("a deadline needs a timed FrameReader")
         header = bytearray(HEADER.size)
-        if not _read_into(self.fd, memoryview(header), deadline, eof_ok=True):
+        if not _read_into(self.fd, memoryview(header), deadline, self._poller, eof_ok=True):
             return None
         magic, meta_len, data_len, arena_len = HEADER.unpack(header)
         if magic != MAGIC or meta_len > MAX_META_BYTES or data_len > max_data:
             raise WireError("malformed or oversized frame")
         meta = bytearray(meta_len)
-        _read_into(self.fd, memoryview(meta), deadline)
+        _read_into(self.fd, memoryview(meta), deadline, self._poller)
         data = self._data_buffer(data_len)
-        _read_into(self.fd, data, deadline)
+        _read_into(self.fd, data, deadline, self._poller)
         try:
             return decode(
                 bytes(meta),
@@ -245,18 +254,20 @@ def _unreferenced(buf: bytearray) -> bool:
     return True
 
 
-def _read_into(fd: int, view: memoryview, deadline: float | None, *, eof_ok: bool = False) -> bool:
+def _read_into(
+    fd: int, view: memoryview, deadline: float | None, poller: Any, *, eof_ok: bool = False
+) -> bool:
     got = 0
     total = view.nbytes
-    poller = select.poll() if deadline is not None else None
-    if poller is not None:
-        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     while got < total:
-        if poller is not None and deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not poller.poll(max(int(remaining * 1000), 1)):
-                raise WireTimeout("no answer before the deadline")
-        n = os.readv(fd, [view[got:]])
+        try:
+            n = os.readv(fd, [view[got:]])
+        except BlockingIOError:  # only on a timed reader's non-blocking descriptor
+            remaining = (deadline if deadline is not None else math.inf) - time.monotonic()
+            timeout = None if math.isinf(remaining) else max(int(remaining * 1000), 1)
+            if remaining <= 0 or not poller.poll(timeout):
+                raise WireTimeout("no answer before the deadline") from None
+            continue
         if n == 0:
             if got == 0 and eof_ok:
                 return False
