@@ -31,12 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import atdata
 import msgpack
 import numpy as np
 import webdataset as wds
-from atdata.shards.reader import forget_verified
 from numpy.typing import NDArray
+
+import atdata
+from atdata.shards.reader import forget_verified
 
 
 @atdata.packable

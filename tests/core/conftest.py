@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import atdata
 import pytest
 from core_types import frame
+
+import atdata
 
 WriteShards = Callable[..., str]
 

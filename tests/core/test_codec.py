@@ -8,9 +8,10 @@ from typing import Any
 import msgpack
 import numpy as np
 import pytest
+from core_types import Everything, Frame, Inner, everything, frame
+
 from atdata.codec import decode, decode_array, decoder_for, encode, encode_array
 from atdata.errors import ShardError
-from core_types import Everything, Frame, Inner, everything, frame
 
 
 def _map(sample: Any) -> dict[str, Any]:

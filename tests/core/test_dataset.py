@@ -6,14 +6,15 @@ import json
 import logging
 from pathlib import Path
 
-import atdata
 import numpy as np
 import pytest
+from conftest import WriteShards
+from core_types import Everything, Frame, Inner, IntFrame, LabelOnly, WideFrame, everything, frame
+
+import atdata
 from atdata.dataset import Batch
 from atdata.errors import DatasetError, LengthUnknownError, ShardError, ShardIntegrityError
 from atdata.shards import expand
-from conftest import WriteShards
-from core_types import Everything, Frame, Inner, IntFrame, LabelOnly, WideFrame, everything, frame
 
 
 def _shard_paths(pattern: str) -> list[Path]:

@@ -9,11 +9,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import atdata
 import pytest
-from atdata.errors import ShardError, ShardIntegrityError
 from conftest import WriteShards
 from core_types import Frame, frame
+
+import atdata
+from atdata.errors import ShardError, ShardIntegrityError
 
 FIRST_PART = 8192
 

@@ -11,10 +11,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import atdata
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+
+import atdata
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "legacy07" / "frames.tar"
 

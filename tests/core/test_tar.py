@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from atdata.errors import ShardError
 from atdata.shards.streams import MappedFile
 from atdata.shards.tar import end_of_archive, member_header, members, padding

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import atdata
 import pytest
 from core_types import Frame
+
+import atdata
 
 torch = pytest.importorskip("torch")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from atdata.errors import DatasetError
 from atdata.shards.urls import display, expand, local_path, scheme, sidecar_url
 

@@ -7,12 +7,13 @@ import json
 import tarfile
 from pathlib import Path
 
-import atdata
 import msgpack
 import pytest
 import webdataset as wds
-from atdata.errors import DatasetError, SampleTypeError
 from core_types import Frame, LabelOnly, frame
+
+import atdata
+from atdata.errors import DatasetError, SampleTypeError
 
 
 def _names(shard: str) -> list[str]:

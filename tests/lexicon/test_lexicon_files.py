@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from atproto_lexicon.parser import lexicon_parse_file
+
 from atdata.errors import SchemaError
 from atdata.lexicon import AUTHORITY, QUERIES, RECORDS, STRONG_REF, documents, load_documents
 from atdata.lexicon.generate import main as generate_main
 from atdata.lexicon.generate import stale_files
-from atproto_lexicon.parser import lexicon_parse_file
 
 LEXICONS = Path(__file__).resolve().parents[2] / "lexicons"
 

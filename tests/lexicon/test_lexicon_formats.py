@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from atdata.lexicon.formats import FORMATS
 
 CASES = {

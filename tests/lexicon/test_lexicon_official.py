@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from lexicon_examples import CID, INVALID_QUERIES, INVALID_RECORDS, VALID_QUERIES, VALID_RECORDS
+
 from atdata.lexicon import documents, strong_ref_document, validate_output, validate_params, validate_record
 from atdata.lexicon.official import Case, OfficialReport, Verdict, run
-from lexicon_examples import CID, INVALID_QUERIES, INVALID_RECORDS, VALID_QUERIES, VALID_RECORDS
 
 
 def _cases() -> dict[str, tuple[Case, bool]]:

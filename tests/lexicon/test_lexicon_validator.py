@@ -6,6 +6,16 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lexicon_examples import (
+    INVALID_QUERIES,
+    INVALID_RECORDS,
+    VALID_QUERIES,
+    VALID_RECORDS,
+    schema_record,
+)
+
 from atdata.errors import RecordValidationError
 from atdata.lexicon import (
     FIND_LENS_PATH,
@@ -20,15 +30,6 @@ from atdata.lexicon import (
     validate_record,
 )
 from atdata.lexicon.validator import grapheme_count
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from lexicon_examples import (
-    INVALID_QUERIES,
-    INVALID_RECORDS,
-    VALID_QUERIES,
-    VALID_RECORDS,
-    schema_record,
-)
 
 
 def paths(problems: list[Any]) -> list[str]:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp import Client, StdioServerParameters
 from mcp_types import CallToolResult
 
 from atdata.config import reset_configuration
 from atdata.errors import NetworkError
 from atdata.mcp.server import build_server, tool_error_text
-from mcp import Client, StdioServerParameters
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 

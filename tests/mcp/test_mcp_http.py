@@ -11,7 +11,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-
 from mcp import Client
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp import Client, StdioServerParameters
 from mcp_types import CallToolResult
 
 import atdata
@@ -36,7 +37,6 @@ from atdata.schema import content_hash, schema_of
 from atdata_registry.devstack import DevStack
 from atdata_registry.publish import Publisher
 from atdata_registry.session import create_session
-from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.integration
 

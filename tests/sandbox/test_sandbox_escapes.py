@@ -339,6 +339,17 @@ RUNTIME = [
         "runtime",
         "'obj' of a AttributeError",
     ),
+    Escape(
+        "raw-ufunc-from-exception-args",
+        _body(
+            "try:",
+            "    np.add(np.array(['a']), np.array([1]))",
+            "except Exception as e:",
+            "    return {'x': e.args[0](np.array([1]), np.array([1]), dtype='O')}",
+        ),
+        "runtime",
+        "'str' object is not callable",
+    ),
     Escape("ndarray-tofile", _body("source.image.tofile('@SENTINEL@')", "return {}"), "runtime", "'tofile'"),
     Escape("ndarray-dump-pickle", _body("source.image.dump('@SENTINEL@')", "return {}"), "runtime", "'dump'"),
     Escape("ndarray-base-reaches-caller", _body("return {'x': source.image.base}"), "runtime", "'base'"),

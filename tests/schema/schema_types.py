@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import atdata
 import numpy as np
 from numpy.typing import NDArray
+
+import atdata
 
 
 @atdata.packable

@@ -10,11 +10,12 @@ from typing import Any
 
 import libipld
 import pytest
+from schema_types import BathApplicationFrame
+
 from atdata.errors import SchemaError
 from atdata.lexicon import ATTESTATION, DATASET, LENS
 from atdata.lexicon.formats import is_record_key
 from atdata.schema import canonical_form, content_hash, record_cid, record_key, schema_of
-from schema_types import BathApplicationFrame
 
 WHEN = "2026-11-21T08:00:00.000Z"
 FIXED = {"$type": "dev.atdata.schema", "name": "A", "version": "1.0.0", "fields": [], "createdAt": WHEN}

@@ -13,14 +13,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import atdata
 import pytest
+from schema_types import BathApplicationFrame, Position
+
+import atdata
 from atdata.cli.main import main as atdata_main
 from atdata.errors import SchemaError
 from atdata.lexicon import SCHEMA
 from atdata.lexicon.nsid import defs
 from atdata.schema import content_hash, generate_module, record_cid, schema_of
-from schema_types import BathApplicationFrame, Position
 
 WHEN = "2026-11-21T08:00:00.000Z"
 SDK = Path(atdata.__file__).resolve().parents[1]

@@ -6,10 +6,11 @@ import copy
 from typing import Any
 
 import pytest
+from schema_types import Position
+
 from atdata.lexicon import SCHEMA
 from atdata.lexicon.nsid import defs
 from atdata.schema import compatibility, compatibility_transitive, schema_of, suggest_version
-from schema_types import Position
 
 WHEN = "2026-11-21T08:00:00.000Z"
 

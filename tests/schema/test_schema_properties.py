@@ -11,6 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from atdata.schema import from_schema, generate_module, schema_of
 from atdata.types.fields import (
     MISSING,
@@ -26,8 +29,6 @@ from atdata.types.fields import (
     TypeSpec,
 )
 from atdata.types.packable import build_class
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 WHEN = "2026-11-21T08:00:00.000Z"
 

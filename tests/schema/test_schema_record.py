@@ -8,15 +8,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from schema_types import BathApplicationFrame, Position, Roi
+
 from atdata.errors import IntegrityError, SampleValidationError, SchemaError
 from atdata.lexicon import SCHEMA, data_model_problems, validate_record
 from atdata.schema import content_hash, from_schema, record_cid, schema_of
 from atdata.schema.values import decode_value, encode_value, format_float, parse_float
 from atdata.types.fields import ArrayType, FieldSpec, LiteralType, OptionalType, RefType, Scalar, TypeSpec
 from atdata.types.packable import build_class, spec_of
-from hypothesis import given
-from hypothesis import strategies as st
-from schema_types import BathApplicationFrame, Position, Roi
 
 WHEN = "2026-11-21T08:00:00.000Z"
 

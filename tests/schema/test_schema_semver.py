@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from atdata.schema.semver import is_semver, parse
 
 

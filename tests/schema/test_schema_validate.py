@@ -6,13 +6,14 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from schema_types import BathApplicationFrame
+
 from atdata.errors import SchemaError
 from atdata.lexicon import SCHEMA
 from atdata.lexicon.nsid import defs
 from atdata.schema import check_schema_record, from_schema, schema_of, schema_problems
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from schema_types import BathApplicationFrame
 
 WHEN = "2026-11-21T08:00:00.000Z"
 

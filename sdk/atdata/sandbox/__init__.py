@@ -31,7 +31,6 @@ when the program is loaded.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Literal
 
@@ -53,8 +52,8 @@ def load_program(
 ) -> Program:
     """Validate and compile ``steps`` once, ready to ``run`` batches (also a context manager).
 
-    ``workers`` (process isolation) caps how many worker processes a run of several batches
-    spreads over; by default one per CPU, at most two.
+    ``workers`` (process isolation, default 1) is how many worker processes a run may spread its
+    batches over; a run of one big batch is split between the running ones.
     """
     if not steps:
         raise ValueError("a lens program needs at least one step")
@@ -62,9 +61,7 @@ def load_program(
     if isolation == "inline":
         return InlineProgram(steps, limits)
     if isolation == "process":
-        if workers is None:
-            workers = min(2, os.cpu_count() or 1)
-        return ProcessProgram(steps, limits, workers=workers)
+        return ProcessProgram(steps, limits, workers=workers or 1)
     raise ValueError(f"isolation must be 'inline' or 'process', not {isolation!r}")
 
 

@@ -23,6 +23,9 @@ that hold nested sample types are records too; ``dict[str, Any]`` (JSON) fields 
 and lists (private copies: changing them changes nothing outside the lens). Arrays arrive
 read-only; compute new arrays instead of writing into them. ``get`` returns a target record or a
 dict of the target's fields; ``put(view, source)`` returns a source record or dict.
+``Target(source, t=0.0)`` copies the fields of record ``source`` and overrides ``t``. What a lens
+returns must be plain data: None, bool, int, float, str, bytes, arrays of plain dtypes, lists,
+str-keyed dicts and records (numpy scalars become Python numbers).
 
 Text
 ----
@@ -44,15 +47,17 @@ of names and items, comprehensions, generator expressions, conditional expressio
 
 Refused: ``class``; ``global``/``nonlocal``; ``async``/``await``; ``yield`` (generator functions);
 decorators; ``with``; ``match``; ``except*``; a bare ``except:``; parameter defaults that are
-not literal constants; annotations that are not plain names, dotted names or subscripts of them;
-assigning or deleting attributes; imports other than those in :data:`ALLOWED_IMPORTS`, and
-imports anywhere but the top level.
+not literal constants; annotations that are not plain names, dotted names or subscripts of them
+(annotations are checked, then dropped: they are never evaluated); assigning or deleting
+attributes; imports other than those in :data:`ALLOWED_IMPORTS`, and imports anywhere but the
+top level.
 
 Names
 -----
 - No name starts with two underscores (no dunders at all) or with ``_atdata`` (reserved).
 - No attribute starts with an underscore, and none is in :data:`FORBIDDEN_ATTRIBUTES` (frame,
-  code, traceback and format-string doors that exist on ordinary objects).
+  code, traceback and format-string doors that exist on ordinary objects). Otherwise attribute
+  names are free, since record fields can be called anything; the runtime checks the rest.
 - Builtins are exactly :data:`ALLOWED_BUILTINS`; any other Python builtin (``exec``, ``eval``,
   ``open``, ``getattr``, ``type``, ``print``, ...) is refused by name, even as a local variable.
 - ``np`` and ``math`` can't be rebound. ``np.<name>`` must be in :data:`NUMPY_FUNCTIONS`,
@@ -65,12 +70,20 @@ Attribute reads are checked again on the actual object (the validator cannot kno
 records expose their fields; arrays expose :data:`NDARRAY_ATTRIBUTES`; numpy scalars
 :data:`NUMPY_SCALAR_ATTRIBUTES`; dtypes :data:`DTYPE_ATTRIBUTES`; ``str``, ``bytes``, ``dict``,
 ``list``, ``tuple``, ``set`` and numbers the methods in :data:`BUILTIN_TYPE_ATTRIBUTES`;
-exceptions only ``args``. Everything else (functions, generators, classes, iterators, ...) has
-no readable attributes. Arrays with object, structured or void dtypes are refused wherever they
-would appear. ``x ** y``, ``x << y`` and ``x * y`` refuse integers and sequences larger than
-:data:`MAX_INT_BITS` bits or :data:`MAX_SEQUENCE_LENGTH` items, ``range`` at most
-:data:`MAX_RANGE` steps, and every loop iteration and function call counts against the batch's
-wall-clock budget.
+exceptions only ``args`` (plain values; anything else as its repr). Everything else (functions,
+generators, classes, iterators, ...) has no readable attributes. Arrays with object, structured
+or void dtypes are refused wherever they would appear. ``x ** y``, ``x << y`` and ``x * y``
+refuse integers and sequences larger than :data:`MAX_INT_BITS` bits or
+:data:`MAX_SEQUENCE_LENGTH` items, ``range`` at most :data:`MAX_RANGE` steps, and every loop
+iteration and function call counts against the batch's wall-clock budget.
+
+Where it runs
+-------------
+``inline`` runs lens code in the caller's process behind the checks above: it cannot reach
+files, sockets, processes, module state or the caller's objects, but one long C-level call (a
+huge ``np.ones``, ``sum(range(10**8))``) cannot be interrupted there. ``process`` runs it in a
+fresh worker process with CPU, memory, file and process limits, a seccomp filter and a
+wall-clock kill: use it for code you have not reviewed.
 """
 
 from __future__ import annotations
@@ -268,7 +281,8 @@ BUILTIN_TYPE_ATTRIBUTES: dict[str, frozenset[str]] = {
     "complex": _NUMBER_ATTRIBUTES,
 }  # fmt: skip
 
-#: Attributes readable on exceptions caught by ``except ... as e``.
+#: Attributes readable on exceptions caught by ``except ... as e`` (``args`` holds only plain
+#: values: anything else is replaced by its repr).
 EXCEPTION_ATTRIBUTES: frozenset[str] = frozenset({"args"})
 
 #: Prefix of the names the runtime binds its helpers under; lens code may not use it.

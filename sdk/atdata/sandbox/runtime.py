@@ -159,7 +159,9 @@ def _guarded_getattr(obj: Any, name: str) -> Any:
         elif isinstance(obj, np.dtype):
             allowed = d.DTYPE_ATTRIBUTES
         elif isinstance(obj, BaseException):
-            allowed = d.EXCEPTION_ATTRIBUTES
+            if name not in d.EXCEPTION_ATTRIBUTES:
+                raise _refuse(obj, name)
+            return _exception_args(obj.args)
         else:
             raise _refuse(obj, name)
     if name not in allowed:
@@ -170,6 +172,17 @@ def _guarded_getattr(obj: Any, name: str) -> Any:
     if type(value) is np.ndarray and not plain_dtype_ok(value.dtype):
         raise TypeError(f"arrays of dtype {value.dtype} are not allowed in lens code")
     return value
+
+
+_PLAIN_ARGS = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+def _exception_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    # Exceptions raised by library code carry internals (numpy's loop errors hold the raw ufunc):
+    # lens code gets plain values, and the repr of anything else.
+    return tuple(
+        a if type(a) in _PLAIN_ARGS else _exception_args(a) if type(a) is tuple else repr(a) for a in args
+    )
 
 
 def _check_result(value: Any) -> Any:

@@ -70,7 +70,7 @@ class RefType:
         return self.cls.__name__
 
 
-FieldType = Union[Scalar, ArrayType, LiteralType, OptionalType, ListType, JsonType, RefType]
+FieldType = Scalar | ArrayType | LiteralType | OptionalType | ListType | JsonType | RefType
 
 
 class _Missing:
@@ -290,7 +290,8 @@ def describe(ft: FieldType) -> str:
     if isinstance(ft, Scalar):
         return ft.kind
     if isinstance(ft, ArrayType):
-        shape = "" if ft.shape is None else "[" + ",".join("?" if d is None else str(d) for d in ft.shape) + "]"
+        dims = ",".join("?" if d is None else str(d) for d in ft.shape or ())
+        shape = "" if ft.shape is None else f"[{dims}]"
         return f"NDArray[{ft.dtype or 'any'}]{shape}"
     if isinstance(ft, LiteralType):
         return "Literal[" + ", ".join(repr(v) for v in ft.values) + "]"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import math
 import sys
 import textwrap
@@ -148,12 +149,12 @@ def check_array(ft: ArrayType, value: Any) -> np.ndarray:
         raise ValueError(f"expected dtype {ft.dtype}, got {value.dtype}")
     if value.dtype.hasobject:
         raise ValueError("object arrays are not allowed in samples")
-    if ft.shape is not None:
-        if value.ndim != len(ft.shape) or any(
-            want is not None and want != got for want, got in zip(ft.shape, value.shape, strict=True)
-        ):
-            want_s = "(" + ", ".join("?" if d is None else str(d) for d in ft.shape) + ")"
-            raise ValueError(f"expected shape {want_s}, got {value.shape}")
+    if ft.shape is not None and (
+        value.ndim != len(ft.shape)
+        or any(want is not None and want != got for want, got in zip(ft.shape, value.shape, strict=True))
+    ):
+        want_s = "(" + ", ".join("?" if d is None else str(d) for d in ft.shape) + ")"
+        raise ValueError(f"expected shape {want_s}, got {value.shape}")
     return value
 
 
@@ -241,7 +242,7 @@ def attribute_docs(cls: type) -> dict[str, str]:
         return {}
     docs: dict[str, str] = {}
     body = node.body
-    for prev, cur in zip(body, body[1:], strict=False):
+    for prev, cur in itertools.pairwise(body):
         if (
             isinstance(prev, ast.AnnAssign)
             and isinstance(prev.target, ast.Name)
@@ -304,14 +305,18 @@ def build_class(
 def _own_hints(cls: type) -> dict[str, Any]:
     module = sys.modules.get(cls.__module__)
     globalns = dict(vars(module)) if module else {}
-    own = cls.__dict__.get("__annotations__", {})
+    own = inspect.get_annotations(cls)
     try:
         hints = typing.get_type_hints(cls, globalns=globalns, localns=dict(vars(cls)), include_extras=True)
     except NameError as e:
         raise SampleTypeError(
             f"{cls.__qualname__}: cannot resolve an annotation ({e}); define nested types before use"
         ) from e
-    return {k: hints[k] for k in own if typing.get_origin(hints[k]) is not ClassVar and hints[k] is not ClassVar}
+    return {
+        k: hints[k]
+        for k in own
+        if typing.get_origin(hints[k]) is not ClassVar and hints[k] is not ClassVar
+    }
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(pydantic.Field, FieldInfo))
