@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from core_types import frame
+from core_types import WriteShards, frame
 
 import atdata
-
-WriteShards = Callable[..., str]
 
 
 @pytest.fixture

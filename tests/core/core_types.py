@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 import atdata
+
+WriteShards = Callable[..., str]
+"""The ``write_shards`` fixture: ``write_shards(samples, maxcount=, name=)`` -> brace pattern."""
 
 
 @atdata.packable

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import WriteShards
-from core_types import Everything, Frame, Inner, IntFrame, LabelOnly, WideFrame, everything, frame
+from core_types import (
+    Everything,
+    Frame,
+    Inner,
+    IntFrame,
+    LabelOnly,
+    WideFrame,
+    WriteShards,
+    everything,
+    frame,
+)
 
 import atdata
 from atdata.dataset import Batch

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WriteShards
-from core_types import Frame, frame
+from core_types import Frame, WriteShards, frame
 
 import atdata
 from atdata.errors import ShardError, ShardIntegrityError
