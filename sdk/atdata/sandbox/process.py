@@ -348,7 +348,7 @@ class ProcessProgram:
         items = reply.get("items")
         if not _well_formed(items, len(keys)):
             raise LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
-        return items  # type: ignore[no-any-return]
+        return items  # type: ignore[return-value]
 
     def _ready_slots(self, *, warm: bool = False) -> list[int]:
         """Slots with a running worker; slot 0 is always included (started on demand).

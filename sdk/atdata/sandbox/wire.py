@@ -65,7 +65,7 @@ def encode(message: Any, arena: memoryview | None = None) -> list[Any]:
             start = arena_used + (-arena_used % ALIGN)
             if arena is not None and start + nbytes <= arena_size:
                 if nbytes and value.flags.c_contiguous:
-                    arena[start : start + nbytes] = memoryview(value).cast("B")
+                    arena[start : start + nbytes] = memoryview(value).cast("B")  # type: ignore[arg-type]
                 elif nbytes:
                     np.copyto(np.frombuffer(arena, dtype, value.size, start).reshape(shape), value)
                 arena_used = start + nbytes
