@@ -87,6 +87,8 @@ class World:
         self.sentinel = self.tmp / "sentinel"
         self._image_copy = self.image.copy()
         self._baseline = self._state()
+        # Processes that other tests left running are not the lens's doing.
+        self._processes_before = descendants(os.getpid())
 
     def placeholders(self) -> dict[str, str]:
         return {
@@ -123,7 +125,8 @@ class World:
             if key == "modules":
                 continue  # test modules import these; only the values below are lens-observable
             assert state[key] == value, f"{key} changed"
-        assert descendants(os.getpid()) <= allowed_children, "a lens started a process"
+        started = descendants(os.getpid()) - self._processes_before
+        assert started <= allowed_children, f"a lens started a process: {sorted(started)}"
 
 
 @dataclass
