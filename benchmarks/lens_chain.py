@@ -8,7 +8,7 @@ from the very functions (a) runs. Goals: (b) >= 0.8x (a), (c) >= 0.5x (a).
 Two tables: the chain alone over in-memory samples, and end to end, reading shards with
 ``Dataset.as_type`` (the baseline reads the same shards and applies the functions).
 
-    python benchmarks/lens_chain.py [--samples 20000] [--batch 64]
+    python benchmarks/lens_chain.py [--samples 20000] [--batch 256]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import atdata
+from atdata.lenses.coerce import CHUNK
 from atdata.lenses.extract import extract_source
 
 
@@ -118,7 +119,7 @@ def table(title: str, rows: list[tuple[str, float]], goals: dict[str, float]) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20_000)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=CHUNK, help="samples per call (default: as_type's)")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs each (default 3)")
     args = ap.parse_args()
     samples = make_samples(args.samples)

@@ -20,6 +20,7 @@ from atdata.lenses import Lens
 from atdata.lenses.extract import extract_source
 from atdata.lexicon import ATTESTATION, DATASET, LENS, SCHEMA, assert_valid_record
 from atdata.network.identity import IdentityResolver
+from atdata.network.refs import StrongRef
 from atdata.network.xrpc import XrpcClient, XrpcError
 from atdata.sandbox import check_source
 from atdata.schema import semver
@@ -27,7 +28,6 @@ from atdata.schema.canonical import content_hash, record_cid, record_key
 from atdata.schema.compat import compatibility, suggest_version
 from atdata.schema.record import REF_ATTR, schema_of
 from atdata_registry.records import (
-    StrongRef,
     at_uri,
     attestation_record,
     dataset_record,

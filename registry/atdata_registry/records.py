@@ -1,4 +1,4 @@
-"""Building lens, dataset and attestation records and the strong refs between records (pure).
+"""Building lens, dataset and attestation records (pure).
 
 Schema records come from ``atdata.schema_of``; record keys, content hashes and CIDs from
 ``atdata.schema.canonical``.
@@ -15,21 +15,11 @@ from typing import Any
 
 from atdata.errors import Problem, PublishError, RecordValidationError
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS
+from atdata.network.refs import StrongRef
 from atdata.schema.values import encode_value
 
 _DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ATTESTATION_KINDS = ("reviewed", "tested", "lawsChecked")
-
-
-@dataclass(frozen=True)
-class StrongRef:
-    """A record's address and the hash of its exact content."""
-
-    uri: str
-    cid: str
-
-    def as_record(self) -> dict[str, str]:
-        return {"uri": self.uri, "cid": self.cid}
 
 
 @dataclass(frozen=True)
@@ -86,7 +76,7 @@ def lens_record(
     if description:
         record["description"] = description
     record.update(
-        source=source.as_record(), target=target.as_record(), code=body, createdAt=created_at or now()
+        source=source.as_dict(), target=target.as_dict(), code=body, createdAt=created_at or now()
     )
     return record
 
@@ -133,7 +123,7 @@ def dataset_record(
     record: dict[str, Any] = {
         "$type": DATASET,
         "name": name,
-        "schema": schema.as_record(),
+        "schema": schema.as_dict(),
         "urls": list(urls),
     }
     if shards is not None:
@@ -156,7 +146,7 @@ def attestation_record(
             f"invalid {ATTESTATION} record",
             [Problem("$.kind", f"{kind!r} is not one of {', '.join(ATTESTATION_KINDS)}")],
         )
-    record: dict[str, Any] = {"$type": ATTESTATION, "subject": subject.as_record(), "kind": kind}
+    record: dict[str, Any] = {"$type": ATTESTATION, "subject": subject.as_dict(), "kind": kind}
     if comment:
         record["comment"] = comment
     record["createdAt"] = created_at or now()

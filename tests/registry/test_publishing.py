@@ -345,8 +345,8 @@ def test_lens_between_types_resolved_from_published_schemas_points_at_them(
     measurement = publisher.publish_schema(Measurement)
     source, target = from_schema(reading.record), from_schema(measurement.record)
     # What resolving a published schema gives: a class that remembers the record it came from.
-    setattr(source, REF_ATTR, reading.ref.as_record())
-    setattr(target, REF_ATTR, measurement.ref.as_record())
+    setattr(source, REF_ATTR, reading.ref.as_dict())
+    setattr(target, REF_ATTR, measurement.ref.as_dict())
     lens = atdata.Lens.from_ops(
         [{"op": "rename", "from": "sensor", "to": "device"}], source=source, target=target, name="r2m"
     )

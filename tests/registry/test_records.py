@@ -8,10 +8,10 @@ import pytest
 
 from atdata.errors import PublishError, RecordValidationError
 from atdata.lexicon import LENS, validate_record
+from atdata.network.refs import StrongRef
 from atdata.schema.canonical import record_cid
 from atdata_registry.records import (
     ShardInfo,
-    StrongRef,
     attestation_record,
     dataset_record,
     lens_record,

@@ -10,6 +10,10 @@ from atdata.lenses.lens import Lens
 from atdata.lenses.registry import LensRegistry, default_registry
 from atdata.trust import TrustPolicy, current_policy
 
+CHUNK = 256
+"""Samples per call into a lens chain: large enough that a sandbox worker's round trip (about 4 MB
+of 64x64 float32 images) is amortized, small enough to keep memory and latency low."""
+
 
 def coerce(
     dataset: Any,
@@ -18,7 +22,7 @@ def coerce(
     lens: Lens[Any, Any] | None = None,
     trust: TrustPolicy | None = None,
     lenses: LensRegistry | None = None,
-    chunk: int = 64,
+    chunk: int = CHUNK,
 ) -> Any:
     """``dataset`` as a dataset of ``target``.
 

@@ -27,24 +27,12 @@ from atdata.errors import (
 )
 from atdata.lexicon import nsid as N
 from atdata.lexicon import validate_output, validate_params
+from atdata.network.refs import StrongRef
 from atdata.network.xrpc import DEFAULT_TIMEOUT, XrpcClient, XrpcError
 
 T = TypeVar("T")
 
 # --- views ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StrongRef:
-    uri: str
-    cid: str
-
-    @classmethod
-    def of(cls, raw: Mapping[str, Any]) -> StrongRef:
-        return cls(str(raw["uri"]), str(raw["cid"]))
-
-    def as_dict(self) -> dict[str, str]:
-        return {"uri": self.uri, "cid": self.cid}
 
 
 @dataclass(frozen=True)
