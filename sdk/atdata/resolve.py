@@ -151,6 +151,12 @@ def resolve(name: str, *, strict: bool = False, trust: TrustPolicy | None = None
         return resolver.resolve(wanted, strict=strict)
 
 
+def resolve_record(name: str, *, strict: bool = False, trust: TrustPolicy | None = None) -> dict[str, Any]:
+    """The schema record :func:`resolve` would build its class from (CID-checked, cached)."""
+    with _Resolver(current_policy(trust)) as resolver:
+        return dict(resolver.find(parse_name(name), strict=strict).value)
+
+
 def schema_class(ref: Mapping[str, str], *, fetcher: RecordFetcher | None = None) -> type:
     """The class of the schema record a strong ref (uri + cid) points to, CID-checked and cached."""
     with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
@@ -207,6 +213,10 @@ class _Resolver:
             self.fetcher.close()
 
     def resolve(self, wanted: SchemaName, *, strict: bool) -> type:
+        return self.class_for(self.find(wanted, strict=strict))
+
+    def find(self, wanted: SchemaName, *, strict: bool) -> CachedRecord:
+        """The schema record a name refers to, from the network, else from the offline cache."""
         try:
             record = self._online(wanted, strict=strict)
         except (NetworkError, _NoAppview) as e:
@@ -214,7 +224,7 @@ class _Resolver:
                 raise  # the network answered (no such name, record deleted): that answer stands
             record = self._offline(wanted, e)
         self.cache.remember_name(wanted.text, record)
-        return self.class_for(record)
+        return record
 
     def _online(self, wanted: SchemaName, *, strict: bool) -> CachedRecord:
         if wanted.uri is not None:

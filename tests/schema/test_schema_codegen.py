@@ -156,11 +156,30 @@ def test_the_cli_reads_a_record_from_stdin(
     assert "class Position:" in capsys.readouterr().out
 
 
-def test_the_cli_says_an_appview_is_needed_for_at_uris_and_names(capsys: pytest.CaptureFixture[str]) -> None:
-    assert atdata_main(["codegen", "at://did:plc:abc/dev.atdata.schema/Position:1.0.0"]) == 1
-    assert "needs an appview" in capsys.readouterr().err
+@pytest.fixture
+def no_network_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ATDATA_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("ATDATA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ATDATA_APPVIEW", raising=False)
+    monkeypatch.setenv("ATDATA_PLC", "http://127.0.0.1:9")  # discard port: nothing answers
+
+
+@pytest.mark.usefixtures("no_network_config")
+def test_a_name_is_looked_up_through_the_appview_which_must_be_configured(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert atdata_main(["codegen", "BathApplicationFrame"]) == 1
-    assert "needs an appview" in capsys.readouterr().err
+    assert "no appview is configured" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_network_config")
+def test_an_at_uri_is_fetched_from_its_authors_pds_found_through_the_plc_directory(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert atdata_main(["codegen", "at://did:plc:abc/dev.atdata.schema/Position:1.0.0"]) == 1
+    err = capsys.readouterr().err
+    assert "did:plc:abc" in err
+    assert "127.0.0.1:9" in err
 
 
 def test_the_cli_reports_a_bad_record_with_its_paths(

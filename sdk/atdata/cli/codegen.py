@@ -1,7 +1,9 @@
 """``atdata codegen SOURCE``: Python source for a schema record.
 
 SOURCE is a JSON file holding the record (or a ``getRecord`` answer with the record under
-``value``), or ``-`` for standard input. At-uris and schema names need an appview to look them up.
+``value``), ``-`` for standard input, or an at-uri or a schema name (``Name``, ``handle/Name``,
+``Name@1.2.0``) looked up like :func:`atdata.resolve` does: through the configured appview, with the
+record fetched from its author's PDS and its CID checked (or from the offline cache).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from atdata.errors import AtdataError, Problem, SchemaError
+from atdata.errors import Problem, SchemaError
 from atdata.schema.codegen import generate_module
 
 
@@ -50,11 +52,9 @@ def read_record(source: str) -> dict[str, Any]:
             raise SchemaError(f"cannot read {source}", [Problem("$", str(e))]) from e
         return _parse(text, source)
     if source.startswith("at://") or not source.endswith(".json"):
-        raise AtdataError(
-            f"{source!r} is not a file; looking up at-uris and schema names needs an appview, "
-            "which this command cannot reach yet. Save the record as JSON and pass the file "
-            "(or '-' to read it from standard input)."
-        )
+        from atdata.resolve import resolve_record
+
+        return resolve_record(source)
     raise SchemaError(f"cannot read {source}", [Problem("$", "no such file")])
 
 
