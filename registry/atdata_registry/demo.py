@@ -23,9 +23,6 @@ import http.server
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,12 +51,6 @@ class Report:
     def add(self, key: str, value: object) -> None:
         self.lines.append((key, str(value)))
         print(f"  {key:<28} {value}", flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -92,36 +83,6 @@ def _serve_directory(directory: Path) -> Iterator[str]:
         server.server_close()
 
 
-@contextlib.contextmanager
-def _appview(db: Path, pds: str, plc: str, log_file: Path) -> Iterator[str]:
-    """Run ``atdata appview serve`` as its own process, following the PDS."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable, "-m", "atdata.cli.main", "appview", "serve",
-        "--db", f"sqlite:///{db}", "--port", str(port), "--pds", pds, "--plc", plc,
-    ]  # fmt: skip
-    with open(log_file, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_for(lambda: _answers(f"{url}/xrpc/dev.atdata.describeService"), 60, "the appview to start")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -149,6 +110,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
     from atdata.network.appview import AppviewClient
     from atdata.resolve import schema_ref
     from atdata.trust import TrustPolicy
+    from atdata_appview.process import running as running_appview
     from atdata_registry.devstack import stack as devstack
     from atdata_registry.publish import Publisher
     from atdata_registry.session import create_session
@@ -178,8 +140,13 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
 
         with _step("starting the appview (SQLite), following the PDS's firehose"):
             appview = services.enter_context(
-                _appview(out / "appview.db", stack.pds, stack.plc, out / "appview.log")
-            )
+                running_appview(
+                    f"sqlite:///{out / 'appview.db'}",
+                    log_file=out / "appview.log",
+                    pds=[stack.pds],
+                    plc=stack.plc,
+                )
+            ).url
             services.enter_context(configured(appview=appview, plc=stack.plc, pds=stack.pds))
             report.add("appview", appview)
 

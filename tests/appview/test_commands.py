@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +13,7 @@ from appview_world import World
 
 from atdata.cli.main import main as atdata_main
 from atdata.lexicon import nsid as N
+from atdata_appview.process import start
 from atdata_appview.store import open_store
 
 
@@ -48,37 +46,14 @@ def test_an_api_only_process_picks_up_lenses_another_process_ingests(
     world: World, db_url: str, tmp_path: Path
 ) -> None:
     a, b = world.schema("alice.test", "A"), world.schema("alice.test", "B")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "atdata.cli.main",
-        "appview",
-        "serve",
-        "--db",
-        db_url,
-        "--port",
-        str(port),
-        "--graph-refresh",
-        "0.3",
-    ]
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/xrpc/{N.FIND_LENS_PATH}"
+    appview = start(db_url, log_file=tmp_path / "serve.log", extra=["--graph-refresh", "0.3"])
+    url = f"{appview.url}/xrpc/{N.FIND_LENS_PATH}"
     params = {"source": a["uri"], "target": b["uri"]}
     try:
         deadline = time.monotonic() + 60
 
         def path() -> list[object]:
-            while True:
-                try:
-                    return list(httpx.get(url, params=params).json()["path"])
-                except httpx.TransportError:
-                    assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.2)
+            return list(httpx.get(url, params=params).json()["path"])
 
         assert path() == []
         lens = world.lens("alice.test", "a_to_b", a, b)  # ingested by this process, not the server
@@ -87,5 +62,4 @@ def test_an_api_only_process_picks_up_lenses_another_process_ingests(
             time.sleep(0.1)
         assert [step["lens"] for step in path()] == [lens]  # type: ignore[index]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        appview.stop()

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -16,15 +13,10 @@ import pytest
 from appview_world import World
 
 from atdata.lexicon import nsid as N
+from atdata_appview.process import start
 
 CLIENTS = 50
 SECONDS = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.integration
@@ -38,36 +30,11 @@ def test_fifty_concurrent_clients_for_thirty_seconds_get_no_errors(
     for j in range(60):
         s, t = rng.sample(refs, 2)
         world.lens(f"a{j % 3}.test", f"l{j}", s, t)
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "atdata.cli.main",
-                "appview",
-                "serve",
-                "--db",
-                db_url,
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
+    appview = start(db_url, log_file=tmp_path / "serve.log")
+    base = appview.url
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/xrpc/{N.DESCRIBE_SERVICE}")
-                break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
 
         def client(seed: int) -> None:
             r = random.Random(seed)
@@ -93,7 +60,6 @@ def test_fifty_concurrent_clients_for_thirty_seconds_get_no_errors(
         for t in threads:
             t.join()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-    assert set(outcomes) == {"200"}, f"{outcomes}\n{log.read_text()[-2000:]}"
+        appview.stop()
+    assert set(outcomes) == {"200"}, f"{outcomes}\n{appview.log(2000)}"
     assert outcomes["200"] > CLIENTS

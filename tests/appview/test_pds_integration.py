@@ -6,10 +6,6 @@ PDS's own firehose or its ``getRepo``, verified against the DID documents the PL
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,6 +23,7 @@ from atdata.network.identity import IdentityResolver
 from atdata_appview.ingest.events import CommitEvent, RejectedEvent
 from atdata_appview.ingest.frames import decode_frame
 from atdata_appview.ingest.signing import RepoWriter, SigningKey, commit_frame
+from atdata_appview.process import AppviewProcess, start
 from atdata_appview.service import Appview
 from atdata_appview.store import Store, open_store
 from atdata_registry.devstack import DevStack
@@ -173,30 +170,9 @@ def test_a_commit_from_the_pds_verifies_with_the_plc_key(account: PdsAccount, de
         identities.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(db_url: str, stack: DevStack, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "atdata.cli.main",
-        "appview",
-        "serve",
-        "--db",
-        db_url,
-        "--port",
-        str(_free_port()),
-        "--pds",
-        stack.pds,
-        "--plc",
-        stack.plc,
-    ]
-    with open(log, "ab") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+def _serve(db_url: str, stack: DevStack, log: Path) -> AppviewProcess:
+    # Not waiting for it to answer: a kill may land before it does, as in a real crash loop.
+    return start(db_url, log_file=log, pds=[stack.pds], plc=stack.plc, wait=False)
 
 
 def test_sigkills_mid_stream_lose_and_duplicate_nothing(
@@ -237,8 +213,7 @@ def test_sigkills_mid_stream_lose_and_duplicate_nothing(
                 lambda n=kill_at: len(indexed(reader, account.did)) >= n,
                 log=log,
             )
-            appview.send_signal(signal.SIGKILL)
-            appview.wait(timeout=30)
+            appview.kill()
             assert not errors and not done.is_set(), f"the writer ended before kill at {kill_at}: {errors}"
             appview = _serve(db_url, dev_stack, log)
         kills_done.set()
@@ -255,7 +230,6 @@ def test_sigkills_mid_stream_lose_and_duplicate_nothing(
     finally:
         kills_done.set()
         appview.kill()
-        appview.wait(timeout=30)
         if writer.is_alive():
             writer.join(timeout=120)
         reader.close()

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -14,6 +11,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from appview_world import BAD_LENS_SOURCE, World
+
+from atdata_appview.process import running
 
 pytestmark = pytest.mark.integration
 
@@ -40,38 +39,8 @@ def site(world: World, db_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[
     refs["leaky"] = world.lens("bob.test", "leaky", refs["frame"], refs["summary"], code=BAD_LENS_SOURCE)
     world.dataset("alice.test", "frames", refs["frame"])
     world.attest("alice.test", refs["to_summary"], "tested")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "atdata.cli.main",
-                "appview",
-                "serve",
-                "--db",
-                db_url,
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(base + "/")
-            break
-        except httpx.TransportError:
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-    yield base, refs
-    server.terminate()
-    server.wait(timeout=30)
+    with running(db_url, log_file=tmp_path / "serve.log") as appview:
+        yield appview.url, refs
 
 
 def chromium(*args: str) -> str:

@@ -10,8 +10,6 @@ tools are called with this author trusted or named (``handle/Name``).
 from __future__ import annotations
 
 import importlib
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -34,6 +32,7 @@ from atdata.lexicon import SCHEMA
 from atdata.mcp.server import build_server
 from atdata.network.appview import AppviewClient
 from atdata.schema import content_hash, schema_of
+from atdata_appview.process import free_port, start
 from atdata_registry.devstack import DevStack
 from atdata_registry.publish import Publisher
 from atdata_registry.session import create_session
@@ -53,12 +52,6 @@ class Published:
     """at-uri of each published type, by name."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_until(what: str, check: Callable[[], bool], log: Path, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -76,13 +69,9 @@ def _wait_until(what: str, check: Callable[[], bool], log: Path, timeout: float 
 def published(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     tmp = tmp_path_factory.mktemp("mcp")
     log = tmp / "appview.log"
-    url = f"http://127.0.0.1:{_free_port()}"
-    serve = [
-        *(sys.executable, "-m", "atdata.cli.main", "appview", "serve"),
-        *("--db", f"sqlite:///{tmp / 'appview.db'}", "--port", url.rsplit(":", 1)[1]),
-        *("--pds", dev_stack.pds, "--plc", dev_stack.plc),
-    ]
-    with pytest.MonkeyPatch.context() as mp, open(log, "wb") as out:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ATDATA_CONFIG_DIR", str(tmp / "config"))  # no trust list but the tests' own
         mp.setenv("ATDATA_CACHE_DIR", str(tmp / "cache"))
         # Records are read from their authors' PDSes (DIDs resolved by the dev PLC), and remote
@@ -90,7 +79,14 @@ def published(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> 
         mp.setenv("ATDATA_PLC", dev_stack.plc)
         mp.setenv("ATDATA_APPVIEW", url)
         reset_configuration()  # what an earlier test configured would override the environment
-        server = subprocess.Popen(serve, stdout=out, stderr=subprocess.STDOUT)
+        appview = start(
+            f"sqlite:///{tmp / 'appview.db'}",
+            log_file=log,
+            pds=[dev_stack.pds],
+            plc=dev_stack.plc,
+            port=port,
+            wait=False,
+        )
         client = AppviewClient(url)
         try:
             handle, password = f"mcp{uuid.uuid4().hex[:8]}.test", f"pw-{uuid.uuid4().hex}"
@@ -122,8 +118,7 @@ def published(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> 
         finally:
             client.close()
             reset_configuration()
-            server.terminate()
-            server.wait(timeout=30)
+            appview.stop()
 
 
 def call(published: Published, tool: str, arguments: dict[str, Any]) -> CallToolResult:
