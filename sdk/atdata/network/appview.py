@@ -36,8 +36,8 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class SchemaView:
-    """A schema record as the appview indexed it; ``record`` is the record as published."""
+class _IndexedRecord:
+    """What every indexed schema or lens view has: its address, author and name@version."""
 
     uri: str
     cid: str
@@ -46,8 +46,6 @@ class SchemaView:
     indexed_at: str
     name: str
     version: str
-    description: str | None
-    record: dict[str, Any] = field(repr=False)
 
     @property
     def ref(self) -> StrongRef:
@@ -57,19 +55,29 @@ class SchemaView:
     def author_label(self) -> str:
         return self.handle or self.author
 
+    @staticmethod
+    def _common(raw: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "uri": raw["uri"],
+            "cid": raw["cid"],
+            "author": raw["author"],
+            "handle": raw.get("handle"),
+            "indexed_at": raw["indexedAt"],
+            "name": raw["name"],
+            "version": raw["version"],
+        }
+
+
+@dataclass(frozen=True)
+class SchemaView(_IndexedRecord):
+    """A schema record as the appview indexed it; ``record`` is the record as published."""
+
+    description: str | None
+    record: dict[str, Any] = field(repr=False)
+
     @classmethod
     def of(cls, raw: Mapping[str, Any]) -> SchemaView:
-        return cls(
-            uri=raw["uri"],
-            cid=raw["cid"],
-            author=raw["author"],
-            handle=raw.get("handle"),
-            indexed_at=raw["indexedAt"],
-            name=raw["name"],
-            version=raw["version"],
-            description=raw.get("description"),
-            record=dict(raw["record"]),
-        )
+        return cls(**cls._common(raw), description=raw.get("description"), record=dict(raw["record"]))
 
 
 @dataclass(frozen=True)
@@ -87,16 +95,9 @@ class AttestationView:
 
 
 @dataclass(frozen=True)
-class LensView:
+class LensView(_IndexedRecord):
     """A lens record as indexed; ``valid`` says whether its code passed the appview's validator."""
 
-    uri: str
-    cid: str
-    author: str
-    handle: str | None
-    indexed_at: str
-    name: str
-    version: str
     source: StrongRef
     target: StrongRef
     valid: bool
@@ -104,24 +105,10 @@ class LensView:
     attestations: tuple[AttestationView, ...]
     record: dict[str, Any] = field(repr=False)
 
-    @property
-    def ref(self) -> StrongRef:
-        return StrongRef(self.uri, self.cid)
-
-    @property
-    def author_label(self) -> str:
-        return self.handle or self.author
-
     @classmethod
     def of(cls, raw: Mapping[str, Any]) -> LensView:
         return cls(
-            uri=raw["uri"],
-            cid=raw["cid"],
-            author=raw["author"],
-            handle=raw.get("handle"),
-            indexed_at=raw["indexedAt"],
-            name=raw["name"],
-            version=raw["version"],
+            **cls._common(raw),
             source=StrongRef.of(raw["source"]),
             target=StrongRef.of(raw["target"]),
             valid=bool(raw["valid"]),
