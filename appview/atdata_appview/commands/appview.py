@@ -34,7 +34,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.add_argument(
         "--relay", action="append", default=[], metavar="URL", help="a relay's firehose (wss://...)"
     )
-    serve.add_argument("--pds", action="append", default=[], metavar="URL", help="follow a PDS directly")
+    serve.add_argument(
+        "--pds",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="follow a PDS directly (believed only about accounts whose DID documents name it)",
+    )
+    serve.add_argument(
+        "--handle-resolver",
+        default=None,
+        metavar="URL",
+        help="a service answering com.atproto.identity.resolveHandle, asked before DNS and HTTPS when "
+        "checking that a handle points back at its DID (e.g. a local PDS for .test handles)",
+    )
+    serve.add_argument(
+        "--resync-workers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="repos fetched whole at once (first seen, #sync, retries) (default: %(default)s)",
+    )
     serve.add_argument(
         "--graph-refresh",
         type=float,
@@ -61,7 +81,9 @@ def _serve(args: argparse.Namespace) -> int:
     from atdata_appview.xrpc.server import create_app
 
     store = open_store(args.db)
-    appview = Appview(store, plc_url=args.plc)
+    appview = Appview(
+        store, plc_url=args.plc, handle_resolver=args.handle_resolver, resync_workers=args.resync_workers
+    )
     app = create_app(appview, relays=args.relay, pdses=args.pds, graph_refresh=args.graph_refresh)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     return 0

@@ -236,7 +236,7 @@ class Queries:
         attested = self.store.derived("attestations", f"d.did IN ({marks})", trusted)
         return LensFilter(
             authors=frozenset(trusted),
-            attested=frozenset(a["subject_cid"] for a in attested),
+            attested=self.graph.current({(a["subject_uri"], a["subject_cid"]) for a in attested}),
             max_hops=max_hops,
         )
 
