@@ -11,6 +11,7 @@ import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -20,15 +21,16 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
-from atdata_appview.ingest.car import cid_of, read_car, write_car
+from atdata.lexicon.nsid import SCHEMA
+from atdata_appview.ingest.car import cid_of, cid_str, read_car, write_car
 from atdata_appview.ingest.signing import (
-    Commit,
     RepoWriter,
     SigningKey,
     commit_frame,
     did_document,
     next_tid,
 )
+from atdata_appview.store import Store
 
 
 class FakeHost:
@@ -162,4 +164,30 @@ def node(entries: list[dict[str, Any]], left: bytes | None, blocks: dict[bytes, 
     return cid
 
 
-__all__ = ["Commit", "FakeHost", "node", "signed_export"]
+def wait_until(
+    what: str, check: Callable[[], bool], timeout: float = 60.0, log: Callable[[], str] | None = None
+) -> float:
+    start_ = time.monotonic()
+    while not check():
+        if time.monotonic() - start_ > timeout:
+            raise AssertionError(f"timed out waiting for {what}\n{log() if log else ''}")
+        time.sleep(0.05)
+    return time.monotonic() - start_
+
+
+def path(name: str) -> str:
+    return f"{SCHEMA}/{name}:1.0.0"
+
+
+def held(store: Store, writer: RepoWriter) -> dict[str, str]:
+    """uri -> cid of what the index holds of ``writer``'s repo."""
+    return {r.uri: r.cid for r in store.records(did=writer.did, include_unserved=True)}
+
+
+def repo_state(writer: RepoWriter) -> dict[str, str]:
+    """uri -> cid of what ``writer``'s repo really holds in our collections."""
+    return {
+        f"at://{writer.did}/{p}": cid_str(cid)
+        for p, (cid, _) in writer.records.items()
+        if p.startswith("dev.atdata.")
+    }

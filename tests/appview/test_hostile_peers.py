@@ -17,11 +17,11 @@ import appview_examples as examples
 import httpx
 import libipld
 import pytest
-from appview_hosts import FakeHost, node, signed_export
+from appview_hosts import FakeHost, held, node, path, repo_state, signed_export, wait_until
 from appview_network import LoopbackNetwork
 
 from atdata.lexicon import nsid as N
-from atdata.lexicon.nsid import LENS, SCHEMA
+from atdata.lexicon.nsid import LENS
 from atdata_appview.ingest.car import cid_of, cid_str
 from atdata_appview.ingest.firehose import source_key
 from atdata_appview.ingest.frames import MAX_FRAME_BYTES
@@ -31,35 +31,6 @@ from atdata_appview.store import Store, open_store
 
 # Whatever the attack, honest commits of other authors are indexed within this long (issue 12).
 OTHERS_WITHIN = 5.0
-
-
-def wait_until(
-    what: str, check: Callable[[], bool], timeout: float = 60.0, log: Callable[[], str] | None = None
-) -> float:
-    start_ = time.monotonic()
-    while not check():
-        if time.monotonic() - start_ > timeout:
-            raise AssertionError(f"timed out waiting for {what}\n{log() if log else ''}")
-        time.sleep(0.05)
-    return time.monotonic() - start_
-
-
-def path(name: str) -> str:
-    return f"{SCHEMA}/{name}:1.0.0"
-
-
-def held(store: Store, writer: RepoWriter) -> dict[str, str]:
-    """uri -> cid of what the index holds of ``writer``'s repo."""
-    return {r.uri: r.cid for r in store.records(did=writer.did, include_unserved=True)}
-
-
-def repo_state(writer: RepoWriter) -> dict[str, str]:
-    """uri -> cid of what ``writer``'s repo really holds in our collections."""
-    return {
-        f"at://{writer.did}/{p}": cid_str(cid)
-        for p, (cid, _) in writer.records.items()
-        if p.startswith("dev.atdata.")
-    }
 
 
 class Running:

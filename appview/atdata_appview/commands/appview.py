@@ -79,13 +79,23 @@ def _serve(args: argparse.Namespace) -> int:
     from atdata_appview.service import Appview
     from atdata_appview.store import open_store
     from atdata_appview.xrpc.server import create_app
+    from atdata_appview.xrpc.transport import H11_MAX_INCOMPLETE, GuardedH11Protocol
 
     store = open_store(args.db)
     appview = Appview(
         store, plc_url=args.plc, handle_resolver=args.handle_resolver, resync_workers=args.resync_workers
     )
     app = create_app(appview, relays=args.relay, pdses=args.pds, graph_refresh=args.graph_refresh)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="on",
+        http=GuardedH11Protocol,
+        h11_max_incomplete_event_size=H11_MAX_INCOMPLETE,
+        timeout_keep_alive=5,
+    )
     return 0
 
 

@@ -102,20 +102,27 @@ class ResyncWorkers:
     def _one(self, did: str, reason: str, attempts: int) -> None:
         try:
             snap = self.fetch(did)  # network and verification, no transaction open
-            if not self.applier.apply_snapshot(snap, SOURCE):
-                raise RuntimeError(f"the export (rev {snap.rev}) is older than the commits already applied")
-            log.info("resynced %s (%s): %d record(s) at rev %s", did, reason, len(snap.ops), snap.rev)
+            if self.applier.apply_snapshot(snap, SOURCE):
+                log.info("resynced %s (%s): %d record(s) at rev %s", did, reason, len(snap.ops), snap.rev)
+            else:
+                # Commits newer than the export were applied while it was fetched: not an error,
+                # fetch again (after a backoff all the same, in case the host keeps serving old ones).
+                self._failed(did, f"export at rev {snap.rev} is older than the index", attempts, record=False)
         except Exception as e:  # any failure of one repo, poison included, stays with that repo
-            delay = backoff(attempts, self.base_delay, self.max_delay)
-            message = f"resync of {did} ({reason}) failed, attempt {attempts + 1}: {e!r}"[:2000]
-            log.warning("%s; next try in %.0f s", message, delay)
-            try:
-                with self.store.transaction() as tx:
-                    tx.reject(SOURCE, message, did=did)
-                    tx.resync_failed(did, message, attempts=attempts + 1, next_at=time.time() + delay)
-            except Exception:
-                log.exception("recording the failed resync of %s failed", did)
+            self._failed(did, f"resync of {did} ({reason}) failed, attempt {attempts + 1}: {e!r}", attempts)
         finally:
             with self._lock:
                 self._busy.discard(did)
             self._wake.set()
+
+    def _failed(self, did: str, message: str, attempts: int, *, record: bool = True) -> None:
+        delay = backoff(attempts, self.base_delay, self.max_delay)
+        message = message[:2000]
+        log.warning("%s; next try in %.0f s", message, delay)
+        try:
+            with self.store.transaction() as tx:
+                if record:
+                    tx.reject(SOURCE, message, did=did)
+                tx.resync_failed(did, message, attempts=attempts + 1, next_at=time.time() + delay)
+        except Exception:
+            log.exception("recording the failed resync of %s failed", did)
