@@ -97,6 +97,8 @@ MAX_LINES = 2_000
 MAX_BRACKET_DEPTH = 32
 MAX_BLOCK_DEPTH = 16
 MAX_OPERATORS_PER_STATEMENT = 400
+MAX_TOKENS = 20_000
+MAX_ELIF_CHAIN = 64
 
 # --- runtime size bounds ----------------------------------------------------------------------
 
