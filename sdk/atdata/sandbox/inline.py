@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from atdata.errors import LensExecutionError
+from atdata.errors import LensExecutionError, LensLimitError
 from atdata.sandbox.runtime import Engine, LensStep, Limits, StepFailure
 
 
@@ -60,4 +60,5 @@ class InlineProgram:
 
     def _error(self, e: StepFailure, keys: Sequence[str | None]) -> LensExecutionError:
         key = keys[e.item] if e.item is not None else None
-        return LensExecutionError(self._steps[e.step].name, e.reason, key=key)
+        kind = LensLimitError if e.limit else LensExecutionError
+        return kind(self._steps[e.step].name, e.reason, key=key)

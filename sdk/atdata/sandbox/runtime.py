@@ -97,11 +97,12 @@ class LensTimeout(BaseException):
 class StepFailure(Exception):
     """A lens step failed on one item: which step, which item, and why (already worded)."""
 
-    def __init__(self, step: int, item: int | None, reason: str) -> None:
+    def __init__(self, step: int, item: int | None, reason: str, *, limit: bool = False) -> None:
         super().__init__(reason)
         self.step = step
         self.item = item
         self.reason = reason
+        self.limit = limit  # a resource limit stopped it (time, memory), not the code's own error
 
 
 # --- guards -----------------------------------------------------------------------------------
@@ -586,7 +587,8 @@ class Engine:
             except BaseException as e:
                 if isinstance(e, KeyboardInterrupt) and private:
                     raise  # a real Ctrl-C in the caller's own process, not lens code
-                raise StepFailure(i, n, describe_exception(e, _filename(self._loaded[i].step))) from None
+                why = describe_exception(e, _filename(self._loaded[i].step))
+                raise StepFailure(i, n, why, limit=_is_limit(e)) from None
         return out
 
     def run_put(
@@ -613,7 +615,9 @@ class Engine:
             except BaseException as e:
                 if isinstance(e, KeyboardInterrupt) and private:
                     raise
-                raise StepFailure(i, n, describe_exception(e, _filename(s.step))) from None
+                raise StepFailure(
+                    i, n, describe_exception(e, _filename(s.step)), limit=_is_limit(e)
+                ) from None
         return out
 
     def _put_step(self, step: int | None) -> tuple[int, _Loaded]:
@@ -625,6 +629,10 @@ class Engine:
         if not 0 <= step < len(self._loaded) or self._loaded[step].step.direction != "put":
             raise ValueError(f"step {step} is not a put step of this program")
         return step, self._loaded[step]
+
+
+def _is_limit(e: BaseException) -> bool:
+    return isinstance(e, LensTimeout | MemoryError | RecursionError)
 
 
 def _filename(step: LensStep) -> str:

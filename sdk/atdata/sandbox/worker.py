@@ -189,7 +189,8 @@ def _answer(engine: Any, request: dict[str, Any], wall: float) -> dict[str, Any]
         else:
             result = engine.run_put(request["views"], request["sources"], request["step"], wall)
     except StepFailure as e:
-        return {"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason}
+        return {"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason,
+                "limit": e.limit}  # fmt: skip
     except Exception as e:  # a malformed request: answer instead of dying
         return {"ok": False, "kind": "failure", "step": 0, "item": None, "reason": f"bad request: {e}"}
     return {"ok": True, "items": result}
