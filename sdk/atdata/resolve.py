@@ -24,7 +24,9 @@ picking one. Without strict, the appview itself refuses a name several authors p
 them is trusted (the same error), so that a squatter cannot capture a popular name.
 
 After a name has been resolved once, it resolves offline: when the appview (or the author's PDS)
-cannot be reached, the last answer for that name and the cached record are used.
+cannot be reached, the last answer for that name and the cached record are used, with a warning
+naming the record and how long ago the name was resolved. Names and records are cached per network
+(per PLC directory, :mod:`atdata.cache`), so an answer from one network never serves another.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atdata.cache import CachedRecord, RecordCache
-from atdata.config import settings
+from atdata.config import how_to_set, settings
 from atdata.errors import (
     AmbiguousNameError,
     AppviewError,
@@ -249,7 +251,7 @@ class _Resolver:
         except (NetworkError, _NoAppview) as e:
             if isinstance(e, (AppviewError, RecordNotFoundError)):
                 raise  # the network answered (no such name, record deleted): that answer stands
-            record = self._offline(wanted, e)
+            return self._offline(wanted, e)  # keeps the name's age: it was not asked again
         self.cache.remember_name(wanted.text, record)
         return record
 
@@ -310,7 +312,7 @@ class _Resolver:
             raise _NoAppview(
                 f"{wanted.text!r} names no author, no appview is configured or reachable, and the trust "
                 f"policy names no author to look among: write handle/{wanted.name}, trust an author "
-                "(atdata trust add HANDLE) or configure an appview (ATDATA_APPVIEW)"
+                f"(atdata trust add HANDLE), or configure an appview ({how_to_set('appview')})"
             )
         found: list[SchemaView] = []
         failures: list[str] = []
@@ -349,11 +351,20 @@ class _Resolver:
 
     def _offline(self, wanted: SchemaName, cause: Exception) -> CachedRecord:
         entry = self.cache.name(wanted.text)
-        record = self.cache.get(entry.cid) if entry is not None else None
-        if record is None:
+        record = self.cache.get(entry.cid, entry.uri) if entry is not None else None
+        if entry is None or record is None:
             raise NetworkError(
                 f"cannot resolve {wanted.text!r}: {cause}; it was not resolved here before"
             ) from None
+        log.warning(
+            "%r answered from the offline cache: %s (cid %s), resolved %s ago; the network could not "
+            "be asked (%s)",
+            wanted.text,
+            record.uri,
+            record.cid,
+            entry.age(),
+            cause,
+        )
         return record
 
     @staticmethod
@@ -369,7 +380,7 @@ class _Resolver:
 
     def record(self, uri: str, cid: str) -> CachedRecord:
         """The record with this CID: from the cache (checked there), else from its author's PDS."""
-        cached = self.cache.get(cid)
+        cached = self.cache.get(cid, uri)
         if cached is not None:
             return cached
         fetched = self.fetcher.fetch(uri, cid)

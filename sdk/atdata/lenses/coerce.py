@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from atdata.config import settings
+from atdata.config import how_to_set, settings
 from atdata.errors import AppviewError, LensCompositionError, LensPathError, NetworkError
 from atdata.lenses.lens import Lens
 from atdata.lenses.registry import LensRegistry, default_registry
@@ -50,8 +50,8 @@ def coerce(
             if not settings().appview and not policy.authors:
                 raise LensPathError(
                     f"{e.args[0].splitlines()[0]}; to search lenses published on the network, "
-                    "configure an appview (atdata.configure(appview=URL) or ATDATA_APPVIEW) or trust "
-                    "authors whose repositories to search (atdata trust add HANDLE)",
+                    f"configure an appview ({how_to_set('appview')}) or trust authors whose "
+                    "repositories to search (atdata trust add HANDLE)",
                     reachable=e.reachable,
                 ) from None
             published = getattr(dataset, "published", None)
