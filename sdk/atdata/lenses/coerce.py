@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from atdata.config import settings
+from atdata.config import how_to_set, settings
 from atdata.errors import LensCompositionError, LensPathError
 from atdata.lenses.lens import Lens
 from atdata.lenses.registry import LensRegistry, default_registry
@@ -49,7 +49,7 @@ def coerce(
             if not settings().appview:
                 raise LensPathError(
                     f"{e.args[0].splitlines()[0]}; to search lenses published on the network, "
-                    "configure an appview (atdata.configure(appview=URL) or ATDATA_APPVIEW)",
+                    f"configure an appview ({how_to_set('appview')})",
                     reachable=e.reachable,
                 ) from None
             from atdata.lenses.remote import remote_lens
