@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from atdata.config import how_to_set, settings
 from atdata.errors import AppviewError, LensCompositionError, LensPathError, NetworkError
@@ -26,6 +26,7 @@ def coerce(
     trust: TrustPolicy | None = None,
     lenses: LensRegistry | None = None,
     chunk: int = CHUNK,
+    on_error: Literal["raise", "skip"] | None = None,
 ) -> Any:
     """``dataset`` as a dataset of ``target``.
 
@@ -35,8 +36,10 @@ def coerce(
     the trusted authors' repositories), run as the trust policy says (``trust``
     overrides the configured :class:`atdata.trust.TrustPolicy` for this call). It is compiled once
     and applied to ``chunk`` samples at a time; each output is validated into ``target``, and
-    batching then stacks the new samples as usual. Raises :class:`~atdata.errors.LensPathError`
-    when no chain exists, listing the types that are reachable.
+    batching then stacks the new samples as usual. A sample the chain fails on follows ``on_error``
+    (default: the dataset's): "skip" logs its key, the lens and the reason and goes on; "raise"
+    raises :class:`~atdata.errors.LensExecutionError` after every earlier sample. Raises
+    :class:`~atdata.errors.LensPathError` when no chain exists, listing the types that are reachable.
     """
     source = dataset.sample_type
     if lens is None:
@@ -63,7 +66,7 @@ def coerce(
         )
     if lens.steps == 0:
         return dataset
-    return dataset._transformed(target, lens.get_many, chunk=chunk)
+    return dataset._transformed(target, lens.get_many, chunk=chunk, on_error=on_error)
 
 
 def _network_lens(
