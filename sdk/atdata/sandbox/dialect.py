@@ -105,6 +105,11 @@ MAX_ELIF_CHAIN = 64
 MAX_INT_BITS = 1 << 20
 MAX_SEQUENCE_LENGTH = 1 << 26
 MAX_RANGE = 1 << 27
+MAX_MODPOW_COST = 1 << 26
+MAX_ROUND_DIGITS = 4096
+#: Multiply-adds one numpy call (einsum, convolve, correlate, matmul, ...) may cost; estimated from
+#: the shapes before the call, since no Python-level budget can interrupt a call once it runs.
+MAX_CALL_OPS = 1 << 32
 
 # --- imports ----------------------------------------------------------------------------------
 
