@@ -11,6 +11,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 
 from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
+from atdata.dataset.provenance import ATTR, Origin, carry
 from atdata.errors import DatasetError, LengthUnknownError, ShardError
 from atdata.shards.reader import samples as shard_samples
 from atdata.shards.sidecar import Sidecar, read_sidecar
@@ -79,6 +80,7 @@ class Dataset(Generic[T]):
         self._source: Dataset[Any] | None = None
         self._transform: Transform | None = None
         self._chunk = 64
+        self._lens_path: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     # --- what it is -----------------------------------------------------------------------
 
@@ -223,8 +225,11 @@ class Dataset(Generic[T]):
         """``(key, sample)`` pairs, or samples alone when not ``keys``."""
         decode = decoder_for(self.sample_type)
         skip = self.on_error == "skip"
+        published = self.published
+        uri, cid = (published.uri, published.cid) if published is not None else (None, None)
         for url in shards:
             shown = display(url)
+            origin = Origin(uri, cid, shown)
             try:
                 sidecar = self._sidecar(url) if self.verify else None
                 for key, body in shard_samples(url, sidecar, verify=self.verify, timeout=self.timeout):
@@ -241,6 +246,7 @@ class Dataset(Generic[T]):
                             raise
                         log.warning("skipping sample: %s", e)
                         continue
+                    sample.__dict__[ATTR] = (origin, key)
                     yield (key, sample) if keys else sample
             except ShardError as e:
                 if not skip:
@@ -255,12 +261,22 @@ class Dataset(Generic[T]):
 
         return coerce(self, target, **kwargs)  # type: ignore[no-any-return]
 
-    def _transformed(self, sample_type: type[Any], transform: Transform, *, chunk: int = 64) -> Dataset[Any]:
+    def _transformed(
+        self,
+        sample_type: type[Any],
+        transform: Transform,
+        *,
+        chunk: int = 64,
+        lens_path: tuple[str, ...] = (),
+        lenses: tuple[str, ...] = (),
+    ) -> Dataset[Any]:
         """A dataset of ``sample_type`` whose samples are ``transform(samples, keys)`` of this one's.
 
         The hook through which ``atdata.lenses.coerce`` plugs a compiled lens chain in. ``transform``
         gets up to ``chunk`` decoded samples with their keys and returns as many results, in order;
         shards, sidecars (so ``len()``), error handling and batching stay this dataset's.
+        ``lens_path`` (lens names) and ``lenses`` (their at-uris, when published) extend each
+        sample's :func:`atdata.provenance`.
         """
         if not is_packable(sample_type):
             raise DatasetError(f"{sample_type!r} is not a sample type; decorate it with @atdata.packable")
@@ -270,6 +286,7 @@ class Dataset(Generic[T]):
         derived._source = self
         derived._transform = transform
         derived._chunk = max(1, chunk)
+        derived._lens_path = (lens_path, lenses)
         derived._sidecars = {}
         return derived
 
@@ -293,6 +310,7 @@ class Dataset(Generic[T]):
             raise DatasetError(
                 f"a transform into {self.sample_type.__name__} returned {len(out)} samples for {len(batch)}"
             )
+        carry(batch, out, *self._lens_path)
         return zip(keys, out)
 
 

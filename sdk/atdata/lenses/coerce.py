@@ -62,4 +62,4 @@ def coerce(
         )
     if lens.steps == 0:
         return dataset
-    return dataset._transformed(target, lens.get_many, chunk=chunk)
+    return dataset._transformed(target, lens.get_many, chunk=chunk, lens_path=lens.step_names)
