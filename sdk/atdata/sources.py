@@ -28,7 +28,8 @@ from atdata.config import settings
 from atdata.dataset import Dataset
 from atdata.errors import AtdataError, IntegrityError
 from atdata.lenses.coerce import CHUNK
-from atdata.network.appview import AppviewClient, DatasetView, LensPath, LensView, PathStep, StrongRef
+from atdata.network.appview import AppviewClient, DatasetView, LensPath, LensView, PathStep
+from atdata.network.refs import StrongRef
 from atdata.trust import TrustPolicy, current_policy
 
 
@@ -114,7 +115,9 @@ class Source:
         """The dataset read as the target type, checked against its author's PDS (module docstring)."""
         from atdata.lenses.remote import lens_for_path
 
-        stored = Dataset(self.dataset.uri, sample_type=self.target_type if not self.path else None)
+        stored: Dataset[Any] = Dataset(
+            self.dataset.uri, sample_type=self.target_type if not self.path else None
+        )
         published = stored.published
         if (published.schema["uri"], published.schema["cid"]) != (
             self.stored_schema.uri,
@@ -271,8 +274,9 @@ def _samples(record: Mapping[str, Any]) -> int | None:
     shards = record.get("shards")
     if isinstance(shards, list) and shards:
         counts = [s.get("samples") for s in shards if isinstance(s, dict)]
-        if len(counts) == len(shards) and all(isinstance(c, int) and c >= 0 for c in counts):
-            return sum(counts)
+        whole = [c for c in counts if isinstance(c, int) and not isinstance(c, bool) and c >= 0]
+        if len(whole) == len(shards):
+            return sum(whole)
     return None
 
 

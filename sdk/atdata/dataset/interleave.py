@@ -54,7 +54,7 @@ def interleave(
     seed: int = 0,
     *,
     on_error: OnError = "raise",
-) -> Interleaved[Any]:
+) -> Interleaved:
     """One ``Dataset`` reading every source (see the module docstring).
 
     ``sources``: :class:`atdata.sources.Source` entries (from :func:`atdata.find_datasets`) or
