@@ -38,6 +38,9 @@ log = logging.getLogger("atdata.interleave")
 
 OnError = Literal["raise", "skip"]
 
+_BLOCK = 256
+"""Sources drawn per call into the random generator."""
+
 
 @dataclass
 class _Member:
@@ -222,13 +225,15 @@ class Interleaved(Dataset[Any]):
             return
         left = [self._remaining(i, per_member[i]) for i, _ in live]
         while live:
-            k = rng.choices(range(len(live)), weights=left)[0] if len(live) > 1 else 0
-            item = next(live[k][1], None)
-            if item is None:
-                del live[k], left[k]
-                continue
-            left[k] = max(left[k] - 1, 1)
-            yield item
+            # Draws come in blocks (one call per block is far cheaper than one per sample); the
+            # weights, what each source has left, are updated between blocks.
+            for k in rng.choices(range(len(live)), weights=left, k=_BLOCK):
+                item = next(live[k][1], None)
+                if item is None:
+                    del live[k], left[k]
+                    break
+                left[k] = max(left[k] - 1, 1)
+                yield item
 
     def _remaining(self, index: int, shards: list[str]) -> int:
         """Samples in a source's share of the shards (1 per shard when unknown, to keep it drawn)."""
@@ -251,25 +256,27 @@ class Interleaved(Dataset[Any]):
         streams = {i: self._stream(i, per_member[i], failed) for i in live}
         emitted = 0
         while live and (total is None or emitted < total):
-            k = rng.choices(live, weights=[self._members[i].weight for i in live])[0]
-            item = next(streams[k], None)
-            if item is None:
-                if k in failed:
-                    live.remove(k)
-                    continue
-                if total is None:
-                    return
-                # Start this source over (shuffled: its shards in another order).
-                shards = list(per_member[k])
-                if shuffle:
-                    rng.shuffle(shards)
-                streams[k] = self._stream(k, shards, failed)
+            for k in rng.choices(live, weights=[self._members[i].weight for i in live], k=_BLOCK):
                 item = next(streams[k], None)
-                if item is None:  # nothing readable in it (or skipped after an error)
-                    live.remove(k)
-                    continue
-            emitted += 1
-            yield item
+                if item is None:
+                    if k in failed:
+                        live.remove(k)
+                        break
+                    if total is None:
+                        return
+                    # Start this source over (shuffled: its shards in another order).
+                    shards = list(per_member[k])
+                    if shuffle:
+                        rng.shuffle(shards)
+                    streams[k] = self._stream(k, shards, failed)
+                    item = next(streams[k], None)
+                    if item is None:  # nothing readable in it (or skipped after an error)
+                        live.remove(k)
+                        break
+                emitted += 1
+                yield item
+                if total is not None and emitted >= total:
+                    return
 
     def _remaining_known(self, index: int, shards: list[str]) -> int:
         total = 0
