@@ -205,6 +205,20 @@ class TrustError(AtdataError, PermissionError):
     """Content from an author outside the caller's trust policy was refused."""
 
 
+class RowError(DatasetError):
+    """A row of a table (a pandas DataFrame) does not fit the sample type it was written as.
+
+    ``row`` is the row's index label, ``column`` the column at fault (None when the row as a whole
+    is), ``value`` a short repr of the value.
+    """
+
+    def __init__(self, message: str, *, row: object, column: str | None, value: str) -> None:
+        self.row = row
+        self.column = column
+        self.value = value
+        super().__init__(message)
+
+
 class LengthUnknownError(DatasetError, TypeError):
     """A dataset's length was asked for but some shard has no sidecar to count it."""
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from atdata.cache import CachedRecord, RecordCache
@@ -48,6 +48,7 @@ from atdata.errors import (
     SchemaError,
 )
 from atdata.lexicon.nsid import DATASET, SCHEMA
+from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
 from atdata.network.identity import is_valid_did, is_valid_handle
 from atdata.network.records import AtUri, RecordFetcher
@@ -83,8 +84,12 @@ def parse_name(text: str) -> SchemaName:
     text = text.strip()
     if text.startswith("at://"):
         at = AtUri.parse(text)
-        if at.collection != SCHEMA:
-            raise _bad_name(text, f"an at-uri of a schema is in the {SCHEMA} collection, not {at.collection}")
+        if at.collection not in (SCHEMA, predecessor.ALT_SCHEMA):
+            raise _bad_name(
+                text,
+                f"an at-uri of a schema is in the {SCHEMA} collection (or atdata 0.7's "
+                f"{predecessor.ALT_SCHEMA}), not {at.collection}",
+            )
         return SchemaName(text, uri=text)
     author: str | None = None
     rest = text
@@ -171,7 +176,11 @@ def schema_ref(cls: type) -> dict[str, str] | None:
 
 @dataclass(frozen=True)
 class PublishedDataset:
-    """A dataset record read from its author's PDS: its sample type, shard URLs and schema ref."""
+    """A dataset record read from its author's PDS: its sample type, shard URLs and schema ref.
+
+    For an atdata 0.7 entry (``science.alt.dataset.entry``), ``metadata`` keeps what has no
+    counterpart here (description, license, tags, size, per-shard checksums, its own metadata).
+    """
 
     uri: str
     cid: str
@@ -179,18 +188,31 @@ class PublishedDataset:
     schema: dict[str, str]
     urls: list[str]
     record: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_dataset(uri: str, *, fetcher: RecordFetcher | None = None) -> PublishedDataset:
-    """The dataset record at ``uri``, CID-checked, with the class of its schema resolved."""
+    """The dataset record at ``uri``, CID-checked, with the class of its schema resolved.
+
+    Accepts ``dev.atdata.dataset`` records and atdata 0.7's ``science.alt.dataset.entry``.
+    """
     at = AtUri.parse(uri)
-    if at.collection != DATASET:
+    if at.collection not in (DATASET, predecessor.ALT_ENTRY):
         raise SchemaError(
-            f"dataset {uri!r}", [Problem("$", f"a dataset lives in {DATASET}, not {at.collection}")]
+            f"dataset {uri!r}",
+            [
+                Problem(
+                    "$",
+                    f"a dataset lives in {DATASET} (or atdata 0.7's {predecessor.ALT_ENTRY}), "
+                    f"not {at.collection}",
+                )
+            ],
         )
     with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
         record = resolver.fetcher.fetch(uri)
         value = record.value
+        if at.collection == predecessor.ALT_ENTRY:
+            return resolver.predecessor_dataset(record.uri, record.cid, record.author, value)
         if value.get("$type") != DATASET or not isinstance(value.get("schema"), dict):
             raise IntegrityError(f"the record at {uri} is not a {DATASET} record")
         ref = {"uri": str(value["schema"]["uri"]), "cid": str(value["schema"]["cid"])}
@@ -272,7 +294,7 @@ class _Resolver:
 
     @staticmethod
     def _check_schema(uri: str, value: Mapping[str, Any], wanted: SchemaName) -> None:
-        if value.get("$type") != SCHEMA:
+        if value.get("$type") not in (SCHEMA, predecessor.ALT_SCHEMA):
             raise IntegrityError(f"the record at {uri} is a {value.get('$type')!r}, not a {SCHEMA} record")
         if wanted.name is not None and value.get("name") != wanted.name:
             raise IntegrityError(f"the record at {uri} is named {value.get('name')!r}, not {wanted.name!r}")
@@ -294,11 +316,33 @@ class _Resolver:
             known = _classes.get(record.cid)
         if known is not None:
             return known
+        value, kept = record.value, None
+        if value.get("$type") == predecessor.ALT_SCHEMA:
+            value, kept = predecessor.convert_schema(value, record.uri)
         cls = from_schema(
-            record.value, resolve=lambda ref: self.record(ref["uri"], ref["cid"]).value, ref=record.ref
+            value, resolve=lambda ref: self.record(ref["uri"], ref["cid"]).value, ref=record.ref
         )
+        if kept is not None:
+            setattr(cls, predecessor.PREDECESSOR_ATTR, {"uri": record.uri, "cid": record.cid, **kept})
         with _classes_lock:
             return _classes.setdefault(record.cid, cls)
+
+    def predecessor_dataset(self, uri: str, cid: str, author: str, value: dict[str, Any]) -> PublishedDataset:
+        """An atdata 0.7 entry: its bare ``schemaRef`` is fetched once and pinned by the CID found."""
+        pds = self.fetcher.identities.resolve(author).pds
+        entry = predecessor.convert_entry(value, uri, author_pds=pds, author=author)
+        if AtUri.parse(entry.schema_uri).collection != predecessor.ALT_SCHEMA:
+            raise IntegrityError(
+                f"the entry at {uri} names {entry.schema_uri}, not a {predecessor.ALT_SCHEMA} record"
+            )
+        fetched = self.fetcher.fetch(entry.schema_uri)
+        if fetched.value.get("$type") != predecessor.ALT_SCHEMA:
+            raise IntegrityError(
+                f"{fetched.uri}, the schema of {uri}, is not a {predecessor.ALT_SCHEMA} record"
+            )
+        cls = self.class_for(self.cache.put(fetched.uri, fetched.author, fetched.value))
+        metadata = {**entry.metadata, "checksums": entry.checksums}
+        return PublishedDataset(uri, cid, cls, fetched.ref, entry.urls, value, metadata)
 
 
 class _NoAppview(AtdataError):

@@ -73,7 +73,7 @@ class Dataset(Generic[T]):
         if sample_type is not None and not is_packable(sample_type):
             raise DatasetError(f"{sample_type!r} is not a sample type; decorate it with @atdata.packable")
         self._sample_type = sample_type
-        self.on_error = on_error
+        self.on_error: Literal["raise", "skip"] = on_error
         self.verify = verify
         self.timeout = timeout
         self._sidecars: dict[str, Sidecar | None] = {}
@@ -81,6 +81,30 @@ class Dataset(Generic[T]):
         self._transform: Transform | None = None
         self._chunk = 64
         self._lens_path: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        if sample_type is not None:
+            self._check_stored_type(sample_type)
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        # Dataset[Frame](...) passes Frame in as sample_type, so construction can check it against
+        # the shards; a plain typing alias would only set it after __init__ returned.
+        alias = super().__class_getitem__(params)  # type: ignore[misc]
+        return _TypedAlias(alias.__origin__, alias.__args__)
+
+    def _check_stored_type(self, sample_type: type) -> None:
+        """Refuse a dataset whose first shard's sidecar names another stored type than ``sample_type``."""
+        if not self._urls:
+            return
+        try:
+            sidecar = self._sidecar(self._urls[0])
+        except ShardError:
+            return  # unreadable here; reading the shard reports it with its URL
+        stored = sidecar.sample_type if sidecar is not None else None
+        if stored is not None and stored != sample_type.__name__:
+            raise DatasetError(
+                f"{display(self._urls[0])} holds samples of type {stored}, but the dataset was opened "
+                f"as {sample_type.__name__}; open it as Dataset[{stored}] and convert with "
+                f".as_type({sample_type.__name__}) through a lens"
+            )
 
     # --- what it is -----------------------------------------------------------------------
 
@@ -312,6 +336,16 @@ class Dataset(Generic[T]):
             )
         carry(batch, out, *self._lens_path)
         return zip(keys, out)
+
+
+class _TypedAlias(typing._GenericAlias, _root=True):  # type: ignore[call-arg,misc,name-defined]
+    """``Dataset[T]`` that hands ``T`` to the constructor as ``sample_type``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        arg = self.__args__[0] if self.__args__ else None
+        if kwargs.get("sample_type") is None and is_packable(arg):
+            kwargs["sample_type"] = arg
+        return super().__call__(*args, **kwargs)
 
 
 def _reservoir(items: Keyed, size: int, rng: random.Random) -> Keyed:
