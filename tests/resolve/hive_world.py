@@ -2,12 +2,12 @@
 
 On the dev stack's PDS and PLC, with a real appview following the PDS:
 
-- alice (the trusted author) publishes ``Frame -> Mid -> Out`` (two code lenses, as in
-  :mod:`resolve_world`), a dataset ``frames`` of 8 Frames (two hops to Out) and a dataset ``mids``
-  of 5 Mids (one hop), licence CC-BY-4.0;
-- bob publishes a dataset ``outs`` of 3 samples stored as alice's Out itself (no lens needed);
-- mallory publishes a schema ``Raw``, a lens ``Raw -> Mid`` and a dataset ``raws`` of 4 Raws,
-  which reach Out only through her untrusted lens.
+- alice (the trusted author) publishes ``HiveFrame -> HiveMid -> HiveOut`` (two code lenses, as in
+  :mod:`resolve_world`), a dataset ``frames`` of 8 HiveFrames (two hops to Out) and a dataset ``mids``
+  of 5 HiveMids (one hop), licence CC-BY-4.0;
+- bob publishes a dataset ``outs`` of 3 samples stored as alice's HiveOut itself (no lens needed);
+- mallory publishes a schema ``Raw``, a lens ``Raw -> HiveMid`` and a dataset ``raws`` of 4 Raws,
+  which reach HiveOut only through her untrusted lens.
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from resolve_world import (
     FRAME_TO_MID,
     MID_TO_OUT,
     Author,
-    Frame,
-    Mid,
-    Out,
     new_author,
     serve_appview,
     serve_directory,
@@ -34,6 +32,36 @@ from resolve_world import (
 import atdata
 from atdata.schema import from_schema
 from atdata_registry.devstack import DevStack
+
+# Names of their own: the dev stack's PDS is shared by the test session, and the resolve tests
+# expect a bare "Frame", "Mid" or "Out" to have one author.
+
+
+@atdata.packable
+class HiveFrame:
+    """A hive frame as recorded."""
+
+    t: float
+    signal: NDArray
+    label: str
+
+
+@atdata.packable
+class HiveMid:
+    """A hive frame, time in seconds."""
+
+    time_s: float
+    signal: NDArray
+    label: str
+
+
+@atdata.packable
+class HiveOut:
+    """A summary of one hive frame."""
+
+    time_ms: float
+    peak: float
+    label: str
 
 
 @atdata.packable
@@ -81,10 +109,10 @@ def hive_world(stack: DevStack, root: Path) -> Iterator[HiveWorld]:
     with serve_directory(shards) as base, serve_appview(root / "appview.db", stack) as appview:
         alice, bob, mallory = (new_author(stack, p) for p in ("alice", "bob", "mallory"))
         a1 = alice.publisher.publish_lens(
-            atdata.Lens.from_source(FRAME_TO_MID, source=Frame, target=Mid, name="frame_to_mid")
+            atdata.Lens.from_source(FRAME_TO_MID, source=HiveFrame, target=HiveMid, name="frame_to_mid")
         )
         a2 = alice.publisher.publish_lens(
-            atdata.Lens.from_source(MID_TO_OUT, source=Mid, target=Out, name="mid_to_out")
+            atdata.Lens.from_source(MID_TO_OUT, source=HiveMid, target=HiveOut, name="mid_to_out")
         )
         records = {p.uri: p.record for p in alice.publisher.results}
         mid_ref, out_ref = dict(a1.record["target"]), dict(a2.record["target"])
@@ -96,7 +124,7 @@ def hive_world(stack: DevStack, root: Path) -> Iterator[HiveWorld]:
         frames = _write(
             shards,
             "frames",
-            [Frame(t=i / 10, signal=np.arange(4, dtype=np.float32) * i, label=f"f{i}") for i in range(8)],
+            [HiveFrame(t=i / 10, signal=np.arange(4, dtype=np.float32) * i, label=f"f{i}") for i in range(8)],
             4,
         )
         mids = _write(

@@ -33,7 +33,7 @@ def trusting(*authors: str, strict: bool = False) -> TrustPolicy:
 
 
 def out_type(hive: HiveWorld) -> type:
-    return atdata.resolve(f"{hive.alice.handle}/Out")
+    return atdata.resolve(f"{hive.alice.handle}/HiveOut")
 
 
 def names(sources: list[Source]) -> list[str]:
@@ -56,7 +56,7 @@ def test_every_dataset_readable_through_trusted_lenses_is_listed_fewest_hops_fir
     assert names(found) == ["outs", "mids", "frames"]
     outs, mids, frames = found
     assert (outs.hops, outs.path_names, outs.samples, outs.license) == (0, (), 3, None)
-    assert outs.author == hive.bob.did and outs.stored_type == "Out@1.0.0"
+    assert outs.author == hive.bob.did and outs.stored_type == "HiveOut@1.0.0"
     assert (mids.hops, mids.path_names, mids.samples, mids.license) == (
         1,
         ("mid_to_out@1.0.0",),
@@ -65,7 +65,7 @@ def test_every_dataset_readable_through_trusted_lenses_is_listed_fewest_hops_fir
     )
     assert frames.path_names == ("frame_to_mid@1.0.0", "mid_to_out@1.0.0")
     assert [h.lens.uri for h in frames.path] == [hive.lenses["frame_to_mid"], hive.lenses["mid_to_out"]]
-    assert (frames.samples, frames.author, frames.stored_type) == (8, hive.alice.did, "Frame@1.0.0")
+    assert (frames.samples, frames.author, frames.stored_type) == (8, hive.alice.did, "HiveFrame@1.0.0")
     assert all(s.trusted for s in found)
 
 
