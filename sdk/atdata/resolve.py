@@ -24,18 +24,21 @@ picking one. Without strict, the appview itself refuses a name several authors p
 them is trusted (the same error), so that a squatter cannot capture a popular name.
 
 After a name has been resolved once, it resolves offline: when the appview (or the author's PDS)
-cannot be reached, the last answer for that name and the cached record are used.
+cannot be reached, the last answer for that name and the cached record are used, with a warning
+naming the record and how long ago the name was resolved. Names and records are cached per network
+(per PLC directory, :mod:`atdata.cache`), so an answer from one network never serves another.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from atdata.cache import CachedRecord, RecordCache
-from atdata.config import settings
+from atdata.config import missing_setting_message, settings
 from atdata.errors import (
     AmbiguousNameError,
     AppviewError,
@@ -56,6 +59,8 @@ from atdata.schema import from_schema
 from atdata.schema import semver as _semver
 from atdata.schema.record import REF_ATTR
 from atdata.trust import TrustPolicy, current_policy
+
+log = logging.getLogger(__name__)
 
 _classes: dict[str, type] = {}
 _classes_lock = threading.Lock()
@@ -244,7 +249,7 @@ class _Resolver:
         except (NetworkError, _NoAppview) as e:
             if isinstance(e, (AppviewError, RecordNotFoundError)):
                 raise  # the network answered (no such name, record deleted): that answer stands
-            record = self._offline(wanted, e)
+            return self._offline(wanted, e)  # keeps the name's age: it was not asked again
         self.cache.remember_name(wanted.text, record)
         return record
 
@@ -255,9 +260,7 @@ class _Resolver:
             return self.cache.put(fetched.uri, fetched.author, fetched.value)
         url = settings().appview
         if not url:
-            raise _NoAppview(
-                "no appview is configured: call atdata.configure(appview=URL) or set ATDATA_APPVIEW"
-            )
+            raise _NoAppview(missing_setting_message("appview"))
         trusted = [a.did for a in self.policy.authors]
         with AppviewClient(url) as appview:
             answer = appview.resolve_schema(wanted.text, trusted=trusted)
@@ -285,11 +288,20 @@ class _Resolver:
 
     def _offline(self, wanted: SchemaName, cause: Exception) -> CachedRecord:
         entry = self.cache.name(wanted.text)
-        record = self.cache.get(entry.cid) if entry is not None else None
-        if record is None:
+        record = self.cache.get(entry.cid, entry.uri) if entry is not None else None
+        if entry is None or record is None:
             raise NetworkError(
                 f"cannot resolve {wanted.text!r}: {cause}; it was not resolved here before"
             ) from None
+        log.warning(
+            "%r answered from the offline cache: %s (cid %s), resolved %s ago; the network could not "
+            "be asked (%s)",
+            wanted.text,
+            record.uri,
+            record.cid,
+            entry.age(),
+            cause,
+        )
         return record
 
     @staticmethod
@@ -305,7 +317,7 @@ class _Resolver:
 
     def record(self, uri: str, cid: str) -> CachedRecord:
         """The record with this CID: from the cache (checked there), else from its author's PDS."""
-        cached = self.cache.get(cid)
+        cached = self.cache.get(cid, uri)
         if cached is not None:
             return cached
         fetched = self.fetcher.fetch(uri, cid)
