@@ -66,12 +66,9 @@ def coerce(
         )
     if lens.steps == 0:
         return dataset
-<<<<<<< HEAD
     return dataset._transformed(
         target, lens.get_many, chunk=chunk, on_error=on_error, lens_path=lens.step_names
     )
-=======
-    return dataset._transformed(target, lens.get_many, chunk=chunk, on_error=on_error)
 
 
 def _network_lens(
@@ -89,4 +86,3 @@ def _network_lens(
                 raise
             log.warning("the appview %s is unavailable (%s); searching trusted authors' repositories", url, e)
     return repo_lens(source, target, policy=policy, source_ref=source_ref)
->>>>>>> main
