@@ -137,7 +137,9 @@ class LensValidationError(LensError, ValueError):
         body = "\n  ".join(f"{where}:{v}" for v in violations)
         super().__init__(
             f"lens code {where} is outside the atdata lens dialect "
-            f"({len(violations)} violation(s)); see `atdata lens check`:\n  {body}"
+            f"({len(violations)} violation(s)); see `atdata lens check` and the dialect's "
+            f"documentation, module atdata.sandbox.dialect (`python -m pydoc atdata.sandbox.dialect`):"
+            f"\n  {body}"
         )
 
 
@@ -193,6 +195,20 @@ class IntegrityError(AtdataError, ValueError):
 
 class TrustError(AtdataError, PermissionError):
     """Content from an author outside the caller's trust policy was refused."""
+
+
+class RowError(DatasetError):
+    """A row of a table (a pandas DataFrame) does not fit the sample type it was written as.
+
+    ``row`` is the row's index label, ``column`` the column at fault (None when the row as a whole
+    is), ``value`` a short repr of the value.
+    """
+
+    def __init__(self, message: str, *, row: object, column: str | None, value: str) -> None:
+        self.row = row
+        self.column = column
+        self.value = value
+        super().__init__(message)
 
 
 class LengthUnknownError(DatasetError, TypeError):

@@ -21,18 +21,21 @@ picking one. Without strict, the appview itself refuses a name several authors p
 them is trusted (the same error), so that a squatter cannot capture a popular name.
 
 After a name has been resolved once, it resolves offline: when the appview (or the author's PDS)
-cannot be reached, the last answer for that name and the cached record are used.
+cannot be reached, the last answer for that name and the cached record are used, with a warning
+naming the record and how long ago the name was resolved. Names and records are cached per network
+(per PLC directory, :mod:`atdata.cache`), so an answer from one network never serves another.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atdata.cache import CachedRecord, RecordCache
-from atdata.config import settings
+from atdata.config import missing_setting_message, settings
 from atdata.errors import (
     AmbiguousNameError,
     AppviewError,
@@ -45,6 +48,7 @@ from atdata.errors import (
     SchemaError,
 )
 from atdata.lexicon.nsid import DATASET, SCHEMA
+from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
 from atdata.network.identity import is_valid_did, is_valid_handle
 from atdata.network.records import AtUri, RecordFetcher
@@ -53,6 +57,8 @@ from atdata.schema import from_schema
 from atdata.schema import semver as _semver
 from atdata.schema.record import REF_ATTR
 from atdata.trust import TrustPolicy, current_policy
+
+log = logging.getLogger(__name__)
 
 _classes: dict[str, type] = {}
 _classes_lock = threading.Lock()
@@ -81,8 +87,12 @@ def parse_name(text: str) -> SchemaName:
     text = text.strip()
     if text.startswith("at://"):
         at = AtUri.parse(text)
-        if at.collection != SCHEMA:
-            raise _bad_name(text, f"an at-uri of a schema is in the {SCHEMA} collection, not {at.collection}")
+        if at.collection not in (SCHEMA, predecessor.ALT_SCHEMA):
+            raise _bad_name(
+                text,
+                f"an at-uri of a schema is in the {SCHEMA} collection (or atdata 0.7's "
+                f"{predecessor.ALT_SCHEMA}), not {at.collection}",
+            )
         return SchemaName(text, uri=text)
     author: str | None = None
     rest = text
@@ -184,7 +194,11 @@ def schema_ref(cls: type) -> dict[str, str] | None:
 
 @dataclass(frozen=True)
 class PublishedDataset:
-    """A dataset record read from its author's PDS: its sample type, shard URLs and schema ref."""
+    """A dataset record read from its author's PDS: its sample type, shard URLs and schema ref.
+
+    For an atdata 0.7 entry (``science.alt.dataset.entry``), ``metadata`` keeps what has no
+    counterpart here (description, license, tags, size, per-shard checksums, its own metadata).
+    """
 
     uri: str
     cid: str
@@ -192,18 +206,31 @@ class PublishedDataset:
     schema: dict[str, str]
     urls: list[str]
     record: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_dataset(uri: str, *, fetcher: RecordFetcher | None = None) -> PublishedDataset:
-    """The dataset record at ``uri``, CID-checked, with the class of its schema resolved."""
+    """The dataset record at ``uri``, CID-checked, with the class of its schema resolved.
+
+    Accepts ``dev.atdata.dataset`` records and atdata 0.7's ``science.alt.dataset.entry``.
+    """
     at = AtUri.parse(uri)
-    if at.collection != DATASET:
+    if at.collection not in (DATASET, predecessor.ALT_ENTRY):
         raise SchemaError(
-            f"dataset {uri!r}", [Problem("$", f"a dataset lives in {DATASET}, not {at.collection}")]
+            f"dataset {uri!r}",
+            [
+                Problem(
+                    "$",
+                    f"a dataset lives in {DATASET} (or atdata 0.7's {predecessor.ALT_ENTRY}), "
+                    f"not {at.collection}",
+                )
+            ],
         )
     with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
         record = resolver.fetcher.fetch(uri)
         value = record.value
+        if at.collection == predecessor.ALT_ENTRY:
+            return resolver.predecessor_dataset(record.uri, record.cid, record.author, value)
         if value.get("$type") != DATASET or not isinstance(value.get("schema"), dict):
             raise IntegrityError(f"the record at {uri} is not a {DATASET} record")
         ref = {"uri": str(value["schema"]["uri"]), "cid": str(value["schema"]["cid"])}
@@ -235,7 +262,7 @@ class _Resolver:
         except (NetworkError, _NoAppview) as e:
             if isinstance(e, (AppviewError, RecordNotFoundError)):
                 raise  # the network answered (no such name, record deleted): that answer stands
-            record = self._offline(wanted, e)
+            return self._offline(wanted, e)  # keeps the name's age: it was not asked again
         self.cache.remember_name(wanted.text, record)
         return record
 
@@ -246,9 +273,7 @@ class _Resolver:
             return self.cache.put(fetched.uri, fetched.author, fetched.value)
         url = settings().appview
         if not url:
-            raise _NoAppview(
-                "no appview is configured: call atdata.configure(appview=URL) or set ATDATA_APPVIEW"
-            )
+            raise _NoAppview(missing_setting_message("appview"))
         with AppviewClient(url) as appview:
             return self.best(appview, wanted, [a.did for a in self.policy.authors], strict=strict)[1]
 
@@ -296,16 +321,25 @@ class _Resolver:
 
     def _offline(self, wanted: SchemaName, cause: Exception) -> CachedRecord:
         entry = self.cache.name(wanted.text)
-        record = self.cache.get(entry.cid) if entry is not None else None
-        if record is None:
+        record = self.cache.get(entry.cid, entry.uri) if entry is not None else None
+        if entry is None or record is None:
             raise NetworkError(
                 f"cannot resolve {wanted.text!r}: {cause}; it was not resolved here before"
             ) from None
+        log.warning(
+            "%r answered from the offline cache: %s (cid %s), resolved %s ago; the network could not "
+            "be asked (%s)",
+            wanted.text,
+            record.uri,
+            record.cid,
+            entry.age(),
+            cause,
+        )
         return record
 
     @staticmethod
     def _check_schema(uri: str, value: Mapping[str, Any], wanted: SchemaName) -> None:
-        if value.get("$type") != SCHEMA:
+        if value.get("$type") not in (SCHEMA, predecessor.ALT_SCHEMA):
             raise IntegrityError(f"the record at {uri} is a {value.get('$type')!r}, not a {SCHEMA} record")
         if wanted.name is not None and value.get("name") != wanted.name:
             raise IntegrityError(f"the record at {uri} is named {value.get('name')!r}, not {wanted.name!r}")
@@ -316,7 +350,7 @@ class _Resolver:
 
     def record(self, uri: str, cid: str) -> CachedRecord:
         """The record with this CID: from the cache (checked there), else from its author's PDS."""
-        cached = self.cache.get(cid)
+        cached = self.cache.get(cid, uri)
         if cached is not None:
             return cached
         fetched = self.fetcher.fetch(uri, cid)
@@ -327,11 +361,34 @@ class _Resolver:
             known = _classes.get(record.cid)
         if known is not None:
             return known
+        value, kept = record.value, None
+        if value.get("$type") == predecessor.ALT_SCHEMA:
+            value, kept = predecessor.convert_schema(value, record.uri)
         cls = from_schema(
-            record.value, resolve=lambda ref: self.record(ref["uri"], ref["cid"]).value, ref=record.ref
+            value, resolve=lambda ref: self.record(ref["uri"], ref["cid"]).value, ref=record.ref
         )
+        if kept is not None:
+            setattr(cls, predecessor.PREDECESSOR_ATTR, {"uri": record.uri, "cid": record.cid, **kept})
         with _classes_lock:
             return _classes.setdefault(record.cid, cls)
+
+
+    def predecessor_dataset(self, uri: str, cid: str, author: str, value: dict[str, Any]) -> PublishedDataset:
+        """An atdata 0.7 entry: its bare ``schemaRef`` is fetched once and pinned by the CID found."""
+        pds = self.fetcher.identities.resolve(author).pds
+        entry = predecessor.convert_entry(value, uri, author_pds=pds, author=author)
+        if AtUri.parse(entry.schema_uri).collection != predecessor.ALT_SCHEMA:
+            raise IntegrityError(
+                f"the entry at {uri} names {entry.schema_uri}, not a {predecessor.ALT_SCHEMA} record"
+            )
+        fetched = self.fetcher.fetch(entry.schema_uri)
+        if fetched.value.get("$type") != predecessor.ALT_SCHEMA:
+            raise IntegrityError(
+                f"{fetched.uri}, the schema of {uri}, is not a {predecessor.ALT_SCHEMA} record"
+            )
+        cls = self.class_for(self.cache.put(fetched.uri, fetched.author, fetched.value))
+        metadata = {**entry.metadata, "checksums": entry.checksums}
+        return PublishedDataset(uri, cid, cls, fetched.ref, entry.urls, value, metadata)
 
 
 class _NoAppview(AtdataError):

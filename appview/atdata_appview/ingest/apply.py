@@ -59,11 +59,20 @@ class Applier:
         """Apply ``events`` in order and move ``source``'s cursor past them, all in one transaction."""
         changed: set[str] = set()
         with self.store.transaction() as tx:
+            counted = _CountingTx(tx)
             for event in events:
-                self._apply(tx, source, event, changed)
+                self._apply(counted, source, event, changed)  # type: ignore[arg-type]
             seqs = [e.seq for e in events if e.seq is not None]
             if seqs:
                 tx.set_cursor(source, max(seqs))
+        log.info(
+            "committed a batch from %s: %d event(s), %d record(s) changed, %d rejection(s)%s",
+            source,
+            len(events),
+            len(changed),
+            counted.rejections,
+            f"; cursor {max(seqs)}" if seqs else "",
+        )
         self._notify(changed)
 
     def backfill(self, did: str, source: str = "backfill") -> Snapshot:
@@ -227,3 +236,18 @@ class Applier:
             valid=valid,
             report=report,
         )
+
+
+class _CountingTx:
+    """A transaction that counts its rejections, for the per-batch log line."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self.rejections = 0
+
+    def reject(self, *args: object, **kwargs: object) -> None:
+        self.rejections += 1
+        self._tx.reject(*args, **kwargs)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tx, name)

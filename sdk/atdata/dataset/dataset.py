@@ -11,7 +11,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 
 from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
-from atdata.errors import DatasetError, LengthUnknownError, ShardError
+from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
 from atdata.shards.reader import samples as shard_samples
 from atdata.shards.sidecar import Sidecar, read_sidecar
 from atdata.shards.streams import DEFAULT_TIMEOUT
@@ -35,7 +35,9 @@ class Dataset(Generic[T]):
     published dataset record, read (CID-checked) from its author's PDS, which gives the shard URLs
     and the sample type (its schema, resolved like :func:`atdata.resolve`). Each sample is checked
     against the type while it is decoded; a bad sample raises :class:`~atdata.errors.ShardError`
-    naming shard, key and field, or with ``on_error="skip"`` is logged and skipped. Shards with a
+    naming shard, key and field, or with ``on_error="skip"`` is logged and skipped; the same holds
+    for a sample a lens fails on in a dataset made by :meth:`as_type` (with the default the error is
+    raised once every earlier sample has been delivered). Shards with a
     sidecar (``<shard>.json``, written by :class:`~atdata.ShardWriter`) give ``len()`` and are checked
     against its sample count and sha-256 as they stream (raising
     :class:`~atdata.errors.ShardIntegrityError` once the shard has been read through); a local shard
@@ -72,13 +74,37 @@ class Dataset(Generic[T]):
         if sample_type is not None and not is_packable(sample_type):
             raise DatasetError(f"{sample_type!r} is not a sample type; decorate it with @atdata.packable")
         self._sample_type = sample_type
-        self.on_error = on_error
+        self.on_error: Literal["raise", "skip"] = on_error
         self.verify = verify
         self.timeout = timeout
         self._sidecars: dict[str, Sidecar | None] = {}
         self._source: Dataset[Any] | None = None
         self._transform: Transform | None = None
         self._chunk = 64
+        if sample_type is not None:
+            self._check_stored_type(sample_type)
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        # Dataset[Frame](...) passes Frame in as sample_type, so construction can check it against
+        # the shards; a plain typing alias would only set it after __init__ returned.
+        alias = super().__class_getitem__(params)  # type: ignore[misc]
+        return _TypedAlias(alias.__origin__, alias.__args__)
+
+    def _check_stored_type(self, sample_type: type) -> None:
+        """Refuse a dataset whose first shard's sidecar names another stored type than ``sample_type``."""
+        if not self._urls:
+            return
+        try:
+            sidecar = self._sidecar(self._urls[0])
+        except ShardError:
+            return  # unreadable here; reading the shard reports it with its URL
+        stored = sidecar.sample_type if sidecar is not None else None
+        if stored is not None and stored != sample_type.__name__:
+            raise DatasetError(
+                f"{display(self._urls[0])} holds samples of type {stored}, but the dataset was opened "
+                f"as {sample_type.__name__}; open it as Dataset[{stored}] and convert with "
+                f".as_type({sample_type.__name__}) through a lens"
+            )
 
     # --- what it is -----------------------------------------------------------------------
 
@@ -255,7 +281,14 @@ class Dataset(Generic[T]):
 
         return coerce(self, target, **kwargs)  # type: ignore[no-any-return]
 
-    def _transformed(self, sample_type: type[Any], transform: Transform, *, chunk: int = 64) -> Dataset[Any]:
+    def _transformed(
+        self,
+        sample_type: type[Any],
+        transform: Transform,
+        *,
+        chunk: int = 64,
+        on_error: Literal["raise", "skip"] | None = None,
+    ) -> Dataset[Any]:
         """A dataset of ``sample_type`` whose samples are ``transform(samples, keys)`` of this one's.
 
         The hook through which ``atdata.lenses.coerce`` plugs a compiled lens chain in. ``transform``
@@ -270,6 +303,10 @@ class Dataset(Generic[T]):
         derived._source = self
         derived._transform = transform
         derived._chunk = max(1, chunk)
+        if on_error is not None:
+            if on_error not in ("raise", "skip"):
+                raise DatasetError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+            derived.on_error = on_error
         derived._sidecars = {}
         return derived
 
@@ -288,12 +325,39 @@ class Dataset(Generic[T]):
             yield from self._apply(transform, batch, keys)
 
     def _apply(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
-        out = transform(batch, keys)
+        try:
+            out = transform(batch, keys)
+        except LensExecutionError:
+            # One sample failed somewhere in the chunk: redo it sample by sample, so every sample
+            # before the failing one is delivered and on_error decides about the failing one.
+            return self._apply_each(transform, batch, keys)
         if len(out) != len(batch):
             raise DatasetError(
                 f"a transform into {self.sample_type.__name__} returned {len(out)} samples for {len(batch)}"
             )
         return zip(keys, out)
+
+
+    def _apply_each(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
+        for sample, key in zip(batch, keys, strict=True):
+            try:
+                (out,) = transform([sample], [key])
+            except LensExecutionError as e:
+                if self.on_error != "skip":
+                    raise
+                log.warning("skipping sample %r: lens %s failed: %s", key, e.lens, e.reason)
+                continue
+            yield key, out
+
+
+class _TypedAlias(typing._GenericAlias, _root=True):  # type: ignore[call-arg,misc,name-defined]
+    """``Dataset[T]`` that hands ``T`` to the constructor as ``sample_type``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        arg = self.__args__[0] if self.__args__ else None
+        if kwargs.get("sample_type") is None and is_packable(arg):
+            kwargs["sample_type"] = arg
+        return super().__call__(*args, **kwargs)
 
 
 def _reservoir(items: Keyed, size: int, rng: random.Random) -> Keyed:

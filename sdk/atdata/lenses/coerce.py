@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from atdata.config import settings
+from atdata.config import how_to_set, settings
 from atdata.errors import LensCompositionError, LensPathError
 from atdata.lenses.lens import Lens
 from atdata.lenses.registry import LensRegistry, default_registry
@@ -23,6 +23,7 @@ def coerce(
     trust: TrustPolicy | None = None,
     lenses: LensRegistry | None = None,
     chunk: int = CHUNK,
+    on_error: Literal["raise", "skip"] | None = None,
 ) -> Any:
     """``dataset`` as a dataset of ``target``.
 
@@ -31,8 +32,10 @@ def coerce(
     published on the network (:mod:`atdata.lenses.remote`), run as the trust policy says (``trust``
     overrides the configured :class:`atdata.trust.TrustPolicy` for this call). It is compiled once
     and applied to ``chunk`` samples at a time; each output is validated into ``target``, and
-    batching then stacks the new samples as usual. Raises :class:`~atdata.errors.LensPathError`
-    when no chain exists, listing the types that are reachable.
+    batching then stacks the new samples as usual. A sample the chain fails on follows ``on_error``
+    (default: the dataset's): "skip" logs its key, the lens and the reason and goes on; "raise"
+    raises :class:`~atdata.errors.LensExecutionError` after every earlier sample. Raises
+    :class:`~atdata.errors.LensPathError` when no chain exists, listing the types that are reachable.
     """
     source = dataset.sample_type
     if lens is None:
@@ -46,7 +49,7 @@ def coerce(
             if not settings().appview:
                 raise LensPathError(
                     f"{e.args[0].splitlines()[0]}; to search lenses published on the network, "
-                    "configure an appview (atdata.configure(appview=URL) or ATDATA_APPVIEW)",
+                    f"configure an appview ({how_to_set('appview')})",
                     reachable=e.reachable,
                 ) from None
             from atdata.lenses.remote import remote_lens
@@ -62,4 +65,4 @@ def coerce(
         )
     if lens.steps == 0:
         return dataset
-    return dataset._transformed(target, lens.get_many, chunk=chunk)
+    return dataset._transformed(target, lens.get_many, chunk=chunk, on_error=on_error)

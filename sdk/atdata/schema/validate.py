@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import keyword
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from atdata.errors import Problem, SampleTypeError, SchemaError
@@ -216,7 +217,7 @@ def _default_problems(t: Mapping[str, Any], value: Any, path: str) -> list[Probl
             return [] if isinstance(value, (int, float)) and not isinstance(value, bool) else bad
         if want == "int":
             return [] if isinstance(value, int) and not isinstance(value, bool) else bad
-        expected = {"str": str, "bool": bool, "bytes": bytes}.get(str(want))
+        expected = {"str": str, "bool": bool, "bytes": bytes, "datetime": datetime}.get(str(want))
         return [] if expected is not None and isinstance(value, expected) else bad
     if kind == "literalType":
         allowed = {_literal_key(v) for v in t["values"]}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from atdata.codec import encode
 from atdata.errors import DatasetError, SampleTypeError
@@ -37,8 +38,9 @@ class ShardWriter:
     A new shard starts after ``maxcount`` samples or before a sample that would take the shard
     past ``maxsize`` bytes. Each finished shard gets ``<shard>.json`` with its sample count and the
     sha-256 of its bytes; shards are written under a temporary name and appear whole. Every
-    sample must be of one ``@atdata.packable`` class. Keys default to a running number; pass
-    ``key=`` to choose them (no '.', '/' or leading '__').
+    sample must be of one ``@atdata.packable`` class (``sample_type=``, else the first sample's),
+    whose name each sidecar records. Keys default to a running number; pass ``key=`` to choose them
+    (no '.', '/' or leading '__'). :meth:`write_dataframe` writes the rows of a pandas DataFrame.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class ShardWriter:
         maxcount: int = 100_000,
         maxsize: int = 3_000_000_000,
         start_shard: int = 0,
+        sample_type: type | None = None,
     ) -> None:
         if scheme(pattern) != "file":
             raise DatasetError(f"ShardWriter writes local files; {pattern!r} is not a local path")
@@ -68,7 +71,11 @@ class ShardWriter:
         """Paths of the shards finished so far, in order."""
         self._next_shard = start_shard
         self._count = 0
-        self._sample_type: type | None = None
+        if sample_type is not None and not is_packable(sample_type):
+            raise SampleTypeError(
+                f"ShardWriter(sample_type=) takes an @atdata.packable class, not {sample_type!r}"
+            )
+        self._sample_type: type | None = sample_type
         self._file: IO[bytes] | None = None
         self._path = ""
         self._hash: Any = None
@@ -117,10 +124,41 @@ class ShardWriter:
         self._count += 1
         return key
 
+    def write_dataframe(
+        self,
+        df: Any,
+        *,
+        columns: Mapping[str, str] | None = None,
+        on_error: Literal["raise", "skip"] = "raise",
+    ) -> int:
+        """Write each row of a pandas DataFrame as one sample of the writer's type; returns rows written.
+
+        Fields take the column of the same name; ``columns={"column": "field"}`` maps the rest, and
+        columns no field takes are left out. Values convert as in strict construction (numpy and
+        pandas values only when lossless; NaN, None and ``pd.NA`` are None for optional fields). A
+        row that does not fit raises :class:`~atdata.errors.RowError` naming its index, the column
+        and the value, before anything of it is written; ``on_error="skip"`` logs and skips it.
+        The writer's type is ``sample_type=`` or that of samples already written.
+        """
+        from atdata.shards.dataframe import rows_as_samples
+
+        if self._sample_type is None:
+            raise DatasetError(
+                "write_dataframe needs the writer's sample type: ShardWriter(pattern, sample_type=MyType)"
+            )
+        written = 0
+        for _, sample in rows_as_samples(self._sample_type, df, columns=columns, on_error=on_error):
+            self.write(sample)
+            written += 1
+        return written
+
     def close(self) -> None:
         """Finish the current shard (idempotent)."""
         if self._file is not None:
             self._finish()
+
+    def _sample_type_name(self) -> str | None:
+        return None if self._sample_type is None else self._sample_type.__name__
 
     def _open(self) -> None:
         self._path = self._pattern % self._next_shard
@@ -145,5 +183,8 @@ class ShardWriter:
         self._file.close()
         self._file = None
         os.replace(self._path + ".partial", self._path)
-        write_sidecar(self._path, Sidecar(self._in_shard, self._hash.hexdigest(), self._bytes))
+        write_sidecar(
+            self._path,
+            Sidecar(self._in_shard, self._hash.hexdigest(), self._bytes, self._sample_type_name()),
+        )
         self.shards.append(self._path)

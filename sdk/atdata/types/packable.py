@@ -22,8 +22,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 
 from atdata.errors import SampleTypeError, SampleValidationError
+from atdata.types.coerce import SCALAR_COERCERS, array_as_list, is_missing
 from atdata.types.fields import (
     MISSING,
+    SCALAR_TYPES,
     ArrayType,
     FieldSpec,
     FieldType,
@@ -191,7 +193,7 @@ def _json_validator(value: Any) -> dict[str, Any]:
 def pydantic_annotation(ft: FieldType) -> Any:
     """The annotation handed to pydantic for one field type."""
     if isinstance(ft, Scalar):
-        return {"str": str, "int": int, "float": float, "bool": bool, "bytes": bytes}[ft.kind]
+        return typing.Annotated[SCALAR_TYPES[ft.kind], pydantic.BeforeValidator(SCALAR_COERCERS[ft.kind])]
     if isinstance(ft, ArrayType):
         return typing.Annotated[
             np.ndarray,
@@ -201,9 +203,16 @@ def pydantic_annotation(ft: FieldType) -> Any:
     if isinstance(ft, LiteralType):
         return typing.Literal.__getitem__(ft.values)
     if isinstance(ft, OptionalType):
-        return typing.Optional[pydantic_annotation(ft.inner)]  # noqa: UP045 - built at run time
+        nan = not (isinstance(ft.inner, Scalar) and ft.inner.kind == "float")
+        return typing.Annotated[
+            typing.Optional[pydantic_annotation(ft.inner)],  # noqa: UP045 - built at run time
+            pydantic.BeforeValidator(lambda v, _nan=nan: None if is_missing(v, nan=_nan) else v),
+        ]
     if isinstance(ft, ListType):
-        return list[pydantic_annotation(ft.inner)]  # type: ignore[misc]
+        return typing.Annotated[
+            list[pydantic_annotation(ft.inner)],  # type: ignore[misc]
+            pydantic.BeforeValidator(array_as_list),
+        ]
     if isinstance(ft, JsonType):
         return typing.Annotated[dict[str, Any], pydantic.PlainValidator(_json_validator)]
     if isinstance(ft, RefType):
