@@ -35,11 +35,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atdata.cache import CachedRecord, RecordCache
-from atdata.config import missing_setting_message, settings
+from atdata.config import how_to_set, settings
 from atdata.errors import (
     AmbiguousNameError,
     AppviewError,
     AtdataError,
+    IdentityError,
     IntegrityError,
     NetworkError,
     NotFoundError,
@@ -47,11 +48,11 @@ from atdata.errors import (
     RecordNotFoundError,
     SchemaError,
 )
-from atdata.lexicon.nsid import DATASET, SCHEMA
+from atdata.lexicon.nsid import DATASET, RESOLVE_SCHEMA, SCHEMA
 from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
 from atdata.network.identity import is_valid_did, is_valid_handle
-from atdata.network.records import AtUri, RecordFetcher
+from atdata.network.records import AtUri, FetchedRecord, RecordFetcher
 from atdata.ranking import rank
 from atdata.schema import from_schema
 from atdata.schema import semver as _semver
@@ -173,7 +174,10 @@ def find_schema(
         if view is not None:
             record = resolver.verified(view, wanted)
         else:
-            view, record = resolver.best(appview, wanted, list(trusted), strict=False)
+            answer = appview.resolve_schema(wanted.text, trusted=list(trusted))
+            candidates = [answer.schema, *answer.candidates]
+            endpoint = appview.endpoint(RESOLVE_SCHEMA)
+            view, record = resolver.best(candidates, endpoint, wanted, list(trusted), strict=False)
         value = dict(record.value)
         return replace(
             view, record=value, description=value.get("description"), handle=resolver.verified_handle(view)
@@ -244,6 +248,7 @@ class _Resolver:
         self.cache = RecordCache()
         self._own_fetcher = fetcher is None
         self.fetcher = fetcher or RecordFetcher()
+        self._listed: dict[str, FetchedRecord] = {}
 
     def __enter__(self) -> _Resolver:
         return self
@@ -271,20 +276,22 @@ class _Resolver:
             fetched = self.fetcher.fetch(wanted.uri)
             self._check_schema(fetched.uri, fetched.value, wanted)
             return self.cache.put(fetched.uri, fetched.author, fetched.value)
-        url = settings().appview
-        if not url:
-            raise _NoAppview(missing_setting_message("appview"))
-        with AppviewClient(url) as appview:
-            return self.best(appview, wanted, [a.did for a in self.policy.authors], strict=strict)[1]
+        trusted = [a.did for a in self.policy.authors]
+        candidates, endpoint = self._candidates(wanted, trusted)
+        return self.best(candidates, endpoint, wanted, trusted, strict=strict)[1]
 
     def best(
-        self, appview: AppviewClient, wanted: SchemaName, trusted: list[str], *, strict: bool
+        self,
+        candidates: list[SchemaView],
+        endpoint: str,
+        wanted: SchemaName,
+        trusted: list[str],
+        *,
+        strict: bool,
     ) -> tuple[SchemaView, CachedRecord]:
-        """The appview's candidates for a name, ranked here; the best one's record read from its
-        author's PDS (CID-checked) and checked against the name."""
-        answer = appview.resolve_schema(wanted.text, trusted=trusted)
-        endpoint = appview.endpoint("dev.atdata.resolveSchema")
-        ranked = rank([c for c in (answer.schema, *answer.candidates) if _matches(c, wanted)], trusted)
+        """The best of the candidates for a name, ranked here (:func:`atdata.ranking.rank`), with its
+        record read from its author's PDS (CID-checked) and checked against the name."""
+        ranked = rank([c for c in candidates if _matches(c, wanted)], trusted)
         if not ranked:
             raise NotFoundError(endpoint, f"no candidate for {wanted.text!r} matches the name")
         if strict and _ambiguous(wanted, ranked):
@@ -298,9 +305,13 @@ class _Resolver:
         return best, self.verified(best, wanted)
 
     def verified(self, view: SchemaView, wanted: SchemaName) -> CachedRecord:
-        """The record ``view`` names, read from its author's PDS (or the cache) and checked against
-        its CID, its author and the name it was found by."""
-        record = self.record(view.uri, view.cid)
+        """The record ``view`` names, read from its author's PDS (or as just listed there, or the
+        cache) and checked against its CID, its author and the name it was found by."""
+        seen = self._listed.get(view.uri)
+        if seen is not None and seen.cid == view.cid:
+            record = self.cache.put(seen.uri, seen.author, seen.value)
+        else:
+            record = self.record(view.uri, view.cid)
         self._check_schema(record.uri, record.value, wanted)
         if record.author != view.author:
             raise IntegrityError(f"{view.uri} is in the repository of {record.author}, not {view.author}")
@@ -318,6 +329,68 @@ class _Resolver:
             return view.handle if self.fetcher.identities.resolve(view.handle).did == view.author else None
         except AtdataError:
             return None
+
+    def _candidates(self, wanted: SchemaName, trusted: list[str]) -> tuple[list[SchemaView], str]:
+        """Candidates from the appview when one is configured and up, else from the authors' repos."""
+        url = settings().appview
+        if url:
+            try:
+                with AppviewClient(url) as appview:
+                    answer = appview.resolve_schema(wanted.text, trusted=trusted)
+                return [answer.schema, *answer.candidates], appview.endpoint(RESOLVE_SCHEMA)
+            except NetworkError as e:
+                if isinstance(e, AppviewError) and (e.status is None or e.status < 500):
+                    raise  # the appview answered: no such name, or an ambiguous one
+                log.warning("the appview %s is unavailable (%s); reading authors' repositories", url, e)
+        return self._from_repos(wanted, trusted)
+
+    def _from_repos(self, wanted: SchemaName, trusted: list[str]) -> tuple[list[SchemaView], str]:
+        """Schema records named ``wanted`` in the named author's repo, or in every trusted author's.
+
+        Each record is CID-checked as listed (:meth:`RecordFetcher.list`). A trusted author's repo
+        that cannot be read is skipped with a warning, so one PDS down stops no one.
+        """
+        repos = [wanted.author] if wanted.author is not None else list(trusted)
+        if not repos:
+            raise _NoAppview(
+                f"{wanted.text!r} names no author, no appview is configured or reachable, and the trust "
+                f"policy names no author to look among: write handle/{wanted.name}, trust an author "
+                f"(atdata trust add HANDLE), or configure an appview ({how_to_set('appview')})"
+            )
+        found: list[SchemaView] = []
+        failures: list[str] = []
+        for repo in repos:
+            try:
+                records = [r for c in (SCHEMA, predecessor.ALT_SCHEMA) for r in self.fetcher.list(repo, c)]
+            except (NetworkError, IdentityError) as e:
+                if wanted.author is not None or isinstance(e, RecordNotFoundError):
+                    raise
+                log.warning("cannot list the schemas of %s: %s", repo, e)
+                failures.append(f"{repo}: {e}")
+                continue
+            for r in records:
+                name, version = r.value.get("name"), r.value.get("version")
+                if not isinstance(name, str) or not isinstance(version, str) or name != wanted.name:
+                    continue
+                self._listed[r.uri] = r
+                handle = repo if repo == wanted.author and not repo.startswith("did:") else None
+                description = r.value.get("description")
+                found.append(
+                    SchemaView(
+                        uri=r.uri,
+                        cid=r.cid,
+                        author=r.author,
+                        handle=handle,
+                        indexed_at="",
+                        name=name,
+                        version=version,
+                        description=description if isinstance(description, str) else None,
+                        record=r.value,
+                    )
+                )
+        if not found and failures:
+            raise NetworkError(f"cannot resolve {wanted.text!r}: " + "; ".join(failures))
+        return found, "the repositories of " + ", ".join(repos)
 
     def _offline(self, wanted: SchemaName, cause: Exception) -> CachedRecord:
         entry = self.cache.name(wanted.text)
@@ -371,7 +444,6 @@ class _Resolver:
             setattr(cls, predecessor.PREDECESSOR_ATTR, {"uri": record.uri, "cid": record.cid, **kept})
         with _classes_lock:
             return _classes.setdefault(record.cid, cls)
-
 
     def predecessor_dataset(self, uri: str, cid: str, author: str, value: dict[str, Any]) -> PublishedDataset:
         """An atdata 0.7 entry: its bare ``schemaRef`` is fetched once and pinned by the CID found."""
