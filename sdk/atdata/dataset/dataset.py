@@ -11,6 +11,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 
 from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
+from atdata.dataset.provenance import ATTR, Origin, carry
 from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
 from atdata.shards.cache import DEFAULT_MAX_BYTES, ShardCache
 from atdata.shards.reader import samples as shard_samples
@@ -96,6 +97,7 @@ class Dataset(Generic[T]):
         self._source: Dataset[Any] | None = None
         self._transform: Transform | None = None
         self._chunk = 64
+        self._lens_path: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         if sample_type is not None:
             self._check_stored_type(sample_type)
 
@@ -264,8 +266,11 @@ class Dataset(Generic[T]):
         """``(key, sample)`` pairs, or samples alone when not ``keys``."""
         decode = decoder_for(self.sample_type)
         skip = self.on_error == "skip"
+        published = self.published
+        uri, cid = (published.uri, published.cid) if published is not None else (None, None)
         for url in shards:
             shown = display(url)
+            origin = Origin(uri, cid, shown)
             try:
                 sidecar = self._sidecar(url) if self.verify else None
                 for key, body in shard_samples(
@@ -284,6 +289,7 @@ class Dataset(Generic[T]):
                             raise
                         log.warning("skipping sample: %s", e)
                         continue
+                    sample.__dict__[ATTR] = (origin, key)
                     yield (key, sample) if keys else sample
             except ShardError as e:
                 if not skip:
@@ -305,12 +311,16 @@ class Dataset(Generic[T]):
         *,
         chunk: int = 64,
         on_error: Literal["raise", "skip"] | None = None,
+        lens_path: tuple[str, ...] = (),
+        lenses: tuple[str, ...] = (),
     ) -> Dataset[Any]:
         """A dataset of ``sample_type`` whose samples are ``transform(samples, keys)`` of this one's.
 
         The hook through which ``atdata.lenses.coerce`` plugs a compiled lens chain in. ``transform``
         gets up to ``chunk`` decoded samples with their keys and returns as many results, in order;
         shards, sidecars (so ``len()``), error handling and batching stay this dataset's.
+        ``lens_path`` (lens names) and ``lenses`` (their at-uris, when published) extend each
+        sample's :func:`atdata.provenance`.
         """
         if not is_packable(sample_type):
             raise DatasetError(f"{sample_type!r} is not a sample type; decorate it with @atdata.packable")
@@ -320,6 +330,7 @@ class Dataset(Generic[T]):
         derived._source = self
         derived._transform = transform
         derived._chunk = max(1, chunk)
+        derived._lens_path = (lens_path, lenses)
         if on_error is not None:
             if on_error not in ("raise", "skip"):
                 raise DatasetError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
@@ -352,6 +363,7 @@ class Dataset(Generic[T]):
             raise DatasetError(
                 f"a transform into {self.sample_type.__name__} returned {len(out)} samples for {len(batch)}"
             )
+        carry(batch, out, *self._lens_path)
         return zip(keys, out)
 
     def _apply_each(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
@@ -363,6 +375,7 @@ class Dataset(Generic[T]):
                     raise
                 log.warning("skipping sample %r: lens %s failed: %s", key, e.lens, e.reason)
                 continue
+            carry([sample], [out], *self._lens_path)
             yield key, out
 
 
