@@ -137,7 +137,9 @@ class LensValidationError(LensError, ValueError):
         body = "\n  ".join(f"{where}:{v}" for v in violations)
         super().__init__(
             f"lens code {where} is outside the atdata lens dialect "
-            f"({len(violations)} violation(s)); see `atdata lens check`:\n  {body}"
+            f"({len(violations)} violation(s)); see `atdata lens check` and the dialect's "
+            f"documentation, module atdata.sandbox.dialect (`python -m pydoc atdata.sandbox.dialect`):"
+            f"\n  {body}"
         )
 
 

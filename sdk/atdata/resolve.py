@@ -38,11 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atdata.cache import CachedRecord, RecordCache
-from atdata.config import missing_setting_message, settings
+from atdata.config import how_to_set, settings
 from atdata.errors import (
     AmbiguousNameError,
     AppviewError,
     AtdataError,
+    IdentityError,
     IntegrityError,
     NetworkError,
     NotFoundError,
@@ -50,11 +51,11 @@ from atdata.errors import (
     RecordNotFoundError,
     SchemaError,
 )
-from atdata.lexicon.nsid import DATASET, SCHEMA
+from atdata.lexicon.nsid import DATASET, RESOLVE_SCHEMA, SCHEMA
 from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
 from atdata.network.identity import is_valid_did, is_valid_handle
-from atdata.network.records import AtUri, RecordFetcher
+from atdata.network.records import AtUri, FetchedRecord, RecordFetcher
 from atdata.schema import from_schema
 from atdata.schema import semver as _semver
 from atdata.schema.record import REF_ATTR
@@ -231,6 +232,7 @@ class _Resolver:
         self.cache = RecordCache()
         self._own_fetcher = fetcher is None
         self.fetcher = fetcher or RecordFetcher()
+        self._listed: dict[str, FetchedRecord] = {}
 
     def __enter__(self) -> _Resolver:
         return self
@@ -258,14 +260,9 @@ class _Resolver:
             fetched = self.fetcher.fetch(wanted.uri)
             self._check_schema(fetched.uri, fetched.value, wanted)
             return self.cache.put(fetched.uri, fetched.author, fetched.value)
-        url = settings().appview
-        if not url:
-            raise _NoAppview(missing_setting_message("appview"))
         trusted = [a.did for a in self.policy.authors]
-        with AppviewClient(url) as appview:
-            answer = appview.resolve_schema(wanted.text, trusted=trusted)
-            endpoint = appview.endpoint("dev.atdata.resolveSchema")
-        ranked = rank([c for c in (answer.schema, *answer.candidates) if _matches(c, wanted)], trusted)
+        candidates, endpoint = self._candidates(wanted, trusted)
+        ranked = rank([c for c in candidates if _matches(c, wanted)], trusted)
         if not ranked:
             raise NotFoundError(endpoint, f"no candidate for {wanted.text!r} matches the name")
         if strict and _ambiguous(wanted, ranked):
@@ -276,7 +273,11 @@ class _Resolver:
                 f"name one (handle/{wanted.name}) or use an at-uri:\n  {listed}",
             )
         best = ranked[0]
-        record = self.record(best.uri, best.cid)
+        seen = self._listed.get(best.uri)
+        if seen is not None and seen.cid == best.cid:
+            record = self.cache.put(seen.uri, seen.author, seen.value)
+        else:
+            record = self.record(best.uri, best.cid)
         self._check_schema(record.uri, record.value, wanted)
         if record.author != best.author:
             raise IntegrityError(f"{best.uri} is in the repository of {record.author}, not {best.author}")
@@ -285,6 +286,68 @@ class _Resolver:
             if did != record.author:
                 raise IntegrityError(f"{best.uri} is not by {wanted.author} ({did})")
         return record
+
+    def _candidates(self, wanted: SchemaName, trusted: list[str]) -> tuple[list[SchemaView], str]:
+        """Candidates from the appview when one is configured and up, else from the authors' repos."""
+        url = settings().appview
+        if url:
+            try:
+                with AppviewClient(url) as appview:
+                    answer = appview.resolve_schema(wanted.text, trusted=trusted)
+                return [answer.schema, *answer.candidates], appview.endpoint(RESOLVE_SCHEMA)
+            except NetworkError as e:
+                if isinstance(e, AppviewError) and (e.status is None or e.status < 500):
+                    raise  # the appview answered: no such name, or an ambiguous one
+                log.warning("the appview %s is unavailable (%s); reading authors' repositories", url, e)
+        return self._from_repos(wanted, trusted)
+
+    def _from_repos(self, wanted: SchemaName, trusted: list[str]) -> tuple[list[SchemaView], str]:
+        """Schema records named ``wanted`` in the named author's repo, or in every trusted author's.
+
+        Each record is CID-checked as listed (:meth:`RecordFetcher.list`). A trusted author's repo
+        that cannot be read is skipped with a warning, so one PDS down stops no one.
+        """
+        repos = [wanted.author] if wanted.author is not None else list(trusted)
+        if not repos:
+            raise _NoAppview(
+                f"{wanted.text!r} names no author, no appview is configured or reachable, and the trust "
+                f"policy names no author to look among: write handle/{wanted.name}, trust an author "
+                f"(atdata trust add HANDLE), or configure an appview ({how_to_set('appview')})"
+            )
+        found: list[SchemaView] = []
+        failures: list[str] = []
+        for repo in repos:
+            try:
+                records = [r for c in (SCHEMA, predecessor.ALT_SCHEMA) for r in self.fetcher.list(repo, c)]
+            except (NetworkError, IdentityError) as e:
+                if wanted.author is not None or isinstance(e, RecordNotFoundError):
+                    raise
+                log.warning("cannot list the schemas of %s: %s", repo, e)
+                failures.append(f"{repo}: {e}")
+                continue
+            for r in records:
+                name, version = r.value.get("name"), r.value.get("version")
+                if not isinstance(name, str) or not isinstance(version, str) or name != wanted.name:
+                    continue
+                self._listed[r.uri] = r
+                handle = repo if repo == wanted.author and not repo.startswith("did:") else None
+                description = r.value.get("description")
+                found.append(
+                    SchemaView(
+                        uri=r.uri,
+                        cid=r.cid,
+                        author=r.author,
+                        handle=handle,
+                        indexed_at="",
+                        name=name,
+                        version=version,
+                        description=description if isinstance(description, str) else None,
+                        record=r.value,
+                    )
+                )
+        if not found and failures:
+            raise NetworkError(f"cannot resolve {wanted.text!r}: " + "; ".join(failures))
+        return found, "the repositories of " + ", ".join(repos)
 
     def _offline(self, wanted: SchemaName, cause: Exception) -> CachedRecord:
         entry = self.cache.name(wanted.text)
@@ -338,7 +401,6 @@ class _Resolver:
             setattr(cls, predecessor.PREDECESSOR_ATTR, {"uri": record.uri, "cid": record.cid, **kept})
         with _classes_lock:
             return _classes.setdefault(record.cid, cls)
-
 
     def predecessor_dataset(self, uri: str, cid: str, author: str, value: dict[str, Any]) -> PublishedDataset:
         """An atdata 0.7 entry: its bare ``schemaRef`` is fetched once and pinned by the CID found."""

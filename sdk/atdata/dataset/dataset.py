@@ -11,7 +11,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 
 from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
-from atdata.errors import DatasetError, LengthUnknownError, ShardError
+from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
 from atdata.shards.reader import samples as shard_samples
 from atdata.shards.sidecar import Sidecar, read_sidecar
 from atdata.shards.streams import DEFAULT_TIMEOUT
@@ -35,7 +35,9 @@ class Dataset(Generic[T]):
     published dataset record, read (CID-checked) from its author's PDS, which gives the shard URLs
     and the sample type (its schema, resolved like :func:`atdata.resolve`). Each sample is checked
     against the type while it is decoded; a bad sample raises :class:`~atdata.errors.ShardError`
-    naming shard, key and field, or with ``on_error="skip"`` is logged and skipped. Shards with a
+    naming shard, key and field, or with ``on_error="skip"`` is logged and skipped; the same holds
+    for a sample a lens fails on in a dataset made by :meth:`as_type` (with the default the error is
+    raised once every earlier sample has been delivered). Shards with a
     sidecar (``<shard>.json``, written by :class:`~atdata.ShardWriter`) give ``len()`` and are checked
     against its sample count and sha-256 as they stream (raising
     :class:`~atdata.errors.ShardIntegrityError` once the shard has been read through); a local shard
@@ -289,7 +291,14 @@ class Dataset(Generic[T]):
 
         return coerce(self, target, **kwargs)  # type: ignore[no-any-return]
 
-    def _transformed(self, sample_type: type[Any], transform: Transform, *, chunk: int = 64) -> Dataset[Any]:
+    def _transformed(
+        self,
+        sample_type: type[Any],
+        transform: Transform,
+        *,
+        chunk: int = 64,
+        on_error: Literal["raise", "skip"] | None = None,
+    ) -> Dataset[Any]:
         """A dataset of ``sample_type`` whose samples are ``transform(samples, keys)`` of this one's.
 
         The hook through which ``atdata.lenses.coerce`` plugs a compiled lens chain in. ``transform``
@@ -304,6 +313,10 @@ class Dataset(Generic[T]):
         derived._source = self
         derived._transform = transform
         derived._chunk = max(1, chunk)
+        if on_error is not None:
+            if on_error not in ("raise", "skip"):
+                raise DatasetError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+            derived.on_error = on_error
         derived._sidecars = {}
         return derived
 
@@ -322,12 +335,29 @@ class Dataset(Generic[T]):
             yield from self._apply(transform, batch, keys)
 
     def _apply(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
-        out = transform(batch, keys)
+        try:
+            out = transform(batch, keys)
+        except LensExecutionError:
+            # One sample failed somewhere in the chunk: redo it sample by sample, so every sample
+            # before the failing one is delivered and on_error decides about the failing one.
+            return self._apply_each(transform, batch, keys)
         if len(out) != len(batch):
             raise DatasetError(
                 f"a transform into {self.sample_type.__name__} returned {len(out)} samples for {len(batch)}"
             )
         return zip(keys, out)
+
+
+    def _apply_each(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
+        for sample, key in zip(batch, keys, strict=True):
+            try:
+                (out,) = transform([sample], [key])
+            except LensExecutionError as e:
+                if self.on_error != "skip":
+                    raise
+                log.warning("skipping sample %r: lens %s failed: %s", key, e.lens, e.reason)
+                continue
+            yield key, out
 
 
 class _TypedAlias(typing._GenericAlias, _root=True):  # type: ignore[call-arg,misc,name-defined]
