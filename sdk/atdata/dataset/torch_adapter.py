@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from atdata.dataset.batch import Batch
+from atdata.errors import DatasetError
 from atdata.types.packable import spec_of
 
 if TYPE_CHECKING:
@@ -60,8 +62,26 @@ class AtdataIterable(IterableDataset):  # type: ignore[type-arg, misc]
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[Any]:
+        if get_worker_info() is not None:
+            _check_sendable(self.dataset.sample_type)
         items = self.dataset._iterate(split=slot(), epoch=self.epoch, **self.options)
         return map(as_tensors, items) if self.tensors else items
+
+
+def _check_sendable(sample_type: type) -> None:
+    """Raise here, in the worker, if samples could not be sent to the main process.
+
+    Otherwise the worker's queue thread only logs the PicklingError and the main process waits for
+    samples that never come; an exception raised in a worker reaches the main process instead.
+    """
+    try:
+        pickle.dumps(sample_type)
+    except Exception as e:
+        raise DatasetError(
+            f"samples of {sample_type.__qualname__} cannot be sent from a DataLoader worker to the main "
+            f"process ({type(e).__name__}: {e}); define the class at module level, or build it with "
+            "atdata.from_schema or atdata.resolve"
+        ) from None
 
 
 def _tensor(value: Any) -> Any:
