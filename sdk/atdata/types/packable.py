@@ -338,9 +338,7 @@ def _own_hints(cls: type) -> dict[str, Any]:
             f"{cls.__qualname__}: cannot resolve an annotation ({e}); define nested types before use"
         ) from e
     return {
-        k: hints[k]
-        for k in own
-        if typing.get_origin(hints[k]) is not ClassVar and hints[k] is not ClassVar
+        k: hints[k] for k in own if typing.get_origin(hints[k]) is not ClassVar and hints[k] is not ClassVar
     }
 
 
