@@ -19,6 +19,7 @@ from typing import Any
 
 import platformdirs
 
+from atdata.config import settings
 from atdata.errors import AuthError
 from atdata.network.identity import IdentityResolver, normalize_handle
 from atdata.network.xrpc import ExpiredTokenError, XrpcAuthError, XrpcClient, XrpcError
@@ -163,8 +164,11 @@ def create_session(
 ) -> Session:
     """Sign in on the account's PDS (found from the handle unless ``pds`` is given); nothing is saved."""
     h = normalize_handle(handle)
+    configured = settings()
+    plc = plc or configured.plc
     if pds is None:
-        pds = IdentityResolver(plc_url=plc, timeout=timeout).resolve(h).pds
+        with IdentityResolver(plc_url=plc, pds_url=configured.pds, timeout=timeout) as resolver:
+            pds = resolver.resolve(h).pds
     with XrpcClient(pds, timeout=timeout) as xrpc:
         try:
             answer = xrpc.procedure(

@@ -1,10 +1,15 @@
 """The on-disk cache of records, addressed by CID, and of the names last resolved to them.
 
-``<cache_dir>/records/<cid>.json`` holds one record with the uri and author it was read from. A
-record's CID is its content's hash, so an entry is checked on every read by recomputing it: an
-entry edited on disk (or half-written) is dropped and reads as a miss, and the caller fetches the
-record again from its author's PDS. ``<cache_dir>/names/<sha256 of the name>.json`` remembers which
-record a name resolved to last, so that schema classes resolve offline after first use.
+Each network (named by its PLC directory's URL, which is where its DIDs live) has its own folder,
+``<cache_dir>/networks/<host>-<hash of the PLC URL>/``, so a name or a record never crosses from one
+network to another: a local network started afresh, or the public one, never sees the other's.
+
+``records/<cid>.json`` holds one record with the uri and author it was read from. A record's CID is
+its content's hash, so an entry is checked on every read by recomputing it: an entry edited on disk
+(or half-written) is dropped and reads as a miss, and the caller fetches the record again from its
+author's PDS. The same content published at another uri has the same CID, so a read asks for the uri
+too. ``names/<sha256 of the name>.json`` remembers which record a name resolved to last, and when, so
+that schema classes resolve offline after first use, with a warning naming the record and its age.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import logging
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from atdata.config import cache_dir
+from atdata.config import cache_dir, settings
 from atdata.errors import SchemaError
 from atdata.schema import record_cid
 
@@ -49,13 +56,41 @@ class NameEntry:
     uri: str
     cid: str
     author: str
+    saved_at: float | None = None
+    """When the name was last resolved to this record (seconds since the epoch), if known."""
+
+    def age(self, now: float | None = None) -> str:
+        """How long ago the name was resolved, for people (``"3 min 12 s"``), or ``"unknown"``."""
+        if self.saved_at is None:
+            return "an unknown time"
+        return describe_age((now if now is not None else time.time()) - self.saved_at)
+
+
+def describe_age(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} days {s % 86400 // 3600} h"
+
+
+def network_dir(plc: str, base: Path | None = None) -> Path:
+    """The cache folder of the network whose PLC directory is at ``plc``."""
+    url = plc.rstrip("/")
+    host = re.sub(r"[^A-Za-z0-9.-]+", "-", urlsplit(url).netloc or "unknown").strip("-.") or "unknown"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return (base if base is not None else cache_dir()) / "networks" / f"{host}-{digest}"
 
 
 class RecordCache:
-    """Records by CID under ``root`` (default: ``<cache_dir>/records`` and ``<cache_dir>/names``)."""
+    """Records by CID under ``root`` (default: the folder of the configured network's PLC directory,
+    see :func:`network_dir`)."""
 
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = root if root is not None else cache_dir()
+    def __init__(self, root: Path | None = None, *, plc: str | None = None) -> None:
+        self.root = root if root is not None else network_dir(plc or settings().plc)
 
     def _record_path(self, cid: str) -> Path | None:
         return self.root / "records" / f"{cid}.json" if _CID_RE.match(cid) else None
@@ -65,8 +100,9 @@ class RecordCache:
 
     # --- records ---------------------------------------------------------------------------
 
-    def get(self, cid: str) -> CachedRecord | None:
-        """The record with this CID, or None when absent or when the entry fails its CID check."""
+    def get(self, cid: str, uri: str | None = None) -> CachedRecord | None:
+        """The record with this CID (read from ``uri``, when given), or None when absent, read from
+        another uri, or when the entry fails its CID check."""
         path = self._record_path(cid)
         if path is None:
             return None
@@ -82,6 +118,8 @@ class RecordCache:
             log.warning("cached record %s does not match its CID; dropping it and fetching it again", path)
             path.unlink(missing_ok=True)
             return None
+        if uri is not None and entry["uri"] != uri:
+            return None  # the same content at another uri: another author's (or repo's) record
         return CachedRecord(str(entry["uri"]), cid, str(entry["author"]), value)
 
     def put(self, uri: str, author: str, value: dict[str, Any]) -> CachedRecord:
@@ -97,7 +135,13 @@ class RecordCache:
     def remember_name(self, name: str, record: CachedRecord) -> None:
         _write(
             self._name_path(name),
-            {"name": name, "uri": record.uri, "cid": record.cid, "author": record.author},
+            {
+                "name": name,
+                "uri": record.uri,
+                "cid": record.cid,
+                "author": record.author,
+                "saved_at": time.time(),
+            },
         )
 
     def name(self, name: str) -> NameEntry | None:
@@ -105,7 +149,14 @@ class RecordCache:
             data = json.loads(self._name_path(name).read_text(encoding="utf-8"))
             if data["name"] != name:
                 return None  # a hash collision is not this name
-            return NameEntry(name, str(data["uri"]), str(data["cid"]), str(data["author"]))
+            saved = data.get("saved_at")
+            return NameEntry(
+                name,
+                str(data["uri"]),
+                str(data["cid"]),
+                str(data["author"]),
+                float(saved) if isinstance(saved, (int, float)) else None,
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -75,6 +75,16 @@ class DatasetError(AtdataError, ValueError):
     """A dataset was opened or used wrongly (bad URL pattern, unknown sample type, ...)."""
 
 
+class SourceError(DatasetError):
+    """One source of an interleaved dataset failed; ``source`` names it, ``__cause__`` says why."""
+
+    def __init__(self, source: str, cause: Exception) -> None:
+        self.source = source
+        super().__init__(
+            f"source {source} failed: {cause}; pass on_error='skip' to interleave to go on without it"
+        )
+
+
 # --- schemas --------------------------------------------------------------------------------
 
 
@@ -137,7 +147,9 @@ class LensValidationError(LensError, ValueError):
         body = "\n  ".join(f"{where}:{v}" for v in violations)
         super().__init__(
             f"lens code {where} is outside the atdata lens dialect "
-            f"({len(violations)} violation(s)); see `atdata lens check`:\n  {body}"
+            f"({len(violations)} violation(s)); see `atdata lens check` and the dialect's "
+            f"documentation, module atdata.sandbox.dialect (`python -m pydoc atdata.sandbox.dialect`):"
+            f"\n  {body}"
         )
 
 
@@ -150,6 +162,10 @@ class LensExecutionError(LensError, RuntimeError):
         self.reason = reason
         where = f" on sample {key!r}" if key is not None else ""
         super().__init__(f"lens {lens} failed{where}: {reason}")
+
+
+class LensLimitError(LensExecutionError):
+    """A lens broke a resource limit (wall clock, CPU, memory): the run was stopped, not failed by code."""
 
 
 class LensPathError(LensError, LookupError):
@@ -193,6 +209,20 @@ class IntegrityError(AtdataError, ValueError):
 
 class TrustError(AtdataError, PermissionError):
     """Content from an author outside the caller's trust policy was refused."""
+
+
+class RowError(DatasetError):
+    """A row of a table (a pandas DataFrame) does not fit the sample type it was written as.
+
+    ``row`` is the row's index label, ``column`` the column at fault (None when the row as a whole
+    is), ``value`` a short repr of the value.
+    """
+
+    def __init__(self, message: str, *, row: object, column: str | None, value: str) -> None:
+        self.row = row
+        self.column = column
+        self.value = value
+        super().__init__(message)
 
 
 class LengthUnknownError(DatasetError, TypeError):

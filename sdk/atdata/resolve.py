@@ -10,13 +10,10 @@ cache, where it is checked against its CID again (:mod:`atdata.cache`). Only the
 (``__schema_ref__``) so that coercion and publishing name that exact record. One class per CID per
 process: resolving the same record twice gives the same class object.
 
-Ranking among the candidates, the same rules as the appview's ``resolveSchema`` and recomputed here
-so that the answer does not rest on the appview's word:
-
-1. the form of the name narrows the candidates (an author, a version, one record);
-2. authors in the trust policy first, in the order the policy lists them;
-3. then the highest version (semver precedence, a release above its pre-releases);
-4. then the author's DID, then the at-uri, in byte order.
+Ranking among the candidates is recomputed here, so that the answer does not rest on the appview's
+word: the form of the name narrows the candidates (an author, a version, one record), then
+:func:`atdata.ranking.rank` orders them as the appview's ``resolveSchema`` and the MCP server do
+(trusted authors first in the policy's order, then the highest version, then DID, then at-uri).
 
 With ``strict=True`` a name that does not pin its author (``Name``, ``Name@1.2.0``) and that several
 authors publish raises :class:`~atdata.errors.AmbiguousNameError` listing the candidates instead of
@@ -24,22 +21,26 @@ picking one. Without strict, the appview itself refuses a name several authors p
 them is trusted (the same error), so that a squatter cannot capture a popular name.
 
 After a name has been resolved once, it resolves offline: when the appview (or the author's PDS)
-cannot be reached, the last answer for that name and the cached record are used.
+cannot be reached, the last answer for that name and the cached record are used, with a warning
+naming the record and how long ago the name was resolved. Names and records are cached per network
+(per PLC directory, :mod:`atdata.cache`), so an answer from one network never serves another.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atdata.cache import CachedRecord, RecordCache
-from atdata.config import settings
+from atdata.config import how_to_set, settings
 from atdata.errors import (
     AmbiguousNameError,
     AppviewError,
     AtdataError,
+    IdentityError,
     IntegrityError,
     NetworkError,
     NotFoundError,
@@ -47,14 +48,18 @@ from atdata.errors import (
     RecordNotFoundError,
     SchemaError,
 )
-from atdata.lexicon.nsid import DATASET, SCHEMA
+from atdata.lexicon.nsid import DATASET, RESOLVE_SCHEMA, SCHEMA
+from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
 from atdata.network.identity import is_valid_did, is_valid_handle
-from atdata.network.records import AtUri, RecordFetcher
-from atdata.schema import from_schema
+from atdata.network.records import AtUri, FetchedRecord, RecordFetcher
+from atdata.ranking import rank
+from atdata.schema import by_reference, from_schema
 from atdata.schema import semver as _semver
 from atdata.schema.record import REF_ATTR
 from atdata.trust import TrustPolicy, current_policy
+
+log = logging.getLogger(__name__)
 
 _classes: dict[str, type] = {}
 _classes_lock = threading.Lock()
@@ -83,8 +88,12 @@ def parse_name(text: str) -> SchemaName:
     text = text.strip()
     if text.startswith("at://"):
         at = AtUri.parse(text)
-        if at.collection != SCHEMA:
-            raise _bad_name(text, f"an at-uri of a schema is in the {SCHEMA} collection, not {at.collection}")
+        if at.collection not in (SCHEMA, predecessor.ALT_SCHEMA):
+            raise _bad_name(
+                text,
+                f"an at-uri of a schema is in the {SCHEMA} collection (or atdata 0.7's "
+                f"{predecessor.ALT_SCHEMA}), not {at.collection}",
+            )
         return SchemaName(text, uri=text)
     author: str | None = None
     rest = text
@@ -115,20 +124,6 @@ def _matches(view: SchemaView, wanted: SchemaName) -> bool:
     return wanted.author is None or wanted.author in (view.author, (view.handle or "").lower())
 
 
-def rank(candidates: Sequence[SchemaView], trusted: Sequence[str]) -> list[SchemaView]:
-    """Candidates best first, by the rules in the module docstring."""
-    order = {did: i for i, did in enumerate(trusted)}
-    ranked = sorted(candidates, key=lambda c: (c.author, c.uri))
-    ranked.sort(
-        key=lambda c: _semver.parse(c.version) if _semver.is_semver(c.version) else _LOWEST, reverse=True
-    )
-    ranked.sort(key=lambda c: order.get(c.author, len(order)))
-    return ranked
-
-
-_LOWEST = _semver.Version(0, 0, 0, ("0",))
-
-
 def _label(view: SchemaView) -> str:
     who = f"{view.handle} ({view.author})" if view.handle else view.author
     return f"{view.name}@{view.version} by {who}: {view.uri}"
@@ -157,10 +152,57 @@ def resolve_record(name: str, *, strict: bool = False, trust: TrustPolicy | None
         return dict(resolver.find(parse_name(name), strict=strict).value)
 
 
+def find_schema(
+    appview: AppviewClient,
+    name: str,
+    *,
+    trusted: Sequence[str] = (),
+    fetcher: RecordFetcher | None = None,
+) -> SchemaView:
+    """The appview's view of the schema a name refers to, re-ranked and re-verified as :func:`resolve`
+    does (for tools that show a schema rather than build its class, such as the MCP server).
+
+    The best candidate is chosen here with :func:`atdata.ranking.rank`; its record is read from its
+    author's PDS and checked against its CID, author and name, and replaces the appview's copy in
+    the view returned; a handle in the name must resolve to the author; the view keeps its handle
+    only when the two-way check passes (else None: show the DID).
+    """
+    # An at-uri goes to the appview first, whose parameter check names what is wrong with it.
+    view = appview.get_schema(name.strip()).schema if name.strip().startswith("at://") else None
+    wanted = parse_name(name)
+    with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
+        if view is not None:
+            record = resolver.verified(view, wanted)
+        else:
+            answer = appview.resolve_schema(wanted.text, trusted=list(trusted))
+            candidates = [answer.schema, *answer.candidates]
+            endpoint = appview.endpoint(RESOLVE_SCHEMA)
+            view, record = resolver.best(candidates, endpoint, wanted, list(trusted), strict=False)
+        value = dict(record.value)
+        return replace(
+            view, record=value, description=value.get("description"), handle=resolver.verified_handle(view)
+        )
+
+
 def schema_class(ref: Mapping[str, str], *, fetcher: RecordFetcher | None = None) -> type:
     """The class of the schema record a strong ref (uri + cid) points to, CID-checked and cached."""
     with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
         return resolver.class_for(resolver.record(ref["uri"], ref["cid"]))
+
+
+def known_class(cid: str) -> type | None:
+    """The class this process already built for the schema record with this CID, if any."""
+    with _classes_lock:
+        return _classes.get(cid)
+
+
+def class_from_cache(uri: str, cid: str, cache: RecordCache) -> type:
+    """The class of the record ``uri``/``cid`` held in ``cache`` (how a DataLoader worker rebuilds a
+    resolved type, see :mod:`atdata.schema.by_reference`); records it refers to come from the same
+    cache, else from their authors' PDSes."""
+    with _Resolver(TrustPolicy()) as resolver:
+        resolver.cache = cache
+        return resolver.class_for(resolver.record(uri, cid))
 
 
 def schema_ref(cls: type) -> dict[str, str] | None:
@@ -171,7 +213,11 @@ def schema_ref(cls: type) -> dict[str, str] | None:
 
 @dataclass(frozen=True)
 class PublishedDataset:
-    """A dataset record read from its author's PDS: its sample type, shard URLs and schema ref."""
+    """A dataset record read from its author's PDS: its sample type, shard URLs and schema ref.
+
+    For an atdata 0.7 entry (``science.alt.dataset.entry``), ``metadata`` keeps what has no
+    counterpart here (description, license, tags, size, per-shard checksums, its own metadata).
+    """
 
     uri: str
     cid: str
@@ -179,18 +225,31 @@ class PublishedDataset:
     schema: dict[str, str]
     urls: list[str]
     record: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_dataset(uri: str, *, fetcher: RecordFetcher | None = None) -> PublishedDataset:
-    """The dataset record at ``uri``, CID-checked, with the class of its schema resolved."""
+    """The dataset record at ``uri``, CID-checked, with the class of its schema resolved.
+
+    Accepts ``dev.atdata.dataset`` records and atdata 0.7's ``science.alt.dataset.entry``.
+    """
     at = AtUri.parse(uri)
-    if at.collection != DATASET:
+    if at.collection not in (DATASET, predecessor.ALT_ENTRY):
         raise SchemaError(
-            f"dataset {uri!r}", [Problem("$", f"a dataset lives in {DATASET}, not {at.collection}")]
+            f"dataset {uri!r}",
+            [
+                Problem(
+                    "$",
+                    f"a dataset lives in {DATASET} (or atdata 0.7's {predecessor.ALT_ENTRY}), "
+                    f"not {at.collection}",
+                )
+            ],
         )
     with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
         record = resolver.fetcher.fetch(uri)
         value = record.value
+        if at.collection == predecessor.ALT_ENTRY:
+            return resolver.predecessor_dataset(record.uri, record.cid, record.author, value)
         if value.get("$type") != DATASET or not isinstance(value.get("schema"), dict):
             raise IntegrityError(f"the record at {uri} is not a {DATASET} record")
         ref = {"uri": str(value["schema"]["uri"]), "cid": str(value["schema"]["cid"])}
@@ -204,6 +263,7 @@ class _Resolver:
         self.cache = RecordCache()
         self._own_fetcher = fetcher is None
         self.fetcher = fetcher or RecordFetcher()
+        self._listed: dict[str, FetchedRecord] = {}
 
     def __enter__(self) -> _Resolver:
         return self
@@ -222,7 +282,7 @@ class _Resolver:
         except (NetworkError, _NoAppview) as e:
             if isinstance(e, (AppviewError, RecordNotFoundError)):
                 raise  # the network answered (no such name, record deleted): that answer stands
-            record = self._offline(wanted, e)
+            return self._offline(wanted, e)  # keeps the name's age: it was not asked again
         self.cache.remember_name(wanted.text, record)
         return record
 
@@ -231,16 +291,22 @@ class _Resolver:
             fetched = self.fetcher.fetch(wanted.uri)
             self._check_schema(fetched.uri, fetched.value, wanted)
             return self.cache.put(fetched.uri, fetched.author, fetched.value)
-        url = settings().appview
-        if not url:
-            raise _NoAppview(
-                "no appview is configured: call atdata.configure(appview=URL) or set ATDATA_APPVIEW"
-            )
         trusted = [a.did for a in self.policy.authors]
-        with AppviewClient(url) as appview:
-            answer = appview.resolve_schema(wanted.text, trusted=trusted)
-            endpoint = appview.endpoint("dev.atdata.resolveSchema")
-        ranked = rank([c for c in (answer.schema, *answer.candidates) if _matches(c, wanted)], trusted)
+        candidates, endpoint = self._candidates(wanted, trusted)
+        return self.best(candidates, endpoint, wanted, trusted, strict=strict)[1]
+
+    def best(
+        self,
+        candidates: list[SchemaView],
+        endpoint: str,
+        wanted: SchemaName,
+        trusted: list[str],
+        *,
+        strict: bool,
+    ) -> tuple[SchemaView, CachedRecord]:
+        """The best of the candidates for a name, ranked here (:func:`atdata.ranking.rank`), with its
+        record read from its author's PDS (CID-checked) and checked against the name."""
+        ranked = rank([c for c in candidates if _matches(c, wanted)], trusted)
         if not ranked:
             raise NotFoundError(endpoint, f"no candidate for {wanted.text!r} matches the name")
         if strict and _ambiguous(wanted, ranked):
@@ -251,28 +317,117 @@ class _Resolver:
                 f"name one (handle/{wanted.name}) or use an at-uri:\n  {listed}",
             )
         best = ranked[0]
-        record = self.record(best.uri, best.cid)
+        return best, self.verified(best, wanted)
+
+    def verified(self, view: SchemaView, wanted: SchemaName) -> CachedRecord:
+        """The record ``view`` names, read from its author's PDS (or as just listed there, or the
+        cache) and checked against its CID, its author and the name it was found by."""
+        seen = self._listed.get(view.uri)
+        if seen is not None and seen.cid == view.cid:
+            record = self.cache.put(seen.uri, seen.author, seen.value)
+        else:
+            record = self.record(view.uri, view.cid)
         self._check_schema(record.uri, record.value, wanted)
-        if record.author != best.author:
-            raise IntegrityError(f"{best.uri} is in the repository of {record.author}, not {best.author}")
+        if record.author != view.author:
+            raise IntegrityError(f"{view.uri} is in the repository of {record.author}, not {view.author}")
         if wanted.author is not None and not wanted.author.startswith("did:"):
             did = self.fetcher.identities.resolve(wanted.author).did
             if did != record.author:
-                raise IntegrityError(f"{best.uri} is not by {wanted.author} ({did})")
+                raise IntegrityError(f"{view.uri} is not by {wanted.author} ({did})")
         return record
+
+    def verified_handle(self, view: SchemaView) -> str | None:
+        """The view's handle when its DID document claims it and it resolves back to the DID, else None."""
+        if not view.handle:
+            return None
+        try:
+            return view.handle if self.fetcher.identities.resolve(view.handle).did == view.author else None
+        except AtdataError:
+            return None
+
+    def _candidates(self, wanted: SchemaName, trusted: list[str]) -> tuple[list[SchemaView], str]:
+        """Candidates from the appview when one is configured and up, else from the authors' repos."""
+        url = settings().appview
+        if url:
+            try:
+                with AppviewClient(url) as appview:
+                    answer = appview.resolve_schema(wanted.text, trusted=trusted)
+                return [answer.schema, *answer.candidates], appview.endpoint(RESOLVE_SCHEMA)
+            except NetworkError as e:
+                if isinstance(e, AppviewError) and (e.status is None or e.status < 500):
+                    raise  # the appview answered: no such name, or an ambiguous one
+                log.warning("the appview %s is unavailable (%s); reading authors' repositories", url, e)
+        return self._from_repos(wanted, trusted)
+
+    def _from_repos(self, wanted: SchemaName, trusted: list[str]) -> tuple[list[SchemaView], str]:
+        """Schema records named ``wanted`` in the named author's repo, or in every trusted author's.
+
+        Each record is CID-checked as listed (:meth:`RecordFetcher.list`). A trusted author's repo
+        that cannot be read is skipped with a warning, so one PDS down stops no one.
+        """
+        repos = [wanted.author] if wanted.author is not None else list(trusted)
+        if not repos:
+            raise _NoAppview(
+                f"{wanted.text!r} names no author, no appview is configured or reachable, and the trust "
+                f"policy names no author to look among: write handle/{wanted.name}, trust an author "
+                f"(atdata trust add HANDLE), or configure an appview ({how_to_set('appview')})"
+            )
+        found: list[SchemaView] = []
+        failures: list[str] = []
+        for repo in repos:
+            try:
+                records = [r for c in (SCHEMA, predecessor.ALT_SCHEMA) for r in self.fetcher.list(repo, c)]
+            except (NetworkError, IdentityError) as e:
+                if wanted.author is not None or isinstance(e, RecordNotFoundError):
+                    raise
+                log.warning("cannot list the schemas of %s: %s", repo, e)
+                failures.append(f"{repo}: {e}")
+                continue
+            for r in records:
+                name, version = r.value.get("name"), r.value.get("version")
+                if not isinstance(name, str) or not isinstance(version, str) or name != wanted.name:
+                    continue
+                self._listed[r.uri] = r
+                handle = repo if repo == wanted.author and not repo.startswith("did:") else None
+                description = r.value.get("description")
+                found.append(
+                    SchemaView(
+                        uri=r.uri,
+                        cid=r.cid,
+                        author=r.author,
+                        handle=handle,
+                        indexed_at="",
+                        name=name,
+                        version=version,
+                        description=description if isinstance(description, str) else None,
+                        record=r.value,
+                    )
+                )
+        if not found and failures:
+            raise NetworkError(f"cannot resolve {wanted.text!r}: " + "; ".join(failures))
+        return found, "the repositories of " + ", ".join(repos)
 
     def _offline(self, wanted: SchemaName, cause: Exception) -> CachedRecord:
         entry = self.cache.name(wanted.text)
-        record = self.cache.get(entry.cid) if entry is not None else None
-        if record is None:
+        record = self.cache.get(entry.cid, entry.uri) if entry is not None else None
+        if entry is None or record is None:
             raise NetworkError(
                 f"cannot resolve {wanted.text!r}: {cause}; it was not resolved here before"
             ) from None
+        log.warning(
+            "%r answered from the offline cache: %s (cid %s), resolved %s ago; the network could not "
+            "be asked (%s)",
+            wanted.text,
+            record.uri,
+            record.cid,
+            entry.age(),
+            cause,
+        )
         return record
 
     @staticmethod
     def _check_schema(uri: str, value: Mapping[str, Any], wanted: SchemaName) -> None:
-        if value.get("$type") != SCHEMA:
+        if value.get("$type") not in (SCHEMA, predecessor.ALT_SCHEMA):
             raise IntegrityError(f"the record at {uri} is a {value.get('$type')!r}, not a {SCHEMA} record")
         if wanted.name is not None and value.get("name") != wanted.name:
             raise IntegrityError(f"the record at {uri} is named {value.get('name')!r}, not {wanted.name!r}")
@@ -283,7 +438,7 @@ class _Resolver:
 
     def record(self, uri: str, cid: str) -> CachedRecord:
         """The record with this CID: from the cache (checked there), else from its author's PDS."""
-        cached = self.cache.get(cid)
+        cached = self.cache.get(cid, uri)
         if cached is not None:
             return cached
         fetched = self.fetcher.fetch(uri, cid)
@@ -294,11 +449,34 @@ class _Resolver:
             known = _classes.get(record.cid)
         if known is not None:
             return known
+        value, kept = record.value, None
+        if value.get("$type") == predecessor.ALT_SCHEMA:
+            value, kept = predecessor.convert_schema(value, record.uri)
         cls = from_schema(
-            record.value, resolve=lambda ref: self.record(ref["uri"], ref["cid"]).value, ref=record.ref
+            value, resolve=lambda ref: self.record(ref["uri"], ref["cid"]).value, ref=record.ref
         )
+        if kept is not None:
+            setattr(cls, predecessor.PREDECESSOR_ATTR, {"uri": record.uri, "cid": record.cid, **kept})
+        by_reference.refer_to_cache(cls, record.uri, record.cid, self.cache.root)
         with _classes_lock:
             return _classes.setdefault(record.cid, cls)
+
+    def predecessor_dataset(self, uri: str, cid: str, author: str, value: dict[str, Any]) -> PublishedDataset:
+        """An atdata 0.7 entry: its bare ``schemaRef`` is fetched once and pinned by the CID found."""
+        pds = self.fetcher.identities.resolve(author).pds
+        entry = predecessor.convert_entry(value, uri, author_pds=pds, author=author)
+        if AtUri.parse(entry.schema_uri).collection != predecessor.ALT_SCHEMA:
+            raise IntegrityError(
+                f"the entry at {uri} names {entry.schema_uri}, not a {predecessor.ALT_SCHEMA} record"
+            )
+        fetched = self.fetcher.fetch(entry.schema_uri)
+        if fetched.value.get("$type") != predecessor.ALT_SCHEMA:
+            raise IntegrityError(
+                f"{fetched.uri}, the schema of {uri}, is not a {predecessor.ALT_SCHEMA} record"
+            )
+        cls = self.class_for(self.cache.put(fetched.uri, fetched.author, fetched.value))
+        metadata = {**entry.metadata, "checksums": entry.checksums}
+        return PublishedDataset(uri, cid, cls, fetched.ref, entry.urls, value, metadata)
 
 
 class _NoAppview(AtdataError):

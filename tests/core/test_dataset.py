@@ -30,6 +30,16 @@ def _shard_paths(pattern: str) -> list[Path]:
     return [Path(p) for p in expand(pattern)]
 
 
+def _foreign(pattern: str) -> str:
+    """The shards as another writer leaves them: sidecars that do not name the stored type."""
+    for shard in _shard_paths(pattern):
+        sidecar = Path(f"{shard}.json")
+        d = json.loads(sidecar.read_text())
+        d.pop("type", None)
+        sidecar.write_text(json.dumps(d))
+    return pattern
+
+
 def test_ordered_yields_typed_samples_in_write_order(frames: str) -> None:
     got = list(atdata.Dataset[Frame](frames).ordered())
     assert got == [frame(i) for i in range(10)]
@@ -187,7 +197,7 @@ def test_a_corrupt_msgpack_member_names_shard_and_key(write_shards: WriteShards)
 
 
 def test_a_missing_field_names_shard_key_and_field(write_shards: WriteShards) -> None:
-    pattern = write_shards([LabelOnly(index=0, label="a")])
+    pattern = _foreign(write_shards([LabelOnly(index=0, label="a")]))
     with pytest.raises(ShardError, match="missing required field") as err:
         list(atdata.Dataset[Frame](pattern))
     assert err.value.key == "000000000" and err.value.field == "image"
@@ -195,14 +205,16 @@ def test_a_missing_field_names_shard_key_and_field(write_shards: WriteShards) ->
 
 
 def test_a_wrong_dtype_names_shard_key_and_field(write_shards: WriteShards) -> None:
-    pattern = write_shards([IntFrame(image=np.zeros((2, 3), dtype=np.int64), index=0, label="a")])
+    pattern = _foreign(write_shards([IntFrame(image=np.zeros((2, 3), dtype=np.int64), index=0, label="a")]))
     with pytest.raises(ShardError, match="expected dtype float32, got int64") as err:
         list(atdata.Dataset[Frame](pattern))
     assert (err.value.key, err.value.field) == ("000000000", "image")
 
 
 def test_a_wrong_shape_names_shard_key_and_field(write_shards: WriteShards) -> None:
-    pattern = write_shards([WideFrame(image=np.zeros((2, 4), dtype=np.float32), index=0, label="a")])
+    pattern = _foreign(
+        write_shards([WideFrame(image=np.zeros((2, 4), dtype=np.float32), index=0, label="a")])
+    )
     with pytest.raises(ShardError, match=r"expected shape \(2, 3\), got \(2, 4\)") as err:
         list(atdata.Dataset[Frame](pattern))
     assert (err.value.key, err.value.field) == ("000000000", "image")
@@ -213,7 +225,7 @@ def test_on_error_skip_logs_and_skips_bad_samples(
 ) -> None:
     good = [IntFrame(image=np.zeros((2, 3), dtype=np.float32), index=i, label="ok") for i in (0, 2)]
     bad = IntFrame(image=np.zeros((2, 3), dtype=np.int8), index=1, label="bad")
-    pattern = write_shards([good[0], bad, good[1]])
+    pattern = _foreign(write_shards([good[0], bad, good[1]]))
     with caplog.at_level(logging.WARNING, logger="atdata.dataset"):
         got = list(atdata.Dataset[Frame](pattern, on_error="skip"))
     assert [s.index for s in got] == [0, 2]
@@ -281,3 +293,30 @@ def test_fields_with_a_none_in_the_batch_come_as_a_list(write_shards: WriteShard
     assert isinstance(batch.maybe_inner, list) and batch.maybe_inner[1] is None
     assert isinstance(batch.maybe_inner[0], Inner)
     assert np.array_equal(batch.any_array, np.stack([everything(0).any_array, everything(1).any_array]))
+
+
+def test_the_sidecar_names_the_stored_type(frames: str) -> None:
+    assert json.loads(Path(f"{_shard_paths(frames)[0]}.json").read_text())["type"] == "Frame"
+
+
+def test_opening_shards_as_another_type_fails_at_construction_with_both_names(frames: str) -> None:
+    with pytest.raises(
+        DatasetError, match=r"holds samples of type Frame, but the dataset was opened as LabelOnly"
+    ):
+        atdata.Dataset[LabelOnly](frames)
+    with pytest.raises(DatasetError, match=r"type Frame.*opened as LabelOnly"):
+        atdata.Dataset(frames, sample_type=LabelOnly)
+
+
+def test_sidecars_without_a_stored_type_still_open(frames: str) -> None:
+    ds = atdata.Dataset[Frame](_foreign(frames))
+    assert len(ds) == 10 and next(iter(ds)) == frame(0)
+
+
+def test_a_sidecar_with_a_malformed_type_is_refused(frames: str) -> None:
+    sidecar = Path(f"{_shard_paths(frames)[0]}.json")
+    d = json.loads(sidecar.read_text())
+    d["type"] = ["Frame"]
+    sidecar.write_text(json.dumps(d))
+    with pytest.raises(ShardIntegrityError, match="type must be a sample type name"):
+        len(atdata.Dataset[Frame](frames))

@@ -46,6 +46,41 @@ def test_dev_up_account_down_from_separate_commands(tmp_path: Path) -> None:
         httpx.get(f"{urls['pds']}/xrpc/com.atproto.server.describeServer")
 
 
+def _settings_in_a_new_process(env: dict[str, str]) -> dict[str, Any]:
+    code = "import json; from atdata.config import settings; s = settings(); print(json.dumps(s.__dict__))"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_dev_up_is_remembered_by_every_command_and_new_process_until_dev_down(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("ATDATA_PLC", "ATDATA_PDS", "ATDATA_APPVIEW")}
+    env |= {"ATDATA_STATE_DIR": str(tmp_path / "state"), "ATDATA_CONFIG_DIR": str(tmp_path / "config")}
+    up = _atdata("dev", "up", "--json", env=env)
+    assert up.returncode == 0, up.stderr
+    urls = json.loads(up.stdout)
+    try:
+        seen = _settings_in_a_new_process(env)
+        assert (seen["plc"], seen["pds"]) == (urls["plc"], urls["pds"])
+        exports = _atdata("dev", "env", env=env)
+        assert exports.returncode == 0, exports.stderr
+        assert f"export ATDATA_PLC={urls['plc']}" in exports.stdout.splitlines()
+        assert f"export ATDATA_PDS={urls['pds']}" in exports.stdout.splitlines()
+        made = _atdata("dev", "account", "erin.test", "--password", "erin-pass-1", env=env)
+        assert made.returncode == 0, made.stderr
+        # No --plc, no --pds: the handle resolves through the dev network's PDS and PLC.
+        who = _atdata("identity", "erin.test", "--json", env=env)
+        assert who.returncode == 0, who.stderr
+        assert json.loads(who.stdout)["did"] == made.stdout.strip()
+        login = _atdata("login", "erin.test", "--password", "erin-pass-1", env=env)
+        assert login.returncode == 0, login.stderr
+    finally:
+        down = _atdata("dev", "down", env=env)
+    assert down.returncode == 0, down.stderr
+    assert _settings_in_a_new_process(env)["plc"] == "https://plc.directory"
+    assert _atdata("dev", "env", env=env).returncode == 1
+
+
 def test_starting_again_returns_the_running_stack(dev_stack: Any) -> None:
     again = start(Path(dev_stack.state_dir))
     assert (again.pds, again.pid) == (dev_stack.pds, dev_stack.pid)

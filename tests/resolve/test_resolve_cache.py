@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from atdata.cache import RecordCache
+import pytest
+
+from atdata.cache import NameEntry, RecordCache, network_dir
 from atdata.schema import record_cid
 
 RECORD = {
@@ -48,3 +50,38 @@ def test_the_last_answer_for_a_name_is_remembered(tmp_path: Path) -> None:
     entry = cache.name("alice.test/Frame")
     assert entry is not None and (entry.uri, entry.cid) == (URI, stored.cid)
     assert cache.name("Frame") is None
+
+
+def test_names_and_records_are_kept_per_network(tmp_path: Path) -> None:
+    local = RecordCache(network_dir("http://127.0.0.1:2582", tmp_path))
+    public = RecordCache(network_dir("https://plc.directory", tmp_path))
+    stored = local.put(URI, "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", RECORD)
+    local.remember_name("Frame", stored)
+    assert public.name("Frame") is None
+    assert public.get(stored.cid) is None
+
+
+def test_the_network_folder_follows_the_configured_plc_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATDATA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("ATDATA_PLC", "http://127.0.0.1:2582")
+    assert RecordCache().root == network_dir("http://127.0.0.1:2582", tmp_path)
+    assert network_dir("http://127.0.0.1:2582", tmp_path) != network_dir("http://127.0.0.1:2583", tmp_path)
+
+
+def test_the_same_content_at_another_uri_is_a_miss(tmp_path: Path) -> None:
+    cache = RecordCache(tmp_path)
+    stored = cache.put(URI, "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", RECORD)
+    other = "at://did:plc:bbbbbbbbbbbbbbbbbbbbbbbb/dev.atdata.schema/Frame:1.0.0"
+    assert cache.get(stored.cid, other) is None
+    assert cache.get(stored.cid, URI) == stored
+
+
+def test_a_remembered_name_knows_how_old_it_is(tmp_path: Path) -> None:
+    cache = RecordCache(tmp_path)
+    cache.remember_name("Frame", cache.put(URI, "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", RECORD))
+    entry = cache.name("Frame")
+    assert entry is not None and entry.saved_at is not None
+    assert entry.age(now=entry.saved_at + 3 * 3600 + 125) == "3 h 2 min"
+    assert NameEntry("Frame", URI, "cid", "did").age() == "an unknown time"

@@ -13,6 +13,7 @@ import pytest
 from resolve_world import World, serve_appview, wait_indexed
 
 import atdata
+from atdata.cache import network_dir
 from atdata.errors import AmbiguousNameError, NetworkError
 from atdata.resolve import schema_ref
 from atdata.schema import record_cid
@@ -72,7 +73,8 @@ def test_strict_refuses_a_contested_name_listing_every_candidate(world: World) -
 def test_a_tampered_cache_entry_is_fetched_again_from_the_pds(world: World, private_dirs: Path) -> None:
     world.configure()
     atdata.resolve("Mid")
-    entry = private_dirs / "cache" / "records" / f"{world.schemas['Mid']['cid']}.json"
+    records = network_dir(world.stack.plc, private_dirs / "cache") / "records"
+    entry = records / f"{world.schemas['Mid']['cid']}.json"
     data = json.loads(entry.read_text())
     data["value"]["description"] = "tampered"
     entry.write_text(json.dumps(data))
@@ -98,6 +100,29 @@ def test_a_name_resolved_once_resolves_offline_in_a_new_process(world: World, tm
     done = _resolve_in_a_fresh_process("Mid", appview, world)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == world.schemas["Mid"]
+
+
+def test_an_answer_from_the_offline_cache_warns_naming_the_record_and_its_age(
+    world: World, tmp_path: Path
+) -> None:
+    with serve_appview(tmp_path / "own.db", world.stack) as appview:
+        atdata.configure(appview=appview, plc=world.stack.plc, pds=world.stack.pds)
+        wait_indexed(appview, world.schemas["Mid"]["uri"])
+        atdata.resolve("Mid")
+    done = _resolve_in_a_fresh_process("Mid", appview, world)
+    assert done.returncode == 0, done.stderr
+    assert "'Mid' answered from the offline cache" in done.stderr
+    assert world.schemas["Mid"]["uri"] in done.stderr
+    assert " s ago" in done.stderr
+
+
+def test_a_name_resolved_on_one_network_is_unknown_on_another(world: World) -> None:
+    world.configure()
+    atdata.resolve("Mid")
+    # Another PLC directory is another network: nothing cached on the first one may answer there.
+    atdata.configure(appview="http://127.0.0.1:9", plc="http://127.0.0.1:8", pds="http://127.0.0.1:8")
+    with pytest.raises(NetworkError, match="not resolved here before"):
+        atdata.resolve("Mid")
 
 
 def test_a_name_never_resolved_cannot_be_resolved_offline(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import io
 import json
@@ -216,3 +217,17 @@ def test_a_defaulted_field_that_would_hide_a_name_the_annotations_use_is_refused
     record = small([scalar_field("float", "int", default={"integer": 1}), scalar_field("x", "float")])
     with pytest.raises(SchemaError, match="would hide the 'float'"):
         generate_module(record)
+
+
+def test_a_datetime_field_imports_datetime_and_round_trips(tmp_path: Path) -> None:
+
+
+    @atdata.packable
+    class Stamped:
+        at: dt.datetime = dt.datetime(2020, 1, 2, tzinfo=dt.UTC)
+        seen: list[dt.datetime] | None = None
+
+    record = atdata.schema_of(Stamped, created_at=WHEN)
+    module = generate(record, tmp_path, "gen_stamped")
+    assert atdata.schema_of(module.Stamped, created_at=WHEN) == record
+    assert module.Stamped().at == dt.datetime(2020, 1, 2, tzinfo=dt.UTC)

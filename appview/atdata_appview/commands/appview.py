@@ -8,7 +8,7 @@ from pathlib import Path
 
 import platformdirs
 
-from atdata.network.identity import DEFAULT_PLC_URL
+from atdata.config import dev_network, forget_dev_network, remember_dev_network, settings
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", default=default_db(), help="sqlite:///path.db (default) or postgresql://...")
         p.add_argument(
-            "--plc", default=DEFAULT_PLC_URL, help="PLC directory for did:plc (default: %(default)s)"
+            "--plc",
+            default=None,
+            help="PLC directory for did:plc (default: ATDATA_PLC, the config file, the network "
+            "`atdata dev up` started, else https://plc.directory)",
         )
 
     serve = sub.add_parser("serve", help="follow firehoses and serve XRPC queries")
@@ -39,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="append",
         default=[],
         metavar="URL",
-        help="follow a PDS directly (believed only about accounts whose DID documents name it)",
+        help="follow a PDS directly (default, with no --relay: the PDS `atdata dev up` started); "
+        "believed only about the accounts whose DID documents name it",
     )
     serve.add_argument(
         "--handle-resolver",
@@ -81,22 +85,59 @@ def _serve(args: argparse.Namespace) -> int:
     from atdata_appview.xrpc.server import create_app
     from atdata_appview.xrpc.transport import H11_MAX_INCOMPLETE, GuardedH11Protocol
 
+    # What the operator needs to see (where it listens, what it follows, each committed batch) is
+    # logged at INFO whatever -v says; -v adds the rest.
+    logging.getLogger("atdata_appview").setLevel(min(logging.INFO, logging.getLogger().level))
+    plc = args.plc or settings().plc
+    dev = dev_network()
+    pdses = list(args.pds)
+    if not pdses and not args.relay and dev.get("pds"):
+        pdses = [dev["pds"]]
+        log.info("following the PDS of the local network `atdata dev up` started")
     store = open_store(args.db)
-    appview = Appview(
-        store, plc_url=args.plc, handle_resolver=args.handle_resolver, resync_workers=args.resync_workers
-    )
-    app = create_app(appview, relays=args.relay, pdses=args.pds, graph_refresh=args.graph_refresh)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        lifespan="on",
-        http=GuardedH11Protocol,
-        h11_max_incomplete_event_size=H11_MAX_INCOMPLETE,
-        timeout_keep_alive=5,
-    )
+    handle_resolver = args.handle_resolver
+    if handle_resolver is None and dev.get("pds") and dev.get("plc") == plc:
+        handle_resolver = dev["pds"]  # .test handles of the local network resolve only there
+    appview = Appview(store, plc_url=plc, handle_resolver=handle_resolver, resync_workers=args.resync_workers)
+    app = create_app(appview, relays=args.relay, pdses=pdses, graph_refresh=args.graph_refresh)
+    url = f"http://{args.host}:{args.port}"
+    log.info("appview listening on %s (database %s)", url, _redacted(args.db))
+    log.info("PLC directory: %s", plc)
+    for source in (*args.relay, *pdses):
+        log.info("following the firehose of %s", source)
+    if not args.relay and not pdses:
+        log.info(
+            "following nothing: serving the database, reloading the lens graph every %.0f s",
+            args.graph_refresh,
+        )
+    on_dev = bool(dev) and dev.get("plc") == plc
+    if on_dev:
+        # Consumers on this machine find the appview of the dev network without flags.
+        remember_dev_network(pid=int(dev["pid"]), appview=url)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            lifespan="on",
+            http=GuardedH11Protocol,
+            h11_max_incomplete_event_size=H11_MAX_INCOMPLETE,
+            timeout_keep_alive=5,
+        )
+    finally:
+        if on_dev and dev_network().get("appview") == url:
+            forget_dev_network("appview")
     return 0
+
+
+def _redacted(db: str) -> str:
+    """The database URL without a password (postgresql://user:secret@host/db)."""
+    head, sep, tail = db.partition("://")
+    if sep and "@" in tail:
+        creds, _, host = tail.rpartition("@")
+        return f"{head}://{creds.split(':', 1)[0]}:***@{host}"
+    return db
 
 
 def _backfill(args: argparse.Namespace) -> int:
@@ -104,7 +145,7 @@ def _backfill(args: argparse.Namespace) -> int:
     from atdata_appview.store import open_store
 
     store = open_store(args.db)
-    appview = Appview(store, plc_url=args.plc, repo_host=args.pds)
+    appview = Appview(store, plc_url=args.plc or settings().plc, repo_host=args.pds)
     try:
         snap = appview.applier.backfill(args.did)
     finally:

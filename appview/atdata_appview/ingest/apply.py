@@ -86,11 +86,20 @@ class Applier:
         changed: set[str] = set()
         after = _After()
         with self.store.transaction() as tx:
+            counted = _CountingTx(tx)
             for event in events:
-                self._apply(tx, source, event, changed, after)
+                self._apply(counted, source, event, changed, after)  # type: ignore[arg-type]
             seqs = [e.seq for e in events if e.seq is not None]
             if seqs:
                 tx.set_cursor(source, max(seqs))
+        log.info(
+            "committed a batch from %s: %d event(s), %d record(s) changed, %d rejection(s)%s",
+            source,
+            len(events),
+            len(changed),
+            counted.rejections,
+            f"; cursor {max(seqs)}" if seqs else "",
+        )
         self._committed(changed, after)
 
     def _poison(self, source: str, event: Event) -> None:
@@ -285,3 +294,18 @@ class _After:
     def __init__(self) -> None:
         self.refresh: set[str] = set()
         self.resync = False
+
+
+class _CountingTx:
+    """A transaction that counts its rejections, for the per-batch log line."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self.rejections = 0
+
+    def reject(self, *args: object, **kwargs: object) -> None:
+        self.rejections += 1
+        self._tx.reject(*args, **kwargs)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tx, name)

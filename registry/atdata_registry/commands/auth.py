@@ -21,7 +21,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--pds", metavar="URL", help="sign in on this PDS instead of the one the handle resolves to"
     )
     p.add_argument(
-        "--plc", metavar="URL", help="PLC directory used to resolve did:plc (default: plc.directory)"
+        "--plc",
+        metavar="URL",
+        help="PLC directory used to resolve did:plc (default: ATDATA_PLC, the config file, the dev "
+        "network, else plc.directory)",
     )
     p.set_defaults(func=_login)
 

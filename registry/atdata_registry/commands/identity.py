@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from atdata.config import settings
 from atdata.network.identity import IdentityResolver
 
 
@@ -12,13 +13,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser("identity", help="resolve a handle or DID to its DID document's essentials")
     p.add_argument("subject", metavar="HANDLE|DID")
     p.add_argument("--pds", metavar="URL", help="also ask this PDS to resolve the handle (local networks)")
-    p.add_argument("--plc", metavar="URL", help="PLC directory for did:plc (default: plc.directory)")
+    p.add_argument(
+        "--plc",
+        metavar="URL",
+        help="PLC directory for did:plc (default: ATDATA_PLC, the config file, the dev network, "
+        "else plc.directory)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON, including the DID document")
     p.set_defaults(func=_identity)
 
 
 def _identity(args: argparse.Namespace) -> int:
-    who = IdentityResolver(plc_url=args.plc, pds_url=args.pds).resolve(args.subject)
+    configured = settings()  # --plc and --pds are in it (atdata.cli.main hands flags over)
+    with IdentityResolver(plc_url=configured.plc, pds_url=configured.pds) as resolver:
+        who = resolver.resolve(args.subject)
     if args.json:
         print(
             json.dumps(

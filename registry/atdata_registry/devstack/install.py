@@ -57,9 +57,40 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _run(cmd: list[str], cwd: Path, what: str) -> None:
+def _node_headers() -> str | None:
+    """The prefix under which the system's Node.js headers live (``<prefix>/include/node``).
+
+    node-gyp otherwise downloads the headers, which fails offline; Debian's ``nodejs`` ships them
+    under ``/usr/include/node``. Found from the running ``node`` so that other layouts work too.
+    """
+    node = shutil.which("node")
+    candidates = [Path(node).resolve().parent.parent] if node else []
+    candidates.append(Path("/usr"))
+    for prefix in candidates:
+        if (prefix / "include" / "node" / "node_version.h").is_file():
+            return str(prefix)
+    return None
+
+
+def _build_env(folder: Path) -> dict[str, str]:
+    """The environment of npm and node-gyp: nothing taken from the user's ``~/.npmrc`` is needed.
+
+    The node headers are named explicitly, and the compilers get their own TMPDIR so that other jobs
+    cleaning ``/tmp`` cannot break a build.
+    """
+    env = dict(os.environ)
+    headers = _node_headers()
+    if headers is not None:
+        env["npm_config_nodedir"] = headers
+    tmp = folder / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(tmp)
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, what: str, env: dict[str, str] | None = None) -> None:
     log.info("dev stack: %s (%s)", what, " ".join(cmd))
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
         raise DevStackError(f"dev stack: {what} failed in {cwd} (exit {proc.returncode}):\n{tail}")
@@ -93,13 +124,15 @@ def ensure_installed() -> Path:
         (folder / "package.json").write_text(
             json.dumps({"name": "atdata-devstack", "private": True, "dependencies": PACKAGES}, indent=2)
         )
-        _run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], folder, "npm install")
+        env = _build_env(folder)
+        _run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], folder, "npm install", env)
         for pkg in _native_modules_to_build(folder / "node_modules"):
-            _run(["npx", "--yes", "node-gyp", "rebuild", "--release"], pkg, f"building {pkg.name}")
+            _run(["npx", "--yes", "node-gyp", "rebuild", "--release"], pkg, f"building {pkg.name}", env)
         _run(
             ["node", "-e", "require('better-sqlite3')(':memory:').close(); require('@atproto/pds');"],
             folder,
             "loading the installed packages",
         )
         (folder / _MARKER).write_text(json.dumps(PACKAGES))
+        shutil.rmtree(folder / "tmp", ignore_errors=True)
     return folder

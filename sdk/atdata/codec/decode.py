@@ -9,6 +9,7 @@ Errors name the field path (``inners[1].name``) and become :class:`ShardError` w
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -53,8 +54,21 @@ def _kind(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
+def _datetime(v: Any) -> Any:
+    if type(v) is not str:
+        raise _Bad(f"expected a datetime (ISO 8601 text), got {_kind(v)}")
+    try:
+        return _dt.datetime.fromisoformat(v)
+    except ValueError:
+        raise _Bad(f"expected a datetime (ISO 8601 text), got {_kind(v)}") from None
+
+
 def _scalar(kind: str) -> Convert:
-    exact = _EXACT[kind]
+    if kind == "datetime":
+        return _datetime
+    exact = _EXACT.get(kind)
+    if exact is None:
+        raise AssertionError(kind)
 
     def convert(v: Any) -> Any:
         if type(v) is exact:
@@ -207,7 +221,7 @@ def _fast_type(ft: FieldType) -> type | None:
     if isinstance(ft, OptionalType):
         ft = ft.inner
     if isinstance(ft, Scalar):
-        return _EXACT[ft.kind]
+        return _EXACT.get(ft.kind)
     return None
 
 

@@ -1,7 +1,7 @@
 """Typed samples to bytes: one msgpack map per sample, field name to value.
 
-Arrays become ``bin`` values in the layout of :mod:`atdata.codec.arrays`, nested samples become
-maps, so that atdata 0.7 readers and plain ``msgpack`` users can read what we write.
+Arrays become ``bin`` values in the layout of :mod:`atdata.codec.arrays`, datetimes ISO 8601 text,
+nested samples become maps, so that atdata 0.7 readers and plain ``msgpack`` users can read what we write.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from atdata.codec.arrays import ArrayFormatError, encode_array
 from atdata.errors import SampleValidationError
-from atdata.types.fields import ArrayType, FieldType, ListType, OptionalType, RefType
+from atdata.types.fields import ArrayType, FieldType, ListType, OptionalType, RefType, Scalar
 from atdata.types.packable import spec_of
 
 Convert = Callable[[Any], Any]
@@ -30,9 +30,16 @@ def _array(v: Any) -> Any:
     return encode_array(v)
 
 
+def _datetime(v: Any) -> str:
+    # ISO 8601 text: readable by any msgpack user and by atdata 0.7 as a str.
+    return v.isoformat()  # type: ignore[no-any-return]
+
+
 def _converter(ft: FieldType) -> Convert:
     if isinstance(ft, ArrayType):
         return _array
+    if isinstance(ft, Scalar) and ft.kind == "datetime":
+        return _datetime
     if isinstance(ft, OptionalType):
         inner = _converter(ft.inner)
         if inner is _identity:

@@ -11,7 +11,9 @@ from typing import Any, Generic, Literal, TypeVar, overload
 
 from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
-from atdata.errors import DatasetError, LengthUnknownError, ShardError
+from atdata.dataset.provenance import ATTR, Origin, carry
+from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
+from atdata.shards.cache import DEFAULT_MAX_BYTES, ShardCache
 from atdata.shards.reader import samples as shard_samples
 from atdata.shards.sidecar import Sidecar, read_sidecar
 from atdata.shards.streams import DEFAULT_TIMEOUT
@@ -31,11 +33,18 @@ class Dataset(Generic[T]):
     """Samples of one type, read from WebDataset shards: ``Dataset[Frame]("out/frames-{0000..0009}.tar")``.
 
     ``urls`` is a shard URL or brace pattern (``::`` joins several), or a list of them: local paths,
-    ``file://`` or ``http(s)://`` (streamed, never downloaded whole first); or the at-uri of a
-    published dataset record, read (CID-checked) from its author's PDS, which gives the shard URLs
-    and the sample type (its schema, resolved like :func:`atdata.resolve`). Each sample is checked
+    ``file://``, ``http(s)://`` or an object store through fsspec (``s3://``, ``gs://``, ``az://``,
+    ``hf://``; streamed, never downloaded whole first); or the at-uri of a published dataset record
+    (``dev.atdata.dataset``, or atdata 0.7's ``science.alt.dataset.entry``), read (CID-checked) from
+    its author's PDS, which gives the shard URLs and the sample type (its schema, resolved like
+    :func:`atdata.resolve`). Remote shards with a sidecar are kept on disk after their first read,
+    verified against the sidecar's sha-256, so later epochs read them locally: ``cache_dir=`` says
+    where (default ``$ATDATA_CACHE_DIR/shards``, bounded by ``ATDATA_SHARD_CACHE_BYTES``), ``False``
+    turns it off (:mod:`atdata.shards.cache`). Each sample is checked
     against the type while it is decoded; a bad sample raises :class:`~atdata.errors.ShardError`
-    naming shard, key and field, or with ``on_error="skip"`` is logged and skipped. Shards with a
+    naming shard, key and field, or with ``on_error="skip"`` is logged and skipped; the same holds
+    for a sample a lens fails on in a dataset made by :meth:`as_type` (with the default the error is
+    raised once every earlier sample has been delivered). Shards with a
     sidecar (``<shard>.json``, written by :class:`~atdata.ShardWriter`) give ``len()`` and are checked
     against its sample count and sha-256 as they stream (raising
     :class:`~atdata.errors.ShardIntegrityError` once the shard has been read through); a local shard
@@ -52,6 +61,7 @@ class Dataset(Generic[T]):
         on_error: Literal["raise", "skip"] = "raise",
         verify: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
+        cache_dir: str | os.PathLike[str] | Literal[False] | None = None,
     ) -> None:
         self.published: Any = None
         """For a dataset opened by its record's at-uri: the record (``atdata.resolve.PublishedDataset``)."""
@@ -72,13 +82,46 @@ class Dataset(Generic[T]):
         if sample_type is not None and not is_packable(sample_type):
             raise DatasetError(f"{sample_type!r} is not a sample type; decorate it with @atdata.packable")
         self._sample_type = sample_type
-        self.on_error = on_error
+        self.on_error: Literal["raise", "skip"] = on_error
         self.verify = verify
         self.timeout = timeout
+        self.cache: ShardCache | None = (
+            None
+            if cache_dir is False
+            else ShardCache.default()
+            if cache_dir is None
+            else ShardCache(cache_dir, getattr(ShardCache.default(), "max_bytes", DEFAULT_MAX_BYTES))
+        )
+        """Where remote shards with sidecars are kept after their first read (None: nowhere)."""
         self._sidecars: dict[str, Sidecar | None] = {}
         self._source: Dataset[Any] | None = None
         self._transform: Transform | None = None
         self._chunk = 64
+        self._lens_path: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        if sample_type is not None:
+            self._check_stored_type(sample_type)
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        # Dataset[Frame](...) passes Frame in as sample_type, so construction can check it against
+        # the shards; a plain typing alias would only set it after __init__ returned.
+        alias = super().__class_getitem__(params)  # type: ignore[misc]
+        return _TypedAlias(alias.__origin__, alias.__args__)
+
+    def _check_stored_type(self, sample_type: type) -> None:
+        """Refuse a dataset whose first shard's sidecar names another stored type than ``sample_type``."""
+        if not self._urls:
+            return
+        try:
+            sidecar = self._sidecar(self._urls[0])
+        except ShardError:
+            return  # unreadable here; reading the shard reports it with its URL
+        stored = sidecar.sample_type if sidecar is not None else None
+        if stored is not None and stored != sample_type.__name__:
+            raise DatasetError(
+                f"{display(self._urls[0])} holds samples of type {stored}, but the dataset was opened "
+                f"as {sample_type.__name__}; open it as Dataset[{stored}] and convert with "
+                f".as_type({sample_type.__name__}) through a lens"
+            )
 
     # --- what it is -----------------------------------------------------------------------
 
@@ -160,17 +203,27 @@ class Dataset(Generic[T]):
         return self._iterate(batch_size=batch_size, shuffle=True, seed=seed, buffer=buffer)
 
     def to_torch(
-        self, batch_size: int | None = None, *, shuffle: bool = False, seed: int = 0, buffer: int = 1000
+        self,
+        batch_size: int | None = None,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        buffer: int = 1000,
+        tensors: bool = False,
     ) -> Any:
         """A ``torch.utils.data.IterableDataset`` over this dataset (needs torch installed).
 
         Under a DataLoader with workers, and across ``torch.distributed`` ranks, each process reads
         its own share of the shards. Use it with ``DataLoader(..., batch_size=None)`` when batching
-        here; call ``set_epoch(n)`` on it to reshuffle per epoch.
+        here; call ``set_epoch(n)`` on it to reshuffle per epoch. With ``tensors=True`` it yields
+        dicts of fields: arrays (stacked, in batches) and numbers as torch tensors, strings and other
+        values as they are (a list of them in batches).
         """
         from atdata.dataset.torch_adapter import adapter
 
-        return adapter(self, batch_size=batch_size, shuffle=shuffle, seed=seed, buffer=buffer)
+        return adapter(
+            self, batch_size=batch_size, shuffle=shuffle, seed=seed, buffer=buffer, tensors=tensors
+        )
 
     def _iterate(
         self,
@@ -223,11 +276,16 @@ class Dataset(Generic[T]):
         """``(key, sample)`` pairs, or samples alone when not ``keys``."""
         decode = decoder_for(self.sample_type)
         skip = self.on_error == "skip"
+        published = self.published
+        uri, cid = (published.uri, published.cid) if published is not None else (None, None)
         for url in shards:
             shown = display(url)
+            origin = Origin(uri, cid, shown)
             try:
                 sidecar = self._sidecar(url) if self.verify else None
-                for key, body in shard_samples(url, sidecar, verify=self.verify, timeout=self.timeout):
+                for key, body in shard_samples(
+                    url, sidecar, verify=self.verify, timeout=self.timeout, cache=self.cache
+                ):
                     if body is None:
                         error = ShardError("sample has no .msgpack member", url=shown, key=key)
                         if not skip:
@@ -241,6 +299,7 @@ class Dataset(Generic[T]):
                             raise
                         log.warning("skipping sample: %s", e)
                         continue
+                    sample.__dict__[ATTR] = (origin, key)
                     yield (key, sample) if keys else sample
             except ShardError as e:
                 if not skip:
@@ -255,12 +314,23 @@ class Dataset(Generic[T]):
 
         return coerce(self, target, **kwargs)  # type: ignore[no-any-return]
 
-    def _transformed(self, sample_type: type[Any], transform: Transform, *, chunk: int = 64) -> Dataset[Any]:
+    def _transformed(
+        self,
+        sample_type: type[Any],
+        transform: Transform,
+        *,
+        chunk: int = 64,
+        on_error: Literal["raise", "skip"] | None = None,
+        lens_path: tuple[str, ...] = (),
+        lenses: tuple[str, ...] = (),
+    ) -> Dataset[Any]:
         """A dataset of ``sample_type`` whose samples are ``transform(samples, keys)`` of this one's.
 
         The hook through which ``atdata.lenses.coerce`` plugs a compiled lens chain in. ``transform``
         gets up to ``chunk`` decoded samples with their keys and returns as many results, in order;
         shards, sidecars (so ``len()``), error handling and batching stay this dataset's.
+        ``lens_path`` (lens names) and ``lenses`` (their at-uris, when published) extend each
+        sample's :func:`atdata.provenance`.
         """
         if not is_packable(sample_type):
             raise DatasetError(f"{sample_type!r} is not a sample type; decorate it with @atdata.packable")
@@ -270,6 +340,11 @@ class Dataset(Generic[T]):
         derived._source = self
         derived._transform = transform
         derived._chunk = max(1, chunk)
+        derived._lens_path = (lens_path, lenses)
+        if on_error is not None:
+            if on_error not in ("raise", "skip"):
+                raise DatasetError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+            derived.on_error = on_error
         derived._sidecars = {}
         return derived
 
@@ -288,12 +363,40 @@ class Dataset(Generic[T]):
             yield from self._apply(transform, batch, keys)
 
     def _apply(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
-        out = transform(batch, keys)
+        try:
+            out = transform(batch, keys)
+        except LensExecutionError:
+            # One sample failed somewhere in the chunk: redo it sample by sample, so every sample
+            # before the failing one is delivered and on_error decides about the failing one.
+            return self._apply_each(transform, batch, keys)
         if len(out) != len(batch):
             raise DatasetError(
                 f"a transform into {self.sample_type.__name__} returned {len(out)} samples for {len(batch)}"
             )
+        carry(batch, out, *self._lens_path)
         return zip(keys, out)
+
+    def _apply_each(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
+        for sample, key in zip(batch, keys, strict=True):
+            try:
+                (out,) = transform([sample], [key])
+            except LensExecutionError as e:
+                if self.on_error != "skip":
+                    raise
+                log.warning("skipping sample %r: lens %s failed: %s", key, e.lens, e.reason)
+                continue
+            carry([sample], [out], *self._lens_path)
+            yield key, out
+
+
+class _TypedAlias(typing._GenericAlias, _root=True):  # type: ignore[call-arg,misc,name-defined]
+    """``Dataset[T]`` that hands ``T`` to the constructor as ``sample_type``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        arg = self.__args__[0] if self.__args__ else None
+        if kwargs.get("sample_type") is None and is_packable(arg):
+            kwargs["sample_type"] = arg
+        return super().__call__(*args, **kwargs)
 
 
 def _reservoir(items: Keyed, size: int, rng: random.Random) -> Keyed:

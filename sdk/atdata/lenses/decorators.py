@@ -1,4 +1,9 @@
-"""``@atdata.lens``: a typed Python function becomes a registered :class:`Lens`."""
+"""``@atdata.lens``: a typed Python function becomes a registered :class:`Lens`.
+
+A decorated function is the author's own code running in the author's own process, so it may be any
+Python (imports, closures, scipy, ...). The restricted lens dialect applies only where code travels:
+``atdata publish lens``, ``atdata lens check`` and running another author's lens.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ def lens(
     source: type[Any] | None = None,
     target: type[Any] | None = None,
     register: bool = True,
-    publishable: bool = True,
+    publishable: bool = False,
 ) -> Callable[[Callable[[S], T]], Lens[S, T]]: ...
 def lens(
     fn: Callable[[Any], Any] | None = None,
@@ -33,19 +38,18 @@ def lens(
     source: type[Any] | None = None,
     target: type[Any] | None = None,
     register: bool = True,
-    publishable: bool = True,
+    publishable: bool = False,
 ) -> Any:
     """Make ``def f(s: Source) -> Target`` a lens, registered so ``Dataset.as_type(Target)`` finds it.
 
     The types come from the annotations (or ``source=`` / ``target=``). Give it a putter with
     ``@f.putter`` on ``def f_put(view: Target, source: Source) -> Source``. The function runs as
-    written in this process.
+    written in this process, and may be any Python: imports, closures, any library.
 
-    With ``publishable=True`` (the default) the function must stay within the lens dialect so it
-    can be published (see ``atdata lens check``): it is extracted and validated right here, and a
-    violation raises :class:`~atdata.errors.LensValidationError` pointing at its line in your
-    file. ``publishable=False`` lifts that for lenses that only ever run locally. Functions whose
-    source Python cannot see (typed into a REPL) are checked when extracted instead.
+    Only lenses inside the lens dialect (documented in :mod:`atdata.sandbox.dialect`) can be
+    published: ``atdata publish lens`` and ``atdata lens check`` refuse others, listing every
+    violation at its line in your file. ``publishable=True`` runs that check right here, so a lens
+    meant for publishing fails at import instead of at publish time.
     """
 
     def wrap(func: Callable[[Any], Any]) -> Lens[Any, Any]:

@@ -86,9 +86,8 @@ def _build(fget: Callable[..., Any], fput: Callable[..., Any] | None, bound: dic
         text, helpers = _function(fn, as_name, bound, module)
         module.functions.append((as_name, text, fn))
         queue.extend((h.__name__, h) for h in helpers if h not in done)
-    if module.problems:
-        raise LensValidationError(filename, module.problems)
-
+    # Extraction problems do not stop here: the dialect check below adds its own, so the author
+    # sees every violation at once.
     head = ["# atdata lens module, extracted from " + f"{fget.__module__}.{fget.__qualname__}"]
     head += [
         f"import {mod}" if mod == alias else f"import {mod} as {alias}"
@@ -107,13 +106,14 @@ def _build(fget: Callable[..., Any], fput: Callable[..., Any] | None, bound: dic
         first, indent = _def_position(fn)
         placed.append(_Section(start, len(body), first, indent))
     source = "\n".join(lines) + "\n"
+    violations = list(module.problems)
     try:
         check_source(source, filename=filename)
     except LensValidationError as e:
         get_line = _def_position(fget)[0]
-        raise LensValidationError(
-            filename, [_map(v, placed, len(head), get_line) for v in e.violations]
-        ) from None
+        violations += [_map(v, placed, len(head), get_line) for v in e.violations]
+    if violations:
+        raise LensValidationError(filename, sorted(set(violations), key=lambda v: (v.line, v.column)))
     return source
 
 

@@ -8,6 +8,11 @@ record read from the attester's PDS and CID-checked too), the ``process``
 sandbox for the rest, and under a strict policy untrusted lenses are refused. The chain is composed
 into one :class:`~atdata.Lens` and compiled once.
 
+With no appview configured, or the appview down, :func:`repo_lens` finds the path itself: the lens
+records of the trusted authors' repos (``listRecords``, each CID-checked, listed again only when a
+repo's revision changed) make a :class:`~atdata.lenses.graph.LensGraph`, searched with the same
+shortest-path rules the appview uses; each lens on the path is then checked and run as above.
+
 Path search: paths of trusted lenses are asked for first (when the policy names anyone), then paths
 through any valid lens; under a strict policy the first untrusted lens on the path is refused
 (:class:`~atdata.errors.UntrustedLensPathError`, a ``TrustError`` and a ``LensPathError``). A path
@@ -27,6 +32,7 @@ from typing import Any
 from atdata.errors import (
     AmbiguousNameError,
     AtdataError,
+    IdentityError,
     IntegrityError,
     LensPathError,
     LensValidationError,
@@ -36,10 +42,12 @@ from atdata.errors import (
     UntrustedLensPathError,
 )
 from atdata.lenses.declarative import Ops
+from atdata.lenses.graph import LensEdge, LensGraph
 from atdata.lenses.lens import Lens
 from atdata.lexicon.nsid import ATTESTATION, LENS
-from atdata.network.appview import AppviewClient, LensPath, PathStep, SchemaView, StrongRef
+from atdata.network.appview import AppviewClient, LensPath, PathStep, SchemaView
 from atdata.network.records import FetchedRecord, RecordFetcher
+from atdata.network.refs import StrongRef
 from atdata.resolve import schema_class, schema_ref
 from atdata.sandbox import validate_source
 from atdata.schema import content_hash, schema_of
@@ -72,17 +80,106 @@ def remote_lens(
         src = dict(source_ref) if source_ref is not None else _ref_of(source, client, trusted)
         dst = _ref_of(target, client, trusted)
         path = _find_path(client, src, dst, policy)
-        if not path.steps:  # the same schema record: nothing to convert
-            return Lens((), source=source, target=target)
-        lenses = [
-            _step_lens(client, fetcher, step, i, path, policy, source, target)
-            for i, step in enumerate(path.steps)
-        ]
-        return reduce(lambda a, b: a | b, lenses)
+        return lens_for_path(path, source, target, policy=policy, appview=client, fetcher=fetcher)
     finally:
         fetcher.close()
         if own:
             client.close()
+
+
+def lens_for_path(
+    path: LensPath,
+    source: type,
+    target: type,
+    *,
+    policy: TrustPolicy,
+    appview: AppviewClient | None,
+    fetcher: RecordFetcher | None = None,
+) -> Lens[Any, Any]:
+    """The chain of the lenses ``path`` names, each record CID-checked and run as ``policy`` says.
+
+    The path is a proposal (the appview's ``findLensPath``, or a search over listed records);
+    nothing in it is taken on its word. ``appview`` (None without one) is asked for attestations
+    and for the alternatives when a step fails.
+    """
+    if not path.steps:  # the same schema record: nothing to convert
+        return Lens((), source=source, target=target)
+    own = fetcher is None
+    records = fetcher or RecordFetcher()
+    try:
+        lenses = [
+            _step_lens(appview, records, step, i, path, policy, source, target)
+            for i, step in enumerate(path.steps)
+        ]
+    finally:
+        if own:
+            records.close()
+    return reduce(lambda a, b: a | b, lenses)
+
+
+def repo_lens(
+    source: type,
+    target: type,
+    *,
+    policy: TrustPolicy,
+    source_ref: Mapping[str, str] | None = None,
+) -> Lens[Any, Any]:
+    """A lens chain from ``source`` to ``target`` over the lens records of the trusted authors' repos."""
+    if not policy.authors:
+        raise LensPathError(
+            f"no lens path from {source.__name__} to {target.__name__}: with no appview configured or "
+            "reachable, lenses are looked for in trusted authors' repositories, and the trust policy "
+            "names none (atdata trust add HANDLE, or configure an appview)"
+        )
+    src = dict(source_ref) if source_ref is not None else schema_ref(source)
+    dst = schema_ref(target)
+    for cls, ref in ((source, src), (target, dst)):
+        if ref is None:
+            raise LensPathError(
+                f"{cls.__name__} is a class written in code: without an appview its published record "
+                "cannot be looked up; use a class from atdata.resolve(...)"
+            )
+    assert src is not None and dst is not None
+    fetcher = RecordFetcher()
+    try:
+        graph, records = _trusted_graph(fetcher, policy)
+        if src["uri"] == dst["uri"]:
+            return Lens((), source=source, target=target)
+        edges = graph.path(src["uri"], dst["uri"], policy.lens_filter(trusted_only=True))
+        steps = tuple(
+            PathStep(
+                lens=StrongRef(records[e.cid].uri, e.cid),
+                source=StrongRef.of(records[e.cid].value["source"]),
+                target=StrongRef.of(records[e.cid].value["target"]),
+            )
+            for e in edges
+        )
+        path = LensPath(steps=steps, reason=None, reachable=())
+        return lens_for_path(path, source, target, policy=policy, appview=None, fetcher=fetcher)
+    finally:
+        fetcher.close()
+
+
+def _trusted_graph(fetcher: RecordFetcher, policy: TrustPolicy) -> tuple[LensGraph, dict[str, FetchedRecord]]:
+    """The lens graph of the trusted authors' published lenses; a repo that cannot be read is skipped."""
+    graph = LensGraph()
+    records: dict[str, FetchedRecord] = {}
+    for author in policy.authors:
+        try:
+            listed = fetcher.list(author.did, LENS)
+        except (NetworkError, IdentityError) as e:
+            log.warning("cannot list the lenses of %s: %s", author.label, e)
+            continue
+        for record in listed:
+            ends = [record.value.get(k) for k in ("source", "target")]
+            if record.value.get("$type") != LENS or not all(
+                isinstance(r, dict) and isinstance(r.get("uri"), str) and isinstance(r.get("cid"), str)
+                for r in ends
+            ):
+                continue
+            records[record.cid] = record
+            graph.add(LensEdge(record.cid, ends[0]["uri"], ends[1]["uri"], author=record.author))  # type: ignore[index]
+    return graph, records
 
 
 def _ref_of(cls: type, client: AppviewClient, trusted: list[str]) -> dict[str, str]:
@@ -128,7 +225,7 @@ def _find_path(
 
 
 def _step_lens(
-    client: AppviewClient,
+    client: AppviewClient | None,
     fetcher: RecordFetcher,
     step: PathStep,
     index: int,
@@ -140,7 +237,7 @@ def _step_lens(
     try:
         record = fetcher.fetch(step.lens.uri, step.lens.cid)
         body = _checked_lens(record, step)
-        if not policy.trusts(record.author, record.cid):
+        if not policy.trusts(record.author, record.cid) and client is not None:
             policy = policy.with_attested(_attested(client, fetcher, record, policy))
         isolation = policy.isolation_for(record.author, record.cid, what=f"lens {step.lens.uri}")
     except (IntegrityError, LensValidationError, NetworkError, TrustError) as e:
@@ -209,11 +306,13 @@ def _checked_lens(record: FetchedRecord, step: PathStep) -> dict[str, Any]:
 
 
 def _broken(
-    client: AppviewClient, step: PathStep, index: int, path: LensPath, cause: Exception
+    client: AppviewClient | None, step: PathStep, index: int, path: LensPath, cause: Exception
 ) -> LensPathError:
     """The error for a path that stopped working at ``step``, listing the other lenses between its schemas."""
     alternatives: list[str] = []
     try:
+        if client is None:
+            raise AtdataError("no appview to ask")
         page = client.list_lenses(
             source=step.source.uri, target=step.target.uri, limit=_ALTERNATIVES_SHOWN + 1
         )
@@ -228,7 +327,7 @@ def _broken(
         f"the lens path stopped working at step {index + 1} of {len(path.steps)} "
         f"({_short(step.source)} -> {_short(step.target)}): {cause}"
     )
-    if not alternatives:
+    if not alternatives and client is not None:
         message += "\n  no other lens between these two schemas is known to the appview"
     kind = UntrustedLensPathError if isinstance(cause, TrustError) else LensPathError
     return kind(message, alternatives=alternatives[:_ALTERNATIVES_SHOWN])

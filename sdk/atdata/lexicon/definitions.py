@@ -58,7 +58,7 @@ DATASET_SHARDS_MAX = 4096
 URL_MAX = 2048
 PAGE_MAX = 100
 
-SCALAR_KINDS = ("str", "int", "float", "bool", "bytes")
+SCALAR_KINDS = ("str", "int", "float", "bool", "bytes", "datetime")
 ATTESTATION_KINDS = ("reviewed", "tested", "lawsChecked")
 FIELD_TYPES = (
     "scalarType",
@@ -241,7 +241,8 @@ def _defs_doc() -> Def:
     d["scalarType"] = _object(
         {"kind": _string("Python type of the value.", enum=SCALAR_KINDS)},
         ("kind",),
-        "A scalar: str, int, float (IEEE 754 binary64), bool or bytes.",
+        "A scalar: str, int (signed 64-bit), float (IEEE 754 binary64), bool, bytes, or datetime "
+        "(written as ISO 8601 text, with its UTC offset when it has one).",
     )
     d["arrayType"] = _object(
         {
@@ -316,6 +317,11 @@ def _defs_doc() -> Def:
                 max_length=32,
             ),
             "bytes": _string("Bytes, base64 (RFC 4648, padded).", max_length=VALUE_STRING_MAX),
+            "datetime": _string(
+                "A datetime as ISO 8601 text in Python's isoformat() spelling "
+                "('2024-05-01T12:00:00+00:00', microseconds only when non-zero).",
+                max_length=64,
+            ),
             "list": _array(_ref(defs("value")), VALUE_LIST_MAX, "A list of values."),
             "json": _string(
                 "A JSON-like dict as JSON text (keys sorted, no whitespace).", max_length=VALUE_STRING_MAX
@@ -425,6 +431,9 @@ def _schema_doc() -> Def:
                 _ref(defs("typeDef")),
                 TYPES_MAX,
                 "Nested types the fields refer to by name, so that one record is self-contained.",
+            ),
+            "migratedFrom": _strong_ref(
+                "The atdata 0.7 record (science.alt.dataset.schema) this schema was migrated from."
             ),
             "createdAt": _created_at(),
         },
@@ -549,6 +558,9 @@ def _dataset_doc() -> Def:
                 "sampleCount": _integer("Total number of samples.", minimum=0),
                 "license": _string("SPDX license identifier or URL.", max_length=256),
                 "description": _description("What the dataset holds."),
+                "migratedFrom": _strong_ref(
+                    "The atdata 0.7 record (science.alt.dataset.entry) this dataset was migrated from."
+                ),
                 "createdAt": _created_at(),
             },
             ("name", "schema", "urls", "createdAt"),

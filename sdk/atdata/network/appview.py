@@ -21,7 +21,6 @@ from atdata.config import settings
 from atdata.errors import (
     AmbiguousNameError,
     AppviewError,
-    AtdataError,
     NotFoundError,
     RecordValidationError,
 )
@@ -209,16 +208,12 @@ class AppviewClient:
     """Queries one appview: ``AppviewClient("http://127.0.0.1:8080")``, or the configured one.
 
     Without ``base_url`` the appview comes from :func:`atdata.config.settings` (``atdata.configure``,
-    ``ATDATA_APPVIEW``, the config file); with none configured it raises :class:`AtdataError`.
+    ``ATDATA_APPVIEW``, the config file, the running dev network); with none configured it raises
+    :class:`AtdataError` saying how to set one.
     """
 
     def __init__(self, base_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        url = base_url or settings().appview
-        if not url:
-            raise AtdataError(
-                "no appview is configured: pass its URL, call atdata.configure(appview=URL) "
-                "or set ATDATA_APPVIEW"
-            )
+        url = base_url or settings().require_appview()
         self.base_url = url.rstrip("/")
         self._xrpc = XrpcClient(self.base_url, timeout=timeout)
 

@@ -1,5 +1,10 @@
 """Records read from their author's PDS, never from a middleman: DID -> PDS -> ``getRecord`` -> CID check.
 
+``RecordFetcher.list`` reads a whole collection of one repo (``listRecords``, every record CID-checked
+the same way), remembered per process by the repo's revision (``sync.getLatestCommit``): a repo that
+has not changed is not listed again. This is what lets resolution and lens paths work straight from
+authors' repos when no appview is configured or it is down.
+
 The CID is recomputed from the record returned (:func:`atdata.schema.record_cid`), so a PDS, proxy
 or cache that changed one byte is caught: :class:`~atdata.errors.IntegrityError`. A record that is
 gone raises :class:`~atdata.errors.RecordNotFoundError`; one that was replaced since the caller
@@ -8,6 +13,8 @@ learned its CID raises IntegrityError naming both CIDs.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +23,16 @@ from atdata.errors import IntegrityError, RecordNotFoundError, SchemaError
 from atdata.network.identity import IdentityResolver
 from atdata.network.xrpc import XrpcClient, XrpcError
 from atdata.schema import record_cid
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED = 10_000
+"""Records read from one collection of one repo at most: a repo cannot make a reader list forever."""
+_PAGE = 100
+
+# (did, collection) -> (repo rev, records): a listing stays good while the repo's revision is the same.
+_listings: dict[tuple[str, str], tuple[str, list[FetchedRecord]]] = {}
+_listings_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -77,13 +94,68 @@ class RecordFetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _client(self, pds: str) -> XrpcClient:
+        client = self._clients.get(pds)
+        if client is None:
+            client = self._clients[pds] = XrpcClient(pds, timeout=self.timeout)
+        return client
+
+    def list(self, repo: str, collection: str) -> list[FetchedRecord]:
+        """Every record of ``collection`` in ``repo`` (handle or DID), each CID-checked.
+
+        A record whose content does not hash to the CID the PDS gave is left out with a warning (it
+        proves nothing, and must not hide the author's other records). The listing is reused while
+        the repo's revision is unchanged.
+        """
+        author = self.identities.resolve(repo)
+        client = self._client(author.pds)
+        try:
+            head = client.query("com.atproto.sync.getLatestCommit", {"did": author.did})
+        except XrpcError as e:
+            if e.error == "RepoNotFound" or e.status == 404:
+                raise RecordNotFoundError(f"the repository of {author.did} is not on {author.pds}") from None
+            raise
+        rev = str(head.get("rev", "")) if isinstance(head, dict) else ""
+        key = (author.did, collection)
+        with _listings_lock:
+            known = _listings.get(key)
+        if known is not None and rev and known[0] == rev:
+            return list(known[1])
+        records: list[FetchedRecord] = []
+        cursor: str | None = None
+        while len(records) < MAX_LISTED:
+            params: dict[str, Any] = {"repo": author.did, "collection": collection, "limit": _PAGE}
+            if cursor:
+                params["cursor"] = cursor
+            page = client.query("com.atproto.repo.listRecords", params)
+            items = page.get("records") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise IntegrityError(f"{author.pds} answered listRecords for {author.did} without records")
+            for item in items:
+                record = _listed(item, author.did, collection)
+                if record is not None:
+                    records.append(record)
+            cursor = page.get("cursor") if isinstance(page.get("cursor"), str) else None
+            if not cursor or not items:
+                break
+        else:
+            log.warning(
+                "%s has more than %d %s records; read the first %d",
+                author.did,
+                MAX_LISTED,
+                collection,
+                MAX_LISTED,
+            )
+        if rev:
+            with _listings_lock:
+                _listings[key] = (rev, records)
+        return list(records)
+
     def fetch(self, uri: str, cid: str | None = None) -> FetchedRecord:
         """The record at ``uri`` (pinned to ``cid`` when given), CID-checked."""
         at = AtUri.parse(uri)
         author = self.identities.resolve(at.repo)
-        client = self._clients.get(author.pds)
-        if client is None:
-            client = self._clients[author.pds] = XrpcClient(author.pds, timeout=self.timeout)
+        client = self._client(author.pds)
         canonical = str(AtUri(author.did, at.collection, at.rkey))
         params = {"repo": author.did, "collection": at.collection, "rkey": at.rkey}
         try:
@@ -126,3 +198,16 @@ def _checked(uri: str, author: str, answer: Any, expected: str | None) -> Fetche
     if expected is not None and expected != actual:
         raise IntegrityError(f"the record served for {uri} hashes to {actual}, not the expected {expected}")
     return FetchedRecord(uri=uri, cid=actual, author=author, value=value)
+
+
+def _listed(item: Any, did: str, collection: str) -> FetchedRecord | None:
+    """One listRecords entry, CID-checked; None (with a warning) when it proves nothing."""
+    uri = item.get("uri") if isinstance(item, dict) else None
+    try:
+        at = AtUri.parse(str(uri))
+        if at.repo != did or at.collection != collection:
+            raise IntegrityError(f"listRecords of {did}/{collection} returned {uri}")
+        return _checked(str(AtUri(did, collection, at.rkey)), did, item, None)
+    except (IntegrityError, RecordNotFoundError) as e:
+        log.warning("skipping a record listed in %s/%s: %s", did, collection, e)
+        return None

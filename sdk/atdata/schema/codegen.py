@@ -11,6 +11,7 @@ import inspect
 import json
 import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from atdata.errors import Problem, SchemaError
@@ -33,9 +34,12 @@ def generate_module(record: Mapping[str, Any], *, resolve: Resolver | None = Non
         'Regenerate rather than edit: `atdata.schema_of(cls)` must keep giving this record.\n"""\n'
     )
     groups = []
+    stdlib = ["from datetime import datetime"] if "datetime" in gen.uses else []
     typing_names = sorted(gen.uses & {"Annotated", "Any", "Literal"})
     if typing_names:
-        groups.append("from typing import " + ", ".join(typing_names))
+        stdlib.append("from typing import " + ", ".join(typing_names))
+    if stdlib:
+        groups.append("\n".join(stdlib))
     if "NDArray" in gen.uses:
         groups.append("from numpy.typing import NDArray")
     groups.append("import atdata")
@@ -113,6 +117,8 @@ class _Generator:
     def _type(self, t: Mapping[str, Any]) -> str:
         k = _kind(t)
         if k == "scalarType":
+            if t["kind"] == "datetime":
+                self.uses.add("datetime")
             return str(t["kind"])
         if k == "arrayType":
             self.uses |= {"NDArray", "Any"}
@@ -146,7 +152,7 @@ class _Generator:
 
 
 # Names the generated module imports; a type with one of them would shadow it.
-_MODULE_NAMES = {"Annotated", "Any", "Literal", "NDArray", "atdata"}
+_MODULE_NAMES = {"Annotated", "Any", "Literal", "NDArray", "atdata", "datetime"}
 # Names annotations and defaults refer to. A field with a default binds its name in the class body,
 # so a later annotation or default would see the value instead.
 _ANNOTATION_NAMES = _MODULE_NAMES | {"str", "int", "float", "bool", "bytes", "list", "dict"}
@@ -183,6 +189,8 @@ def _py(value: Any) -> str:
         return "{" + ", ".join(f"{_py(k)}: {_py(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str):
         return _str(value)
+    if isinstance(value, datetime):
+        return f"datetime.fromisoformat({_str(value.isoformat())})"
     return repr(value)
 
 

@@ -7,19 +7,21 @@ parser, and canonical (one spelling per value, so content hashes are stable). ``
 be exact too, but unreadable in a published record.
 
 Each value object has exactly one key, naming the kind: ``null``, ``boolean``, ``integer``,
-``float``, ``string``, ``bytes`` (base64), ``list`` or ``json`` (a dict as canonical JSON text).
+``float``, ``string``, ``bytes`` (base64), ``datetime`` (ISO 8601 text as Python's ``isoformat``
+writes it), ``list`` or ``json`` (a dict as canonical JSON text).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as _dt
 import json
 import math
 import re
 from typing import Any
 
-VALUE_KINDS = ("null", "boolean", "integer", "float", "string", "bytes", "list", "json")
+VALUE_KINDS = ("null", "boolean", "integer", "float", "string", "bytes", "datetime", "list", "json")
 
 _FLOAT_TEXT = re.compile(r"-?(?:inf|nan|\d+\.\d+(?:e[+-]\d+)?|\d+e[+-]\d+)")
 
@@ -43,6 +45,19 @@ def parse_float(text: str) -> float:
     return x
 
 
+def parse_datetime(text: Any) -> _dt.datetime:
+    """Read a ``datetime`` value's text; ``ValueError`` unless it is ISO 8601 as ``isoformat`` spells it."""
+    if not isinstance(text, str):
+        raise ValueError("'datetime' must be ISO 8601 text")
+    try:
+        when = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'datetime' {text[:64]!r} is not ISO 8601 text") from None
+    if when.isoformat() != text:
+        raise ValueError(f"'datetime' {text!r} is not in canonical form; write {when.isoformat()!r}")
+    return when
+
+
 def _json_text(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
 
@@ -61,6 +76,8 @@ def encode_value(value: Any) -> dict[str, Any]:
         return {"string": value}
     if isinstance(value, bytes):
         return {"bytes": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, _dt.datetime):
+        return {"datetime": value.isoformat()}
     if isinstance(value, list):
         return {"list": [encode_value(v) for v in value]}
     if isinstance(value, dict):
@@ -109,6 +126,8 @@ def decode_value(obj: Any) -> Any:
         if base64.b64encode(data).decode("ascii") != v:
             raise ValueError("'bytes' is not in canonical base64 form")
         return data
+    if kind == "datetime":
+        return parse_datetime(v)
     if kind == "list":
         if not isinstance(v, list):
             raise ValueError("'list' must be an array of values")

@@ -1,4 +1,6 @@
-"""The sidecar next to each shard (``<shard>.json``): its sample count and the sha-256 of its bytes."""
+"""The sidecar next to each shard (``<shard>.json``): its sample count, the sha-256 of its bytes and
+the name of the sample type stored in it (``type``; absent in sidecars written before it was recorded).
+"""
 
 from __future__ import annotations
 
@@ -18,12 +20,19 @@ class Sidecar:
     samples: int
     sha256: str
     size: int
+    sample_type: str | None = None
+    """Name of the sample type the shard's samples were written as, when the writer recorded it."""
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"format": FORMAT, "samples": self.samples, "sha256": self.sha256, "bytes": self.size},
-            indent=2,
-        )
+        d: dict[str, object] = {
+            "format": FORMAT,
+            "samples": self.samples,
+            "sha256": self.sha256,
+            "bytes": self.size,
+        }
+        if self.sample_type is not None:
+            d["type"] = self.sample_type
+        return json.dumps(d, indent=2)
 
     @classmethod
     def parse(cls, text: bytes, where: str) -> Sidecar:
@@ -37,9 +46,12 @@ class Sidecar:
             if not isinstance(sha, str) or len(sha) != 64:
                 raise ValueError("sha256 must be 64 hex digits")
             int(sha, 16)
+            stored = d.get("type")
+            if stored is not None and (not isinstance(stored, str) or not 0 < len(stored) <= 256):
+                raise ValueError("type must be a sample type name")
         except (ValueError, KeyError, AttributeError, TypeError) as e:
             raise ShardIntegrityError(f"unreadable sidecar {display(where)}: {e}", url=where) from None
-        return cls(samples, sha.lower(), size)
+        return cls(samples, sha.lower(), size, stored)
 
 
 def read_sidecar(shard_url: str, timeout: float = DEFAULT_TIMEOUT) -> Sidecar | None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from atdata.codec import encode
 from atdata.errors import DatasetError, SampleTypeError
 from atdata.shards.reader import EXTENSION
 from atdata.shards.sidecar import Sidecar, write_sidecar
+from atdata.shards.streams import filesystem
 from atdata.shards.tar import end_of_archive, member_header, padding
 from atdata.shards.urls import local_path, scheme
 from atdata.types.packable import is_packable
@@ -34,11 +36,14 @@ def _check_key(key: Any) -> str:
 class ShardWriter:
     """Write samples into shards named by a ``%``-pattern: ``ShardWriter("out/frames-%06d.tar")``.
 
+    The pattern is a local path or an object-store URL (``s3://bucket/frames-%06d.tar``, ...).
+
     A new shard starts after ``maxcount`` samples or before a sample that would take the shard
     past ``maxsize`` bytes. Each finished shard gets ``<shard>.json`` with its sample count and the
     sha-256 of its bytes; shards are written under a temporary name and appear whole. Every
-    sample must be of one ``@atdata.packable`` class. Keys default to a running number; pass
-    ``key=`` to choose them (no '.', '/' or leading '__').
+    sample must be of one ``@atdata.packable`` class (``sample_type=``, else the first sample's),
+    whose name each sidecar records. Keys default to a running number; pass ``key=`` to choose them
+    (no '.', '/' or leading '__'). :meth:`write_dataframe` writes the rows of a pandas DataFrame.
     """
 
     def __init__(
@@ -48,10 +53,15 @@ class ShardWriter:
         maxcount: int = 100_000,
         maxsize: int = 3_000_000_000,
         start_shard: int = 0,
+        sample_type: type | None = None,
     ) -> None:
-        if scheme(pattern) != "file":
-            raise DatasetError(f"ShardWriter writes local files; {pattern!r} is not a local path")
-        self._pattern = local_path(pattern)
+        kind = scheme(pattern)
+        if kind == "http":
+            raise DatasetError(
+                f"ShardWriter writes local files and object stores (s3://, gs://, ...), not http: {pattern!r}"
+            )
+        self._remote = kind == "fsspec"
+        self._pattern = pattern if self._remote else local_path(pattern)
         try:
             first, second = self._pattern % 0, self._pattern % 1
         except (TypeError, ValueError):
@@ -68,7 +78,11 @@ class ShardWriter:
         """Paths of the shards finished so far, in order."""
         self._next_shard = start_shard
         self._count = 0
-        self._sample_type: type | None = None
+        if sample_type is not None and not is_packable(sample_type):
+            raise SampleTypeError(
+                f"ShardWriter(sample_type=) takes an @atdata.packable class, not {sample_type!r}"
+            )
+        self._sample_type: type | None = sample_type
         self._file: IO[bytes] | None = None
         self._path = ""
         self._hash: Any = None
@@ -117,21 +131,57 @@ class ShardWriter:
         self._count += 1
         return key
 
+    def write_dataframe(
+        self,
+        df: Any,
+        *,
+        columns: Mapping[str, str] | None = None,
+        on_error: Literal["raise", "skip"] = "raise",
+    ) -> int:
+        """Write each row of a pandas DataFrame as one sample of the writer's type; returns rows written.
+
+        Fields take the column of the same name; ``columns={"column": "field"}`` maps the rest, and
+        columns no field takes are left out. Values convert as in strict construction (numpy and
+        pandas values only when lossless; NaN, None and ``pd.NA`` are None for optional fields). A
+        row that does not fit raises :class:`~atdata.errors.RowError` naming its index, the column
+        and the value, before anything of it is written; ``on_error="skip"`` logs and skips it.
+        The writer's type is ``sample_type=`` or that of samples already written.
+        """
+        from atdata.shards.dataframe import rows_as_samples
+
+        if self._sample_type is None:
+            raise DatasetError(
+                "write_dataframe needs the writer's sample type: ShardWriter(pattern, sample_type=MyType)"
+            )
+        written = 0
+        for _, sample in rows_as_samples(self._sample_type, df, columns=columns, on_error=on_error):
+            self.write(sample)
+            written += 1
+        return written
+
     def close(self) -> None:
         """Finish the current shard (idempotent)."""
         if self._file is not None:
             self._finish()
 
+    def _sample_type_name(self) -> str | None:
+        return None if self._sample_type is None else self._sample_type.__name__
+
     def _open(self) -> None:
         self._path = self._pattern % self._next_shard
         self._next_shard += 1
+        self._hash = hashlib.sha256()
+        self._in_shard = 0
+        self._bytes = 0
+        if self._remote:
+            # An object store shows an object only once its upload completes: it appears whole.
+            fs, path = filesystem(self._path)
+            self._file = fs.open(path, "wb")
+            return
         parent = os.path.dirname(self._path)
         if parent:
             os.makedirs(parent, exist_ok=True)
         self._file = open(self._path + ".partial", "wb")  # noqa: SIM115 - lives across calls
-        self._hash = hashlib.sha256()
-        self._in_shard = 0
-        self._bytes = 0
 
     def _put(self, data: bytes) -> None:
         assert self._file is not None
@@ -144,6 +194,11 @@ class ShardWriter:
         self._put(end_of_archive())
         self._file.close()
         self._file = None
-        os.replace(self._path + ".partial", self._path)
-        write_sidecar(self._path, Sidecar(self._in_shard, self._hash.hexdigest(), self._bytes))
+        sidecar = Sidecar(self._in_shard, self._hash.hexdigest(), self._bytes, self._sample_type_name())
+        if self._remote:
+            fs, path = filesystem(self._path)
+            fs.pipe_file(path + ".json", (sidecar.to_json() + "\n").encode("utf-8"))
+        else:
+            os.replace(self._path + ".partial", self._path)
+            write_sidecar(self._path, sidecar)
         self.shards.append(self._path)

@@ -6,6 +6,7 @@ each of them converts from or to it once instead of re-reading Python typing obj
 
 from __future__ import annotations
 
+import datetime as _dt
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,14 +16,16 @@ import numpy as np
 
 from atdata.errors import SampleTypeError
 
-ScalarKind = Literal["str", "int", "float", "bool", "bytes"]
+ScalarKind = Literal["str", "int", "float", "bool", "bytes", "datetime"]
 SCALAR_TYPES: dict[ScalarKind, type] = {
     "str": str,
     "int": int,
     "float": float,
     "bool": bool,
     "bytes": bytes,
+    "datetime": _dt.datetime,
 }
+"""Scalar kinds and their Python types. A ``datetime`` travels as ISO 8601 text (in shards and records)."""
 
 
 @dataclass(frozen=True)
@@ -180,10 +183,20 @@ def _ndarray_dtype(tp: Any) -> str | None:
 
 
 def field_type_of(annotation: Any, where: str) -> tuple[FieldType, str | None, str | None]:
-    """Turn a Python annotation into (field type, unit, doc); ``where`` names it in errors."""
+    """Turn a Python annotation into (field type, unit, doc); ``where`` names it in errors.
+
+    Units and docs may sit inside an optional (``Annotated[float, Unit("um")] | None``) or around it
+    (``Annotated[float | None, Unit("um")]``): both spellings mean the same field.
+    """
     unit: str | None = None
     doc: str | None = None
     array: Array | None = None
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        args = typing.get_args(annotation)
+        non_none = [a for a in args if a is not type(None)]
+        if len(args) == 2 and len(non_none) == 1 and typing.get_origin(non_none[0]) is typing.Annotated:
+            inner, unit, doc = field_type_of(non_none[0], where)
+            return (inner if isinstance(inner, OptionalType) else OptionalType(inner)), unit, doc
     if typing.get_origin(annotation) is typing.Annotated:
         base, *meta = typing.get_args(annotation)
         for m in meta:

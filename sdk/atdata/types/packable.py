@@ -8,6 +8,7 @@ codec, schema records and codegen read. Arrays compare by value and print as sum
 from __future__ import annotations
 
 import ast
+import copyreg
 import inspect
 import itertools
 import math
@@ -19,11 +20,14 @@ from typing import Any, ClassVar, TypeVar, dataclass_transform
 import numpy as np
 import pydantic
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.fields import FieldInfo
 
 from atdata.errors import SampleTypeError, SampleValidationError
+from atdata.types.coerce import SCALAR_COERCERS, array_as_list, is_missing
 from atdata.types.fields import (
     MISSING,
+    SCALAR_TYPES,
     ArrayType,
     FieldSpec,
     FieldType,
@@ -40,7 +44,21 @@ from atdata.types.fields import (
 T = TypeVar("T")
 
 
-class Packable(BaseModel):
+class PackableMeta(ModelMetaclass):
+    """The metaclass of sample types: it lets pickle rebuild a class that exists in no module (one
+    built from a schema record) through the ``__atdata_reduce__`` it carries, see
+    :mod:`atdata.schema.by_reference`."""
+
+
+def _reduce_class(cls: type) -> Any:
+    # A class defined in code pickles by its importable name, as any class does.
+    return cls.__dict__.get("__atdata_reduce__") or cls.__qualname__
+
+
+copyreg.pickle(PackableMeta, _reduce_class)
+
+
+class Packable(BaseModel, metaclass=PackableMeta):
     """Base of every class made by :func:`packable`. Not meant to be subclassed directly."""
 
     model_config = ConfigDict(
@@ -191,7 +209,7 @@ def _json_validator(value: Any) -> dict[str, Any]:
 def pydantic_annotation(ft: FieldType) -> Any:
     """The annotation handed to pydantic for one field type."""
     if isinstance(ft, Scalar):
-        return {"str": str, "int": int, "float": float, "bool": bool, "bytes": bytes}[ft.kind]
+        return typing.Annotated[SCALAR_TYPES[ft.kind], pydantic.BeforeValidator(SCALAR_COERCERS[ft.kind])]
     if isinstance(ft, ArrayType):
         return typing.Annotated[
             np.ndarray,
@@ -201,9 +219,16 @@ def pydantic_annotation(ft: FieldType) -> Any:
     if isinstance(ft, LiteralType):
         return typing.Literal.__getitem__(ft.values)
     if isinstance(ft, OptionalType):
-        return typing.Optional[pydantic_annotation(ft.inner)]  # noqa: UP045 - built at run time
+        nan = not (isinstance(ft.inner, Scalar) and ft.inner.kind == "float")
+        return typing.Annotated[
+            typing.Optional[pydantic_annotation(ft.inner)],  # noqa: UP045 - built at run time
+            pydantic.BeforeValidator(lambda v, _nan=nan: None if is_missing(v, nan=_nan) else v),
+        ]
     if isinstance(ft, ListType):
-        return list[pydantic_annotation(ft.inner)]  # type: ignore[misc]
+        return typing.Annotated[
+            list[pydantic_annotation(ft.inner)],  # type: ignore[misc]
+            pydantic.BeforeValidator(array_as_list),
+        ]
     if isinstance(ft, JsonType):
         return typing.Annotated[dict[str, Any], pydantic.PlainValidator(_json_validator)]
     if isinstance(ft, RefType):
@@ -313,9 +338,7 @@ def _own_hints(cls: type) -> dict[str, Any]:
             f"{cls.__qualname__}: cannot resolve an annotation ({e}); define nested types before use"
         ) from e
     return {
-        k: hints[k]
-        for k in own
-        if typing.get_origin(hints[k]) is not ClassVar and hints[k] is not ClassVar
+        k: hints[k] for k in own if typing.get_origin(hints[k]) is not ClassVar and hints[k] is not ClassVar
     }
 
 
