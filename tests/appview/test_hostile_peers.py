@@ -257,27 +257,34 @@ def test_a_poison_repo_or_frame_does_not_stall_other_authors(
         mallory.records[path("Deep")] = (cid_of(deep), deep)
         host.commit(mallory, [("create", path("Ok"), examples.schema("Ok"))])
     else:
-        mallory.commit([("create", path("Seed"), examples.schema("Seed"))])
+        seq = host.next_seq()
+        c = mallory.commit([("create", path("Next"), examples.schema("Next"))])
+        # Signed after the commit, so it is the newest state of the repo the appview can fetch.
         host.exports[mallory.did] = (
             _non_ascii_key_export(mallory) if poison == "non-ascii key" else _deep_chain_export(mallory)
         )
-        host.commit(mallory, [("create", path("Next"), examples.schema("Next"))])
+        host.send(commit_frame(seq, mallory.did, c))
     av.wait("the poison", lambda: av.caught_up(host))
     sent = time.monotonic()
     host.commit(alice, [("create", path(f"After{i}"), examples.schema(f"After{i}")) for i in range(3)])
     took = av.wait("alice's commit", lambda: len(held(av.store, alice)) == 3, timeout=OTHERS_WITHIN)
     assert took <= OTHERS_WITHIN, time.monotonic() - sent
-    av.wait("the poison to be recorded", lambda: any(r.did == mallory.did for r in av.store.rejections()))
-    if poison == "non-ascii key":  # a repo that cannot be read stays queued, backing off
+    if poison == "non-ascii key":  # a repo that cannot be read is recorded, stays queued, backs off
         av.wait(
             "mallory's resync to fail", lambda: av.store.queued_resyncs().get(mallory.did, (0, None))[0] >= 1
         )
-    elif poison == "6 MiB frame":  # the frame is skipped; the repo itself is read instead
+        assert any(r.did == mallory.did and "not ASCII" in r.reason for r in av.store.rejections())
+    elif poison == "3000-node chain":  # read without recursion: a signed, empty tree
+        av.wait("mallory's resync", lambda: av.settled(host, mallory.did) and held(av.store, mallory) == {})
+    elif poison == "6 MiB frame":  # the frame is recorded and skipped; the repo itself is read instead
         av.wait("mallory's resync", lambda: held(av.store, mallory) == repo_state(mallory))
-    elif poison == "undecodable record":  # the record is refused, its siblings indexed
+        assert any(r.did == mallory.did and "bytes; at most" in r.reason for r in av.store.rejections())
+    else:  # the record is recorded and refused, its siblings indexed
         av.wait(
-            "mallory's resync", lambda: list(held(av.store, mallory)) == [f"at://{mallory.did}/{path('Ok')}"]
+            "mallory's resync",
+            lambda: list(held(av.store, mallory)) == [f"at://{mallory.did}/{path('Ok')}"],
         )
+        assert any(r.did == mallory.did and "DAG-CBOR" in r.reason for r in av.store.rejections())
     # The stream went on: one connection, not a reconnect loop re-fetching the poison.
     assert host.connections == 1
     assert len([d for d in host.get_repos if d == mallory.did]) <= 3
