@@ -112,12 +112,8 @@ def test_three_hops_make_a_bath_application_frame(bath_frame) -> None:
 
 @pytest.mark.parametrize(
     "filename",
-    [
-        "2019-03-14_mouse3_slice2_fov1_bath_bacloffen_50uM.tif",
-        "mouse 4 slice 1 t-ACPD.tif",
-        "test_fov2_RuBi-GABA.tif",
-        "nothing_known.tif",
-    ],
+    ["2019-03-14_mouse3_slice2_fov1_bath_bacloffen_50uM.tif", "mouse 4 slice 1 t-ACPD.tif",
+     "test_fov2_RuBi-GABA.tif", "nothing_known.tif"],
 )
 def test_the_bath_shortcut_equals_the_three_hop_path(filename: str) -> None:
     frame = astro_frame(filename)

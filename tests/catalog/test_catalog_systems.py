@@ -128,27 +128,8 @@ def test_without_a_centroid_column_the_bounding_box_centre_is_used(astrocast_row
 
 def test_an_astrocast_row_survives_the_round_trip_through_a_calcium_event(astrocast_row) -> None:
     back = calcium_event_to_astrocast(astrocast_to_calcium_event(astrocast_row))
-    for field in [
-        "event_id",
-        "z0",
-        "z1",
-        "dz",
-        "x0",
-        "x1",
-        "y0",
-        "y1",
-        "dx",
-        "dy",
-        "v_mask_area",
-        "v_max_height",
-        "v_max_gradient",
-        "cx",
-        "cy",
-        "t0",
-        "t1",
-        "group",
-        "subject_id",
-    ]:
+    for field in ["event_id", "z0", "z1", "dz", "x0", "x1", "y0", "y1", "dx", "dy", "v_mask_area",
+                  "v_max_height", "v_max_gradient", "cx", "cy", "t0", "t1", "group", "subject_id"]:
         assert getattr(back, field) == getattr(astrocast_row, field), field
 
 
