@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 
 from atdata.errors import SampleTypeError, SampleValidationError
-from atdata.types.coerce import SCALAR_COERCERS, array_as_list, is_missing
+from atdata.types.coerce import SCALAR_COERCERS, array_as_list, array_from_sequence, is_missing
 from atdata.types.fields import (
     MISSING,
     SCALAR_TYPES,
@@ -60,6 +60,9 @@ class Packable(BaseModel):
             super().__init__(**data)
         except ValidationError as e:
             raise _wrap_validation(type(self).__name__, e) from None
+        axes = shared_axes(type(self))
+        if axes:
+            check_shared_axes(self, axes)
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:
@@ -145,6 +148,8 @@ def _wrap_validation(cls_name: str, e: ValidationError) -> SampleValidationError
 
 
 def check_array(ft: ArrayType, value: Any) -> np.ndarray:
+    if isinstance(value, (list, tuple)):
+        value = array_from_sequence(value, ft.dtype)
     if not isinstance(value, np.ndarray):
         raise ValueError(f"expected a numpy ndarray, got {type(value).__name__}")
     if ft.dtype is not None and value.dtype.name != ft.dtype and value.dtype.str != ft.dtype:
@@ -158,6 +163,51 @@ def check_array(ft: ArrayType, value: Any) -> np.ndarray:
         want_s = "(" + ", ".join("?" if d is None else str(d) for d in ft.shape) + ")"
         raise ValueError(f"expected shape {want_s}, got {value.shape}")
     return value
+
+
+# --- axes that several array fields share by name ---------------------------------------------
+
+_AXES: dict[type, dict[str, list[tuple[str, int]]]] = {}
+
+
+def shared_axes(cls: type) -> dict[str, list[tuple[str, int]]]:
+    """Axis names used by more than one array field: name -> [(field, axis index), ...].
+
+    ``Array(dims=("time",))`` on ``values`` and on ``timestamps`` says both run along the same time
+    axis, so a sample whose two arrays disagree in its length is refused (a lens that returns 64
+    values against 5 timestamps fails instead of producing a misaligned sample).
+    """
+    cached = _AXES.get(cls)
+    if cached is None:
+        seen: dict[str, list[tuple[str, int]]] = {}
+        for f in cls.__atdata_spec__.fields:  # type: ignore[attr-defined]
+            ft = f.type.inner if isinstance(f.type, OptionalType) else f.type
+            if isinstance(ft, ArrayType) and ft.dims:
+                for i, dim in enumerate(ft.dims):
+                    seen.setdefault(dim, []).append((f.name, i))
+        cached = {dim: uses for dim, uses in seen.items() if len(uses) > 1}
+        _AXES[cls] = cached
+    return cached
+
+
+def check_shared_axes(sample: Any, axes: dict[str, list[tuple[str, int]]]) -> None:
+    values = sample.__dict__
+    for dim, uses in axes.items():
+        lengths = [
+            (name, values[name].shape[i]) for name, i in uses if isinstance(values.get(name), np.ndarray)
+        ]
+        if len({n for _, n in lengths}) > 1:
+            spelled = ", ".join(f"{n} in {name}" for name, n in lengths)
+            raise SampleValidationError(
+                type(sample).__name__,
+                [
+                    (
+                        ",".join(name for name, _ in lengths),
+                        f"axis {dim!r} has different lengths: {spelled}",
+                        "",
+                    )
+                ],
+            )
 
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -322,9 +372,7 @@ def _own_hints(cls: type) -> dict[str, Any]:
             f"{cls.__qualname__}: cannot resolve an annotation ({e}); define nested types before use"
         ) from e
     return {
-        k: hints[k]
-        for k in own
-        if typing.get_origin(hints[k]) is not ClassVar and hints[k] is not ClassVar
+        k: hints[k] for k in own if typing.get_origin(hints[k]) is not ClassVar and hints[k] is not ClassVar
     }
 
 
