@@ -8,6 +8,7 @@ codec, schema records and codegen read. Arrays compare by value and print as sum
 from __future__ import annotations
 
 import ast
+import datetime as _dt
 import inspect
 import itertools
 import math
@@ -463,12 +464,59 @@ _set = object.__setattr__
 
 
 def as_plain(value: Any) -> Any:
-    """A sample (or field value) as plain data: dicts for samples, arrays left as arrays."""
+    """A sample (or field value) as plain data: dicts for samples, arrays left as arrays, datetimes as
+    ISO 8601 text (as shards and records hold them; :func:`restore_datetimes` reads them back)."""
     if isinstance(value, Packable):
         return {f.name: as_plain(value.__dict__[f.name]) for f in value.__atdata_spec__.fields}
     if isinstance(value, list):
         return [as_plain(v) for v in value]
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
     return value
+
+
+def restore_datetimes(cls: type, values: Any) -> Any:
+    """A plain field dict of ``cls`` with the ISO 8601 text of its datetime fields read back.
+
+    Only where the field is a datetime, so strings elsewhere stay strings (and strictness holds).
+    """
+    fields = _DATETIME_FIELDS.get(cls)
+    if fields is None:
+        fields = [f for f in spec_of(cls).fields if _holds_datetime(f.type)] if is_packable(cls) else []
+        _DATETIME_FIELDS[cls] = fields
+    if not fields or not isinstance(values, dict):
+        return values
+    out = dict(values)
+    for f in fields:
+        if f.name in out:
+            out[f.name] = _restore(f.type, out[f.name])
+    return out
+
+
+_DATETIME_FIELDS: dict[type, list[FieldSpec]] = {}
+
+
+def _holds_datetime(ft: FieldType) -> bool:
+    if isinstance(ft, (OptionalType, ListType)):
+        return _holds_datetime(ft.inner)
+    if isinstance(ft, RefType):
+        return any(_holds_datetime(f.type) for f in spec_of(ft.cls).fields)
+    return isinstance(ft, Scalar) and ft.kind == "datetime"
+
+
+def _restore(ft: FieldType, v: Any) -> Any:
+    if isinstance(ft, OptionalType):
+        return None if v is None else _restore(ft.inner, v)
+    if isinstance(ft, Scalar) and ft.kind == "datetime" and isinstance(v, str):
+        try:
+            return _dt.datetime.fromisoformat(v)
+        except ValueError:
+            return v  # the strict check names the field
+    if isinstance(ft, ListType) and isinstance(v, list):
+        return [_restore(ft.inner, x) for x in v]
+    if isinstance(ft, RefType):
+        return restore_datetimes(ft.cls, v)
+    return v
 
 
 def json_default(value: Any) -> Any:
