@@ -11,7 +11,7 @@ arrays (of the ``(dz, dx, dy)`` bounding box and its ``(dx, dy)`` plane), ``cont
 ``(n, 3)`` arrays, regionprops results split into ``-0``/``-1``/``-2`` columns
 (``v_mask_centroid_local-0`` is the field ``v_mask_centroid_local_0``), and ``v_max_height`` is
 ``max(trace) - min(trace)``. Mask measures exist only for events longer than one frame (NaN
-otherwise, None here). Write the table with ``ShardWriter.write_dataframe(events,
+otherwise, kept as NaN). Write the table with ``ShardWriter.write_dataframe(events,
 index_as="event_id")``: no column needs mapping by hand.
 """
 
