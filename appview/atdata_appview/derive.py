@@ -7,22 +7,13 @@ import re
 from typing import Any
 
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
+from atdata.schema.semver import sort_text
 from atdata_appview.store import Derived
-
-_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
 
 
 def version_sort_key(version: str) -> str:
-    """A string that sorts like the semver precedence of ``version`` (a release after its pre-releases).
-
-    Pre-release identifiers compare as text here, which is exact for the common rc1 < rc2 < ... < rc9.
-    """
-    m = _SEMVER.match(version)
-    if not m:
-        return "0" * 30 + "0" + version
-    major, minor, patch, pre = m.groups()
-    base = f"{int(major):010d}{int(minor):010d}{int(patch):010d}"
-    return base + ("1" if pre is None else "0" + pre)
+    """The ``version_sort`` column: sorts like the semver precedence of ``version`` (the SDK's one order)."""
+    return sort_text(version)
 
 
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")

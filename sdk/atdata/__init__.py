@@ -8,11 +8,14 @@ from __future__ import annotations
 from atdata import errors
 from atdata.config import configure
 from atdata.dataset import Dataset
+from atdata.dataset.interleave import interleave
+from atdata.dataset.provenance import provenance
 from atdata.lenses import Lens
 from atdata.lenses.decorators import lens
 from atdata.resolve import resolve
 from atdata.schema import compatibility, from_schema, schema_of
 from atdata.shards import ShardWriter
+from atdata.sources import find_datasets
 from atdata.types.fields import Array, Doc, Unit
 from atdata.types.packable import packable
 
@@ -29,9 +32,12 @@ __all__ = [
     "compatibility",
     "configure",
     "errors",
+    "find_datasets",
     "from_schema",
+    "interleave",
     "lens",
     "packable",
+    "provenance",
     "resolve",
     "schema_of",
 ]

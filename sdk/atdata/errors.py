@@ -75,6 +75,16 @@ class DatasetError(AtdataError, ValueError):
     """A dataset was opened or used wrongly (bad URL pattern, unknown sample type, ...)."""
 
 
+class SourceError(DatasetError):
+    """One source of an interleaved dataset failed; ``source`` names it, ``__cause__`` says why."""
+
+    def __init__(self, source: str, cause: Exception) -> None:
+        self.source = source
+        super().__init__(
+            f"source {source} failed: {cause}; pass on_error='skip' to interleave to go on without it"
+        )
+
+
 # --- schemas --------------------------------------------------------------------------------
 
 

@@ -10,13 +10,10 @@ cache, where it is checked against its CID again (:mod:`atdata.cache`). Only the
 (``__schema_ref__``) so that coercion and publishing name that exact record. One class per CID per
 process: resolving the same record twice gives the same class object.
 
-Ranking among the candidates, the same rules as the appview's ``resolveSchema`` and recomputed here
-so that the answer does not rest on the appview's word:
-
-1. the form of the name narrows the candidates (an author, a version, one record);
-2. authors in the trust policy first, in the order the policy lists them;
-3. then the highest version (semver precedence, a release above its pre-releases);
-4. then the author's DID, then the at-uri, in byte order.
+Ranking among the candidates is recomputed here, so that the answer does not rest on the appview's
+word: the form of the name narrows the candidates (an author, a version, one record), then
+:func:`atdata.ranking.rank` orders them as the appview's ``resolveSchema`` and the MCP server do
+(trusted authors first in the policy's order, then the highest version, then DID, then at-uri).
 
 With ``strict=True`` a name that does not pin its author (``Name``, ``Name@1.2.0``) and that several
 authors publish raises :class:`~atdata.errors.AmbiguousNameError` listing the candidates instead of
@@ -34,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atdata.cache import CachedRecord, RecordCache
@@ -56,6 +53,7 @@ from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
 from atdata.network.identity import is_valid_did, is_valid_handle
 from atdata.network.records import AtUri, FetchedRecord, RecordFetcher
+from atdata.ranking import rank
 from atdata.schema import from_schema
 from atdata.schema import semver as _semver
 from atdata.schema.record import REF_ATTR
@@ -126,20 +124,6 @@ def _matches(view: SchemaView, wanted: SchemaName) -> bool:
     return wanted.author is None or wanted.author in (view.author, (view.handle or "").lower())
 
 
-def rank(candidates: Sequence[SchemaView], trusted: Sequence[str]) -> list[SchemaView]:
-    """Candidates best first, by the rules in the module docstring."""
-    order = {did: i for i, did in enumerate(trusted)}
-    ranked = sorted(candidates, key=lambda c: (c.author, c.uri))
-    ranked.sort(
-        key=lambda c: _semver.parse(c.version) if _semver.is_semver(c.version) else _LOWEST, reverse=True
-    )
-    ranked.sort(key=lambda c: order.get(c.author, len(order)))
-    return ranked
-
-
-_LOWEST = _semver.Version(0, 0, 0, ("0",))
-
-
 def _label(view: SchemaView) -> str:
     who = f"{view.handle} ({view.author})" if view.handle else view.author
     return f"{view.name}@{view.version} by {who}: {view.uri}"
@@ -166,6 +150,38 @@ def resolve_record(name: str, *, strict: bool = False, trust: TrustPolicy | None
     """The schema record :func:`resolve` would build its class from (CID-checked, cached)."""
     with _Resolver(current_policy(trust)) as resolver:
         return dict(resolver.find(parse_name(name), strict=strict).value)
+
+
+def find_schema(
+    appview: AppviewClient,
+    name: str,
+    *,
+    trusted: Sequence[str] = (),
+    fetcher: RecordFetcher | None = None,
+) -> SchemaView:
+    """The appview's view of the schema a name refers to, re-ranked and re-verified as :func:`resolve`
+    does (for tools that show a schema rather than build its class, such as the MCP server).
+
+    The best candidate is chosen here with :func:`atdata.ranking.rank`; its record is read from its
+    author's PDS and checked against its CID, author and name, and replaces the appview's copy in
+    the view returned; a handle in the name must resolve to the author; the view keeps its handle
+    only when the two-way check passes (else None: show the DID).
+    """
+    # An at-uri goes to the appview first, whose parameter check names what is wrong with it.
+    view = appview.get_schema(name.strip()).schema if name.strip().startswith("at://") else None
+    wanted = parse_name(name)
+    with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
+        if view is not None:
+            record = resolver.verified(view, wanted)
+        else:
+            answer = appview.resolve_schema(wanted.text, trusted=list(trusted))
+            candidates = [answer.schema, *answer.candidates]
+            endpoint = appview.endpoint(RESOLVE_SCHEMA)
+            view, record = resolver.best(candidates, endpoint, wanted, list(trusted), strict=False)
+        value = dict(record.value)
+        return replace(
+            view, record=value, description=value.get("description"), handle=resolver.verified_handle(view)
+        )
 
 
 def schema_class(ref: Mapping[str, str], *, fetcher: RecordFetcher | None = None) -> type:
@@ -262,6 +278,19 @@ class _Resolver:
             return self.cache.put(fetched.uri, fetched.author, fetched.value)
         trusted = [a.did for a in self.policy.authors]
         candidates, endpoint = self._candidates(wanted, trusted)
+        return self.best(candidates, endpoint, wanted, trusted, strict=strict)[1]
+
+    def best(
+        self,
+        candidates: list[SchemaView],
+        endpoint: str,
+        wanted: SchemaName,
+        trusted: list[str],
+        *,
+        strict: bool,
+    ) -> tuple[SchemaView, CachedRecord]:
+        """The best of the candidates for a name, ranked here (:func:`atdata.ranking.rank`), with its
+        record read from its author's PDS (CID-checked) and checked against the name."""
         ranked = rank([c for c in candidates if _matches(c, wanted)], trusted)
         if not ranked:
             raise NotFoundError(endpoint, f"no candidate for {wanted.text!r} matches the name")
@@ -273,19 +302,33 @@ class _Resolver:
                 f"name one (handle/{wanted.name}) or use an at-uri:\n  {listed}",
             )
         best = ranked[0]
-        seen = self._listed.get(best.uri)
-        if seen is not None and seen.cid == best.cid:
+        return best, self.verified(best, wanted)
+
+    def verified(self, view: SchemaView, wanted: SchemaName) -> CachedRecord:
+        """The record ``view`` names, read from its author's PDS (or as just listed there, or the
+        cache) and checked against its CID, its author and the name it was found by."""
+        seen = self._listed.get(view.uri)
+        if seen is not None and seen.cid == view.cid:
             record = self.cache.put(seen.uri, seen.author, seen.value)
         else:
-            record = self.record(best.uri, best.cid)
+            record = self.record(view.uri, view.cid)
         self._check_schema(record.uri, record.value, wanted)
-        if record.author != best.author:
-            raise IntegrityError(f"{best.uri} is in the repository of {record.author}, not {best.author}")
+        if record.author != view.author:
+            raise IntegrityError(f"{view.uri} is in the repository of {record.author}, not {view.author}")
         if wanted.author is not None and not wanted.author.startswith("did:"):
             did = self.fetcher.identities.resolve(wanted.author).did
             if did != record.author:
-                raise IntegrityError(f"{best.uri} is not by {wanted.author} ({did})")
+                raise IntegrityError(f"{view.uri} is not by {wanted.author} ({did})")
         return record
+
+    def verified_handle(self, view: SchemaView) -> str | None:
+        """The view's handle when its DID document claims it and it resolves back to the DID, else None."""
+        if not view.handle:
+            return None
+        try:
+            return view.handle if self.fetcher.identities.resolve(view.handle).did == view.author else None
+        except AtdataError:
+            return None
 
     def _candidates(self, wanted: SchemaName, trusted: list[str]) -> tuple[list[SchemaView], str]:
         """Candidates from the appview when one is configured and up, else from the authors' repos."""

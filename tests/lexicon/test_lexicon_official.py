@@ -122,9 +122,11 @@ def _corruptions(count: int, seed: int) -> list[Case]:
 
 
 def test_both_validators_judge_random_corruptions_alike() -> None:
-    """Over 600 seeded corruptions of the examples, the only difference is a known one: the official
+    """Over 600 seeded corruptions of the examples, the only differences are known ones: the official
     validator takes an array where an object without required properties is expected (its object test
-    is JavaScript's `typeof`), while the Python validator follows the data model and refuses it."""
+    is JavaScript's `typeof`), while the Python validator follows the data model and refuses it; and
+    the Python validator also refuses a schema or lens version that is not semver, which no lexicon
+    can say."""
     cases = _corruptions(600, seed=7)
     report = run([*documents().values(), strong_ref_document()], cases)
     differ = []
@@ -135,6 +137,13 @@ def test_both_validators_judge_random_corruptions_alike() -> None:
     unexplained = [
         (problems, verdict)
         for problems, verdict in differ
-        if not (verdict.ok and all(p.message == "must be an object, not array" for p in problems))
+        if not (
+            verdict.ok
+            and all(
+                p.message == "must be an object, not array"
+                or (p.path == "$.version" and "not a semantic version" in p.message)
+                for p in problems
+            )
+        )
     ]
     assert unexplained == []

@@ -10,6 +10,7 @@ tools are called with this author trusted or named (``handle/Name``).
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 import uuid
@@ -77,6 +78,7 @@ def published(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> 
         # Records are read from their authors' PDSes (DIDs resolved by the dev PLC), and remote
         # coercion asks the configured appview for lens paths.
         mp.setenv("ATDATA_PLC", dev_stack.plc)
+        mp.setenv("ATDATA_PDS", dev_stack.pds)  # where .test handles resolve (two-way handle check)
         mp.setenv("ATDATA_APPVIEW", url)
         reset_configuration()  # what an earlier test configured would override the environment
         appview = start(
@@ -227,6 +229,7 @@ def test_the_stdio_server_lists_every_tool_and_answers_from_the_appview(publishe
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "atdata.cli.main", "mcp", "--appview", published.appview],
+        env=dict(os.environ),  # the dev network's PLC and PDS (the client passes only a few variables)
     )
 
     async def session(work: Callable[[Client], Awaitable[None]]) -> None:

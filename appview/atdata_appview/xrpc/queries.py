@@ -3,9 +3,9 @@
 ``resolveSchema`` ranking, deterministic for the same index:
 1. the form of the name narrows the candidates: an at-uri names one record; ``handle/Name`` (or
    ``did/Name``) only that author's; ``Name@1.2.0`` only that version;
-2. candidates by an author in ``trusted`` come first, in the order the caller listed the DIDs;
-3. then the highest version (semver precedence, releases above their pre-releases);
-4. then the author's DID, then the at-uri, in byte order.
+2. then :func:`atdata.ranking.rank`, the ranking the SDK and the MCP server use too: candidates by
+   an author in ``trusted`` first, in the order the caller listed the DIDs; then the highest version
+   (semver precedence, releases above their pre-releases); then the author's DID, then the at-uri.
 When a bare name (no author given) is published by several authors and none of them is trusted, the
 answer is the ``Ambiguous`` error naming them, so that a squatter cannot capture a popular name.
 """
@@ -21,6 +21,7 @@ import atdata
 from atdata.errors import LensPathError
 from atdata.lenses.graph import LensFilter
 from atdata.lexicon import nsid as N
+from atdata.ranking import rank
 from atdata_appview.graph import GraphService, LensInfo
 from atdata_appview.store import Store
 
@@ -129,12 +130,9 @@ class Queries:
         rows = self.store.derived("schemas", " AND ".join(where), args, limit=1000)
         if not rows:
             raise _not_found(f"no schema named {params['name']!r}")
-        rank = {did: i for i, did in enumerate(trusted)}
-        rows.sort(key=lambda r: (r["did"], r["uri"]))
-        rows.sort(key=lambda r: r["version_sort"], reverse=True)
-        rows.sort(key=lambda r: rank.get(r["did"], len(rank)))
+        rows = rank(rows, trusted, lambda r: (r["did"], r["version"], r["uri"]))
         authors = sorted({r["did"] for r in rows})
-        if author is None and len(authors) > 1 and not any(a in rank for a in authors):
+        if author is None and len(authors) > 1 and not any(a in trusted for a in authors):
             names = ", ".join(sorted({r.get("handle") or r["did"] for r in rows}))
             raise XrpcError(
                 400,

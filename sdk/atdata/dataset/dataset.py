@@ -11,7 +11,9 @@ from typing import Any, Generic, Literal, TypeVar, overload
 
 from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
+from atdata.dataset.provenance import ATTR, Origin, carry
 from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
+from atdata.shards.cache import DEFAULT_MAX_BYTES, ShardCache
 from atdata.shards.reader import samples as shard_samples
 from atdata.shards.sidecar import Sidecar, read_sidecar
 from atdata.shards.streams import DEFAULT_TIMEOUT
@@ -31,9 +33,14 @@ class Dataset(Generic[T]):
     """Samples of one type, read from WebDataset shards: ``Dataset[Frame]("out/frames-{0000..0009}.tar")``.
 
     ``urls`` is a shard URL or brace pattern (``::`` joins several), or a list of them: local paths,
-    ``file://`` or ``http(s)://`` (streamed, never downloaded whole first); or the at-uri of a
-    published dataset record, read (CID-checked) from its author's PDS, which gives the shard URLs
-    and the sample type (its schema, resolved like :func:`atdata.resolve`). Each sample is checked
+    ``file://``, ``http(s)://`` or an object store through fsspec (``s3://``, ``gs://``, ``az://``,
+    ``hf://``; streamed, never downloaded whole first); or the at-uri of a published dataset record
+    (``dev.atdata.dataset``, or atdata 0.7's ``science.alt.dataset.entry``), read (CID-checked) from
+    its author's PDS, which gives the shard URLs and the sample type (its schema, resolved like
+    :func:`atdata.resolve`). Remote shards with a sidecar are kept on disk after their first read,
+    verified against the sidecar's sha-256, so later epochs read them locally: ``cache_dir=`` says
+    where (default ``$ATDATA_CACHE_DIR/shards``, bounded by ``ATDATA_SHARD_CACHE_BYTES``), ``False``
+    turns it off (:mod:`atdata.shards.cache`). Each sample is checked
     against the type while it is decoded; a bad sample raises :class:`~atdata.errors.ShardError`
     naming shard, key and field, or with ``on_error="skip"`` is logged and skipped; the same holds
     for a sample a lens fails on in a dataset made by :meth:`as_type` (with the default the error is
@@ -54,6 +61,7 @@ class Dataset(Generic[T]):
         on_error: Literal["raise", "skip"] = "raise",
         verify: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
+        cache_dir: str | os.PathLike[str] | Literal[False] | None = None,
     ) -> None:
         self.published: Any = None
         """For a dataset opened by its record's at-uri: the record (``atdata.resolve.PublishedDataset``)."""
@@ -77,10 +85,19 @@ class Dataset(Generic[T]):
         self.on_error: Literal["raise", "skip"] = on_error
         self.verify = verify
         self.timeout = timeout
+        self.cache: ShardCache | None = (
+            None
+            if cache_dir is False
+            else ShardCache.default()
+            if cache_dir is None
+            else ShardCache(cache_dir, getattr(ShardCache.default(), "max_bytes", DEFAULT_MAX_BYTES))
+        )
+        """Where remote shards with sidecars are kept after their first read (None: nowhere)."""
         self._sidecars: dict[str, Sidecar | None] = {}
         self._source: Dataset[Any] | None = None
         self._transform: Transform | None = None
         self._chunk = 64
+        self._lens_path: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         if sample_type is not None:
             self._check_stored_type(sample_type)
 
@@ -249,11 +266,16 @@ class Dataset(Generic[T]):
         """``(key, sample)`` pairs, or samples alone when not ``keys``."""
         decode = decoder_for(self.sample_type)
         skip = self.on_error == "skip"
+        published = self.published
+        uri, cid = (published.uri, published.cid) if published is not None else (None, None)
         for url in shards:
             shown = display(url)
+            origin = Origin(uri, cid, shown)
             try:
                 sidecar = self._sidecar(url) if self.verify else None
-                for key, body in shard_samples(url, sidecar, verify=self.verify, timeout=self.timeout):
+                for key, body in shard_samples(
+                    url, sidecar, verify=self.verify, timeout=self.timeout, cache=self.cache
+                ):
                     if body is None:
                         error = ShardError("sample has no .msgpack member", url=shown, key=key)
                         if not skip:
@@ -267,6 +289,7 @@ class Dataset(Generic[T]):
                             raise
                         log.warning("skipping sample: %s", e)
                         continue
+                    sample.__dict__[ATTR] = (origin, key)
                     yield (key, sample) if keys else sample
             except ShardError as e:
                 if not skip:
@@ -288,12 +311,16 @@ class Dataset(Generic[T]):
         *,
         chunk: int = 64,
         on_error: Literal["raise", "skip"] | None = None,
+        lens_path: tuple[str, ...] = (),
+        lenses: tuple[str, ...] = (),
     ) -> Dataset[Any]:
         """A dataset of ``sample_type`` whose samples are ``transform(samples, keys)`` of this one's.
 
         The hook through which ``atdata.lenses.coerce`` plugs a compiled lens chain in. ``transform``
         gets up to ``chunk`` decoded samples with their keys and returns as many results, in order;
         shards, sidecars (so ``len()``), error handling and batching stay this dataset's.
+        ``lens_path`` (lens names) and ``lenses`` (their at-uris, when published) extend each
+        sample's :func:`atdata.provenance`.
         """
         if not is_packable(sample_type):
             raise DatasetError(f"{sample_type!r} is not a sample type; decorate it with @atdata.packable")
@@ -303,6 +330,7 @@ class Dataset(Generic[T]):
         derived._source = self
         derived._transform = transform
         derived._chunk = max(1, chunk)
+        derived._lens_path = (lens_path, lenses)
         if on_error is not None:
             if on_error not in ("raise", "skip"):
                 raise DatasetError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
@@ -335,8 +363,8 @@ class Dataset(Generic[T]):
             raise DatasetError(
                 f"a transform into {self.sample_type.__name__} returned {len(out)} samples for {len(batch)}"
             )
+        carry(batch, out, *self._lens_path)
         return zip(keys, out)
-
 
     def _apply_each(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
         for sample, key in zip(batch, keys, strict=True):
@@ -347,6 +375,7 @@ class Dataset(Generic[T]):
                     raise
                 log.warning("skipping sample %r: lens %s failed: %s", key, e.lens, e.reason)
                 continue
+            carry([sample], [out], *self._lens_path)
             yield key, out
 
 

@@ -66,7 +66,9 @@ def coerce(
         )
     if lens.steps == 0:
         return dataset
-    return dataset._transformed(target, lens.get_many, chunk=chunk, on_error=on_error)
+    return dataset._transformed(
+        target, lens.get_many, chunk=chunk, on_error=on_error, lens_path=lens.step_names
+    )
 
 
 def _network_lens(

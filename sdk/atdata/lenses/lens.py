@@ -209,6 +209,11 @@ class Lens(Generic[S, T]):
         return len(self._steps)
 
     @property
+    def step_names(self) -> tuple[str, ...]:
+        """The name of each lens this chain applies, in order."""
+        return tuple(s.name for s in self._steps)
+
+    @property
     def has_put(self) -> bool:
         return all(_has_put(s) for s in self._steps)
 

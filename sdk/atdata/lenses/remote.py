@@ -80,17 +80,41 @@ def remote_lens(
         src = dict(source_ref) if source_ref is not None else _ref_of(source, client, trusted)
         dst = _ref_of(target, client, trusted)
         path = _find_path(client, src, dst, policy)
-        if not path.steps:  # the same schema record: nothing to convert
-            return Lens((), source=source, target=target)
-        lenses = [
-            _step_lens(client, fetcher, step, i, path, policy, source, target)
-            for i, step in enumerate(path.steps)
-        ]
-        return reduce(lambda a, b: a | b, lenses)
+        return lens_for_path(path, source, target, policy=policy, appview=client, fetcher=fetcher)
     finally:
         fetcher.close()
         if own:
             client.close()
+
+
+def lens_for_path(
+    path: LensPath,
+    source: type,
+    target: type,
+    *,
+    policy: TrustPolicy,
+    appview: AppviewClient | None,
+    fetcher: RecordFetcher | None = None,
+) -> Lens[Any, Any]:
+    """The chain of the lenses ``path`` names, each record CID-checked and run as ``policy`` says.
+
+    The path is a proposal (the appview's ``findLensPath``, or a search over listed records);
+    nothing in it is taken on its word. ``appview`` (None without one) is asked for attestations
+    and for the alternatives when a step fails.
+    """
+    if not path.steps:  # the same schema record: nothing to convert
+        return Lens((), source=source, target=target)
+    own = fetcher is None
+    records = fetcher or RecordFetcher()
+    try:
+        lenses = [
+            _step_lens(appview, records, step, i, path, policy, source, target)
+            for i, step in enumerate(path.steps)
+        ]
+    finally:
+        if own:
+            records.close()
+    return reduce(lambda a, b: a | b, lenses)
 
 
 def repo_lens(
@@ -131,10 +155,7 @@ def repo_lens(
             for e in edges
         )
         path = LensPath(steps=steps, reason=None, reachable=())
-        lenses = [
-            _step_lens(None, fetcher, step, i, path, policy, source, target) for i, step in enumerate(steps)
-        ]
-        return reduce(lambda a, b: a | b, lenses)
+        return lens_for_path(path, source, target, policy=policy, appview=None, fetcher=fetcher)
     finally:
         fetcher.close()
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from atdata.errors import Problem, RecordValidationError
 from atdata.lexicon.formats import FORMATS, is_cid
+from atdata.lexicon.nsid import LENS, SCHEMA
 
 Def = dict[str, Any]
 
@@ -501,9 +502,24 @@ def default_lexicons() -> Lexicons:
     return Lexicons([*documents().values(), strong_ref_document()])
 
 
+_VERSIONED = (SCHEMA, LENS)
+
+
 def validate_record(nsid: str, record: Any) -> list[Problem]:
-    """Every problem with ``record`` as a record of ``nsid``, against atdata's lexicons."""
-    return default_lexicons().validate_record(nsid, record)
+    """Every problem with ``record`` as a record of ``nsid``, against atdata's lexicons.
+
+    Schema and lens versions must also be semantic versions, which a lexicon cannot say: the one
+    version order (:mod:`atdata.schema.semver`) ranks records, so publishing refuses any other
+    version and an appview records such a record as invalid.
+    """
+    problems = default_lexicons().validate_record(nsid, record)
+    if nsid in _VERSIONED and isinstance(record, Mapping) and isinstance(record.get("version"), str):
+        from atdata.schema.semver import version_problem  # atdata.schema imports this module
+
+        why = version_problem(record["version"])
+        if why is not None:
+            problems.append(Problem("$.version", why))
+    return problems
 
 
 def assert_valid_record(nsid: str, record: Any) -> None:

@@ -39,6 +39,7 @@ from atdata.mcp.models import (
     TypeExplanation,
 )
 from atdata.network.appview import AppviewClient, DatasetView, LensView, SchemaView
+from atdata.resolve import find_schema as resolve_find_schema
 from atdata.resolve import resolve_dataset, schema_class
 from atdata.schema import from_schema, generate_module, record_cid
 from atdata.schema.record import VERSION_ATTR
@@ -70,10 +71,9 @@ def get_schema(client: AppviewClient, name_or_uri: str, *, trusted: Sequence[str
 
 
 def find_schema(client: AppviewClient, name_or_uri: str, trusted: Sequence[str] = ()) -> SchemaView:
-    """The schema a name or at-uri refers to, as the appview ranks it."""
-    if name_or_uri.startswith("at://"):
-        return client.get_schema(name_or_uri).schema
-    return client.resolve_schema(name_or_uri, trusted=trusted).schema
+    """The schema a name or at-uri refers to, ranked and verified here as ``atdata.resolve`` does
+    (:func:`atdata.resolve.find_schema`): the appview's answer is a list of candidates, not a verdict."""
+    return resolve_find_schema(client, name_or_uri, trusted=trusted)
 
 
 def display_class(client: AppviewClient, view: SchemaView) -> type:

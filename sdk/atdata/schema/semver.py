@@ -1,7 +1,10 @@
-"""Semantic versions (semver.org 2.0.0) for schema and lens records.
+"""Semantic versions (semver.org 2.0.0) for schema and lens records: the one ordering of versions.
 
 Build metadata (``+...``) is not allowed: it does not order versions, and ``+`` may not appear in a
-record key (``<name>:<version>``).
+record key (``<name>:<version>``). Precedence is semver's: a release above its pre-releases,
+numeric identifiers compared as numbers (``rc.10`` above ``rc.9``) and below alphanumeric ones,
+alphanumeric ones in ASCII order, a longer list above its prefix. :func:`sort_text` spells the same
+order as a string of digits, for databases to sort on (digits sort alike under every collation).
 """
 
 from __future__ import annotations
@@ -45,6 +48,45 @@ class Version:
         if part == "patch":
             return Version(self.major, self.minor, self.patch + (0 if self.prerelease else 1))
         raise ValueError(f"unknown version part {part!r}")
+
+
+def sort_text(version: str) -> str:
+    """A string of digits whose byte (and any collation's) order is the semver precedence of ``version``.
+
+    Numbers are written as their digit count (3 digits) then their digits; a pre-release identifier
+    as ``1`` + number when numeric, else ``2`` + each character's code + 100 (3 digits) + ``0``; the
+    core is followed by ``0`` + identifiers for a pre-release and ``1`` for a release.
+    ``ValueError`` when ``version`` is not a semantic version.
+    """
+    v = parse(version)
+    out = [_number(v.major), _number(v.minor), _number(v.patch)]
+    if not v.prerelease:
+        out.append("1")
+    else:
+        out.append("0")
+        for ident in v.prerelease:
+            if ident.isdigit():
+                out.append("1" + _number(int(ident)))
+            else:
+                out.append("2" + "".join(str(ord(c) + 100) for c in ident) + "0")
+    return "".join(out)
+
+
+def _number(n: int) -> str:
+    digits = str(n)
+    if len(digits) > 999:
+        raise ValueError(f"version number with {len(digits)} digits is too long to order")
+    return f"{len(digits):03d}{digits}"
+
+
+def version_problem(version: object) -> str | None:
+    """Why ``version`` cannot be a record's version (None when it can)."""
+    if is_semver(version):
+        return None
+    return (
+        f"{version!r} is not a semantic version MAJOR.MINOR.PATCH[-PRERELEASE] without build "
+        "metadata, e.g. 1.0.0 or 2.1.0-rc.1"
+    )
 
 
 def is_semver(text: object) -> bool:

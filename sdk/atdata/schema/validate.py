@@ -2,7 +2,7 @@
 
 ``schema_problems(record)`` lists every problem with its JSON path; ``check_schema_record`` raises
 one :class:`SchemaError` holding them all. Lexicon validation (shapes, lengths, formats, no floats)
-runs first; the checks here cover what a lexicon cannot say: Python identifiers, semver, field
+runs first (with the semver check of versions); the checks here cover the rest: Python identifiers, field
 types this SDK knows, nested-type references that resolve and do not form cycles, canonical
 dtype and value spellings (so that equal types hash equally), and defaults that fit their fields.
 """
@@ -19,7 +19,6 @@ from atdata.errors import Problem, SampleTypeError, SchemaError
 from atdata.lexicon.definitions import FIELD_TYPES
 from atdata.lexicon.nsid import DEFS, SCHEMA
 from atdata.lexicon.validator import MAX_DEPTH, child_path, nesting_depth, validate_record
-from atdata.schema.semver import is_semver
 from atdata.schema.values import decode_value
 from atdata.types.fields import normalize_dtype
 
@@ -51,15 +50,6 @@ def schema_problems(record: Any) -> list[Problem]:
     root = record.get("name")
     if isinstance(root, str):
         _check_identifier(root, "$.name", "type name", problems)
-    version = record.get("version")
-    if isinstance(version, str) and not is_semver(version):
-        problems.append(
-            Problem(
-                "$.version",
-                f"{version!r} is not a semantic version MAJOR.MINOR.PATCH[-PRERELEASE] without build "
-                "metadata, e.g. 1.0.0",
-            )
-        )
     type_list = _list(record.get("types"))
     names: dict[str, int] = {}
     for i, t in enumerate(type_list):
