@@ -50,3 +50,17 @@ def test_the_demo_leaves_the_callers_configuration_as_it_was(demo: tuple[Path, d
 
     assert settings().appview is None or "127.0.0.1" not in settings().appview
     assert os.environ.get("ATDATA_CONFIG_DIR") != str(demo[0] / "config")
+
+
+def test_the_hive_reads_both_experiments_as_one_stream_of_the_shared_frame_type(
+    demo: tuple[Path, dict[str, str]],
+) -> None:
+    _, report = demo
+    assert report["hive source 1"] == (
+        "bath-application-demo: Frame@1.0.0 -> frame_to_imaging_frame@1.0.0 (1 hop(s), 120 samples)"
+    )
+    assert report["hive source 2"] == (
+        "uncaging-demo: UncagingFrame@1.0.0 -> uncaging_to_imaging_frame@1.0.0 (1 hop(s), 60 samples)"
+    )
+    assert report["hive samples read"].startswith("180 of 180 in ")
+    assert report["hive mix"] == str({"bath-application-demo": 120, "uncaging-demo": 60})
