@@ -55,11 +55,35 @@ class DemoError(AtdataError):
 
 @dataclass
 class Report:
-    lines: list[tuple[str, str]] = field(default_factory=list)
+    """What the demo found: each entry a JSON value (``report.json``), printed as it is added."""
 
-    def add(self, key: str, value: object) -> None:
-        self.lines.append((key, str(value)))
-        print(f"  {key:<28} {value}", flush=True)
+    lines: list[tuple[str, Any]] = field(default_factory=list)
+
+    def add(self, key: str, value: object, text: str | None = None) -> None:
+        self.lines.append((key, _jsonable(value)))
+        print(f"  {key:<28} {text if text is not None else value}", flush=True)
+
+
+def _jsonable(value: object) -> Any:
+    """A JSON value for ``value``: containers element-wise, a sample as its fields (arrays by dtype and
+    shape), a path as text."""
+    import numpy as np
+
+    from atdata.types.packable import is_packable, spec_of
+
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, np.ndarray):
+        return {"dtype": str(value.dtype), "shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if is_packable(type(value)):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in spec_of(value).fields}
+    return str(value)
 
 
 @contextlib.contextmanager
@@ -166,7 +190,11 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
                 publisher.publish_schema(cls)
             for lens in lenses:
                 publisher.publish_lens(lens)
-            report.add("records", f"{len(types)} schemas and {len(lenses)} lenses")
+            report.add(
+                "records",
+                {"schemas": len(types), "lenses": len(lenses)},
+                f"{len(types)} schemas and {len(lenses)} lenses",
+            )
 
         with _step("writing Frame shards and serving them over loopback HTTP"):
             shard_dir = out / "shards"
@@ -183,7 +211,11 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             n_shards = len(list(shard_dir.glob("frames-*.tar")))
             host = services.enter_context(_serve_directory(shard_dir))
             pattern = f"{host}/frames-{{{0:06d}..{n_shards - 1:06d}}}.tar"
-            report.add("shards", f"{n_shards} shards, {len(samples)} Frame samples, {pattern}")
+            report.add(
+                "shards",
+                {"count": n_shards, "samples": len(samples), "type": "Frame", "urls": pattern},
+                f"{n_shards} shards, {len(samples)} Frame samples, {pattern}",
+            )
             frame_cls = next(c for c in types if c.__name__ == "Frame")
             dataset = publisher.publish_dataset(name=DATASET_NAME, schema=frame_cls, urls=pattern)
             report.add("dataset record", dataset.uri)
@@ -240,9 +272,13 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
                 compounds[sample.applied_compound] += 1
             elapsed = time.perf_counter() - started
             count = sum(compounds.values())
-            report.add("samples read", f"{count} in {elapsed:.2f} s ({count / elapsed:,.0f} samples/s)")
+            report.add(
+                "samples read",
+                {"count": count, "seconds": round(elapsed, 3), "per_second": round(count / elapsed)},
+                f"{count} in {elapsed:.2f} s ({count / elapsed:,.0f} samples/s)",
+            )
             report.add("compounds", dict(sorted(compounds.items())))
-            report.add("first sample", first)
+            report.add("first sample", {"type": type(first).__name__, **_jsonable(first)}, str(first))
 
         with _step("the paths the appview offers, and a picture of the one taken"):
             with AppviewClient(appview) as client:
@@ -257,7 +293,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             report.add("path taken (trusted)", _describe(taken, names, dids))
             picture = out / "path.svg"
             picture.write_text(_picture(anyone.steps, taken, names, dids), encoding="utf-8")
-            report.add("picture", picture)
+            report.add("picture", str(picture))
 
         with _step(f"the hive: every dataset readable as {SHARED}, read as one stream"):
             shared = atdata.resolve(f"{TRUSTED_HANDLE}/{SHARED}", trust=policy)
@@ -309,7 +345,8 @@ def _describe(steps: Any, names: dict[str, str], dids: dict[str, str]) -> str:
 
 
 def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str]) -> str:
-    """Both candidate paths, left to right, the one taken highlighted and the rival drawn faint."""
+    """Both candidate paths, left to right: the one taken highlighted, the untrusted rival dashed and
+    labelled with its author, routed around the boxes."""
     import atdata
     from atdata.catalog import overview, svg
     from atdata.types.packable import spec_of
@@ -320,7 +357,8 @@ def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str
     def lens(step: Any) -> str:
         return f"{names[step.lens.uri]} by {_handle(_author(step.lens.uri), dids)}"
 
-    steps = [*taken, *(s for s in anyone if s not in taken)]
+    rivals = [s for s in anyone if s not in taken]
+    steps = [*taken, *rivals]
     uris = {u for s in steps for u in (s.source.uri, s.target.uri)}
     nodes = {
         schema(u): overview.Node(
@@ -332,13 +370,15 @@ def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str
     return svg.render(
         overview.CatalogGraph(nodes, edges),
         highlight=[lens(s) for s in taken],
-        deemphasize=[lens(s) for s in anyone if s not in taken],
+        untrusted=[lens(s) for s in rivals],
         title="atdata demo: the lens path taken (trusted authors only)",
     )
 
 
 def main(out: Path, *, frames: int = 240) -> int:
     report = run(out, frames=frames)
-    (out / "report.json").write_text(json.dumps(dict(report.lines), indent=2) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(
+        json.dumps(dict(report.lines), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
     print(f"\nreport: {out / 'report.json'}")
     return 0

@@ -26,8 +26,38 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     check.add_argument("files", nargs="+", metavar="FILE", type=Path, help="lens module(s) to check")
     check.set_defaults(func=_check)
+    imp = lens_sub.add_parser(
+        "import",
+        help="turn an atdata 0.7 lens file into a lens module of this dialect",
+        description="Reads FILE, an atdata 0.7 lens module (the file its science.alt.dataset.lens "
+        "record names, at its commit), and prints the dialect module it becomes; lists what blocks "
+        "it (exit 1) when it cannot become one. Nothing in FILE is run.",
+    )
+    imp.add_argument("file", metavar="FILE", type=Path)
+    imp.add_argument("-o", "--output", type=Path, help="write the module here instead of printing it")
+    imp.set_defaults(func=_import07)
     _add_laws(lens_sub)
     return parser
+
+
+def _import07(args: argparse.Namespace) -> int:
+    from atdata.lenses.translate07 import translate
+
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise AtdataError(f"cannot read {args.file}: {e}") from None
+    result = translate(text, filename=str(args.file))
+    if result.blockers:
+        for b in result.blockers:
+            print(f"{args.file}:{b}", file=sys.stderr)
+        return 1
+    assert result.source is not None
+    if args.output is not None:
+        args.output.write_text(result.source, encoding="utf-8")
+    else:
+        sys.stdout.write(result.source)
+    return 0
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -203,17 +203,27 @@ class Dataset(Generic[T]):
         return self._iterate(batch_size=batch_size, shuffle=True, seed=seed, buffer=buffer)
 
     def to_torch(
-        self, batch_size: int | None = None, *, shuffle: bool = False, seed: int = 0, buffer: int = 1000
+        self,
+        batch_size: int | None = None,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        buffer: int = 1000,
+        tensors: bool = False,
     ) -> Any:
         """A ``torch.utils.data.IterableDataset`` over this dataset (needs torch installed).
 
         Under a DataLoader with workers, and across ``torch.distributed`` ranks, each process reads
         its own share of the shards. Use it with ``DataLoader(..., batch_size=None)`` when batching
-        here; call ``set_epoch(n)`` on it to reshuffle per epoch.
+        here; call ``set_epoch(n)`` on it to reshuffle per epoch. With ``tensors=True`` it yields
+        dicts of fields: arrays (stacked, in batches) and numbers as torch tensors, strings and other
+        values as they are (a list of them in batches).
         """
         from atdata.dataset.torch_adapter import adapter
 
-        return adapter(self, batch_size=batch_size, shuffle=shuffle, seed=seed, buffer=buffer)
+        return adapter(
+            self, batch_size=batch_size, shuffle=shuffle, seed=seed, buffer=buffer, tensors=tensors
+        )
 
     def _iterate(
         self,
