@@ -302,6 +302,13 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
                 path = " -> ".join(source.path_names) or "(stored as it)"
                 report.add(
                     f"hive source {i}",
+                    {
+                        "dataset": source.dataset.name,
+                        "uri": source.dataset.uri,
+                        "stored_type": source.stored_type,
+                        "path": list(source.path_names),
+                        "samples": source.samples,
+                    },
                     f"{source.dataset.name}: {source.stored_type} -> {path} "
                     f"({source.hops} hop(s), {source.samples} samples)",
                 )
@@ -316,7 +323,11 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
                     protocols[str((sample.metadata or {}).get("protocol", "bath application"))] += 1
             elapsed = time.perf_counter() - started
             count = sum(mix.values())
-            report.add("hive samples read", f"{count} of {len(hive)} in {elapsed:.2f} s as {SHARED}")
+            report.add(
+                "hive samples read",
+                {"count": count, "of": len(hive), "seconds": round(elapsed, 3), "as": SHARED},
+                f"{count} of {len(hive)} in {elapsed:.2f} s as {SHARED}",
+            )
             report.add("hive mix", dict(sorted(mix.items())))
             report.add("hive protocols", dict(sorted(protocols.items())))
     return report
