@@ -115,3 +115,12 @@ def test_an_appview_whose_process_is_gone_is_not_offered(live_pid: int) -> None:
     )
     assert settings().appview is None
     assert settings().plc == "http://localhost:2582"
+
+
+def test_failures_at_the_public_plc_directory_name_the_plc_setting() -> None:
+    from atdata.network.identity import IdentityResolver
+
+    # Only loopback here, so the hint is checked as built rather than by asking plc.directory.
+    with IdentityResolver() as public, IdentityResolver("http://127.0.0.1:9") as local:
+        assert "public PLC directory" in public._plc_hint() and "ATDATA_PLC" in public._plc_hint()
+        assert local._plc_hint() == ""
