@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 from pathlib import Path
 
 import platformdirs
@@ -113,7 +115,9 @@ def _serve(args: argparse.Namespace) -> int:
     on_dev = bool(dev) and dev.get("plc") == plc
     if on_dev:
         # Consumers on this machine find the appview of the dev network without flags.
-        remember_dev_network(pid=int(dev["pid"]), appview=url)
+        remember_dev_network(pid=int(dev["pid"]), appview=url, appview_pid=os.getpid())
+        # uvicorn re-raises SIGTERM once it has shut down; as an exception, the cleanup below runs.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(
             app,
@@ -129,6 +133,10 @@ def _serve(args: argparse.Namespace) -> int:
         if on_dev and dev_network().get("appview") == url:
             forget_dev_network("appview")
     return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _redacted(db: str) -> str:

@@ -112,6 +112,17 @@ class IdentityResolver:
     def close(self) -> None:
         self._http.close()
 
+    def _plc_hint(self) -> str:
+        # A DID of a local network asked of the public directory: say which setting points elsewhere.
+        if self.plc_url != DEFAULT_PLC_URL:
+            return ""
+        from atdata.config import how_to_set
+
+        return (
+            "; that is the public PLC directory: for another network, set the PLC directory "
+            f"({how_to_set('plc')})"
+        )
+
     def __enter__(self) -> IdentityResolver:
         return self
 
@@ -228,11 +239,19 @@ class IdentityResolver:
         try:
             resp = self._http.get(url)
         except httpx.HTTPError as e:
-            raise NetworkError(f"cannot fetch the DID document of {did} from {url}: {e}") from None
+            raise NetworkError(
+                f"cannot fetch the DID document of {did} from {url}: {e}{self._plc_hint()}"
+            ) from None
         if resp.status_code in (404, 410):
-            raise IdentityError(f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code})")
+            raise IdentityError(
+                f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code})"
+                f"{self._plc_hint()}"
+            )
         if resp.status_code != 200:
-            raise NetworkError(f"cannot fetch the DID document of {did} from {url}: HTTP {resp.status_code}")
+            raise NetworkError(
+                f"cannot fetch the DID document of {did} from {url}: HTTP {resp.status_code}"
+                f"{self._plc_hint()}"
+            )
         try:
             raw = resp.json()
         except ValueError:
