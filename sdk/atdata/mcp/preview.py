@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ MAX_BYTES = 16 << 20
 MAX_SECONDS = 30.0
 MAX_SHARDS = 8
 MAX_SAMPLES = 50
-_CHUNK = 1 << 16
+_IPV6_URL = re.compile(r"[a-z][a-z0-9+.-]*://\[", re.IGNORECASE)
 
 
 class PreviewError(AtdataError):
@@ -63,7 +64,7 @@ def read_samples(
     the byte or time bound cut the reading short."""
     n = max(1, min(n, MAX_SAMPLES))
     deadline = time.monotonic() + MAX_SECONDS
-    urls = expand(locations)[:MAX_SHARDS]
+    urls = _expanded(locations)[:MAX_SHARDS]
     prefixes: list[Prefix] = []
     budget = MAX_BYTES
     have = 0
@@ -94,6 +95,15 @@ def read_samples(
             data = data.as_type(as_type, chunk=n)
         out = _decoded(data, n, deadline, urls)
         return out, data.sample_type, cut_short
+
+
+def _expanded(locations: str | list[str]) -> list[str]:
+    # An IPv6 literal ([::1]) would be split at its '::' (the joiner of shard patterns): keep it whole,
+    # so that the guard judges the address it names.
+    out: list[str] = []
+    for loc in [locations] if isinstance(locations, str) else locations:
+        out.extend([loc] if _IPV6_URL.match(loc) else expand(loc))
+    return out
 
 
 def _decoded(data: Dataset[Any], n: int, deadline: float, urls: list[str]) -> list[Any]:
@@ -143,7 +153,7 @@ def _read_prefix(guard: Guard, url: str, budget: int, deadline: float) -> bytes:
         ):
             if response.status_code != 200:
                 raise PreviewError(f"cannot read the shard {shown}: HTTP status {response.status_code}")
-            for chunk in response.iter_raw(_CHUNK):
+            for chunk in response.iter_raw():  # as it arrives: a drip must not wait for a full chunk
                 chunks.append(chunk[: budget - size])
                 size += len(chunks[-1])
                 if size >= budget or time.monotonic() >= deadline:

@@ -132,10 +132,13 @@ class Guard:
         """Every address ``host`` resolves to, each checked; LocationRefusedError naming the rule."""
         host = host.strip("[]")
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as e:
-            raise httpx.ConnectError(f"cannot resolve {host!r}: {e}") from None
-        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+            found = [str(ipaddress.ip_address(host))]  # an address literal: nothing to resolve
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (socket.gaierror, UnicodeError) as e:
+                raise httpx.ConnectError(f"cannot resolve {host!r}: {e}") from None
+            found = list(dict.fromkeys(str(info[4][0]) for info in infos))
         for text in found:
             ip = ipaddress.ip_address(text.split("%", 1)[0])
             rule = address_rule(ip)
