@@ -5,13 +5,18 @@
    lenses), and ``mallory.test``, an untrusted author who publishes a competing one-hop lens from
    ``Frame`` straight to ``BathApplicationFrame`` between Alice's schemas.
 3. Start an appview on SQLite that follows the PDS's firehose and indexes, verifies and graphs it all.
-4. Write shards of the generic ``Frame`` type, serve them over loopback HTTP, and publish a dataset
-   record for them from Alice's repository.
+4. Write shards of the generic ``Frame`` type and of ``UncagingFrame`` (a second experiment, stored
+   in another type), serve them over loopback HTTP, and publish a dataset record for each from
+   Alice's repository.
 5. As a consumer who trusts Alice only: resolve ``BathApplicationFrame``, open the dataset by its
    at-uri and read it as ``BathApplicationFrame``. Mallory's one-hop lens is the shortest path
    overall, but it is untrusted, so the trusted three-hop path
    ``Frame -> ImagingFrame -> AstrocyteRecordingFrame -> BathApplicationFrame`` is taken.
-6. Print a report and write a picture of the path taken; stop everything.
+6. Write a picture of the path taken.
+7. The hive: ``atdata.find_datasets`` lists every dataset readable as the shared ``ImagingFrame``
+   through trusted lenses (the Frames and the uncaging frames, one hop each), and
+   ``atdata.interleave`` reads both as one stream; each sample's ``atdata.provenance`` gives the mix.
+8. Print a report; stop everything.
 """
 
 from __future__ import annotations
@@ -37,7 +42,11 @@ from atdata.errors import AtdataError
 TRUSTED_HANDLE = "alice.test"
 UNTRUSTED_HANDLE = "mallory.test"
 DATASET_NAME = "bath-application-demo"
+UNCAGING_DATASET = "uncaging-demo"
 TARGET = "BathApplicationFrame"
+SHARED = "ImagingFrame"
+"""The frame type both demo datasets reach: read together, they are one stream of it."""
+UNCAGED = ("gaba", "glu", "laser_only")
 
 
 class DemoError(AtdataError):
@@ -46,11 +55,35 @@ class DemoError(AtdataError):
 
 @dataclass
 class Report:
-    lines: list[tuple[str, str]] = field(default_factory=list)
+    """What the demo found: each entry a JSON value (``report.json``), printed as it is added."""
 
-    def add(self, key: str, value: object) -> None:
-        self.lines.append((key, str(value)))
-        print(f"  {key:<28} {value}", flush=True)
+    lines: list[tuple[str, Any]] = field(default_factory=list)
+
+    def add(self, key: str, value: object, text: str | None = None) -> None:
+        self.lines.append((key, _jsonable(value)))
+        print(f"  {key:<28} {text if text is not None else value}", flush=True)
+
+
+def _jsonable(value: object) -> Any:
+    """A JSON value for ``value``: containers element-wise, a sample as its fields (arrays by dtype and
+    shape), a path as text."""
+    import numpy as np
+
+    from atdata.types.packable import is_packable, spec_of
+
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, np.ndarray):
+        return {"dtype": str(value.dtype), "shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if is_packable(type(value)):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in spec_of(value).fields}
+    return str(value)
 
 
 @contextlib.contextmanager
@@ -157,7 +190,11 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
                 publisher.publish_schema(cls)
             for lens in lenses:
                 publisher.publish_lens(lens)
-            report.add("records", f"{len(types)} schemas and {len(lenses)} lenses")
+            report.add(
+                "records",
+                {"schemas": len(types), "lenses": len(lenses)},
+                f"{len(types)} schemas and {len(lenses)} lenses",
+            )
 
         with _step("writing Frame shards and serving them over loopback HTTP"):
             shard_dir = out / "shards"
@@ -174,13 +211,43 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             n_shards = len(list(shard_dir.glob("frames-*.tar")))
             host = services.enter_context(_serve_directory(shard_dir))
             pattern = f"{host}/frames-{{{0:06d}..{n_shards - 1:06d}}}.tar"
-            report.add("shards", f"{n_shards} shards, {len(samples)} Frame samples, {pattern}")
+            report.add(
+                "shards",
+                {"count": n_shards, "samples": len(samples), "type": "Frame", "urls": pattern},
+                f"{n_shards} shards, {len(samples)} Frame samples, {pattern}",
+            )
             frame_cls = next(c for c in types if c.__name__ == "Frame")
             dataset = publisher.publish_dataset(name=DATASET_NAME, schema=frame_cls, urls=pattern)
             report.add("dataset record", dataset.uri)
 
+        with _step("writing a second experiment, stored as UncagingFrame, and publishing it"):
+            for old in shard_dir.glob("uncaging-*"):
+                old.unlink()
+            uncaging_cls = next(c for c in types if c.__name__ == "UncagingFrame")
+            movie = examples.bath_application_frames(
+                movies=1, frames_per_movie=max(1, frames // 2), size=size
+            )
+            with atdata.ShardWriter(str(shard_dir / "uncaging-%06d.tar"), maxcount=frames_per_shard) as sink:
+                for i, f in enumerate(movie):
+                    sink.write(
+                        uncaging_cls(
+                            uncaged_compound=UNCAGED[i * len(UNCAGED) // len(movie)],
+                            image=f.image,
+                            t_index=i,
+                            t=i * 0.5,
+                            t_intervention=5.0,
+                        )
+                    )
+            n_uncaging = len(list(shard_dir.glob("uncaging-*.tar")))
+            uncaging_pattern = f"{host}/uncaging-{{{0:06d}..{n_uncaging - 1:06d}}}.tar"
+            report.add("uncaging shards", f"{n_uncaging} shards, {len(movie)} UncagingFrame samples")
+            uncaging = publisher.publish_dataset(
+                name=UNCAGING_DATASET, schema=uncaging_cls, urls=uncaging_pattern, license="CC-BY-4.0"
+            )
+            report.add("uncaging dataset record", uncaging.uri)
+
         with _step(f"{UNTRUSTED_HANDLE} publishes a competing one-hop lens between Alice's schemas"):
-            _wait_for(lambda: _indexed(appview, len(lenses), 1), 60, "the appview to index the catalog")
+            _wait_for(lambda: _indexed(appview, len(lenses), 2), 60, "the appview to index the catalog")
             alice_frame = atdata.resolve(f"{TRUSTED_HANDLE}/Frame")
             alice_target = atdata.resolve(f"{TRUSTED_HANDLE}/{TARGET}")
             shortcut = next(lens for lens in SHORTCUT_LENSES if lens.target.__name__ == TARGET)
@@ -189,7 +256,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             )
             rival = Publisher(sessions[UNTRUSTED_HANDLE], progress=False).publish_lens(competing)
             report.add("competing lens", rival.uri)
-            _wait_for(lambda: _indexed(appview, len(lenses) + 1, 1), 60, "the appview to index it")
+            _wait_for(lambda: _indexed(appview, len(lenses) + 1, 2), 60, "the appview to index it")
 
         policy = TrustPolicy().with_author(dids[TRUSTED_HANDLE], TRUSTED_HANDLE)
         with _step(f"a consumer who trusts only {TRUSTED_HANDLE} reads the dataset as {TARGET}"):
@@ -205,9 +272,13 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
                 compounds[sample.applied_compound] += 1
             elapsed = time.perf_counter() - started
             count = sum(compounds.values())
-            report.add("samples read", f"{count} in {elapsed:.2f} s ({count / elapsed:,.0f} samples/s)")
+            report.add(
+                "samples read",
+                {"count": count, "seconds": round(elapsed, 3), "per_second": round(count / elapsed)},
+                f"{count} in {elapsed:.2f} s ({count / elapsed:,.0f} samples/s)",
+            )
             report.add("compounds", dict(sorted(compounds.items())))
-            report.add("first sample", first)
+            report.add("first sample", {"type": type(first).__name__, **_jsonable(first)}, str(first))
 
         with _step("the paths the appview offers, and a picture of the one taken"):
             with AppviewClient(appview) as client:
@@ -222,7 +293,43 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             report.add("path taken (trusted)", _describe(taken, names, dids))
             picture = out / "path.svg"
             picture.write_text(_picture(anyone.steps, taken, names, dids), encoding="utf-8")
-            report.add("picture", picture)
+            report.add("picture", str(picture))
+
+        with _step(f"the hive: every dataset readable as {SHARED}, read as one stream"):
+            shared = atdata.resolve(f"{TRUSTED_HANDLE}/{SHARED}", trust=policy)
+            sources = atdata.find_datasets(shared, trust=policy)
+            for i, source in enumerate(sources, 1):
+                path = " -> ".join(source.path_names) or "(stored as it)"
+                report.add(
+                    f"hive source {i}",
+                    {
+                        "dataset": source.dataset.name,
+                        "uri": source.dataset.uri,
+                        "stored_type": source.stored_type,
+                        "path": list(source.path_names),
+                        "samples": source.samples,
+                    },
+                    f"{source.dataset.name}: {source.stored_type} -> {path} "
+                    f"({source.hops} hop(s), {source.samples} samples)",
+                )
+            hive = atdata.interleave(sources, seed=0)
+            by_uri = {source.dataset.uri: source.dataset.name for source in sources}
+            mix: collections.Counter[str] = collections.Counter()
+            protocols: collections.Counter[str] = collections.Counter()
+            started = time.perf_counter()
+            for batch in hive.shuffled(batch_size=32, seed=0):
+                for sample in batch.samples:
+                    mix[by_uri[atdata.provenance(sample).dataset_uri or ""]] += 1
+                    protocols[str((sample.metadata or {}).get("protocol", "bath application"))] += 1
+            elapsed = time.perf_counter() - started
+            count = sum(mix.values())
+            report.add(
+                "hive samples read",
+                {"count": count, "of": len(hive), "seconds": round(elapsed, 3), "as": SHARED},
+                f"{count} of {len(hive)} in {elapsed:.2f} s as {SHARED}",
+            )
+            report.add("hive mix", dict(sorted(mix.items())))
+            report.add("hive protocols", dict(sorted(protocols.items())))
     return report
 
 
@@ -249,7 +356,8 @@ def _describe(steps: Any, names: dict[str, str], dids: dict[str, str]) -> str:
 
 
 def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str]) -> str:
-    """Both candidate paths, left to right, the one taken highlighted and the rival drawn faint."""
+    """Both candidate paths, left to right: the one taken highlighted, the untrusted rival dashed and
+    labelled with its author, routed around the boxes."""
     import atdata
     from atdata.catalog import overview, svg
     from atdata.types.packable import spec_of
@@ -260,7 +368,8 @@ def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str
     def lens(step: Any) -> str:
         return f"{names[step.lens.uri]} by {_handle(_author(step.lens.uri), dids)}"
 
-    steps = [*taken, *(s for s in anyone if s not in taken)]
+    rivals = [s for s in anyone if s not in taken]
+    steps = [*taken, *rivals]
     uris = {u for s in steps for u in (s.source.uri, s.target.uri)}
     nodes = {
         schema(u): overview.Node(
@@ -272,13 +381,15 @@ def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str
     return svg.render(
         overview.CatalogGraph(nodes, edges),
         highlight=[lens(s) for s in taken],
-        deemphasize=[lens(s) for s in anyone if s not in taken],
+        untrusted=[lens(s) for s in rivals],
         title="atdata demo: the lens path taken (trusted authors only)",
     )
 
 
 def main(out: Path, *, frames: int = 240) -> int:
     report = run(out, frames=frames)
-    (out / "report.json").write_text(json.dumps(dict(report.lines), indent=2) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(
+        json.dumps(dict(report.lines), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
     print(f"\nreport: {out / 'report.json'}")
     return 0

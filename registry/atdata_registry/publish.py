@@ -176,6 +176,11 @@ class Publisher:
             DATASET, build(schema_ref), conflict=_replace_hint("dataset", name), replace=replace
         )
 
+    def publish_dataset_record(self, record: Mapping[str, Any], *, replace: bool = False) -> Published:
+        """Publish a ready ``dev.atdata.dataset`` record as it is (shards are not read again)."""
+        name = str(record.get("name", ""))
+        return self._publish(DATASET, dict(record), conflict=_replace_hint("dataset", name), replace=replace)
+
     def publish_attestation(
         self, lens: Any, kind: str, *, comment: str | None = None, replace: bool = False
     ) -> Published:

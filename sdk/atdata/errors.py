@@ -164,6 +164,10 @@ class LensExecutionError(LensError, RuntimeError):
         super().__init__(f"lens {lens} failed{where}: {reason}")
 
 
+class LensLimitError(LensExecutionError):
+    """A lens broke a resource limit (wall clock, CPU, memory): the run was stopped, not failed by code."""
+
+
 class LensPathError(LensError, LookupError):
     """No lens path joins two schemas under the caller's trust policy."""
 

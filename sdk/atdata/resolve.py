@@ -54,7 +54,7 @@ from atdata.network.appview import AppviewClient, SchemaView
 from atdata.network.identity import is_valid_did, is_valid_handle
 from atdata.network.records import AtUri, FetchedRecord, RecordFetcher
 from atdata.ranking import rank
-from atdata.schema import from_schema
+from atdata.schema import by_reference, from_schema
 from atdata.schema import semver as _semver
 from atdata.schema.record import REF_ATTR
 from atdata.trust import TrustPolicy, current_policy
@@ -188,6 +188,21 @@ def schema_class(ref: Mapping[str, str], *, fetcher: RecordFetcher | None = None
     """The class of the schema record a strong ref (uri + cid) points to, CID-checked and cached."""
     with _Resolver(TrustPolicy(), fetcher=fetcher) as resolver:
         return resolver.class_for(resolver.record(ref["uri"], ref["cid"]))
+
+
+def known_class(cid: str) -> type | None:
+    """The class this process already built for the schema record with this CID, if any."""
+    with _classes_lock:
+        return _classes.get(cid)
+
+
+def class_from_cache(uri: str, cid: str, cache: RecordCache) -> type:
+    """The class of the record ``uri``/``cid`` held in ``cache`` (how a DataLoader worker rebuilds a
+    resolved type, see :mod:`atdata.schema.by_reference`); records it refers to come from the same
+    cache, else from their authors' PDSes."""
+    with _Resolver(TrustPolicy()) as resolver:
+        resolver.cache = cache
+        return resolver.class_for(resolver.record(uri, cid))
 
 
 def schema_ref(cls: type) -> dict[str, str] | None:
@@ -442,6 +457,7 @@ class _Resolver:
         )
         if kept is not None:
             setattr(cls, predecessor.PREDECESSOR_ATTR, {"uri": record.uri, "cid": record.cid, **kept})
+        by_reference.refer_to_cache(cls, record.uri, record.cid, self.cache.root)
         with _classes_lock:
             return _classes.setdefault(record.cid, cls)
 

@@ -14,23 +14,35 @@ chain from lens records fetched and checked the same way (:func:`atdata.lenses.r
 each lens run as the trust policy says: trusted ones inline, others in the process sandbox, and
 under a strict policy untrusted ones are refused.
 
+With no appview configured, the same question is answered over the repositories of the trusted
+authors alone (their dataset and lens records, listed from their PDSes and CID-checked): the
+datasets they published that their lenses (or none) read as ``T``. Untrusted paths cannot be
+found that way, so ``include_untrusted`` adds nothing there.
+
 Order: fewest hops first, then trusted paths before untrusted ones, then datasets by trusted
 authors (in trust-list order) before others, then the most samples, then the at-uri.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atdata.config import settings
 from atdata.dataset import Dataset
-from atdata.errors import AtdataError, IntegrityError
+from atdata.errors import AtdataError, IdentityError, IntegrityError, LensPathError, NetworkError
 from atdata.lenses.coerce import CHUNK
+from atdata.lexicon.nsid import DATASET, SCHEMA
 from atdata.network.appview import AppviewClient, DatasetView, LensPath, LensView, PathStep
+from atdata.network.records import FetchedRecord, RecordFetcher
 from atdata.network.refs import StrongRef
+from atdata.resolve import schema_ref
+from atdata.schema import content_hash, schema_of
 from atdata.trust import TrustPolicy, current_policy
+
+log = logging.getLogger("atdata.sources")
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,8 @@ class Source:
     license: str | None
     target_type: type = field(repr=False, compare=False)
     policy: TrustPolicy = field(repr=False, compare=False)
-    appview: str = field(repr=False, compare=False)
+    appview: str | None = field(repr=False, compare=False)
+    """The appview that proposed it; None when found in the trusted authors' repositories."""
 
     @property
     def hops(self) -> int:
@@ -130,14 +143,14 @@ class Source:
         if not self.path:
             return stored
         steps = tuple(PathStep(h.lens, h.source, h.target) for h in self.path)
-        with AppviewClient(self.appview) as client:
-            lens = lens_for_path(
-                LensPath(steps, None, ()),
-                stored.sample_type,
-                self.target_type,
-                policy=self.policy,
-                appview=client,
-            )
+        path = LensPath(steps, None, ())
+        if self.appview is None:
+            lens = lens_for_path(path, stored.sample_type, self.target_type, policy=self.policy, appview=None)
+        else:
+            with AppviewClient(self.appview) as client:
+                lens = lens_for_path(
+                    path, stored.sample_type, self.target_type, policy=self.policy, appview=client
+                )
         return stored._transformed(
             self.target_type,
             lens.get_many,
@@ -165,9 +178,7 @@ def find_datasets(
     limit = max_hops if max_hops is not None else policy.max_hops
     url = appview or settings().appview
     if not url:
-        raise AtdataError(
-            "find_datasets needs an appview: call atdata.configure(appview=URL) or set ATDATA_APPVIEW"
-        )
+        return _find_in_repos(sample_type, policy, limit)
     with AppviewClient(url) as client:
         return _Finder(client, policy, limit, include_untrusted).find(sample_type)
 
@@ -210,17 +221,7 @@ class _Finder:
                     appview=self.client.base_url,
                 )
             )
-        order = {did: i for i, did in enumerate(self.trusted)}
-        found.sort(
-            key=lambda s: (
-                s.hops,
-                not s.trusted,
-                order.get(s.author, len(order)),
-                -(s.samples or 0),
-                s.dataset.uri,
-            )
-        )
-        return found
+        return _ranked(found, self.trusted)
 
     def _candidates(self, target: str) -> list[DatasetView]:
         views: list[DatasetView] = []
@@ -265,6 +266,124 @@ class _Finder:
             view = self.client.get_schema(schema_uri).schema
             self._names[schema_uri] = f"{view.name}@{view.version}"
         return self._names[schema_uri]
+
+
+def _ranked(found: list[Source], trusted: list[str]) -> list[Source]:
+    order = {did: i for i, did in enumerate(trusted)}
+    return sorted(
+        found,
+        key=lambda s: (
+            s.hops,
+            not s.trusted,
+            order.get(s.author, len(order)),
+            -(s.samples or 0),
+            s.dataset.uri,
+        ),
+    )
+
+
+# --- without an appview: the trusted authors' repositories ---------------------------------------
+
+
+def _find_in_repos(sample_type: type, policy: TrustPolicy, max_hops: int) -> list[Source]:
+    from atdata.lenses.remote import _trusted_graph
+
+    if not policy.authors:
+        raise AtdataError(
+            "find_datasets has no appview to ask and no trusted author whose repository to read: "
+            "configure an appview (atdata.configure(appview=URL)) or trust someone (atdata trust add HANDLE)"
+        )
+    fetcher = RecordFetcher()
+    try:
+        target = _target_in_repos(sample_type, fetcher, policy)
+        graph, lenses = _trusted_graph(fetcher, policy)
+        allowed = replace(policy.lens_filter(trusted_only=True), max_hops=max_hops)
+        names: dict[str, str] = {}
+        found: list[Source] = []
+        for author in policy.authors:
+            try:
+                datasets = fetcher.list(author.did, DATASET)
+            except (NetworkError, IdentityError) as e:
+                log.warning("cannot list the datasets of %s: %s", author.label, e)
+                continue
+            for record in datasets:
+                schema = record.value.get("schema")
+                if record.value.get("$type") != DATASET or not isinstance(schema, dict):
+                    continue
+                stored = StrongRef(str(schema.get("uri")), str(schema.get("cid")))
+                try:
+                    edges = [] if stored.uri == target.uri else graph.path(stored.uri, target.uri, allowed)
+                except LensPathError:
+                    continue
+                path = tuple(_repo_hop(lenses[e.cid], author.handle) for e in edges)
+                if stored.uri not in names:
+                    value = fetcher.fetch(stored.uri, stored.cid).value
+                    names[stored.uri] = f"{value.get('name')}@{value.get('version')}"
+                view = DatasetView(
+                    uri=record.uri,
+                    cid=record.cid,
+                    author=record.author,
+                    handle=author.handle,
+                    indexed_at="",
+                    name=str(record.value.get("name", "")),
+                    schema=stored,
+                    path=tuple(h.lens for h in path),
+                    record=dict(record.value),
+                )
+                found.append(
+                    Source(
+                        dataset=view,
+                        stored_type=names[stored.uri],
+                        stored_schema=stored,
+                        target=target,
+                        path=path,
+                        trusted=True,
+                        samples=_samples(record.value),
+                        license=_text(record.value.get("license")),
+                        target_type=sample_type,
+                        policy=policy,
+                        appview=None,
+                    )
+                )
+    finally:
+        fetcher.close()
+    return _ranked(found, [a.did for a in policy.authors])
+
+
+def _target_in_repos(cls: type, fetcher: RecordFetcher, policy: TrustPolicy) -> StrongRef:
+    """The record ``cls`` stands for: its own ref, else a trusted author's schema with its content."""
+    ref = schema_ref(cls)
+    if ref is not None:
+        return StrongRef.of(ref)
+    mine = content_hash(schema_of(cls))
+    for author in policy.authors:
+        try:
+            listed = fetcher.list(author.did, SCHEMA)
+        except (NetworkError, IdentityError):
+            continue
+        for record in listed:
+            try:
+                if content_hash(record.value) == mine:
+                    return StrongRef(record.uri, record.cid)
+            except AtdataError:
+                continue
+    raise AtdataError(
+        f"{cls.__name__} is not a schema any trusted author published (no appview is configured to "
+        "search further): use a class from atdata.resolve(...), or configure an appview"
+    )
+
+
+def _repo_hop(record: FetchedRecord, handle: str | None) -> Hop:
+    value = record.value
+    return Hop(
+        StrongRef(record.uri, record.cid),
+        f"{value.get('name')}@{value.get('version')}",
+        record.author,
+        handle,
+        True,
+        StrongRef.of(value["source"]),
+        StrongRef.of(value["target"]),
+    )
 
 
 def _samples(record: Mapping[str, Any]) -> int | None:

@@ -45,7 +45,13 @@ class TrustPolicy:
         return author_did in self.dids or (lens_cid is not None and lens_cid in self.attested_cids)
 
     def isolation_for(self, author_did: str, lens_cid: str | None = None, *, what: str = "lens") -> Isolation:
-        """``inline`` for trusted lenses, ``process`` for others; strict policies refuse others."""
+        """``inline`` for trusted lenses, ``process`` for others; strict policies refuse others.
+
+        Inline is used exactly when the author's DID is in the policy or the lens's CID is attested
+        by a trusted author; inline does not bound memory or time inside one C call (see
+        :mod:`atdata.sandbox.inline`), so it is reserved for code whose authors you trust.
+        Everyone else's code, code and declarative lenses alike, runs in a worker process.
+        """
         if self.trusts(author_did, lens_cid):
             return "inline"
         if self.strict:

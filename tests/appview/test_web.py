@@ -91,6 +91,19 @@ def test_the_lens_page_shows_code_author_attestations_and_the_validation_report(
     assert "Refused by the sandbox validator" in bad and "import os" in bad
 
 
+def test_the_schema_page_lists_the_datasets_readable_as_its_type_with_their_lens_paths(
+    site: tuple[str, dict],
+) -> None:
+    base, refs = site
+    summary = dom(base + "/schema?" + urlencode({"uri": refs["summary"]["uri"]}))
+    section = summary.split('id="readable"', 1)[1].split("<h2", 1)[0]
+    assert "frames" in section and "by alice.test" in section and "Frame@1.0.0" in section
+    assert "frame_to_bath" in section and "bath_to_summary" in section and "(2 hops)" in section
+    assert "leaky" not in section  # refused by the validator: no path goes through it
+    frame = dom(base + "/schema?" + urlencode({"uri": refs["frame"]["uri"]}))
+    assert "No dataset of another type has a lens path to this one." in frame
+
+
 def test_text_from_records_is_shown_never_run(site: tuple[str, dict]) -> None:
     base, refs = site
     page = dom(base + "/schema?" + urlencode({"uri": refs["summary"]["uri"]}))

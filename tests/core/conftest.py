@@ -11,6 +11,13 @@ from core_types import WriteShards, frame
 import atdata
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's remote shards are cached in its own folder, never the user's cache."""
+    monkeypatch.setenv("ATDATA_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture
 def write_shards(tmp_path: Path) -> WriteShards:
     """``write_shards(samples, maxcount=, name=)`` -> brace pattern naming the shards written."""

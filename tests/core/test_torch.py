@@ -43,3 +43,31 @@ def test_workers_started_by_spawn_receive_the_dataset(frames: str) -> None:
 
 def _keep(x: object) -> object:
     return x
+
+
+def test_tensors_true_hands_out_batches_of_tensors_and_lists(frames: str) -> None:
+    source = atdata.Dataset[Frame](frames).to_torch(batch_size=3, tensors=True)
+    batches = list(torch.utils.data.DataLoader(source, batch_size=None))
+    first = batches[0]
+    assert isinstance(first["image"], torch.Tensor) and first["image"].shape == (3, 2, 3)
+    assert first["image"].dtype == torch.float32
+    assert torch.equal(first["index"], torch.tensor([0, 1, 2]))
+    assert first["label"] == ["frame-0", "frame-1", "frame-2"]
+    assert first["metadata"][0] == {"i": 0, "even": True}
+    assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(10))
+
+
+def test_tensors_true_hands_out_single_samples_as_dicts_of_tensors(frames: str) -> None:
+    source = atdata.Dataset[Frame](frames).to_torch(tensors=True)
+    sample = next(iter(source))
+    assert torch.equal(sample["image"], torch.arange(6, dtype=torch.float32).reshape(2, 3))
+    assert sample["index"] == torch.tensor(0) and sample["index"].dim() == 0
+    assert sample["label"] == "frame-0"
+
+
+def test_tensor_batches_collate_in_a_dataloader_with_workers(frames: str) -> None:
+    source = atdata.Dataset[Frame](frames).to_torch(tensors=True)
+    loader = torch.utils.data.DataLoader(source, batch_size=4, num_workers=2)
+    batches = list(loader)
+    assert all(isinstance(b["image"], torch.Tensor) for b in batches)
+    assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(10))

@@ -34,8 +34,19 @@ def test_unbalanced_braces_are_refused() -> None:
 
 
 def test_unsupported_schemes_are_refused_by_name() -> None:
-    with pytest.raises(DatasetError, match=r"unsupported shard URL s3://bucket/x\.tar"):
-        scheme("s3://bucket/x.tar")
+    with pytest.raises(DatasetError, match=r"unsupported shard URL ftp://host/x\.tar"):
+        scheme("ftp://host/x.tar")
+
+
+@pytest.mark.parametrize("url", ["memory://x.tar", "ssh://host/x.tar", "zip://x.tar", "local:///etc/x"])
+def test_fsspec_protocols_that_reach_this_machine_are_refused(url: str) -> None:
+    with pytest.raises(DatasetError, match="unsupported shard URL"):
+        scheme(url)
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/x.tar", "gs://bucket/x.tar", "hf://datasets/a/b/x.tar"])
+def test_object_store_urls_go_through_fsspec(url: str) -> None:
+    assert scheme(url) == "fsspec"
 
 
 def test_file_urls_become_paths() -> None:

@@ -2,42 +2,56 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from atdata_registry.demo import run
+from atdata_registry.demo import main, run
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("demo")
-    report = run(out, frames=120)
-    return out, dict(report.lines)
+    assert main(out, frames=120) == 0
+    return out, json.loads((out / "report.json").read_text())
 
 
-def test_the_trusted_path_is_the_three_hop_catalog_chain(demo: tuple[Path, dict[str, str]]) -> None:
+def test_the_trusted_path_is_the_three_hop_catalog_chain(demo: tuple[Path, dict[str, Any]]) -> None:
     _, report = demo
     assert report["path taken (trusted)"].startswith("3 hop(s): frame_to_imaging_frame (alice.test)")
     assert "mallory" not in report["path taken (trusted)"]
 
 
-def test_the_untrusted_rival_is_the_shortest_path_overall(demo: tuple[Path, dict[str, str]]) -> None:
+def test_the_untrusted_rival_is_the_shortest_path_overall(demo: tuple[Path, dict[str, Any]]) -> None:
     _, report = demo
     assert report["shortest path, any author"] == "1 hop(s): frame_to_bath_application (mallory.test)"
 
 
-def test_every_served_frame_arrives_as_a_bath_application_frame(demo: tuple[Path, dict[str, str]]) -> None:
+def test_every_served_frame_arrives_as_a_bath_application_frame(demo: tuple[Path, dict[str, Any]]) -> None:
     _, report = demo
-    assert report["samples read"].startswith("120 in ")
-    assert report["compounds"] == str({"baclofen": 60, "tacpd": 60})
-    assert report["first sample"].startswith("BathApplicationFrame(applied_compound='baclofen'")
+    assert report["samples read"]["count"] == 120
+    assert report["compounds"] == {"baclofen": 60, "tacpd": 60}
+    assert report["first sample"]["type"] == "BathApplicationFrame"
+    assert report["first sample"]["applied_compound"] == "baclofen"
+    assert report["first sample"]["image"]["shape"] == [1, 64, 64]
 
 
-def test_the_picture_shows_every_schema_on_the_path(demo: tuple[Path, dict[str, str]]) -> None:
+def test_the_report_holds_json_values_not_reprs(demo: tuple[Path, dict[str, Any]]) -> None:
+    _, report = demo
+    assert report["records"] == {"schemas": 19, "lenses": 19}
+    assert report["shards"]["samples"] == 120
+    for value in report.values():
+        assert not (isinstance(value, str) and re.match(r"^[\[{(]|^\w+\(", value)), value
+
+
+def test_the_picture_shows_every_schema_on_the_path(demo: tuple[Path, dict[str, Any]]) -> None:
     out, report = demo
     assert Path(report["picture"]) == out / "path.svg"
     picture = (out / "path.svg").read_text()
@@ -45,8 +59,77 @@ def test_the_picture_shows_every_schema_on_the_path(demo: tuple[Path, dict[str, 
         assert f">{name}<" in picture
 
 
-def test_the_demo_leaves_the_callers_configuration_as_it_was(demo: tuple[Path, dict[str, str]]) -> None:
+def _boxes(picture: str) -> list[tuple[float, float, float, float]]:
+    return [
+        (float(x), float(y), float(w), float(h))
+        for x, y, w, h in re.findall(
+            r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" rx="7"', picture
+        )
+    ]
+
+
+def test_the_picture_draws_the_rival_dashed_named_with_its_author_and_untrusted(
+    demo: tuple[Path, dict[str, Any]],
+) -> None:
+    out, _ = demo
+    picture = (out / "path.svg").read_text()
+    rival = re.search(r'<path class="lens untrusted" d="([^"]+)"[^>]*stroke-dasharray', picture)
+    assert rival is not None
+    assert ">frame_to_bath_application by mallory.test (untrusted)<" in picture
+    assert "untrusted lens (not used)" in picture  # the legend
+    # The rival's straight runs (between its rounded corners) cross no box.
+    points = [tuple(map(float, p.split(","))) for p in re.findall(r"[\d.]+,[\d.]+", rival.group(1))]
+    for (x1, y1), (x2, y2) in itertools.pairwise(points):
+        for bx, by, bw, bh in _boxes(picture):
+            if y1 == y2:
+                assert not (by < y1 < by + bh and min(x1, x2) < bx + bw and max(x1, x2) > bx)
+            if x1 == x2:
+                assert not (bx < x1 < bx + bw and min(y1, y2) < by + bh and max(y1, y2) > by)
+
+
+def test_every_box_is_wide_enough_for_its_label(demo: tuple[Path, dict[str, Any]]) -> None:
+    from atdata.catalog.svg import text_width
+
+    out, _ = demo
+    picture = (out / "path.svg").read_text()
+    widths = [w for _, _, w, _ in _boxes(picture)]
+    names = re.findall(r'font-size="13" font-weight="bold">([^<]+)<', picture)
+    assert len(names) == len(widths) == 4
+    for name, width in zip(names, widths):
+        assert text_width(name, 13) + 20 <= width
+
+
+def test_the_demo_leaves_the_callers_configuration_as_it_was(demo: tuple[Path, dict[str, Any]]) -> None:
     from atdata.config import settings
 
     assert settings().appview is None or "127.0.0.1" not in settings().appview
     assert os.environ.get("ATDATA_CONFIG_DIR") != str(demo[0] / "config")
+
+
+def test_the_hive_reads_both_experiments_as_one_stream_of_the_shared_frame_type(
+    demo: tuple[Path, dict[str, Any]],
+) -> None:
+    _, report = demo
+    first, second = report["hive source 1"], report["hive source 2"]
+    assert (first["dataset"], first["stored_type"], first["samples"]) == (
+        "bath-application-demo",
+        "Frame@1.0.0",
+        120,
+    )
+    assert first["path"] == ["frame_to_imaging_frame@1.0.0"]
+    assert (second["dataset"], second["stored_type"], second["samples"]) == (
+        "uncaging-demo",
+        "UncagingFrame@1.0.0",
+        60,
+    )
+    assert second["path"] == ["uncaging_to_imaging_frame@1.0.0"]
+    assert (report["hive samples read"]["count"], report["hive samples read"]["of"]) == (180, 180)
+    assert report["hive mix"] == {"bath-application-demo": 120, "uncaging-demo": 60}
+    assert report["hive protocols"] == {"bath application": 120, "uncaging": 60}
+
+
+@pytest.mark.slow
+def test_the_demo_passes_again_on_the_same_machine(demo: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    # A second network, the same caches: names cached on the first must not leak into the second.
+    report = dict(run(tmp_path / "again", frames=60).lines)
+    assert report["path taken (trusted)"].startswith("3 hop(s): frame_to_imaging_frame (alice.test)")

@@ -44,7 +44,7 @@ def test_an_unreachable_appview_is_a_tool_error_and_the_server_keeps_serving() -
     text = text_of(failed)
     assert f"cannot reach the appview at {UNREACHABLE}" in text
     assert "atdata mcp --appview URL" in text
-    assert tools == 6
+    assert tools == 9
 
 
 def test_no_configured_appview_is_a_tool_error_saying_how_to_configure_one() -> None:

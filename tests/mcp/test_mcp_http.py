@@ -60,9 +60,12 @@ def test_the_http_transport_serves_every_tool_with_an_output_schema(http_server:
     tools = anyio.run(go)
     assert sorted(tools) == [
         "explain_type",
+        "find_datasets",
         "find_lens_path",
         "get_schema",
+        "get_type_source",
         "list_datasets",
+        "plan_load",
         "preview_samples",
         "search_schemas",
     ]

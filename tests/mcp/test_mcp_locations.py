@@ -239,7 +239,8 @@ def test_an_allowed_local_file_that_is_not_a_shard_is_an_error_without_its_bytes
     (tmp_path / "shadow.tar").write_bytes(SECRET * 40)
     args = {"dataset": str(tmp_path / "shadow.tar"), "schema": world.frame}
     text = error_text(call(world, "preview_samples", args, allow_local=[tmp_path]))
-    assert "shadow.tar" in text and "999:7" not in text and "root:" not in text and "PRIVATE-BYTES" not in text
+    assert "shadow.tar" in text
+    assert "999:7" not in text and "root:" not in text and "PRIVATE-BYTES" not in text
 
 
 def test_a_redirect_from_an_allowed_host_to_loopback_is_refused(world: World) -> None:

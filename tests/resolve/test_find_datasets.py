@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hive_world import HiveWorld, hive_world
+from hive_world import HiveWorld, Raw, hive_world
 
 import atdata
-from atdata.errors import IntegrityError, SourceError
+from atdata.errors import AtdataError, IntegrityError, SourceError
 from atdata.sources import Source
 from atdata.trust import TrustedAuthor, TrustPolicy
 from atdata_registry.devstack import DevStack
@@ -162,3 +162,34 @@ def test_weights_mix_the_found_sources(hive: HiveWorld) -> None:
     found = atdata.find_datasets(out_type(hive), trust=trusting(hive.alice.did))
     stream = atdata.interleave(found, weights=[0, 0, 1])
     assert {atdata.provenance(s).dataset_uri for s in stream.ordered()} == {hive.datasets["frames"]}
+
+
+# --- no appview: the trusted authors' repositories -------------------------------------------------
+
+
+def test_without_an_appview_the_trusted_authors_repos_are_searched(hive: HiveWorld) -> None:
+    atdata.configure(plc=hive.stack.plc, pds=hive.stack.pds)
+    out = atdata.resolve(hive.out_ref["uri"])
+    found = atdata.find_datasets(out, trust=trusting(hive.alice.did))
+    assert names(found) == ["mids", "frames"]  # bob's and mallory's repos are not read
+    assert found[1].path_names == ("frame_to_mid@1.0.0", "mid_to_out@1.0.0")
+    assert (found[1].samples, found[1].license, found[1].stored_type) == (8, "CC-BY-4.0", "HiveFrame@1.0.0")
+    stream = atdata.interleave(found)
+    assert Counter(atdata.provenance(s).dataset_uri for s in stream.ordered()) == {
+        hive.datasets["mids"]: 5,
+        hive.datasets["frames"]: 8,
+    }
+
+
+def test_without_an_appview_a_trusted_author_s_dataset_of_the_type_itself_comes_first(
+    hive: HiveWorld,
+) -> None:
+    atdata.configure(plc=hive.stack.plc, pds=hive.stack.pds)
+    out = atdata.resolve(hive.out_ref["uri"])
+    found = atdata.find_datasets(out, trust=trusting(hive.alice.did, hive.bob.did), max_hops=1)
+    assert names(found) == ["outs", "mids"]
+
+
+def test_without_an_appview_or_a_trusted_author_find_datasets_says_what_to_configure() -> None:
+    with pytest.raises(AtdataError, match="no appview to ask and no trusted author"):
+        atdata.find_datasets(Raw, trust=TrustPolicy())

@@ -92,3 +92,22 @@ def test_a_0_7_schema_with_a_sparse_field_is_refused_naming_it(
 ) -> None:
     with pytest.raises(SchemaError, match=r"weights.*sparse"):
         atdata.resolve(published07.sparse)
+
+
+def test_a_0_7_entry_with_s3_storage_reads_from_the_readers_own_endpoint(
+    published07: Published07, configured: None, s3_env: str
+) -> None:
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    if not fs.exists("atdata07-fixture"):
+        fs.mkdir("atdata07-fixture")
+    for shard in SHARDS:
+        fs.put_file(str(shard), f"atdata07-fixture/recordings/{shard.name}")
+    # The record names an endpoint of its own; the reader uses AWS_ENDPOINT_URL, never a record's.
+    entry = record("entry_s3.json", SCHEMA_URI=published07.schema, S3_ENDPOINT="http://127.0.0.1:9")
+    uri, _ = create(published07.author, ALT_ENTRY, entry)
+    ds = atdata.Dataset(uri)
+    assert ds.shards == [f"s3://atdata07-fixture/recordings/{p.name}" for p in SHARDS]
+    for i, s in enumerate(ds.ordered()):
+        check_sample(s, i)

@@ -4,6 +4,7 @@ written by strangers."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -85,6 +86,24 @@ def _type_text(t: dict[str, Any]) -> str:
     return kind or "?"
 
 
+@dataclass(frozen=True)
+class Readable:
+    """A dataset of another schema, the schema it is stored in, and the lens path to this one."""
+
+    dataset: dict[str, Any]
+    stored: dict[str, Any] | None
+    path: list[dict[str, Any]]
+
+
+def readable_item(r: Readable) -> str:
+    stored = schema_link(r.stored) if r.stored is not None else "?"
+    path = " → ".join(lens_link(lens) for lens in r.path)
+    return (
+        f"{escape(r.dataset['name'])} <span class=muted>by {author(r.dataset)}</span>, stored as {stored}: "
+        f"{path} <span class=muted>({len(r.path)} hop{'s' if len(r.path) != 1 else ''})</span>"
+    )
+
+
 def schema_page(
     row: dict[str, Any],
     versions: list[dict[str, Any]],
@@ -95,6 +114,7 @@ def schema_page(
     targets: list[tuple[str, str]],
     target: str,
     path_note: str,
+    readable: list[Readable] | None = None,
 ) -> str:
     rec = row["record"]
     fields = "".join(
@@ -126,6 +146,8 @@ def schema_page(
         + listing(
             datasets, lambda d: f"{escape(d['name'])} <span class=muted>by {author(d)}</span>", "No datasets."
         )
+        + '<h2 id="readable">Datasets readable as this type</h2>'
+        + listing(readable or [], readable_item, "No dataset of another type has a lens path to this one.")
         + "<h2>Lenses in</h2>"
         + listing(lenses_in, lens_link, "No lens produces this schema.")
         + "<h2>Lenses out</h2>"

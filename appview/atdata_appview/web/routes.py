@@ -79,6 +79,7 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
                 note = f"Shortest path: {len(steps)} lens(es)."
             except LensPathError as e:
                 note = str(e).split("\n", 1)[0]
+        readable = readable_as(uri)
         reachable = graph.reachable(uri)[:50]
         nodes = {uri, *path, *(e.source for e in edges), *(e.target for e in edges), *reachable}
         found = schema_rows(sorted(nodes))
@@ -86,8 +87,32 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
         picture = svg.render(uri, labels, edges, path)
         targets = [(u, labels.get(u, u)) for u in reachable]
         return _html(
-            pages.schema_page(row, versions, datasets, lenses_in, lenses_out, picture, targets, target, note)
+            pages.schema_page(
+                row, versions, datasets, lenses_in, lenses_out, picture, targets, target, note, readable
+            )
         )
+
+    def readable_as(uri: str) -> list[pages.Readable]:
+        """Datasets of other schemas a lens path converts to ``uri`` (what atdata.find_datasets lists)."""
+        try:
+            views = queries.list_datasets({"schema": uri, "convertible": True, "limit": 100})["datasets"]
+        except XrpcError:
+            return []
+        views = [v for v in views if v.get("path")]
+        lens_uris = sorted({step["uri"] for v in views for step in v["path"]})
+        lenses: dict[str, dict[str, Any]] = {}
+        if lens_uris:
+            marks = ", ".join("?" * len(lens_uris))
+            lenses = {r["uri"]: r for r in store.derived("lenses", f"d.uri IN ({marks})", lens_uris)}
+        stored = schema_rows(sorted({v["schema"]["uri"] for v in views}))
+        return [
+            pages.Readable(
+                dataset={"name": v["name"], "handle": v.get("handle"), "did": v["author"]},
+                stored=stored.get(v["schema"]["uri"]),
+                path=[lenses.get(step["uri"], {"uri": step["uri"]}) for step in v["path"]],
+            )
+            for v in views
+        ]
 
     def lens(request: Request) -> HTMLResponse:
         uri = request.query_params.get("uri", "")

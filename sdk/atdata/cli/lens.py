@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,38 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     check.add_argument("files", nargs="+", metavar="FILE", type=Path, help="lens module(s) to check")
     check.set_defaults(func=_check)
+    imp = lens_sub.add_parser(
+        "import",
+        help="turn an atdata 0.7 lens file into a lens module of this dialect",
+        description="Reads FILE, an atdata 0.7 lens module (the file its science.alt.dataset.lens "
+        "record names, at its commit), and prints the dialect module it becomes; lists what blocks "
+        "it (exit 1) when it cannot become one. Nothing in FILE is run.",
+    )
+    imp.add_argument("file", metavar="FILE", type=Path)
+    imp.add_argument("-o", "--output", type=Path, help="write the module here instead of printing it")
+    imp.set_defaults(func=_import07)
     _add_laws(lens_sub)
     return parser
+
+
+def _import07(args: argparse.Namespace) -> int:
+    from atdata.lenses.translate07 import translate
+
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise AtdataError(f"cannot read {args.file}: {e}") from None
+    result = translate(text, filename=str(args.file))
+    if result.blockers:
+        for b in result.blockers:
+            print(f"{args.file}:{b}", file=sys.stderr)
+        return 1
+    assert result.source is not None
+    if args.output is not None:
+        args.output.write_text(result.source, encoding="utf-8")
+    else:
+        sys.stdout.write(result.source)
+    return 0
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -60,13 +89,18 @@ def _check(args: argparse.Namespace) -> int:
 def _add_laws(group: Any) -> None:
     p = group.add_parser(
         "laws",
-        help="check GetPut and PutGet of the lenses in a Python file on generated samples",
-        description="Import FILE, take its lenses that have a putter (or the one named by FILE:NAME), "
-        "and check GetPut and PutGet on samples generated from each source type (a module-level "
-        "dict law_samples = {SourceType: hypothesis_strategy} overrides the generated ones). "
-        "Prints counterexamples; exits 1 if a law fails or cannot be checked.",
+        help="check GetPut and PutGet of a lens's code on generated samples, in the sandbox",
+        description="Read FILE as lens code (a module in the lens dialect defining get(source) and "
+        "put(view, source); it is never imported or run as ordinary Python), and check GetPut and "
+        "PutGet on samples generated from the source schema. Getter and putter run in sandboxed "
+        "worker processes under the limits below, like any untrusted lens; a lens that breaks a "
+        "limit fails the check with the reason. --source and --target are schema record JSON files, "
+        "at-uris or schema names (as for atdata codegen). Prints counterexamples; exits 1 if a law "
+        "fails or cannot be checked.",
     )
-    p.add_argument("file", metavar="FILE[:NAME]", help="a Python file defining lenses")
+    p.add_argument("file", metavar="FILE", type=Path, help="the lens code")
+    p.add_argument("--source", required=True, help="the source schema (JSON file, at-uri or name)")
+    p.add_argument("--target", required=True, help="the target schema (JSON file, at-uri or name)")
     p.add_argument("--examples", type=int, default=100, help="samples per law (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed for sample generation (default 0)")
     p.add_argument(
@@ -75,24 +109,34 @@ def _add_laws(group: Any) -> None:
         default="image",
         help="PutGet views: views of generated sources (image, the default) or generated targets",
     )
+    p.add_argument("--cpu-seconds", type=float, default=10, help="CPU limit per call (default 10)")
+    p.add_argument("--wall-seconds", type=float, default=10, help="wall-clock limit per call (default 10)")
+    p.add_argument("--memory-mb", type=int, default=1024, help="memory limit of a worker (default 1024)")
     p.set_defaults(func=_laws)
 
 
 def _laws(args: argparse.Namespace) -> int:
     try:
-        from atdata.lenses.laws import check_laws, lenses_in_file
+        from atdata.lenses.laws import check_laws, lens_from_file
     except ModuleNotFoundError as e:
         if e.name != "hypothesis":
             raise
         raise LensError("atdata lens laws needs hypothesis: pip install hypothesis") from None
-    path, name = args.file, None
-    if not os.path.exists(path) and ":" in path:
-        path, name = path.rsplit(":", 1)
-    ok = True
-    for attr, lens, samples in lenses_in_file(path, name):
-        report = check_laws(
-            lens, max_examples=args.examples, seed=args.seed, views=args.views, samples=samples
-        )
-        print(report if attr == lens.name else f"{attr} = {report}")
-        ok = ok and report.ok
-    return 0 if ok else 1
+    from atdata.cli.codegen import read_record
+    from atdata.sandbox import Limits
+    from atdata.schema import from_schema
+
+    source = from_schema(read_record(args.source))
+    target = from_schema(read_record(args.target))
+    limits = Limits(
+        cpu_seconds=args.cpu_seconds,
+        wall_seconds_per_batch=args.wall_seconds,
+        memory_bytes=args.memory_mb << 20,
+    )
+    lens = lens_from_file(str(args.file), source=source, target=target, limits=limits)
+    try:
+        report = check_laws(lens, max_examples=args.examples, seed=args.seed, views=args.views)
+    finally:
+        lens.close()
+    print(report)
+    return 0 if report.ok else 1

@@ -13,6 +13,7 @@ from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
 from atdata.dataset.provenance import ATTR, Origin, carry
 from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
+from atdata.shards.cache import DEFAULT_MAX_BYTES, ShardCache
 from atdata.shards.reader import samples as shard_samples
 from atdata.shards.sidecar import Sidecar, read_sidecar
 from atdata.shards.streams import DEFAULT_TIMEOUT
@@ -32,9 +33,14 @@ class Dataset(Generic[T]):
     """Samples of one type, read from WebDataset shards: ``Dataset[Frame]("out/frames-{0000..0009}.tar")``.
 
     ``urls`` is a shard URL or brace pattern (``::`` joins several), or a list of them: local paths,
-    ``file://`` or ``http(s)://`` (streamed, never downloaded whole first); or the at-uri of a
-    published dataset record, read (CID-checked) from its author's PDS, which gives the shard URLs
-    and the sample type (its schema, resolved like :func:`atdata.resolve`). Each sample is checked
+    ``file://``, ``http(s)://`` or an object store through fsspec (``s3://``, ``gs://``, ``az://``,
+    ``hf://``; streamed, never downloaded whole first); or the at-uri of a published dataset record
+    (``dev.atdata.dataset``, or atdata 0.7's ``science.alt.dataset.entry``), read (CID-checked) from
+    its author's PDS, which gives the shard URLs and the sample type (its schema, resolved like
+    :func:`atdata.resolve`). Remote shards with a sidecar are kept on disk after their first read,
+    verified against the sidecar's sha-256, so later epochs read them locally: ``cache_dir=`` says
+    where (default ``$ATDATA_CACHE_DIR/shards``, bounded by ``ATDATA_SHARD_CACHE_BYTES``), ``False``
+    turns it off (:mod:`atdata.shards.cache`). Each sample is checked
     against the type while it is decoded; a bad sample raises :class:`~atdata.errors.ShardError`
     naming shard, key and field, or with ``on_error="skip"`` is logged and skipped; the same holds
     for a sample a lens fails on in a dataset made by :meth:`as_type` (with the default the error is
@@ -55,6 +61,7 @@ class Dataset(Generic[T]):
         on_error: Literal["raise", "skip"] = "raise",
         verify: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
+        cache_dir: str | os.PathLike[str] | Literal[False] | None = None,
     ) -> None:
         self.published: Any = None
         """For a dataset opened by its record's at-uri: the record (``atdata.resolve.PublishedDataset``)."""
@@ -78,6 +85,14 @@ class Dataset(Generic[T]):
         self.on_error: Literal["raise", "skip"] = on_error
         self.verify = verify
         self.timeout = timeout
+        self.cache: ShardCache | None = (
+            None
+            if cache_dir is False
+            else ShardCache.default()
+            if cache_dir is None
+            else ShardCache(cache_dir, getattr(ShardCache.default(), "max_bytes", DEFAULT_MAX_BYTES))
+        )
+        """Where remote shards with sidecars are kept after their first read (None: nowhere)."""
         self._sidecars: dict[str, Sidecar | None] = {}
         self._source: Dataset[Any] | None = None
         self._transform: Transform | None = None
@@ -188,17 +203,27 @@ class Dataset(Generic[T]):
         return self._iterate(batch_size=batch_size, shuffle=True, seed=seed, buffer=buffer)
 
     def to_torch(
-        self, batch_size: int | None = None, *, shuffle: bool = False, seed: int = 0, buffer: int = 1000
+        self,
+        batch_size: int | None = None,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        buffer: int = 1000,
+        tensors: bool = False,
     ) -> Any:
         """A ``torch.utils.data.IterableDataset`` over this dataset (needs torch installed).
 
         Under a DataLoader with workers, and across ``torch.distributed`` ranks, each process reads
         its own share of the shards. Use it with ``DataLoader(..., batch_size=None)`` when batching
-        here; call ``set_epoch(n)`` on it to reshuffle per epoch.
+        here; call ``set_epoch(n)`` on it to reshuffle per epoch. With ``tensors=True`` it yields
+        dicts of fields: arrays (stacked, in batches) and numbers as torch tensors, strings and other
+        values as they are (a list of them in batches).
         """
         from atdata.dataset.torch_adapter import adapter
 
-        return adapter(self, batch_size=batch_size, shuffle=shuffle, seed=seed, buffer=buffer)
+        return adapter(
+            self, batch_size=batch_size, shuffle=shuffle, seed=seed, buffer=buffer, tensors=tensors
+        )
 
     def _iterate(
         self,
@@ -258,7 +283,9 @@ class Dataset(Generic[T]):
             origin = Origin(uri, cid, shown)
             try:
                 sidecar = self._sidecar(url) if self.verify else None
-                for key, body in shard_samples(url, sidecar, verify=self.verify, timeout=self.timeout):
+                for key, body in shard_samples(
+                    url, sidecar, verify=self.verify, timeout=self.timeout, cache=self.cache
+                ):
                     if body is None:
                         error = ShardError("sample has no .msgpack member", url=shown, key=key)
                         if not skip:

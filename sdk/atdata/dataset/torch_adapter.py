@@ -2,16 +2,29 @@
 
 Imported only by ``Dataset.to_torch`` (torch is not a dependency of atdata). The class lives at
 module level so DataLoader workers started with spawn or forkserver can unpickle it.
+
+With ``tensors=True`` each item is a dict of the sample's (or batch's) fields the way ``webdataset``
+and Hugging Face ``datasets`` users expect from a torch pipeline: arrays as tensors (a batch's
+stacked along a new leading axis), numbers and booleans as tensors, everything else (strings,
+dicts, optional values that are None in a batch) as the value or the list of values.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
+import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
+
+from atdata.dataset.batch import Batch
+from atdata.errors import DatasetError
+from atdata.types.packable import spec_of
 
 if TYPE_CHECKING:
     from atdata.dataset.dataset import Dataset
@@ -38,18 +51,68 @@ class AtdataIterable(IterableDataset):  # type: ignore[type-arg, misc]
     with ``set_epoch``), split round-robin into slots, so nothing is read twice.
     """
 
-    def __init__(self, dataset: Dataset[Any], **options: Any) -> None:
+    def __init__(self, dataset: Dataset[Any], *, tensors: bool = False, **options: Any) -> None:
         super().__init__()
         self.dataset = dataset
         self.options = options
+        self.tensors = tensors
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[Any]:
-        return self.dataset._iterate(split=slot(), epoch=self.epoch, **self.options)
+        if get_worker_info() is not None:
+            _check_sendable(self.dataset.sample_type)
+        items = self.dataset._iterate(split=slot(), epoch=self.epoch, **self.options)
+        return map(as_tensors, items) if self.tensors else items
 
 
-def adapter(dataset: Dataset[Any], *, batch_size: int | None, shuffle: bool, seed: int, buffer: int) -> Any:
-    return AtdataIterable(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed, buffer=buffer)
+def _check_sendable(sample_type: type) -> None:
+    """Raise here, in the worker, if samples could not be sent to the main process.
+
+    Otherwise the worker's queue thread only logs the PicklingError and the main process waits for
+    samples that never come; an exception raised in a worker reaches the main process instead.
+    """
+    try:
+        pickle.dumps(sample_type)
+    except Exception as e:
+        raise DatasetError(
+            f"samples of {sample_type.__qualname__} cannot be sent from a DataLoader worker to the main "
+            f"process ({type(e).__name__}: {e}); define the class at module level, or build it with "
+            "atdata.from_schema or atdata.resolve"
+        ) from None
+
+
+def _tensor(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        # Shards' arrays are read-only views of the read buffer; torch needs memory it may write.
+        return torch.from_numpy(value if value.flags.writeable else value.copy())
+    if isinstance(value, (bool, numbers.Number, np.generic)) and not isinstance(value, complex):
+        return torch.tensor(value)
+    return value
+
+
+def _column(values: Any) -> Any:
+    if isinstance(values, np.ndarray):
+        return _tensor(values)
+    if values and all(
+        isinstance(v, (bool, numbers.Real, np.generic)) and not isinstance(v, np.ndarray) for v in values
+    ):
+        return torch.tensor(values)
+    return values
+
+
+def as_tensors(item: Any) -> dict[str, Any]:
+    """A sample or a :class:`Batch` as a dict of its fields, arrays and numbers as torch tensors."""
+    if isinstance(item, Batch):
+        return {f.name: _column(item[f.name]) for f in spec_of(item.sample_type).fields}
+    return {f.name: _tensor(getattr(item, f.name)) for f in spec_of(item).fields}
+
+
+def adapter(
+    dataset: Dataset[Any], *, batch_size: int | None, shuffle: bool, seed: int, buffer: int, tensors: bool
+) -> Any:
+    return AtdataIterable(
+        dataset, batch_size=batch_size, shuffle=shuffle, seed=seed, buffer=buffer, tensors=tensors
+    )

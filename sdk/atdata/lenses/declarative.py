@@ -49,6 +49,14 @@ _SHAPES: dict[str, dict[str, type | tuple[type, ...]]] = {
 _OPTIONAL = {"convert": {"default"}}
 _CASTS = {"int": int, "float": float}
 
+# Bounds on what an operation list (someone else's data) may make this process hold. Constants are
+# checked when the list is parsed, casts before anything is allocated.
+MAX_VALUE_DEPTH = 32
+MAX_VALUE_NODES = 10_000
+MAX_VALUE_CHARS = 1 << 20
+MAX_ARRAY_BYTES = 1 << 30
+_CAST_KINDS = "biufc"  # bool, integers, floats, complex: no strings, voids, objects or subarrays
+
 
 class OpError(ValueError):
     """An operation met a sample it cannot transform (the runner adds lens name and sample key)."""
@@ -67,6 +75,8 @@ class Ops:
             return ops
         if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence):
             raise LensValidationError("op list", [Violation(0, 0, "expected a list of operations")])
+        if len(ops) > MAX_VALUE_NODES:
+            raise LensValidationError("op list", [Violation(0, 0, f"more than {MAX_VALUE_NODES} operations")])
         problems = [p for i, op in enumerate(ops) for p in _shape_problems(i, op)]
         if problems:
             raise LensValidationError("op list", problems)
@@ -82,6 +92,10 @@ class Ops:
         problems: list[Violation] = []
         for i, op in enumerate(ops):
             kind = str(op.get("$type", "")).removeprefix(f"{LENS}#") if isinstance(op, Mapping) else ""
+            too_big = value_problem(op)  # before decoding: decoding recurses
+            if too_big is not None:
+                problems.append(Violation(i + 1, 0, f"ops[{i}]: {kind or 'operation'}: {too_big}"))
+                continue
             try:
                 item: dict[str, Any] = {"op": kind, **{k: v for k, v in op.items() if k != "$type"}}
                 if kind == "add" and "value" in item:
@@ -171,6 +185,9 @@ def _shape_problems(i: int, op: Any) -> list[Violation]:
             out.append(bad(f"{kind}: {key!r} must be a {getattr(want, '__name__', want)}"))
     if out:
         return out
+    too_big = value_problem(op)
+    if too_big is not None:
+        return [bad(f"{kind}: {too_big}")]
     if kind == "nest" and (not op["fields"] or not all(isinstance(f, str) for f in op["fields"])):
         out.append(bad("nest: 'fields' must be a non-empty list of field names"))
     if kind == "cast" and op["to"] not in _CASTS:
@@ -178,9 +195,9 @@ def _shape_problems(i: int, op: Any) -> list[Violation]:
     if kind == "dtypeCast":
         try:
             dt = np.dtype(op["dtype"])
-            if dt.hasobject or dt.fields is not None:
+            if dt.kind not in _CAST_KINDS or dt.shape != () or dt.fields is not None:
                 out.append(bad(f"dtypeCast: {op['dtype']!r} is not a plain numeric dtype"))
-        except TypeError:
+        except (TypeError, ValueError, SyntaxError, MemoryError):
             out.append(bad(f"dtypeCast: {op['dtype']!r} is not a numpy dtype"))
     if kind == "convert":
         if not op["table"]:
@@ -332,12 +349,41 @@ def _cast_put(op: Mapping[str, Any], v: Fields, s: Fields) -> Fields:
     return _keep_or(v, s, op["field"], lambda x: _cast_value(op["to"], x), back)
 
 
+def value_problem(value: Any) -> str | None:
+    """Why a constant is too deep or too large to hold (None when it is fine), found without recursion."""
+    stack = [(value, 1)]
+    nodes = chars = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_VALUE_DEPTH:
+            return f"a value nests more than {MAX_VALUE_DEPTH} deep"
+        if nodes > MAX_VALUE_NODES:
+            return f"a value holds more than {MAX_VALUE_NODES} items"
+        if isinstance(item, str | bytes):
+            chars += len(item)
+            if chars > MAX_VALUE_CHARS:
+                return f"values hold more than {MAX_VALUE_CHARS} characters"
+        elif isinstance(item, Mapping):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+    return None
+
+
 def _astype(value: Any, dtype: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, np.ndarray):
         raise OpError(f"dtypeCast: {type(value).__name__} is not an array")
-    return value.astype(dtype)
+    target = np.dtype(dtype)  # the op's dtype was checked when parsed; the put-back's is the source's
+    if value.size * target.itemsize > MAX_ARRAY_BYTES:  # checked before anything is allocated
+        raise OpError(
+            f"dtypeCast: {value.shape} as {target} would take {value.size * target.itemsize} bytes; "
+            f"the limit is {MAX_ARRAY_BYTES}"
+        )
+    return value.astype(target)
 
 
 def _dtype_get(op: Mapping[str, Any], s: Fields) -> Fields:

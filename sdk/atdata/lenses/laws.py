@@ -24,7 +24,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from atdata.errors import LensError, LensExecutionError
+from atdata.errors import LensError, LensExecutionError, LensLimitError
 from atdata.lenses.lens import Lens
 from atdata.types.fields import (
     ArrayType,
@@ -192,6 +192,8 @@ class _NotApplicable(Exception):
 def _get(lens: Lens[Any, Any], s: Any) -> Any:
     try:
         return lens.get(s)
+    except LensLimitError:
+        raise  # a broken limit fails the check; it is not a sample the lens does not apply to
     except LensExecutionError as e:
         raise _NotApplicable(e) from None
 
@@ -205,6 +207,7 @@ def _run(
 ) -> LawResult:
     failures: list[str] = []
     rejected: list[str] = []
+    broken: list[str] = []  # a limit broke: stop running lens code, fail every later example fast
     count = 0
 
     @settings(
@@ -224,7 +227,13 @@ def _run(
     def run(example: Any) -> None:
         nonlocal count
         try:
+            if broken:
+                raise LensLimitError("", broken[0])
             problem = prop(example)
+        except LensLimitError as e:
+            if not broken:
+                broken.append(f"broke a limit: {e}")
+            problem = broken[0]
         except _NotApplicable as e:
             rejected.append(str(e.error))
             assume(False)
@@ -238,7 +247,9 @@ def _run(
 
     try:
         run()
-    except AssertionError:
+    except (AssertionError, ExceptionGroup):
+        if broken:
+            return LawResult(law, "failed", count, broken[0])
         return LawResult(law, "failed", count, "counterexample:\n" + failures[-1])
     except (hyp_errors.Unsatisfiable, hyp_errors.FailedHealthCheck):
         why = rejected[-1] if rejected else "no valid samples"
@@ -274,48 +285,27 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def lenses_in_file(
-    path: str, name: str | None = None
-) -> list[tuple[str, Lens[Any, Any], st.SearchStrategy[Any] | None]]:
-    """The lenses with a putter defined at the top level of the Python file ``path`` (or the one named),
-    each with the sample strategy the file gives for its source type, if any.
+def lens_from_file(
+    path: str, *, source: type, target: type, limits: Any = None, name: str | None = None
+) -> Lens[Any, Any]:
+    """The lens whose code is the file ``path``, read as lens code and never imported or run here.
 
-    The file is imported as a module (its own directory first on ``sys.path``, so it can import
-    its siblings), exactly as ``python FILE`` would run its top level. A module-level dict
-    ``law_samples = {SourceType: strategy}`` supplies samples for types that need them.
+    The file must be a module in the lens dialect (:mod:`atdata.sandbox.dialect`) defining
+    ``get(source)`` and ``put(view, source)``. Its getter and putter run in sandboxed worker
+    processes under ``limits`` (an :class:`atdata.sandbox.Limits`), as any untrusted lens does.
     """
-    import importlib.util
-    import sys
     from pathlib import Path
 
-    file = Path(path).resolve()
-    if not file.is_file():
-        raise LensError(f"{path}: no such file")
-    module_name = (
-        file.stem
-        if file.stem.isidentifier() and file.stem not in sys.modules
-        else f"_lens_laws_{abs(hash(file))}"
-    )
-    spec = importlib.util.spec_from_file_location(module_name, file)
-    if spec is None or spec.loader is None:
-        raise LensError(f"{path}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    sys.path.insert(0, str(file.parent))
+    file = Path(path)
     try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(file.parent))
-    found = {attr: v for attr, v in vars(module).items() if isinstance(v, Lens)}
-    given_samples = getattr(module, "law_samples", None) or {}
-    if name is not None:
-        if name not in found:
-            raise LensError(
-                f"{path}: no lens named {name!r} (lenses there: {', '.join(sorted(found)) or 'none'})"
-            )
-        chosen = [name]
-    else:
-        chosen = [attr for attr, v in found.items() if v.has_put]
-        if not chosen:
-            raise LensError(f"{path}: no lens with a putter (found: {', '.join(sorted(found)) or 'none'})")
-    return [(attr, found[attr], given_samples.get(found[attr].source)) for attr in chosen]
+        code = file.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise LensError(f"{path}: cannot read it ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise LensError(f"{path}: lens code must be UTF-8 (byte {e.start} is not)") from None
+    lens = Lens.from_source(
+        code, source=source, target=target, isolation="process", limits=limits, name=name or file.stem
+    )
+    if not lens.has_put:
+        raise LensError(f"{path}: the code defines no put(view, source), so there are no laws to check")
+    return lens

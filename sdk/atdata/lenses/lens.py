@@ -147,15 +147,18 @@ class Lens(Generic[S, T]):
         *,
         source: type[S],
         target: type[T],
-        isolation: Isolation = "inline",
+        isolation: Isolation = "process",
         name: str | None = None,
         limits: Any = None,
     ) -> Lens[S, T]:
         """A lens from a module in the restricted lens dialect defining ``get(source)`` [and ``put``].
 
         The code is validated now (:class:`~atdata.errors.LensValidationError` lists every
-        violation) and compiled on first use. ``isolation="process"`` runs it in a worker process
-        under ``limits`` (an :class:`atdata.sandbox.Limits`; defaults apply when None).
+        violation; the parse runs in a child process behind a lexical gate) and compiled on first
+        use. By default it runs in a sandboxed worker process under ``limits`` (an
+        :class:`atdata.sandbox.Limits`; defaults apply when None). ``isolation="inline"`` runs it
+        in this process: only for code you trust, since inline bounds less
+        (:mod:`atdata.sandbox.inline` lists what).
         """
         from atdata.sandbox import check_source
 

@@ -432,6 +432,9 @@ def _schema_doc() -> Def:
                 TYPES_MAX,
                 "Nested types the fields refer to by name, so that one record is self-contained.",
             ),
+            "migratedFrom": _strong_ref(
+                "The atdata 0.7 record (science.alt.dataset.schema) this schema was migrated from."
+            ),
             "createdAt": _created_at(),
         },
         ("name", "version", "fields", "createdAt"),
@@ -555,6 +558,9 @@ def _dataset_doc() -> Def:
                 "sampleCount": _integer("Total number of samples.", minimum=0),
                 "license": _string("SPDX license identifier or URL.", max_length=256),
                 "description": _description("What the dataset holds."),
+                "migratedFrom": _strong_ref(
+                    "The atdata 0.7 record (science.alt.dataset.entry) this dataset was migrated from."
+                ),
                 "createdAt": _created_at(),
             },
             ("name", "schema", "urls", "createdAt"),

@@ -79,11 +79,69 @@ iteration and function call counts against the batch's wall-clock budget.
 
 Where it runs
 -------------
-``inline`` runs lens code in the caller's process behind the checks above: it cannot reach
-files, sockets, processes, module state or the caller's objects, but one long C-level call (a
-huge ``np.ones``, ``sum(range(10**8))``) cannot be interrupted there. ``process`` runs it in a
-fresh worker process with CPU, memory, file and process limits, a seccomp filter and a
-wall-clock kill: use it for code you have not reviewed.
+``process`` (the default of :meth:`atdata.Lens.from_source`, and what a trust policy gives every
+author it does not trust) runs lens code in a fresh worker process with CPU, memory, file and
+process limits, a seccomp filter and a wall-clock kill: use it for code you have not reviewed.
+``inline`` runs it in the caller's process behind the same checks, for trusted authors only; what
+it does not bound is listed in :mod:`atdata.sandbox.inline`.
+
+Attack classes defended against
+-------------------------------
+Every byte of lens source, every op list and every value a worker sends back may be an attacker's.
+The classes below are defended as classes, each by the layers named.
+
+1. **Parser attacks** (deep brackets, long operator or comparison chains, nesting inside f-strings
+   and their format specs, implicit string concatenation, long ``elif`` chains, huge files, NUL
+   bytes, byte-order marks, coding declarations such as utf-7): the lexical gate
+   (:mod:`atdata.sandbox.gate`) reads the text as a flat token stream with loops and counters only,
+   scans f-strings character by character, and refuses anything past the ``MAX_*`` bounds above
+   before any parser runs; the libcst check then runs in a locked-down child process
+   (:mod:`atdata.sandbox.checker`) with CPU, memory and wall-clock limits, whose crash or timeout is
+   a refusal naming the lens and the reason. This holds for every entry point: ``from_source``,
+   ``atdata lens check``, publishing, the record fetcher and the appview's ingest.
+2. **Look-alike names** (fullwidth or mathematical letters that Python folds into ``exec`` or
+   ``__class__``): identifiers must be ASCII, inside f-strings too; the text that was checked is
+   exactly the text compiled.
+3. **Introspection escapes** (dunders, frames and tracebacks, ``AttributeError.obj``, ``except*``,
+   format strings that look attributes up at run time, ``match`` class patterns, code run at
+   definition time by decorators, defaults and annotations): refused statically by name, then
+   every attribute read is checked again at run time against the object's actual type
+   (:data:`NDARRAY_ATTRIBUTES`, :data:`BUILTIN_TYPE_ATTRIBUTES`, ...); annotations are dropped
+   unevaluated; exceptions expose only plain ``args``.
+4. **Library doors** (numpy submodules that reach ``os``, ``subprocess``, ``ctypes`` or a C
+   compiler; file, pickle and URL I/O; raw memory through object dtypes, ``as_strided`` or
+   ``empty``; process-wide state such as ``sctypeDict``, print options, error callbacks, random
+   seeds): lens code never holds a module, only proxies exposing :data:`NUMPY_FUNCTIONS` and
+   friends, and results of object, structured or void dtypes are refused.
+5. **Resource exhaustion** (huge integers, repeated sequences, ranges, endless loops including
+   ``finally: continue``, ``iter(f, sentinel)`` consumed by C loops, three-argument ``pow``, ``round``
+   to huge negative digits, ``sum`` of lists, single ``einsum``/``convolve``/``correlate`` calls):
+   size guards on ``**``, ``<<``, ``*``, ``range``, ``pow``, ``round`` and ``sum``; every loop,
+   comprehension, call and sentinel-iterator step ticks a wall-clock budget that stays spent once
+   spent; the cost of ``einsum``, ``convolve`` and ``correlate`` is estimated from the shapes
+   (:data:`MAX_CALL_OPS`) before the call; in a worker, CPU and address-space limits and the host's
+   wall-clock kill bound everything else.
+6. **Leaving the process** (files, sockets, child processes, privileges, state left for the next
+   lens): a worker is a fresh interpreter, never a fork of the caller, started without the
+   caller's environment; it preloads what numpy imports lazily (``numpy.ma``), then locks itself
+   down: resource limits, an unprivileged user, no-new-privileges and a default-deny seccomp filter.
+7. **The host after the worker answers**: nothing is unpickled (msgpack and raw array buffers of
+   plain dtypes only); the host accepts at most the worker's memory limit per answer, with an
+   array referenced several times sent once; output conversion stops after
+   :data:`atdata.sandbox.records.MAX_OUTPUT_NODES` values counted expanded, so a value repeating
+   one list many levels deep cannot blow up; exception text is built through a bounded repr;
+   captured output is capped; ``StopIteration``, ``SystemExit`` and every ``BaseException`` are
+   caught at the boundary and reported as the lens's failure.
+8. **The caller's data**: a lens never receives the caller's objects. In a worker inputs are
+   read-only copies by construction; inline, arrays are read-only views of private copies (matrix,
+   memmap and other ndarray subclasses become plain arrays, masked arrays are refused), every
+   mapping type and list is copied.
+9. **Declarative lenses**: op lists are data, but bounded like code: ``dtypeCast`` only to plain
+   numeric dtypes (no strings, voids, objects or subarray shapes), each cast's output size checked
+   before allocation, and constants checked for depth and size before they are decoded
+   (:mod:`atdata.lenses.declarative`).
+10. **Tools that run lens code**: ``atdata lens laws FILE`` reads FILE as lens code and never
+    imports it; getter and putter run in workers under limits, and a broken limit fails the check.
 """
 
 from __future__ import annotations
@@ -97,12 +155,19 @@ MAX_LINES = 2_000
 MAX_BRACKET_DEPTH = 32
 MAX_BLOCK_DEPTH = 16
 MAX_OPERATORS_PER_STATEMENT = 400
+MAX_TOKENS = 20_000
+MAX_ELIF_CHAIN = 64
 
 # --- runtime size bounds ----------------------------------------------------------------------
 
 MAX_INT_BITS = 1 << 20
 MAX_SEQUENCE_LENGTH = 1 << 26
 MAX_RANGE = 1 << 27
+MAX_MODPOW_COST = 1 << 26
+MAX_ROUND_DIGITS = 4096
+#: Multiply-adds one numpy call (einsum, convolve, correlate, matmul, ...) may cost; estimated from
+#: the shapes before the call, since no Python-level budget can interrupt a call once it runs.
+MAX_CALL_OPS = 1 << 32
 
 # --- imports ----------------------------------------------------------------------------------
 

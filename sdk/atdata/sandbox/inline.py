@@ -1,8 +1,28 @@
 """Inline isolation: lens steps run in the caller's own process, through the same runtime.
 
-Inline runs keep lens code away from files, sockets, processes and the caller's objects (the
-runtime's guards), and stop Python-level loops at the batch's wall-clock limit; they cannot bound
-CPU or memory spent inside one C call. Use process isolation for code you have not reviewed.
+Inline is for lenses whose authors you trust (:class:`atdata.trust.TrustPolicy` gives it to
+trusted authors and attested lenses only; :meth:`atdata.Lens.from_source` runs code inline only
+when asked by name). It keeps what process isolation keeps about *data and reach*: lens code
+cannot reach files, sockets, processes, module state or the caller's objects (inputs are private
+copies: arrays read-only, every mapping copied, masked arrays refused); outputs and exceptions
+are converted within fixed bounds; Python-level loops, calls, comprehensions and sentinel
+iterators stop at the batch's wall-clock limit, and the listed expensive builtins and numpy calls
+are refused beyond their bounds before they start.
+
+What inline does **not** bound, precisely:
+
+- **Memory.** There is no address-space limit in the caller's process. Allocations the runtime
+  does not size-check (numpy creation such as ``np.ones((n, n))``, ``np.tile``, ``np.repeat``,
+  ``np.kron``, ``np.outer``, string methods such as ``str.replace`` or ``str.ljust`` with large
+  results) can exhaust the caller's memory.
+- **Time inside one C-level call** other than those estimated up front (``einsum``, ``convolve``,
+  ``correlate``, ``pow``, ``round``, ``sum``): e.g. ``np.matmul``/``np.dot``/``np.linalg`` on large
+  matrices, sorting a large array, ``sorted`` of a long list. The wall-clock budget is checked
+  between Python-level steps (every few thousand), so such a call runs to its end, however long.
+- **CPU** beyond the wall clock, and the process's other threads (a long C call holds the GIL).
+- Nothing outside Python: no seccomp, no resource limits.
+
+Process isolation bounds all of these (CPU and address-space limits, a wall-clock kill).
 """
 
 from __future__ import annotations
@@ -10,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from atdata.errors import LensExecutionError
+from atdata.errors import LensExecutionError, LensLimitError
 from atdata.sandbox.runtime import Engine, LensStep, Limits, StepFailure
 
 
@@ -60,4 +80,5 @@ class InlineProgram:
 
     def _error(self, e: StepFailure, keys: Sequence[str | None]) -> LensExecutionError:
         key = keys[e.item] if e.item is not None else None
-        return LensExecutionError(self._steps[e.step].name, e.reason, key=key)
+        kind = LensLimitError if e.limit else LensExecutionError
+        return kind(self._steps[e.step].name, e.reason, key=key)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from atdata.errors import LensExecutionError, LensValidationError, Violation
+from atdata.errors import LensExecutionError, LensLimitError, LensValidationError, Violation
 from atdata.sandbox import wire
 from atdata.sandbox.runtime import LensStep, Limits
 from atdata.sandbox.validator import check_source
@@ -409,11 +409,12 @@ class ProcessProgram:
             why = (
                 f"ran longer than the wall-clock limit of {self._limits.wall_seconds_per_batch:g} s per batch"
             )
-            raise LensExecutionError(self._step_name(step), why, key=_key(keys, item)) from None
+            raise LensLimitError(self._step_name(step), why, key=_key(keys, item)) from None
         except (wire.WireError, OSError):
             step, item = worker.where()
             code = self._discard(worker)
-            raise LensExecutionError(
+            kind = LensLimitError if code < 0 else LensExecutionError  # killed: CPU, memory or the host
+            raise kind(
                 self._step_name(step), self._death_reason(code, worker), key=_key(keys, item)
             ) from None
 
@@ -443,7 +444,8 @@ class ProcessProgram:
         step = reply.get("step")
         item = reply.get("item")
         reason = str(reply.get("reason", "unknown failure"))[:1000]
-        raise LensExecutionError(
+        kind = LensLimitError if reply.get("limit") is True else LensExecutionError
+        raise kind(
             self._step_name(step if isinstance(step, int) else -1),
             reason,
             key=_key(keys, item if isinstance(item, int) else None),

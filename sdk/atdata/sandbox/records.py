@@ -153,23 +153,14 @@ class RecordFactory:
 def to_record(values: Mapping[str, Any], shape: RecordShape, *, private: bool) -> Record:
     """The record lens code sees for a plain field dict.
 
-    With ``private`` (inline runs) arrays become read-only views and JSON containers copies, so
-    lens code cannot change the caller's data; a worker's data is its own, so it skips that.
+    With ``private`` (inline runs) the caller's data is never reachable: arrays become read-only
+    views of private copies (so a lens can neither write into the caller's array, nor keep a view
+    that later shows the caller's changes), every mapping (``OrderedDict``, ``defaultdict``, ...)
+    becomes a private ``dict``, lists private lists, and ndarray subclasses (matrices, memmaps)
+    plain arrays; masked arrays are refused, since their mask would be lost. A worker's data is
+    its own, so it skips that.
     """
-    if private:
-        fields = {}
-        ndarray = np.ndarray
-        for k, v in values.items():
-            t = type(v)
-            if t is ndarray:
-                if v.flags.writeable:
-                    v = v.view()
-                    v.setflags(write=False)
-            elif t is dict or t is list:
-                v = _private(v)
-            fields[k] = v
-    else:
-        fields = dict(values)
+    fields = {k: _private(v) for k, v in values.items()} if private else dict(values)
     if shape.nested:
         _nest(fields, shape)
     return Record(shape.name, fields)
@@ -202,16 +193,15 @@ def as_record(value: Any, shape: RecordShape) -> Record:
 
 
 def _private(value: Any) -> Any:
-    t = type(value)
-    if t is np.ndarray:
-        if not value.flags.writeable:
-            return value
-        view = value.view()
-        view.setflags(write=False)
-        return view
-    if t is dict:
+    if isinstance(value, np.ndarray):
+        if isinstance(value, np.ma.MaskedArray):
+            raise NotPlainData("a masked array can't be handed to a lens; pass .filled(...) or the mask")
+        copy = np.array(value, subok=False, copy=True)  # a base ndarray the caller does not hold
+        copy.setflags(write=False)
+        return copy
+    if isinstance(value, Mapping):
         return {k: _private(v) for k, v in value.items()}
-    if t is list:
+    if isinstance(value, list | tuple):
         return [_private(v) for v in value]
     return value
 
@@ -233,11 +223,18 @@ def plain_dtype_ok(dtype: np.dtype) -> bool:
     return dtype.kind in _PLAIN_KINDS
 
 
+#: At most this many containers and values are converted from one lens output: a value that
+#: repeats one list in itself many levels deep is small in memory and enormous once expanded.
+MAX_OUTPUT_NODES = 1 << 22
+
+
 def to_plain(value: Any) -> Any:
     """Plain data (None, bool, int, float, str, bytes, arrays, lists, str-keyed dicts) for ``value``.
 
-    Raises :class:`NotPlainData` naming the path to the first value that is not plain.
+    Raises :class:`NotPlainData` naming the path to the first value that is not plain, or when
+    the value holds more than :data:`MAX_OUTPUT_NODES` containers and values counted expanded.
     """
+    budget = [MAX_OUTPUT_NODES]
     try:
         if type(value) is Record:
             # The common case, unrolled: a record of scalars and arrays.
@@ -250,9 +247,9 @@ def to_plain(value: Any) -> Any:
                 if t in scalars or (t is ndarray and v.dtype.kind in kinds):
                     out[k] = v
                 else:
-                    out[k] = _plain(v)
+                    out[k] = _plain(v, budget)
             return out
-        return _plain(value)
+        return _plain(value, budget)
     except _NotPlain:
         raise NotPlainData(_first_problem(value, "")) from None
 
@@ -261,26 +258,35 @@ class _NotPlain(Exception):
     pass
 
 
-def _plain(value: Any) -> Any:
+class _TooLarge(NotPlainData):
+    pass
+
+
+def _plain(value: Any, budget: list[int]) -> Any:
     # The hot path: no path strings are built unless something is wrong.
     t = type(value)
     if t in _PLAIN_SCALARS:
         return value
+    budget[0] -= 1 + len(value) if t is list or t is tuple or t is dict else 1
+    if budget[0] < 0:
+        raise _TooLarge(
+            f"the output holds more than {MAX_OUTPUT_NODES} values (a shared one counts each time)"
+        )
     if t is np.ndarray:
         if value.dtype.kind in _PLAIN_KINDS:
             return value
         raise _NotPlain
     if t is Record:
-        return {k: v if type(v) in _PLAIN_SCALARS else _plain(v) for k, v in value._fields.items()}
+        return {k: v if type(v) in _PLAIN_SCALARS else _plain(v, budget) for k, v in value._fields.items()}
     if t is dict:
         out = {}
         for k, v in value.items():
             if type(k) is not str:
                 raise _NotPlain
-            out[k] = v if type(v) in _PLAIN_SCALARS else _plain(v)
+            out[k] = v if type(v) in _PLAIN_SCALARS else _plain(v, budget)
         return out
     if t is list or t is tuple:
-        return [_plain(v) for v in value]
+        return [_plain(v, budget) for v in value]
     if isinstance(value, np.generic) and value.dtype.kind in _PLAIN_KINDS:
         item = value.item()
         if type(item) in _PLAIN_SCALARS:
@@ -299,13 +305,13 @@ def _first_problem(value: Any, path: str) -> str:
             if type(k) is not str:
                 return f"{where}: dict keys must be str, not {type(k).__name__}"
             try:
-                _plain(v)
+                _plain(v, [MAX_OUTPUT_NODES])
             except _NotPlain:
                 return _first_problem(v, f"{path}.{k}" if path else k)
     if t is list or t is tuple:
         for i, v in enumerate(value):
             try:
-                _plain(v)
+                _plain(v, [MAX_OUTPUT_NODES])
             except _NotPlain:
                 return _first_problem(v, f"{path}[{i}]")
     if t is np.ndarray or isinstance(value, np.generic):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import math
+import reprlib
 import time
 import types
 from collections.abc import Callable, Sequence
@@ -97,11 +98,12 @@ class LensTimeout(BaseException):
 class StepFailure(Exception):
     """A lens step failed on one item: which step, which item, and why (already worded)."""
 
-    def __init__(self, step: int, item: int | None, reason: str) -> None:
+    def __init__(self, step: int, item: int | None, reason: str, *, limit: bool = False) -> None:
         super().__init__(reason)
         self.step = step
         self.item = item
         self.reason = reason
+        self.limit = limit  # a resource limit stopped it (time, memory), not the code's own error
 
 
 # --- guards -----------------------------------------------------------------------------------
@@ -228,7 +230,26 @@ def _guarded_pow(a: Any, b: Any, mod: Any = None) -> Any:
     ints = type(a) is int and type(b) is int
     if mod is None and ints and abs(a) > 1 and b * a.bit_length() > d.MAX_INT_BITS:
         raise OverflowError(f"{a} ** {b} is larger than {d.MAX_INT_BITS} bits")
+    if mod is not None and ints and type(mod) is int:
+        # Modular powers cost about (exponent bits) x (modulus words)^2: bound that, not the result.
+        words = mod.bit_length() // 64 + 1
+        if b.bit_length() * words * words > d.MAX_MODPOW_COST:
+            raise OverflowError("pow(a, b, m) with such large b and m is not allowed in lens code")
     return pow(a, b) if mod is None else pow(a, b, mod)
+
+
+def _guarded_round(number: Any, ndigits: Any = None) -> Any:
+    # round(int, -n) computes 10 ** n inside one C call.
+    if type(ndigits) is int and abs(ndigits) > d.MAX_ROUND_DIGITS:
+        raise OverflowError(f"round to {ndigits} digits is beyond {d.MAX_ROUND_DIGITS}")
+    return round(number) if ndigits is None else round(number, ndigits)
+
+
+def _guarded_sum(iterable: Any, /, start: Any = 0) -> Any:
+    # sum(lists, []) copies the growing list at every step, in one C call.
+    if isinstance(start, list | tuple | str | bytes):
+        raise TypeError("sum() of sequences is not allowed in lens code; build a list with a comprehension")
+    return sum(iterable, start)
 
 
 def _guarded_lshift(a: Any, b: Any) -> Any:
@@ -277,19 +298,55 @@ class Budget:
     def tick(self) -> bool:
         self.countdown -= 1
         if self.countdown <= 0:
-            self.countdown = self.EVERY
             if time.monotonic() > self.deadline:
+                # Stays spent: every later tick raises too, so a loop that swallows the exception
+                # (``finally: continue``) meets it again at its next iteration and cannot go on.
+                self.countdown = 0
                 raise LensTimeout("the lens ran past the wall-clock limit for its batch")
+            self.countdown = self.EVERY
         return True
 
 
 # --- module proxies ---------------------------------------------------------------------------
 
 
+def _pair_cost(a: Any, v: Any, *args: Any, **kwargs: Any) -> int:
+    return int(np.size(a)) * int(np.size(v))
+
+
+def _einsum_cost(*operands: Any, **kwargs: Any) -> int:
+    # The naive cost: the product of every index's extent, times the number of operands. Computed
+    # by numpy's own path planner, which only reads the shapes.
+    arrays = [np.asarray(x) if not isinstance(x, str) else x for x in operands]
+    path = np.einsum_path(*arrays, optimize=False)[1]
+    for line in path.splitlines():
+        if "Naive FLOP count" in line:
+            return int(float(line.split(":")[1]))
+    return 0
+
+
+_CALL_COSTS: dict[str, Callable[..., int]] = {
+    "convolve": _pair_cost,
+    "correlate": _pair_cost,
+    "einsum": _einsum_cost,
+}
+
+
+def _costed(name: str, fn: Callable[..., Any], cost: Callable[..., int]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if cost(*args, **kwargs) > d.MAX_CALL_OPS:
+            raise MemoryError(f"np.{name} on these shapes would cost more than {d.MAX_CALL_OPS} operations")
+        return fn(*args, **kwargs)
+
+    return call
+
+
 def _numpy_members() -> dict[str, Any]:
     members: dict[str, Any] = {}
     for name in d.NUMPY_FUNCTIONS:
         members[name] = _checked(getattr(np, name))
+        if name in _CALL_COSTS:
+            members[name] = _costed(name, members[name], _CALL_COSTS[name])
     for name in d.NUMPY_DTYPES:
         members[name] = getattr(np, name)
     for name in d.NUMPY_CONSTANTS:
@@ -316,10 +373,22 @@ def module_proxy(name: str) -> ModuleProxy:
     return proxy
 
 
-def _builtins() -> dict[str, Any]:
+def _guarded_iter(tick: Callable[[], bool], obj: Any, *sentinel: Any) -> Any:
+    # iter(f, sentinel) consumed by any/next/set/fsum loops in C: every call of f ticks the budget.
+    if not sentinel:
+        return iter(obj)
+    if not callable(obj):
+        raise TypeError("iter(v, w): v must be callable")
+    return iter(lambda: tick() and obj(), *sentinel)
+
+
+def _builtins(tick: Callable[[], bool]) -> dict[str, Any]:
     table = {name: getattr(builtins, name) for name in d.ALLOWED_BUILTINS}
     table["range"] = _guarded_range
     table["pow"] = _guarded_pow
+    table["round"] = _guarded_round
+    table["sum"] = _guarded_sum
+    table["iter"] = partial(_guarded_iter, tick)
     # C code (numpy's lazy imports) imports through the builtins of the running frame. Lens
     # code itself never reaches this: its import statements are compiled to module_proxy calls
     # and the name is a dunder it cannot spell.
@@ -491,6 +560,23 @@ class _Loaded:
     out_shape: RecordShape
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = _REPR.maxother = 200
+
+
+def _bounded_message(e: BaseException) -> str:
+    # str() of an exception holding a value that repeats one list many levels deep never ends:
+    # plain text arguments are shown as they are, anything else through a bounded repr.
+    args = e.args
+    plain = all(
+        type(a) in (str, float, bool, type(None)) or (type(a) is int and a.bit_length() < 4096) for a in args
+    )
+    if plain and sum(len(a) for a in args if type(a) is str) < 4096:
+        return str(e)
+    return ", ".join(_REPR.repr(a) for a in args[:8])
+
+
 def describe_exception(e: BaseException, filename: str) -> str:
     """``Type: message (line N)``, with the line in lens code where it was raised when known."""
     line = None
@@ -502,7 +588,7 @@ def describe_exception(e: BaseException, filename: str) -> str:
     if isinstance(e, LensTimeout | NotPlainData):
         text = str(e)
     else:
-        message = str(e)
+        message = _bounded_message(e)
         text = f"{type(e).__name__}: {message}" if message else type(e).__name__
     if len(text) > 500:
         text = text[:497] + "..."
@@ -545,7 +631,10 @@ class Engine:
             self._loaded.append(_Loaded(step, fn, in_shape, out_shape))
 
     def _namespace(self, step: LensStep) -> dict[str, Any]:
-        namespace: dict[str, Any] = {"__builtins__": _builtins(), "__name__": f"lens {step.name}"}
+        namespace: dict[str, Any] = {
+            "__builtins__": _builtins(self.budget.tick),
+            "__name__": f"lens {step.name}",
+        }
         for shape in step.shapes():
             for type_name, sub in shape.types().items():
                 namespace.setdefault(type_name, RecordFactory(sub))
@@ -586,7 +675,8 @@ class Engine:
             except BaseException as e:
                 if isinstance(e, KeyboardInterrupt) and private:
                     raise  # a real Ctrl-C in the caller's own process, not lens code
-                raise StepFailure(i, n, describe_exception(e, _filename(self._loaded[i].step))) from None
+                why = describe_exception(e, _filename(self._loaded[i].step))
+                raise StepFailure(i, n, why, limit=_is_limit(e)) from None
         return out
 
     def run_put(
@@ -613,7 +703,9 @@ class Engine:
             except BaseException as e:
                 if isinstance(e, KeyboardInterrupt) and private:
                     raise
-                raise StepFailure(i, n, describe_exception(e, _filename(s.step))) from None
+                raise StepFailure(
+                    i, n, describe_exception(e, _filename(s.step)), limit=_is_limit(e)
+                ) from None
         return out
 
     def _put_step(self, step: int | None) -> tuple[int, _Loaded]:
@@ -625,6 +717,10 @@ class Engine:
         if not 0 <= step < len(self._loaded) or self._loaded[step].step.direction != "put":
             raise ValueError(f"step {step} is not a put step of this program")
         return step, self._loaded[step]
+
+
+def _is_limit(e: BaseException) -> bool:
+    return isinstance(e, LensTimeout | MemoryError | RecursionError)
 
 
 def _filename(step: LensStep) -> str:

@@ -2,16 +2,14 @@
 
 :func:`validate_source` is pure: it never runs the code and never raises on bad code; it returns
 every :class:`~atdata.errors.Violation` it finds. A tokenizer pass bounds size, nesting and
-operator chains *before* libcst parses anything, because libcst's native parser crashes the
-whole process on pathological nesting instead of raising.
+operator chains *before* anything parses the code (:mod:`atdata.sandbox.gate`), and libcst then
+parses it in a locked-down child process (:mod:`atdata.sandbox.checker`), because libcst's native
+parser has crashed whole processes on pathological input instead of raising.
 """
 
 from __future__ import annotations
 
 import ast
-import io
-import re
-import tokenize
 import warnings
 from collections.abc import Iterable
 
@@ -21,32 +19,40 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from atdata.errors import LensValidationError, Violation
 from atdata.sandbox import dialect as d
+from atdata.sandbox.checker import tree_violations
+from atdata.sandbox.gate import error_position, gate_text
 
-_CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
-_CLOSERS = {")", "]", "}"}
-_OPENERS = {"(", "[", "{"}
-# Tokens that do not deepen an expression when repeated: separators and closing brackets.
-_FLAT_OPS = {",", ":", ";", ")", "]", "}", "=", "->"}
-_CHAIN_KEYWORDS = {"not", "and", "or", "if", "else", "lambda", "in", "is", "await"}
 _MODULE_FUNCTIONS = {"get": 1, "put": 2}
 
 
 def validate_source(source: str, *, filename: str = "<lens>") -> list[Violation]:
-    """Every place ``source`` leaves the lens dialect, sorted by position; empty when it is clean."""
+    """Every place ``source`` leaves the lens dialect, sorted by position; empty when it is clean.
+
+    The lexical gate runs here; the parse and tree check run in the checker child
+    (:mod:`atdata.sandbox.checker`), whose crash or timeout is reported as a violation.
+    """
     del filename  # kept in the signature so callers can name the file in future messages
-    gate, fatal = _gate_text(source)
+    gate, fatal = gate_text(source)
     if fatal:
         return gate
+    found = gate + tree_violations(source)
+    return sorted(set(found), key=lambda v: (v.line, v.column, v.reason))
+
+
+def tree_violations_here(source: str) -> list[Violation]:
+    """The libcst and CPython check of gated ``source`` in this process: only in a sandbox child."""
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as e:
-        return [*gate, Violation(e.raw_line, e.raw_column, f"syntax error: {e.message}")]
+        return [Violation(e.raw_line, e.raw_column, f"syntax error: {e.message}")]
     except (RecursionError, MemoryError):
-        return [*gate, Violation(1, 0, "code is too deeply nested to check")]
+        return [Violation(1, 0, "code is too deeply nested to check")]
     checker = _Checker()
-    MetadataWrapper(module, unsafe_skip_copy=True).visit(checker)
-    found = gate + checker.violations + _compile_problems(source)
-    return sorted(set(found), key=lambda v: (v.line, v.column, v.reason))
+    try:
+        MetadataWrapper(module, unsafe_skip_copy=True).visit(checker)
+    except (RecursionError, MemoryError):
+        return [Violation(1, 0, "code is too deeply nested to check")]
+    return checker.violations + _compile_problems(source)
 
 
 def check_source(source: str, *, filename: str = "<lens>") -> None:
@@ -56,85 +62,6 @@ def check_source(source: str, *, filename: str = "<lens>") -> None:
         raise LensValidationError(filename, violations)
 
 
-# --- the text gate ----------------------------------------------------------------------------
-
-
-def _gate_text(source: str) -> tuple[list[Violation], bool]:
-    """Violations found without parsing, and whether they make parsing unsafe or pointless."""
-    if len(source) > d.MAX_SOURCE_CHARS:
-        why = f"lens code is {len(source)} characters; the limit is {d.MAX_SOURCE_CHARS}"
-        return [Violation(1, 0, why)], True
-    if source.count("\n") >= d.MAX_LINES:
-        return [Violation(1, 0, f"lens code has more than {d.MAX_LINES} lines")], True
-    if "\x00" in source:
-        line = source.count("\n", 0, source.index("\x00")) + 1
-        return [Violation(line, 0, "NUL characters are not allowed")], True
-    if source.startswith("\ufeff"):
-        return [Violation(1, 0, "a byte-order mark is not allowed; lens code is plain UTF-8")], True
-    for number, text in enumerate(source.splitlines()[:2], start=1):
-        if _CODING_COOKIE.search(text):
-            return [
-                Violation(number, 0, "coding declarations are not allowed; lens code is always UTF-8")
-            ], True
-    return _token_pass(source)
-
-
-def _token_pass(source: str) -> tuple[list[Violation], bool]:
-    out: list[Violation] = []
-    brackets = 0
-    blocks = 0
-    operators = 0
-    statement_start = (1, 0)
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            kind, text, (line, col) = tok.type, tok.string, tok.start
-            if kind == tokenize.ERRORTOKEN and not text.isspace():
-                out.append(Violation(line, col, f"invalid character {text!r}"))
-            elif kind == tokenize.NAME:
-                if not text.isascii():
-                    out.append(Violation(line, col, f"identifier {text!r} is not ASCII"))
-                elif text in _CHAIN_KEYWORDS:
-                    operators += 1
-            elif kind == tokenize.INDENT:
-                blocks += 1
-                if blocks > d.MAX_BLOCK_DEPTH:
-                    return [Violation(line, col, f"blocks nest more than {d.MAX_BLOCK_DEPTH} deep")], True
-            elif kind == tokenize.DEDENT:
-                blocks -= 1
-            elif kind == tokenize.OP:
-                if text in _OPENERS:
-                    brackets += 1
-                    if brackets > d.MAX_BRACKET_DEPTH:
-                        why = f"brackets nest more than {d.MAX_BRACKET_DEPTH} deep"
-                        return [Violation(line, col, why)], True
-                elif text in _CLOSERS:
-                    brackets = max(brackets - 1, 0)
-                if text not in _FLAT_OPS:
-                    operators += 1
-            elif kind == tokenize.NEWLINE:
-                operators = 0
-                statement_start = tok.end
-            elif kind not in (tokenize.STRING, tokenize.COMMENT, tokenize.NL) and not text.isascii():
-                out.append(Violation(line, col, f"non-ASCII text {text!r} outside strings and comments"))
-            if operators > d.MAX_OPERATORS_PER_STATEMENT:
-                why = f"a statement holds more than {d.MAX_OPERATORS_PER_STATEMENT} operators"
-                return [*out, Violation(statement_start[0], statement_start[1], why)], True
-    except (tokenize.TokenError, SyntaxError) as e:
-        line, col = _error_position(e)
-        out.append(Violation(line, col, f"syntax error: {e.args[0] if e.args else e}"))
-        return out, True
-    return out, any(v.reason.startswith("invalid character") for v in out)
-
-
-def _error_position(e: Exception) -> tuple[int, int]:
-    if isinstance(e, SyntaxError):
-        return e.lineno or 1, max((e.offset or 1) - 1, 0)
-    if isinstance(e, tokenize.TokenError) and len(e.args) > 1:
-        line, col = e.args[1]
-        return line, col
-    return 1, 0
-
-
 def _compile_problems(source: str) -> list[Violation]:
     # libcst and CPython are separate parsers: code only counts as checked if CPython reads it too.
     try:
@@ -142,7 +69,7 @@ def _compile_problems(source: str) -> list[Violation]:
             warnings.simplefilter("ignore")
             ast.parse(source, "<lens>")
     except SyntaxError as e:
-        line, col = _error_position(e)
+        line, col = error_position(e)
         return [Violation(line, col, f"syntax error: {e.msg}")]
     except (RecursionError, MemoryError, ValueError):
         return [Violation(1, 0, "code is too deeply nested to compile")]

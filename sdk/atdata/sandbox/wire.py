@@ -208,6 +208,7 @@ class FrameReader:
         *,
         deadline: float | None = None,
         max_data: int = 1 << 40,
+        max_meta: int = MAX_META_BYTES,
         readonly: bool = False,
         copy_arena: bool = False,
     ) -> Any:
@@ -217,7 +218,7 @@ class FrameReader:
         if not _read_into(self.fd, memoryview(header), deadline, self._poller, eof_ok=True):
             return None
         magic, meta_len, data_len, arena_len = HEADER.unpack(header)
-        if magic != MAGIC or meta_len > MAX_META_BYTES or data_len > max_data:
+        if magic != MAGIC or meta_len > max_meta or data_len > max_data:
             raise WireError("malformed or oversized frame")
         meta = bytearray(meta_len)
         _read_into(self.fd, memoryview(meta), deadline, self._poller)

@@ -41,6 +41,7 @@ def preload() -> None:
     import encodings.utf_32  # noqa: F401
 
     import numpy as np
+    import numpy.ma  # imported lazily by median, percentile, unique, ...: after seccomp it can't be
     import pyprctl  # noqa: F401  (loaded now: nothing can be imported once locked down)
     import pyseccomp  # noqa: F401
 
@@ -52,6 +53,7 @@ def preload() -> None:
     validate_source("import numpy as np\ndef get(s):\n    return {'x': np.zeros(1)}\n")
     np.linalg.norm(np.ones(2))
     np.fft.fft(np.ones(2))
+    np.median(np.ones(3)), np.unique(np.ones(3)), np.histogram(np.ones(3), bins="auto")
     np.ones((2, 2)).dot(np.ones((2, 2)))
     str(np.float32(1.5)), repr(np.ones(2))
 
@@ -106,6 +108,9 @@ def _install_seccomp(out_fd: int) -> None:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the host to handle
     in_fd, out_fd, progress_fd, arena_fd = (int(a) for a in argv[:4])
+    from atdata.sandbox.checker import mark_child
+
+    mark_child()  # this process is the sandbox: the dialect check runs here, not in another child
     preload()
 
     from atdata.errors import LensValidationError
@@ -184,7 +189,8 @@ def _answer(engine: Any, request: dict[str, Any], wall: float) -> dict[str, Any]
         else:
             result = engine.run_put(request["views"], request["sources"], request["step"], wall)
     except StepFailure as e:
-        return {"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason}
+        return {"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason,
+                "limit": e.limit}  # fmt: skip
     except Exception as e:  # a malformed request: answer instead of dying
         return {"ok": False, "kind": "failure", "step": 0, "item": None, "reason": f"bad request: {e}"}
     return {"ok": True, "items": result}

@@ -14,6 +14,7 @@ from typing import Any
 
 from atdata.errors import IntegrityError, Problem, SampleTypeError, SchemaError
 from atdata.lexicon.nsid import SCHEMA, defs
+from atdata.schema import by_reference
 from atdata.schema.canonical import record_cid
 from atdata.schema.validate import check_schema_record, dependency_order
 from atdata.schema.values import decode_value, encode_value
@@ -205,10 +206,12 @@ class _Builder:
         type_defs = {t["name"]: t for t in record.get("types", [])}
         for name in dependency_order(type_defs):
             t = type_defs[name]
-            local[name] = self._make(name, t.get("description"), t["fields"], local, None, None)
-        return self._make(
+            made = self._make(name, t.get("description"), t["fields"], local, None, None)
+            local[name] = by_reference.remember(made, record, ref, name)
+        made = self._make(
             record["name"], record.get("description"), record["fields"], local, record["version"], ref
         )
+        return by_reference.remember(made, record, ref, None)
 
     def _make(
         self,

@@ -6,9 +6,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from atdata.errors import ShardIntegrityError
+from atdata.shards.cache import PendingShard, ShardCache
 from atdata.shards.sidecar import Sidecar
-from atdata.shards.streams import DEFAULT_TIMEOUT, ShardReader, open_shard
+from atdata.shards.streams import DEFAULT_TIMEOUT, ChunkStream, MappedFile, ShardReader, open_shard
 from atdata.shards.tar import members
+from atdata.shards.urls import display, scheme
 
 EXTENSION = "msgpack"
 
@@ -24,15 +26,18 @@ def samples(
     *,
     verify: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
+    cache: ShardCache | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """Yield ``(key, body)`` per sample of the shard at ``url``.
 
     A sample is the tar members sharing a key (the name up to the first dot of its last path
     part); ``body`` is its ``.msgpack`` member, or None when it has none. With a sidecar and
     ``verify``, the sample count and sha-256 are checked once the shard has been read through,
-    raising :class:`ShardIntegrityError` on a mismatch.
+    raising :class:`ShardIntegrityError` on a mismatch. With a ``cache``, a remote shard with a
+    sidecar is read from its verified local copy when there is one, else copied there as it streams
+    (:mod:`atdata.shards.cache`).
     """
-    reader = open_shard(url, timeout)
+    reader, pending = _open(url, sidecar if verify else None, timeout, cache)
     try:
         shown = reader.url
         expected = sidecar if verify else None
@@ -58,9 +63,33 @@ def samples(
             count += 1
             yield key, body
         if expected is not None:
-            _finish_check(reader, expected, count, digest)
+            actual = _finish_check(reader, expected, count, digest)
+            if pending is not None and actual is not None:
+                pending.commit(actual)
+                pending = None
     finally:
+        if pending is not None:
+            pending.discard()
         reader.close()
+
+
+def _open(
+    url: str, sidecar: Sidecar | None, timeout: float, cache: ShardCache | None
+) -> tuple[ShardReader, PendingShard | None]:
+    if cache is None or sidecar is None or scheme(url) == "file":
+        return open_shard(url, timeout), None
+    local = cache.lookup(sidecar)
+    if local is not None:
+        mapped = MappedFile(str(local))
+        mapped.url = display(url)  # errors name the shard, not the copy
+        if mapped.identity is not None:
+            _verified[mapped.identity] = sidecar.sha256  # lookup has just hashed it
+        return mapped, None
+    reader = open_shard(url, timeout)
+    pending = cache.pending(sidecar)
+    if pending is not None and isinstance(reader, ChunkStream):
+        reader.copy_to(pending.write)
+    return reader, pending
 
 
 def forget_verified() -> None:
@@ -82,13 +111,14 @@ def _start_check(reader: ShardReader, expected: Sidecar | None) -> Callable[[], 
 
 def _finish_check(
     reader: ShardReader, expected: Sidecar, count: int, digest: Callable[[], str] | None
-) -> None:
+) -> str | None:
+    """The verified sha-256 (None when the file was verified before and not hashed again)."""
     if count != expected.samples:
         raise ShardIntegrityError(
             f"shard holds {count} samples, its sidecar says {expected.samples}", url=reader.url
         )
     if digest is None:
-        return
+        return None
     actual = digest()
     if actual != expected.sha256:
         raise ShardIntegrityError(
@@ -98,3 +128,4 @@ def _finish_check(
         if len(_verified) >= _MAX_VERIFIED:
             _verified.clear()
         _verified[reader.identity] = actual
+    return actual

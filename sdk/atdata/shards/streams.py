@@ -1,4 +1,8 @@
-"""Opening a shard's bytes: local files are memory-mapped, http(s) is streamed in chunks.
+"""Opening a shard's bytes: local files are memory-mapped, http(s) and object stores are streamed.
+
+Object stores (``s3://``, ``gs://``, ...) go through ``fsspec`` and its drivers (``s3fs``, ...),
+which find endpoints and credentials the standard way for each store (for S3: ``AWS_ENDPOINT_URL``,
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``~/.aws``, instance roles).
 
 Both readers offer ``read(n)`` returning exactly ``n`` bytes (fewer only at the end), so the tar
 walker needs one code path. A reader can also produce the sha-256 of everything it holds, which for
@@ -12,11 +16,11 @@ import hashlib
 import mmap
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from atdata.errors import ShardError
-from atdata.shards.urls import display, local_path, scheme
+from atdata.shards.urls import display, driver_hint, local_path, scheme
 
 if TYPE_CHECKING:
     import httpx  # imported where used, so that reading local shards never pays for it
@@ -120,6 +124,13 @@ class ChunkStream:
         self._buf = b""
         self._pos = 0
         self._hash: Any = None
+        self._copy: Callable[[bytes], None] | None = None
+
+    def copy_to(self, write: Callable[[bytes], None]) -> None:
+        """Hand every chunk to ``write`` as well, as it arrives (the shard cache keeps a copy)."""
+        if self._buf:
+            raise AssertionError("copy_to after reading")
+        self._copy = write
 
     def _next_chunk(self) -> bytes | None:
         try:
@@ -132,6 +143,8 @@ class ChunkStream:
             ) from None
         if self._hash is not None:
             self._hash.update(chunk)
+        if self._copy is not None:
+            self._copy(chunk)
         return chunk
 
     def read(self, n: int) -> bytes | memoryview:
@@ -196,16 +209,67 @@ def open_http(url: str, timeout: float = DEFAULT_TIMEOUT) -> ChunkStream:
     return ChunkStream(display(url), response.iter_bytes(), close, httpx.HTTPError)
 
 
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of an object-store URL and the path within it."""
+    try:
+        from fsspec.core import url_to_fs
+
+        fs, path = url_to_fs(url)
+    except ImportError as e:
+        raise ShardError(f"no driver for this storage ({e}): {driver_hint(url)}", url=display(url)) from None
+    except ValueError as e:
+        raise ShardError(f"cannot open: {e}", url=display(url)) from None
+    return fs, path
+
+
+def _chunks(f: Any) -> Generator[bytes, None, None]:
+    try:
+        while True:
+            chunk = f.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        f.close()
+
+
+def open_fsspec(url: str) -> ChunkStream:
+    """Stream an object-store shard through fsspec, block by block."""
+    fs, path = filesystem(url)
+    try:
+        f = fs.open(path, "rb", block_size=CHUNK)
+    except FileNotFoundError:
+        raise ShardError("shard not found", url=display(url)) from None
+    except Exception as e:  # each fsspec driver raises its own types (botocore's are not OSErrors)
+        raise ShardError(f"cannot open: {type(e).__name__}: {e}", url=display(url)) from None
+    chunks = _chunks(f)
+    return ChunkStream(display(url), chunks, chunks.close, Exception)
+
+
 def open_shard(url: str, timeout: float = DEFAULT_TIMEOUT) -> ShardReader:
-    """Open a shard for sequential reading (local path, file:// or http(s)://)."""
-    if scheme(url) == "http":
+    """Open a shard for sequential reading (local path, file://, http(s):// or an object store)."""
+    kind = scheme(url)
+    if kind == "http":
         return open_http(url, timeout)
+    if kind == "fsspec":
+        return open_fsspec(url)
     return MappedFile(url)
 
 
 def fetch_small(url: str, timeout: float = DEFAULT_TIMEOUT, limit: int = 1 << 20) -> bytes | None:
     """The whole body of a small file (a sidecar), or None when it does not exist."""
-    if scheme(url) == "file":
+    kind = scheme(url)
+    if kind == "fsspec":
+        fs, path = filesystem(url)
+        try:
+            with fs.open(path, "rb") as f:
+                data: bytes = f.read(limit + 1)[:limit]
+                return data
+        except FileNotFoundError:
+            return None
+        except Exception as e:  # each fsspec driver raises its own types
+            raise ShardError(f"cannot read: {type(e).__name__}: {e}", url=display(url)) from None
+    if kind == "file":
         try:
             with open(local_path(url), "rb") as f:
                 return f.read(limit + 1)[:limit]

@@ -1,4 +1,11 @@
-"""Shard URLs: brace patterns, schemes, sidecar locations, and URLs safe to print."""
+"""Shard URLs: brace patterns, schemes, sidecar locations, and URLs safe to print.
+
+Three kinds of URL name a shard: a local path or ``file://`` URL, ``http(s)://``, and the object
+stores that ``fsspec`` reaches (``s3://``, ``gs://``, ``az://``, ``hf://``, ... listed in
+:data:`OBJECT_STORES`). Only remote object stores are accepted from fsspec's many protocols: the
+others (``memory``, ``ssh``, ``zip``, chained URLs, ...) would let a dataset record reach into the
+reader's own machine.
+"""
 
 from __future__ import annotations
 
@@ -99,16 +106,41 @@ def _expand_one(s: str, whole: str) -> list[str]:
     return result
 
 
+OBJECT_STORES: dict[str, str] = {
+    "s3": "s3",
+    "s3a": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "az": "azure",
+    "abfs": "azure",
+    "abfss": "azure",
+    "hf": "hf",
+}
+"""Object-store URL schemes read through fsspec, and the ``atdata[extra]`` that installs each driver."""
+
+_DRIVERS = {"s3": "s3fs", "gcs": "gcsfs", "azure": "adlfs", "hf": "huggingface_hub"}
+
+
 def scheme(url: str) -> str:
-    """``"file"`` for local paths and file:// URLs, ``"http"`` for http(s); anything else is refused."""
+    """``"file"`` (local paths, file://), ``"http"`` (http(s)://) or ``"fsspec"`` (:data:`OBJECT_STORES`)."""
     lower = url[:8].lower()
     if lower.startswith(("http://", "https://")):
         return "http"
     if lower.startswith("file://") or "://" not in url:
         return "file"
+    proto = url.split("://", 1)[0].lower()
+    if proto in OBJECT_STORES:
+        return "fsspec"
     raise DatasetError(
-        f"unsupported shard URL {display(url)}: use a local path, file://, http:// or https://"
+        f"unsupported shard URL {display(url)}: use a local path, file://, http(s):// or an object "
+        f"store ({', '.join(p + '://' for p in OBJECT_STORES)})"
     )
+
+
+def driver_hint(url: str) -> str:
+    """What to install to read an object-store URL, for the error when its fsspec driver is missing."""
+    extra = OBJECT_STORES.get(url.split("://", 1)[0].lower(), "")
+    return f"pip install 'atdata[{extra}]' (installs {_DRIVERS.get(extra, 'its fsspec driver')})"
 
 
 def local_path(url: str) -> str:

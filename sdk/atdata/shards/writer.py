@@ -12,6 +12,7 @@ from atdata.codec import encode
 from atdata.errors import DatasetError, SampleTypeError
 from atdata.shards.reader import EXTENSION
 from atdata.shards.sidecar import Sidecar, write_sidecar
+from atdata.shards.streams import filesystem
 from atdata.shards.tar import end_of_archive, member_header, padding
 from atdata.shards.urls import local_path, scheme
 from atdata.types.packable import is_packable
@@ -35,6 +36,8 @@ def _check_key(key: Any) -> str:
 class ShardWriter:
     """Write samples into shards named by a ``%``-pattern: ``ShardWriter("out/frames-%06d.tar")``.
 
+    The pattern is a local path or an object-store URL (``s3://bucket/frames-%06d.tar``, ...).
+
     A new shard starts after ``maxcount`` samples or before a sample that would take the shard
     past ``maxsize`` bytes. Each finished shard gets ``<shard>.json`` with its sample count and the
     sha-256 of its bytes; shards are written under a temporary name and appear whole. Every
@@ -52,9 +55,13 @@ class ShardWriter:
         start_shard: int = 0,
         sample_type: type | None = None,
     ) -> None:
-        if scheme(pattern) != "file":
-            raise DatasetError(f"ShardWriter writes local files; {pattern!r} is not a local path")
-        self._pattern = local_path(pattern)
+        kind = scheme(pattern)
+        if kind == "http":
+            raise DatasetError(
+                f"ShardWriter writes local files and object stores (s3://, gs://, ...), not http: {pattern!r}"
+            )
+        self._remote = kind == "fsspec"
+        self._pattern = pattern if self._remote else local_path(pattern)
         try:
             first, second = self._pattern % 0, self._pattern % 1
         except (TypeError, ValueError):
@@ -163,13 +170,18 @@ class ShardWriter:
     def _open(self) -> None:
         self._path = self._pattern % self._next_shard
         self._next_shard += 1
+        self._hash = hashlib.sha256()
+        self._in_shard = 0
+        self._bytes = 0
+        if self._remote:
+            # An object store shows an object only once its upload completes: it appears whole.
+            fs, path = filesystem(self._path)
+            self._file = fs.open(path, "wb")
+            return
         parent = os.path.dirname(self._path)
         if parent:
             os.makedirs(parent, exist_ok=True)
         self._file = open(self._path + ".partial", "wb")  # noqa: SIM115 - lives across calls
-        self._hash = hashlib.sha256()
-        self._in_shard = 0
-        self._bytes = 0
 
     def _put(self, data: bytes) -> None:
         assert self._file is not None
@@ -182,9 +194,11 @@ class ShardWriter:
         self._put(end_of_archive())
         self._file.close()
         self._file = None
-        os.replace(self._path + ".partial", self._path)
-        write_sidecar(
-            self._path,
-            Sidecar(self._in_shard, self._hash.hexdigest(), self._bytes, self._sample_type_name()),
-        )
+        sidecar = Sidecar(self._in_shard, self._hash.hexdigest(), self._bytes, self._sample_type_name())
+        if self._remote:
+            fs, path = filesystem(self._path)
+            fs.pipe_file(path + ".json", (sidecar.to_json() + "\n").encode("utf-8"))
+        else:
+            os.replace(self._path + ".partial", self._path)
+            write_sidecar(self._path, sidecar)
         self.shards.append(self._path)

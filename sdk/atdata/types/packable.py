@@ -8,6 +8,7 @@ codec, schema records and codegen read. Arrays compare by value and print as sum
 from __future__ import annotations
 
 import ast
+import copyreg
 import inspect
 import itertools
 import math
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, TypeVar, dataclass_transform
 import numpy as np
 import pydantic
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.fields import FieldInfo
 
 from atdata.errors import SampleTypeError, SampleValidationError
@@ -42,7 +44,21 @@ from atdata.types.fields import (
 T = TypeVar("T")
 
 
-class Packable(BaseModel):
+class PackableMeta(ModelMetaclass):
+    """The metaclass of sample types: it lets pickle rebuild a class that exists in no module (one
+    built from a schema record) through the ``__atdata_reduce__`` it carries, see
+    :mod:`atdata.schema.by_reference`."""
+
+
+def _reduce_class(cls: type) -> Any:
+    # A class defined in code pickles by its importable name, as any class does.
+    return cls.__dict__.get("__atdata_reduce__") or cls.__qualname__
+
+
+copyreg.pickle(PackableMeta, _reduce_class)
+
+
+class Packable(BaseModel, metaclass=PackableMeta):
     """Base of every class made by :func:`packable`. Not meant to be subclassed directly."""
 
     model_config = ConfigDict(
