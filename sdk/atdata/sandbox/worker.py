@@ -141,7 +141,13 @@ def main(argv: list[str]) -> int:
         cpu_left = cpu_limit - (usage.ru_utime + usage.ru_stime)
         try:
             frame = wire.encode({**message, "cpu_left": cpu_left}, arena=arena_out)
-        except (wire.WireError, OverflowError, ValueError, TypeError) as e:  # e.g. an int beyond 64 bits
+        except (
+            wire.WireError,
+            OverflowError,
+            ValueError,
+            TypeError,
+            MemoryError,
+        ) as e:  # e.g. an int beyond 64 bits
             why = f"the lens returned a value that can't be sent back: {e}"
             frame = wire.encode({"ok": False, "kind": "failure", "step": 0, "item": None, "reason": why,
                                  "cpu_left": cpu_left})  # fmt: skip
