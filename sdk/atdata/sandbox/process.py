@@ -166,6 +166,7 @@ def _step_wire(step: LensStep) -> dict[str, Any]:
         "direction": step.direction,
         "source_shape": None if step.source_shape is None else step.source_shape.to_wire(),
         "target_shape": None if step.target_shape is None else step.target_shape.to_wire(),
+        "ops": step.ops,
     }
 
 
@@ -194,7 +195,8 @@ class ProcessProgram:
 
     def __init__(self, steps: Sequence[LensStep], limits: Limits, *, workers: int = 1) -> None:
         for step in steps:  # refuse bad code before starting anything; the worker checks again
-            check_source(step.source, filename=f"<lens {step.name}>")
+            if step.ops is None:
+                check_source(step.source, filename=f"<lens {step.name}>")
         self._steps = list(steps)
         self._limits = limits
         self._box: list[_Worker | None] = [None] * max(1, workers)
