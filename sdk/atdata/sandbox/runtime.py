@@ -318,7 +318,7 @@ def _pair_cost(a: Any, v: Any, *args: Any, **kwargs: Any) -> int:
 def _einsum_cost(*operands: Any, **kwargs: Any) -> int:
     # The naive cost: the product of every index's extent, times the number of operands. Computed
     # by numpy's own path planner, which only reads the shapes.
-    arrays = [np.asarray(x) if not isinstance(x, str) else x for x in operands]
+    arrays: list[Any] = [np.asarray(x) if not isinstance(x, str) else x for x in operands]
     path = np.einsum_path(*arrays, optimize=False)[1]
     for line in path.splitlines():
         if "Naive FLOP count" in line:
