@@ -116,12 +116,15 @@ def published(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> 
             schemas = {p.record["name"]: p.uri for p in publisher.results if p.collection == SCHEMA}
 
             def indexed() -> bool:
-                if not client.list_datasets(author=did).items:
+                datasets = client.list_datasets(author=did).items
+                if not datasets or datasets[0].author_label != handle:  # the handle is checked apart
                     return False
                 path = client.find_lens_path(schemas["Frame"], schemas["BathApplicationFrame"], trusted=[did])
                 return len(path.steps) == 3
 
-            _wait_until("the appview indexed the dataset and the three-hop path", indexed, log)
+            _wait_until(
+                "the appview indexed the dataset, its author's handle and the three-hop path", indexed, log
+            )
             yield Published(url, did, handle, dataset.uri, schemas, tmp)
         finally:
             client.close()
