@@ -5,13 +5,18 @@
    lenses), and ``mallory.test``, an untrusted author who publishes a competing one-hop lens from
    ``Frame`` straight to ``BathApplicationFrame`` between Alice's schemas.
 3. Start an appview on SQLite that follows the PDS's firehose and indexes, verifies and graphs it all.
-4. Write shards of the generic ``Frame`` type, serve them over loopback HTTP, and publish a dataset
-   record for them from Alice's repository.
+4. Write shards of the generic ``Frame`` type and of ``UncagingFrame`` (a second experiment, stored
+   in another type), serve them over loopback HTTP, and publish a dataset record for each from
+   Alice's repository.
 5. As a consumer who trusts Alice only: resolve ``BathApplicationFrame``, open the dataset by its
    at-uri and read it as ``BathApplicationFrame``. Mallory's one-hop lens is the shortest path
    overall, but it is untrusted, so the trusted three-hop path
    ``Frame -> ImagingFrame -> AstrocyteRecordingFrame -> BathApplicationFrame`` is taken.
-6. Print a report and write a picture of the path taken; stop everything.
+6. Write a picture of the path taken.
+7. The hive: ``atdata.find_datasets`` lists every dataset readable as the shared ``ImagingFrame``
+   through trusted lenses (the Frames and the uncaging frames, one hop each), and
+   ``atdata.interleave`` reads both as one stream; each sample's ``atdata.provenance`` gives the mix.
+8. Print a report; stop everything.
 """
 
 from __future__ import annotations
@@ -37,7 +42,11 @@ from atdata.errors import AtdataError
 TRUSTED_HANDLE = "alice.test"
 UNTRUSTED_HANDLE = "mallory.test"
 DATASET_NAME = "bath-application-demo"
+UNCAGING_DATASET = "uncaging-demo"
 TARGET = "BathApplicationFrame"
+SHARED = "ImagingFrame"
+"""The frame type both demo datasets reach: read together, they are one stream of it."""
+UNCAGED = ("gaba", "glu", "laser_only")
 
 
 class DemoError(AtdataError):
@@ -211,8 +220,34 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             dataset = publisher.publish_dataset(name=DATASET_NAME, schema=frame_cls, urls=pattern)
             report.add("dataset record", dataset.uri)
 
+        with _step("writing a second experiment, stored as UncagingFrame, and publishing it"):
+            for old in shard_dir.glob("uncaging-*"):
+                old.unlink()
+            uncaging_cls = next(c for c in types if c.__name__ == "UncagingFrame")
+            movie = examples.bath_application_frames(
+                movies=1, frames_per_movie=max(1, frames // 2), size=size
+            )
+            with atdata.ShardWriter(str(shard_dir / "uncaging-%06d.tar"), maxcount=frames_per_shard) as sink:
+                for i, f in enumerate(movie):
+                    sink.write(
+                        uncaging_cls(
+                            uncaged_compound=UNCAGED[i * len(UNCAGED) // len(movie)],
+                            image=f.image,
+                            t_index=i,
+                            t=i * 0.5,
+                            t_intervention=5.0,
+                        )
+                    )
+            n_uncaging = len(list(shard_dir.glob("uncaging-*.tar")))
+            uncaging_pattern = f"{host}/uncaging-{{{0:06d}..{n_uncaging - 1:06d}}}.tar"
+            report.add("uncaging shards", f"{n_uncaging} shards, {len(movie)} UncagingFrame samples")
+            uncaging = publisher.publish_dataset(
+                name=UNCAGING_DATASET, schema=uncaging_cls, urls=uncaging_pattern, license="CC-BY-4.0"
+            )
+            report.add("uncaging dataset record", uncaging.uri)
+
         with _step(f"{UNTRUSTED_HANDLE} publishes a competing one-hop lens between Alice's schemas"):
-            _wait_for(lambda: _indexed(appview, len(lenses), 1), 60, "the appview to index the catalog")
+            _wait_for(lambda: _indexed(appview, len(lenses), 2), 60, "the appview to index the catalog")
             alice_frame = atdata.resolve(f"{TRUSTED_HANDLE}/Frame")
             alice_target = atdata.resolve(f"{TRUSTED_HANDLE}/{TARGET}")
             shortcut = next(lens for lens in SHORTCUT_LENSES if lens.target.__name__ == TARGET)
@@ -221,7 +256,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             )
             rival = Publisher(sessions[UNTRUSTED_HANDLE], progress=False).publish_lens(competing)
             report.add("competing lens", rival.uri)
-            _wait_for(lambda: _indexed(appview, len(lenses) + 1, 1), 60, "the appview to index it")
+            _wait_for(lambda: _indexed(appview, len(lenses) + 1, 2), 60, "the appview to index it")
 
         policy = TrustPolicy().with_author(dids[TRUSTED_HANDLE], TRUSTED_HANDLE)
         with _step(f"a consumer who trusts only {TRUSTED_HANDLE} reads the dataset as {TARGET}"):
@@ -259,6 +294,42 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
             picture = out / "path.svg"
             picture.write_text(_picture(anyone.steps, taken, names, dids), encoding="utf-8")
             report.add("picture", str(picture))
+
+        with _step(f"the hive: every dataset readable as {SHARED}, read as one stream"):
+            shared = atdata.resolve(f"{TRUSTED_HANDLE}/{SHARED}", trust=policy)
+            sources = atdata.find_datasets(shared, trust=policy)
+            for i, source in enumerate(sources, 1):
+                path = " -> ".join(source.path_names) or "(stored as it)"
+                report.add(
+                    f"hive source {i}",
+                    {
+                        "dataset": source.dataset.name,
+                        "uri": source.dataset.uri,
+                        "stored_type": source.stored_type,
+                        "path": list(source.path_names),
+                        "samples": source.samples,
+                    },
+                    f"{source.dataset.name}: {source.stored_type} -> {path} "
+                    f"({source.hops} hop(s), {source.samples} samples)",
+                )
+            hive = atdata.interleave(sources, seed=0)
+            by_uri = {source.dataset.uri: source.dataset.name for source in sources}
+            mix: collections.Counter[str] = collections.Counter()
+            protocols: collections.Counter[str] = collections.Counter()
+            started = time.perf_counter()
+            for batch in hive.shuffled(batch_size=32, seed=0):
+                for sample in batch.samples:
+                    mix[by_uri[atdata.provenance(sample).dataset_uri or ""]] += 1
+                    protocols[str((sample.metadata or {}).get("protocol", "bath application"))] += 1
+            elapsed = time.perf_counter() - started
+            count = sum(mix.values())
+            report.add(
+                "hive samples read",
+                {"count": count, "of": len(hive), "seconds": round(elapsed, 3), "as": SHARED},
+                f"{count} of {len(hive)} in {elapsed:.2f} s as {SHARED}",
+            )
+            report.add("hive mix", dict(sorted(mix.items())))
+            report.add("hive protocols", dict(sorted(protocols.items())))
     return report
 
 

@@ -29,17 +29,21 @@ ABO_EXPERIMENT = {
 
 
 def astro_frame(filename: str, t_index: int = 12, **extra: object) -> Frame:
-    """A generic OpenAstrocytes frame as the microscope export writes it."""
+    """A generic OpenAstrocytes frame as toile exports it: a 2-D uint16 image and the metadata keys
+    the toolkit's lenses read (forecast-bio/open-astrocytes,
+    src/astrocytes/_datasets/_bath_application.py: ``_source_filename``, ``uuid``,
+    ``date_acquired``, ``frame.t_index``/``frame.t``, ``scale_x``/``scale_y``)."""
     rng = np.random.default_rng(t_index)
     metadata: dict[str, object] = {
         "_source_filename": filename,
         "uuid": MOVIE_UUID,
         "date_acquired": "2019-03-14",
         "frame": {"t_index": t_index, "t": 0.96 * t_index},
-        "scale": {"x": 1.18, "y": 1.18},
+        "scale_x": 1.18,
+        "scale_y": 1.18,
     }
     metadata.update(extra)
-    return Frame(image=rng.integers(0, 140, size=(1, 16, 16), dtype=np.uint16), metadata=metadata)
+    return Frame(image=rng.integers(0, 140, size=(16, 16), dtype=np.uint16), metadata=metadata)
 
 
 def transient_trace(n: int = 200, peak_at: int = 120, seed: int = 0) -> np.ndarray:

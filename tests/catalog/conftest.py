@@ -12,8 +12,8 @@ from atdata.catalog import (
     EmbeddingResult,
     Frame,
     MicronsSynapse,
+    MicronsSynapseVoxels,
     PatchEmbeddingTrace,
-    PCABasis,
     VisualBehaviorCellTrace,
     VisualBehaviorTraceRow,
 )
@@ -85,67 +85,113 @@ def abo_cell() -> BrainObservatoryCellTrace:
 
 
 @pytest.fixture
-def microns_rows() -> list[MicronsSynapse]:
-    """Rows of ``synapse_query(pre_ids=864691135808473885)`` as the tutorial lists them."""
+def microns_voxel_rows() -> list[MicronsSynapseVoxels]:
+    """Rows of ``synapse_query(pre_ids=864691135808473885)`` as the tutorial (seed 003) lists them:
+    no ``desired_resolution``, so positions are voxel indices at minnie65's 4 x 4 x 40 nm."""
+    import datetime as dt
+
     table = [
-        (158405512, 420, 89385416926790697, 89385416926797494, 864691135546540484,
-         [179076, 188248, 20233], [179156, 188220, 20239], [179140, 188230, 20239]),
-        (185549462, 4832, 91356016507479890, 91356016507470163, 864691135884799088,
-         [193168, 190452, 19262], [193142, 190404, 19257], [193180, 190432, 19254]),
-        (138110803, 3176, 87263084540201919, 87263084540199587, 864691135759983182,
-         [163440, 104292, 19808], [163498, 104348, 19806], [163460, 104356, 19804]),
+        (
+            158405512,
+            "2020-11-04 06:48:59.403833",
+            420,
+            89385416926790697,
+            89385416926797494,
+            864691135546540484,
+            [179076, 188248, 20233],
+            [179156, 188220, 20239],
+            [179140, 188230, 20239],
+        ),
+        (
+            185549462,
+            "2020-11-04 06:49:10.903020",
+            4832,
+            91356016507479890,
+            91356016507470163,
+            864691135884799088,
+            [193168, 190452, 19262],
+            [193142, 190404, 19257],
+            [193180, 190432, 19254],
+        ),
+        (
+            138110803,
+            "2020-11-04 06:49:46.758528",
+            3176,
+            87263084540201919,
+            87263084540199587,
+            864691135759983182,
+            [163440, 104292, 19808],
+            [163498, 104348, 19806],
+            [163460, 104356, 19804],
+        ),
     ]
     return [
-        MicronsSynapse(
+        MicronsSynapseVoxels(
             id=syn_id,
+            created=dt.datetime.fromisoformat(created).replace(tzinfo=dt.UTC),
+            superceded_id=None,
+            valid="t",
             size=size,
             pre_pt_supervoxel_id=pre_sv,
             pre_pt_root_id=864691135808473885,
             post_pt_supervoxel_id=post_sv,
             post_pt_root_id=post_root,
-            pre_pt_position=np.array(pre, dtype=np.float64),
-            post_pt_position=np.array(post, dtype=np.float64),
-            ctr_pt_position=np.array(ctr, dtype=np.float64),
-            created="2020-11-04T06:48:59.403833+00:00",
-            valid=True,
-            materialization_version=1181,
+            pre_pt_position=np.array(pre),
+            post_pt_position=np.array(post),
+            ctr_pt_position=np.array(ctr),
         )
-        for syn_id, size, pre_sv, post_sv, post_root, pre, post, ctr in table
+        for syn_id, created, size, pre_sv, post_sv, post_root, pre, post, ctr in table
     ]
 
 
 @pytest.fixture
+def microns_rows(microns_voxel_rows: list[MicronsSynapseVoxels]) -> list[MicronsSynapse]:
+    """The same rows in nanometres, as ``desired_resolution=[1, 1, 1]`` returns them."""
+    from atdata.catalog.microns import voxels_to_nm
+
+    return [voxels_to_nm(r) for r in microns_voxel_rows]
+
+
+@pytest.fixture
 def astrocast_row() -> AstroCastEvent:
-    """One row of astroCAST's event table, the property columns consistent with each other."""
-    footprint = np.zeros((6, 4), dtype=bool)
-    footprint[1:5, 1:3] = True
+    """One row of astroCAST's event table as ``Detector._characterize_event`` computes it (flat mask and
+    footprint, split centroid columns, v_max_height = max - min of the trace)."""
+    dz, dx, dy = 7, 6, 4
+    mask3 = np.zeros((dz, dx, dy), dtype=bool)
+    mask3[1:6, 1:5, 1:3] = True
+    footprint = mask3.any(axis=0)
     trace = np.array([1.0, 3.0, 7.0, 6.0, 4.0, 2.0, 1.5])
     return AstroCastEvent(
-        event_id="E00042",
+        event_id="events_42",
         z0=120,
         z1=127,
-        dz=7,
         x0=30,
         x1=36,
         y0=50,
         y1=54,
-        dx=6,
-        dy=4,
-        v_length=7,
-        v_area=40,
-        v_bbox_pix_num=168,
-        v_mask_centroid_local=np.array([0.4, 0.5, 0.5]),
-        v_mask_area=8,
-        footprint=footprint,
+        dz=dz,
+        dx=dx,
+        dy=dy,
+        v_length=dz,
+        v_diameter=float(np.sqrt(dx**2 + dy**2)),
+        v_area=int(mask3.sum()),
+        v_bbox_pix_num=dz * dx * dy,
+        mask=mask3.flatten(),
+        footprint=footprint.flatten(),
         trace=trace,
-        v_max_height=7.0,
+        v_max_height=float(trace.max() - trace.min()),
         v_max_gradient=4.0,
+        v_mask_centroid_local_0=3.0 / dz,
+        v_mask_centroid_local_1=2.5 / dx,
+        v_mask_centroid_local_2=1.5 / dy,
+        v_mask_area=float(mask3.sum()),
+        v_fp_area=float(footprint.sum()),
         v_noise_mask_mean=1.1,
         v_noise_mask_std=0.3,
-        v_signal_to_noise_ratio=6.4,
+        v_signal_to_noise_ratio=5.4,
         error=0,
-        cx=33.0,
-        cy=52.0,
+        cx=30 + dx * (2.5 / dx),
+        cy=50 + dy * (1.5 / dy),
         t0=115.2,
         t1=120.96,
         group="baclofen",
@@ -155,11 +201,11 @@ def astrocast_row() -> AstroCastEvent:
 
 @pytest.fixture
 def patch_trace() -> PatchEmbeddingTrace:
-    """Patch (10, 12) of the article's demo movie: 64 PCs over time, metadata as the article reads it."""
+    """Patch (10, 12) of the article's demo movie, as the toolkit stores it: (time, component) PCs."""
     n_t = 50
     rng = np.random.default_rng(3)
     return PatchEmbeddingTrace(
-        values=rng.normal(size=(64, n_t)).astype(np.float32),
+        values=rng.normal(size=(n_t, 64)).astype(np.float32),
         ts=np.arange(n_t) * 0.96,
         i_patch=10,
         j_patch=12,
@@ -169,16 +215,12 @@ def patch_trace() -> PatchEmbeddingTrace:
 
 @pytest.fixture
 def embedding() -> EmbeddingResult:
-    """A small stand-in for a DINOv3 result: a 2 x 3 patch grid of 8-dim embeddings, a 3-PC basis."""
+    """A small stand-in for ``ImageEmbedder.process`` output: CLS, 4 registers and a 2 x 3 patch grid
+    of 8-dim embeddings (DINOv3 ViT-7B/16 gives 4096 dims and 14 x 14 patches)."""
     rng = np.random.default_rng(4)
-    components = np.linalg.qr(rng.normal(size=(8, 3)))[0].T.astype(np.float32)
     return EmbeddingResult(
-        patch_embeddings=rng.normal(size=(2, 3, 8)).astype(np.float32),
-        t_index=7,
-        t=6.72,
-        model="dinov3-vit7b16-pretrain-lvd1689m",
-        movie_uuid=MOVIE_UUID,
-        pca=PCABasis(name="bath_app-dinov3_vit7b16-pca3", mean=rng.normal(size=8).astype(np.float32),
-                     components=components),
-        metadata={"compound": "baclofen"},
+        cls_embedding=rng.normal(size=8).astype(np.float32),
+        registers=rng.normal(size=(4, 8)).astype(np.float32),
+        patches=rng.normal(size=(2, 3, 8)).astype(np.float32),
+        metadata={"applied_compound": "baclofen", "t_index": 7, "t": 6.72, "movie_uuid": MOVIE_UUID},
     )

@@ -30,6 +30,19 @@ def observatory_frame() -> Frame:
     )
 
 
+def split_row(row: Any) -> microns.MicronsSynapseSplit:
+    """A nanometre row in the ``split_positions=True`` layout."""
+    fields = {
+        k: v
+        for k, v in row.__dict__.items()
+        if not k.endswith("_position") and k != "materialization_version"
+    }
+    for point in ("pre_pt", "post_pt", "ctr_pt"):
+        for axis, value in zip("xyz", getattr(row, point + "_position"), strict=True):
+            fields[f"{point}_position_{axis}"] = value
+    return microns.MicronsSynapseSplit(**fields)
+
+
 def source_sample(lens: Lens[Any, Any], request: pytest.FixtureRequest) -> Any:
     """A document-shaped sample of the lens's source type."""
     bath = astro_frame("2019-03-14_mouse3_slice2_fov1_bath_bacloffen_50uM.tif")
@@ -52,6 +65,8 @@ def source_sample(lens: Lens[Any, Any], request: pytest.FixtureRequest) -> Any:
         "VisualBehaviorCellTrace": request.getfixturevalue("vb_trace"),
         "VisualBehaviorTraceRow": request.getfixturevalue("vb_rows")[0],
         "MicronsSynapse": request.getfixturevalue("microns_rows")[0],
+        "MicronsSynapseVoxels": request.getfixturevalue("microns_voxel_rows")[0],
+        "MicronsSynapseSplit": split_row(request.getfixturevalue("microns_rows")[0]),
     }
     return built[lens.source.__name__]
 
@@ -85,18 +100,28 @@ def test_the_three_hop_chain_runs_as_published_code_in_a_worker_process() -> Non
         assert published(frame) == chain(frame)
 
 
-def test_published_code_reads_nested_types_of_classes_rebuilt_from_schema_records(embedding) -> None:
-    """What a consumer does: classes from the schema records, lens code from the lens record; the
-    projection reads a nested type (the PCA basis)."""
+def test_published_code_runs_on_classes_rebuilt_from_schema_records(microns_voxel_rows) -> None:
+    """What a consumer does: classes from the schema records, lens code from the lens record; the voxel
+    lens multiplies in the row's own resolution and carries the datetime across."""
     import atdata
     from atdata.types.packable import as_plain
 
     rebuilt = {cls: atdata.from_schema(atdata.schema_of(cls)) for cls in CATALOG_TYPES}
-    lens = openastrocytes.patch_pc_projection
+    lens = microns.voxels_to_nm
     source_cls, target_cls = rebuilt[lens.source], rebuilt[lens.target]
     published = Lens.from_source(extract_source(lens), source=source_cls, target=target_cls)
-    source = source_cls(**as_plain(embedding))
-    view = published(source)
+    row = microns_voxel_rows[0]
+    view = published(source_cls(**dict(row.__dict__)))
     assert type(view) is target_cls
-    assert as_plain(view).keys() == as_plain(lens(embedding)).keys()
-    assert np.allclose(view.patch_pcs, lens(embedding).patch_pcs)
+    assert as_plain(view).keys() == as_plain(lens(row)).keys()
+    assert view.ctr_pt_position.tolist() == lens(row).ctr_pt_position.tolist()
+    assert view.created == row.created
+
+
+def test_the_voxel_lens_runs_process_isolated(microns_voxel_rows) -> None:
+    lens = microns.voxels_to_nm
+    with Lens.from_source(
+        extract_source(lens), source=lens.source, target=lens.target, isolation="process"
+    ) as published:
+        row = microns_voxel_rows[1]
+        assert published(row) == lens(row)

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from catalog_samples import MOVIE_UUID, astro_frame
 
-from atdata.catalog import AstrocyteRecordingFrame, BathApplicationFrame, ImagingFrame, UncagingFrame
+from atdata.catalog import (
+    AstrocyteRecordingFrame,
+    BathApplicationFrame,
+    CellTrace,
+    ImagingFrame,
+    PatchEmbeddingTrace,
+    UncagingFrame,
+)
 from atdata.catalog.openastrocytes import (
     BATH_INTERVENTION_S,
     bath_application_to_imaging_frame,
@@ -14,7 +21,7 @@ from atdata.catalog.openastrocytes import (
     frame_to_imaging_frame,
     frame_to_uncaging,
     imaging_to_recording_frame,
-    patch_pc_projection,
+    patch_pc_projector,
     patch_trace_to_cell_trace,
     recording_to_bath_application,
     recording_to_uncaging,
@@ -34,7 +41,7 @@ def test_imaging_frame_parses_time_movie_scale_and_file_name(bath_frame) -> None
     assert view.movie_id == MOVIE_UUID
     assert (view.scale_x, view.scale_y) == (1.18, 1.18)
     assert view.source_filename.startswith("2019-03-14_mouse3")
-    assert np.array_equal(view.image, bath_frame.image)
+    assert np.array_equal(view.image[0], bath_frame.image)
 
 
 def test_imaging_frame_keeps_uninterpreted_metadata() -> None:
@@ -42,10 +49,24 @@ def test_imaging_frame_keeps_uninterpreted_metadata() -> None:
     assert view.metadata == {"concentration": 50.0}
 
 
-def test_imaging_frame_gives_a_2d_image_a_channel_axis() -> None:
-    frame = astro_frame("x.tif")
-    frame.image = frame.image[0]
+def test_imaging_frame_gives_a_2d_image_a_channel_axis_and_experiments_keep_it_2d() -> None:
+    frame = astro_frame("x_bath_baclofen.tif")
     assert frame_to_imaging_frame(frame).image.shape == (1, 16, 16)
+    assert three_hops(frame).image.shape == (16, 16) == frame_to_bath_application(frame).image.shape
+
+
+def test_a_channel_first_single_channel_frame_reads_the_same() -> None:
+    frame = astro_frame("x_bath_baclofen.tif")
+    stacked = astro_frame("x_bath_baclofen.tif")
+    stacked.image = frame.image[None]
+    assert three_hops(stacked) == three_hops(frame)
+
+
+def test_a_multi_channel_frame_is_refused_by_the_experiment_lens() -> None:
+    frame = astro_frame("x_bath_baclofen.tif")
+    frame.image = np.stack([frame.image, frame.image])
+    with pytest.raises(LensExecutionError, match="single-channel"):
+        frame_to_bath_application(frame)
 
 
 def test_a_frame_without_frame_timing_fails_the_lens() -> None:
@@ -71,6 +92,9 @@ def test_recording_frame_reads_ids_and_compound_from_the_file_name(bath_frame) -
         ("m3_bath_bacloffen.tif", "baclofen"),
         ("mouse 4 slice 1 t-ACPD 50uM.tif", "tacpd"),
         ("mouse4_tACPD.tif", "tacpd"),
+        ("mouse4_bath_tcapd_50uM.tif", "tacpd"),
+        ("fov2_noRuBi_uncaging.tif", "laser_only"),
+        ("fov2_RuBiGlu.tif", "glu"),
         ("fov2_RuBi-GABA_uncaging.tif", "gaba"),
         ("fov2_RuBi-Glutamate.tif", "glu"),
         ("fov2_uncaging_laser-only.tif", "laser_only"),
@@ -93,9 +117,19 @@ def test_explicit_metadata_wins_over_the_file_name() -> None:
     assert (rec.compound, rec.mouse_id, rec.is_test) == ("tacpd", "M17", True)
 
 
-def test_a_test_token_marks_held_out_movies() -> None:
-    rec = imaging_to_recording_frame(frame_to_imaging_frame(astro_frame("test_mouse3_baclofen.tif")))
+def test_upper_case_test_marks_held_out_movies_as_the_toolkit_does() -> None:
+    rec = imaging_to_recording_frame(frame_to_imaging_frame(astro_frame("TEST_mouse3_baclofen.tif")))
     assert rec.is_test is True
+    latest = imaging_to_recording_frame(frame_to_imaging_frame(astro_frame("latest_mouse3_baclofen.tif")))
+    assert latest.is_test is False
+
+
+def test_the_older_nested_scale_layout_is_read_too() -> None:
+    frame = astro_frame("x.tif")
+    del frame.metadata["scale_x"], frame.metadata["scale_y"]
+    frame.metadata["scale"] = {"x": 0.5, "y": 0.75}
+    view = frame_to_imaging_frame(frame)
+    assert (view.scale_x, view.scale_y) == (0.5, 0.75)
 
 
 def test_uncaging_recordings_get_no_bath_intervention_time() -> None:
@@ -112,8 +146,12 @@ def test_three_hops_make_a_bath_application_frame(bath_frame) -> None:
 
 @pytest.mark.parametrize(
     "filename",
-    ["2019-03-14_mouse3_slice2_fov1_bath_bacloffen_50uM.tif", "mouse 4 slice 1 t-ACPD.tif",
-     "test_fov2_RuBi-GABA.tif", "nothing_known.tif"],
+    [
+        "2019-03-14_mouse3_slice2_fov1_bath_bacloffen_50uM.tif",
+        "mouse 4 slice 1 t-ACPD.tif",
+        "test_fov2_RuBi-GABA.tif",
+        "nothing_known.tif",
+    ],
 )
 def test_the_bath_shortcut_equals_the_three_hop_path(filename: str) -> None:
     frame = astro_frame(filename)
@@ -148,26 +186,54 @@ def test_uncaging_frames_round_trip_through_imaging_frames() -> None:
     assert again == unc
 
 
-def test_patch_pc_projection_projects_each_patch_onto_the_basis(embedding) -> None:
-    result = patch_pc_projection(embedding)
-    expected = (embedding.patch_embeddings[1, 2] - embedding.pca.mean) @ embedding.pca.components.T
+def test_the_projector_applies_components_to_each_patch_without_centring(embedding) -> None:
+    components = np.linalg.qr(np.random.default_rng(5).normal(size=(8, 3)))[0].T.astype(np.float32)
+    result = patch_pc_projector(components)(embedding)
     assert result.patch_pcs.shape == (2, 3, 3)
-    assert np.allclose(result.patch_pcs[1, 2], expected, atol=1e-5)
-    assert result.basis == "bath_app-dinov3_vit7b16-pca3"
+    assert np.allclose(result.patch_pcs[1, 2], components @ embedding.patches[1, 2], atol=1e-5)
+    assert result.metadata == embedding.metadata
 
 
-def test_patch_pc_projection_needs_a_basis(embedding) -> None:
-    embedding.pca = None
-    with pytest.raises(LensExecutionError, match="pca"):
-        patch_pc_projection(embedding)
+def test_the_projector_needs_patches_of_the_basis_width(embedding) -> None:
+    with pytest.raises(LensExecutionError, match="features"):
+        patch_pc_projector(np.ones((3, 5), dtype=np.float32))(embedding)
+    embedding.patches = None
+    with pytest.raises(LensExecutionError, match="no patch embeddings"):
+        patch_pc_projector(np.ones((3, 8), dtype=np.float32))(embedding)
 
 
 def test_a_patch_trace_becomes_the_trace_of_an_image_patch_roi(patch_trace) -> None:
     trace = patch_trace_to_cell_trace(patch_trace)
     assert trace.trace_id == MOVIE_UUID + "/patch/10,12"
     assert (trace.roi_kind, trace.quantity) == ("image_patch", "embedding_pc")
-    assert np.allclose(trace.values, patch_trace.values[0])
+    assert np.allclose(trace.values, patch_trace.values[:, 0])
+    assert len(trace.values) == len(trace.timestamps) == len(patch_trace.ts)
     assert trace.metadata["compound"] == "bacloffen"
+
+
+def test_a_lens_whose_values_and_timestamps_disagree_in_length_fails(patch_trace) -> None:
+    import atdata
+
+    @atdata.lens(register=False, source=PatchEmbeddingTrace, target=CellTrace)
+    def first_component_wrong_axis(s: PatchEmbeddingTrace) -> CellTrace:
+        return CellTrace(
+            trace_id="x",
+            timestamps=np.asarray(s.ts, dtype=np.float64),
+            values=np.asarray(s.values[0], dtype=np.float64),  # a row (64 PCs), not a column
+            quantity="embedding_pc",
+            roi_kind="image_patch",
+            source_system="openastrocytes",
+        )
+
+    with pytest.raises(LensExecutionError, match="axis 'time' has different lengths: 50 in timestamps, 64"):
+        first_component_wrong_axis(patch_trace)
+
+
+def test_a_patch_trace_stored_component_first_is_refused_not_misread(patch_trace) -> None:
+    from atdata.errors import SampleValidationError
+
+    with pytest.raises(SampleValidationError, match="axis 'time'"):
+        PatchEmbeddingTrace(values=patch_trace.values.T.copy(), ts=patch_trace.ts)
 
 
 def test_putting_an_unchanged_imaging_frame_back_gives_the_frame(bath_frame) -> None:
@@ -181,7 +247,7 @@ def test_an_edited_imaging_frame_put_back_reads_as_the_edit(bath_frame) -> None:
     view.scale_y = None
     view.metadata = {"note": "rescaled"}
     frame = frame_to_imaging_frame.put(view, bath_frame)
-    assert frame.metadata["frame"]["t"] == 99.0 and "scale" not in frame.metadata
+    assert frame.metadata["frame"]["t"] == 99.0 and "scale_x" not in frame.metadata
     assert frame_to_imaging_frame(frame) == view
 
 

@@ -87,7 +87,7 @@ def test_a_synapse_row_becomes_a_synapse_at_the_cleft_centre(microns_rows) -> No
     assert isinstance(syn, Synapse)
     assert syn.synapse_id == "158405512"
     assert (syn.pre_id, syn.post_id) == ("864691135808473885", "864691135546540484")
-    assert syn.position.tolist() == [179140.0, 188230.0, 20239.0]
+    assert syn.position.tolist() == [179140.0 * 4, 188230.0 * 4, 20239.0 * 40]  # voxels at 4 x 4 x 40 nm
     assert syn.size == 420.0
 
 
@@ -115,7 +115,7 @@ def test_an_astrocast_row_becomes_a_calcium_event(astrocast_row) -> None:
     event = astrocast_to_calcium_event(astrocast_row)
     assert isinstance(event, CalciumEvent)
     assert (event.frame_start, event.frame_end, event.t_start, event.t_end) == (120, 127, 115.2, 120.96)
-    assert (event.x, event.y, event.area, event.amplitude) == (33.0, 52.0, 8.0, 7.0)
+    assert (event.x, event.y, event.area, event.amplitude) == (32.5, 51.5, 8.0, 6.0)
     assert (event.group, event.subject_id) == ("baclofen", "mouse3")
 
 
@@ -128,8 +128,27 @@ def test_without_a_centroid_column_the_bounding_box_centre_is_used(astrocast_row
 
 def test_an_astrocast_row_survives_the_round_trip_through_a_calcium_event(astrocast_row) -> None:
     back = calcium_event_to_astrocast(astrocast_to_calcium_event(astrocast_row))
-    for field in ["event_id", "z0", "z1", "dz", "x0", "x1", "y0", "y1", "dx", "dy", "v_mask_area",
-                  "v_max_height", "v_max_gradient", "cx", "cy", "t0", "t1", "group", "subject_id"]:
+    for field in [
+        "event_id",
+        "z0",
+        "z1",
+        "dz",
+        "x0",
+        "x1",
+        "y0",
+        "y1",
+        "dx",
+        "dy",
+        "v_fp_area",
+        "v_max_height",
+        "v_max_gradient",
+        "cx",
+        "cy",
+        "t0",
+        "t1",
+        "group",
+        "subject_id",
+    ]:
         assert getattr(back, field) == getattr(astrocast_row, field), field
 
 
@@ -182,6 +201,6 @@ def test_a_moved_synapse_put_back_changes_only_its_row_s_centre(microns_rows) ->
     view = microns_to_synapse(row)
     view.position = view.position + 4.0
     moved = microns_to_synapse.put(view, row)
-    assert moved.ctr_pt_position.tolist() == [163464.0, 104360.0, 19808.0]
+    assert moved.ctr_pt_position.tolist() == [163460.0 * 4 + 4, 104356.0 * 4 + 4, 19804.0 * 40 + 4]
     assert moved.pre_pt_position.tolist() == row.pre_pt_position.tolist()
     assert microns_to_synapse(moved) == view

@@ -24,7 +24,10 @@ EXPECTED_UNITS = {
     ("UncagingFrame", "t_intervention"): "s",
     ("PatchEmbeddingTrace", "ts"): "s",
     ("AstroCastEvent", "z0"): "frame",
-    ("AstroCastEvent", "v_mask_area"): "px",
+    ("AstroCastEvent", "v_mask_area"): "voxel",  # regionprops area of the 3-D mask
+    ("MicronsSynapseVoxels", "ctr_pt_position"): "voxel",
+    ("MicronsSynapseVoxels", "resolution_z"): "nm/voxel",
+    ("MicronsSynapseSplit", "ctr_pt_position_x"): "nm",
     ("VisualBehaviorTraceRow", "timestamps"): "s",
     ("VisualBehaviorTraceRow", "imaging_depth"): "um",
     ("VisualBehaviorCellTrace", "timestamps"): "s",
@@ -72,8 +75,19 @@ def test_experiment_frames_name_their_compounds_as_literals() -> None:
 def test_bath_application_frame_has_the_fields_the_article_uses() -> None:
     names = {f.name for f in spec_of(BathApplicationFrame).fields}
     assert names == {
-        "applied_compound", "image", "t_index", "t", "t_intervention", "is_test", "date_acquired",
-        "mouse_id", "slice_id", "fov_id", "movie_uuid", "scale_x", "scale_y",
+        "applied_compound",
+        "image",
+        "t_index",
+        "t",
+        "t_intervention",
+        "is_test",
+        "date_acquired",
+        "mouse_id",
+        "slice_id",
+        "fov_id",
+        "movie_uuid",
+        "scale_x",
+        "scale_y",
     }
 
 
@@ -85,15 +99,22 @@ def test_a_wrong_compound_is_refused_naming_the_field() -> None:
 def test_document_shaped_samples_survive_the_codec(
     bath_frame, vb_rows, vb_trace, abo_cell, microns_rows, astrocast_row, patch_trace, embedding
 ) -> None:
-    for sample in [bath_frame, vb_rows[0], vb_trace, abo_cell, microns_rows[0], astrocast_row,
-                   patch_trace, embedding]:
+    for sample in [
+        bath_frame,
+        vb_rows[0],
+        vb_trace,
+        abo_cell,
+        microns_rows[0],
+        astrocast_row,
+        patch_trace,
+        embedding,
+    ]:
         assert decode(type(sample), encode(sample)) == sample
 
 
 def test_root_ids_keep_full_int64_precision(microns_rows) -> None:
     back = decode(type(microns_rows[0]), encode(microns_rows[0]))
     assert back.pre_pt_root_id == 864691135808473885
-
 
 
 @pytest.mark.parametrize("cls", CATALOG_TYPES, ids=lambda c: c.__name__)

@@ -106,10 +106,30 @@ def test_the_demo_leaves_the_callers_configuration_as_it_was(demo: tuple[Path, d
     assert os.environ.get("ATDATA_CONFIG_DIR") != str(demo[0] / "config")
 
 
-@pytest.mark.slow
-def test_the_demo_passes_again_on_the_same_machine(
-    demo: tuple[Path, dict[str, Any]], tmp_path: Path
+def test_the_hive_reads_both_experiments_as_one_stream_of_the_shared_frame_type(
+    demo: tuple[Path, dict[str, Any]],
 ) -> None:
+    _, report = demo
+    first, second = report["hive source 1"], report["hive source 2"]
+    assert (first["dataset"], first["stored_type"], first["samples"]) == (
+        "bath-application-demo",
+        "Frame@1.0.0",
+        120,
+    )
+    assert first["path"] == ["frame_to_imaging_frame@1.0.0"]
+    assert (second["dataset"], second["stored_type"], second["samples"]) == (
+        "uncaging-demo",
+        "UncagingFrame@1.0.0",
+        60,
+    )
+    assert second["path"] == ["uncaging_to_imaging_frame@1.0.0"]
+    assert (report["hive samples read"]["count"], report["hive samples read"]["of"]) == (180, 180)
+    assert report["hive mix"] == {"bath-application-demo": 120, "uncaging-demo": 60}
+    assert report["hive protocols"] == {"bath application": 120, "uncaging": 60}
+
+
+@pytest.mark.slow
+def test_the_demo_passes_again_on_the_same_machine(demo: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     # A second network, the same caches: names cached on the first must not leak into the second.
     report = dict(run(tmp_path / "again", frames=60).lines)
     assert report["path taken (trusted)"].startswith("3 hop(s): frame_to_imaging_frame (alice.test)")

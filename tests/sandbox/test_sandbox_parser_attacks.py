@@ -102,3 +102,13 @@ def test_a_parser_stall_in_the_checker_child_is_refused_at_its_limit() -> None:
     assert len(refused) == 1
     assert "ran longer than" in refused[0].reason or "CPU" in refused[0].reason
     assert checker.tree_violations("def get(source):\n    return {}\n") == []
+
+
+@pytest.mark.parametrize(("name", "source", "reason"), ATTACKS, ids=IDS)
+def test_lens_import_of_an_07_file_refuses_each_parser_attack_before_parsing(
+    name: str, source: str, reason: str
+) -> None:
+    from atdata.lenses.translate07 import translate
+
+    result = translate(source, filename=name)
+    assert result.source is None and any(reason in b for b in result.blockers)

@@ -26,7 +26,8 @@ Paths worth knowing (``atdata catalog list`` prints the whole graph; ``--svg`` d
 - BrainObservatoryCellTrace -> CellTrace -> CalciumEvent -> AstroCastEvent (3 hops across
   systems: each neuron's largest transient as an astroCAST event row); the same from
   VisualBehaviorCellTrace and from PatchEmbeddingTrace.
-- AstroCastEvent -> CalciumEvent -> CellTrace, MicronsSynapse -> Synapse -> Connection (2 hops).
+- AstroCastEvent -> CalciumEvent -> CellTrace, MicronsSynapse -> Synapse -> Connection (2 hops;
+  MicronsSynapseVoxels and MicronsSynapseSplit join through MicronsSynapse).
 
 How the demo shows a three-hop path being chosen: the trusted author publishes the catalog
 *without* the shortcuts (``atdata catalog publish --without-shortcuts``), and a second, untrusted
@@ -59,7 +60,7 @@ from atdata.catalog import (
 from atdata.catalog.allen_brain_observatory import BrainObservatoryCellTrace, BrainObservatoryFrame
 from atdata.catalog.allen_visual_behavior import VisualBehaviorCellTrace, VisualBehaviorTraceRow
 from atdata.catalog.astrocast import AstroCastEvent
-from atdata.catalog.microns import MicronsSynapse
+from atdata.catalog.microns import MicronsSynapse, MicronsSynapseSplit, MicronsSynapseVoxels
 from atdata.catalog.openastrocytes import (
     AstrocyteRecordingFrame,
     BathApplicationFrame,
@@ -67,7 +68,6 @@ from atdata.catalog.openastrocytes import (
     EmbeddingResult,
     Frame,
     PatchEmbeddingTrace,
-    PCABasis,
     UncagingFrame,
 )
 from atdata.catalog.shared import CalciumEvent, CellTrace, Connection, ImagingFrame, Synapse
@@ -86,7 +86,6 @@ CATALOG_TYPES: tuple[type, ...] = (
     AstrocyteRecordingFrame,
     BathApplicationFrame,
     UncagingFrame,
-    PCABasis,
     EmbeddingResult,
     EmbeddingPCResult,
     PatchEmbeddingTrace,
@@ -97,11 +96,13 @@ CATALOG_TYPES: tuple[type, ...] = (
     VisualBehaviorCellTrace,
     # MICrONS
     MicronsSynapse,
+    MicronsSynapseVoxels,
+    MicronsSynapseSplit,
     # Allen Brain Observatory
     BrainObservatoryCellTrace,
     BrainObservatoryFrame,
 )
-"""Every sample type in the catalog; nested types (PCABasis) come before the types using them."""
+"""Every sample type in the catalog."""
 
 CATALOG_LENSES: tuple[Lens[Any, Any], ...] = (
     openastrocytes.frame_to_imaging_frame,
@@ -112,7 +113,6 @@ CATALOG_LENSES: tuple[Lens[Any, Any], ...] = (
     openastrocytes.frame_to_uncaging,
     openastrocytes.bath_application_to_imaging_frame,
     openastrocytes.uncaging_to_imaging_frame,
-    openastrocytes.patch_pc_projection,
     openastrocytes.patch_trace_to_cell_trace,
     shared.cell_trace_to_largest_transient,
     shared.calcium_event_to_cell_trace,
@@ -122,6 +122,8 @@ CATALOG_LENSES: tuple[Lens[Any, Any], ...] = (
     allen_visual_behavior.visual_behavior_to_cell_trace,
     allen_visual_behavior.visual_behavior_row_to_cell_trace,
     microns.microns_to_synapse,
+    microns.voxels_to_nm,
+    microns.split_to_synapse,
     allen_brain_observatory.observatory_to_cell_trace,
     allen_brain_observatory.frame_to_observatory_frame,
     allen_brain_observatory.observatory_to_imaging_frame,
@@ -184,7 +186,8 @@ __all__ = [
     "Frame",
     "ImagingFrame",
     "MicronsSynapse",
-    "PCABasis",
+    "MicronsSynapseSplit",
+    "MicronsSynapseVoxels",
     "PatchEmbeddingTrace",
     "Synapse",
     "UncagingFrame",

@@ -4,13 +4,16 @@ An *experiment container* groups the sessions imaged at one location in one mous
 experiment in it is one session (``three_session_A``/``B``/``C``) described by a metadata dict
 (``id``, ``imaging_depth``, ``targeted_structure``, ``cre_line``, ``reporter_line``,
 ``acquisition_age_days``, ``experiment_container_id``, ``session_type``, ``donor_name``,
-``specimen_name``). ``get_dff_traces()`` returns the timestamps (seconds) and one dF/F trace per
-cell; :class:`BrainObservatoryCellTrace` is one cell's trace with that experiment metadata.
+``specimen_name``, ``fail_eye_tracking``; tutorial: "Brain Observatory: What are those cells
+doing?", seed ``004``). ``get_dff_traces()`` returns the timestamps (seconds) and one dF/F trace per
+cell; :class:`BrainObservatoryCellTrace` is one cell's trace with that experiment metadata, and
+:func:`cell_traces` makes them from the AllenSDK's own outputs without renaming anything by hand.
 :class:`BrainObservatoryFrame` is one frame of the raw 2-photon movie, the form the
 OpenAstrocytes project collates Brain Observatory movies in.
 """
 
-from typing import Annotated
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +53,46 @@ class BrainObservatoryCellTrace:
     """The mouse (donor) id, e.g. ``"234831"``."""
     specimen_name: str | None = None
     """Full specimen name: genotype and donor."""
+    fail_eye_tracking: bool | None = None
+    """Whether eye tracking failed in this session (``fail_eye_tracking`` in the experiment dict)."""
+    metadata: dict[str, Any] | None = None
+    """Keys of the experiment dict that have no field here (kept, never dropped)."""
+
+
+EXPERIMENT_FIELDS = {"id": "ophys_experiment_id"}
+"""Experiment-dict keys whose field here has another name (the dict's ``id`` is the experiment's)."""
+
+
+def cell_traces(
+    experiment: Mapping[str, Any], timestamps: Any, dff: Any, cell_specimen_ids: Any
+) -> Iterator[BrainObservatoryCellTrace]:
+    """One :class:`BrainObservatoryCellTrace` per cell, from what the AllenSDK hands out as is.
+
+    ``experiment`` is one dict of ``BrainObservatoryCache.get_ophys_experiments(...)``;
+    ``timestamps, dff = data.get_dff_traces()`` and ``cell_specimen_ids =
+    data.get_cell_specimen_ids()`` come from ``get_ophys_experiment_data(experiment["id"])``. Keys
+    without a field go to ``metadata``; numpy ids and values convert as strict construction allows.
+    """
+    traces = np.asarray(dff)
+    ids = np.asarray(cell_specimen_ids)
+    if traces.ndim != 2 or traces.shape[0] != len(ids):
+        raise ValueError(
+            f"dff must be (cells, time) with one row per cell specimen id; got {traces.shape} "
+            f"for {len(ids)} ids"
+        )
+    known = set(BrainObservatoryCellTrace.__atdata_spec__.field_index)  # type: ignore[attr-defined]
+    fields: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in experiment.items():
+        name = EXPERIMENT_FIELDS.get(key, key)
+        if name in known and name not in ("metadata", "cell_specimen_id", "timestamps", "dff"):
+            fields[name] = value
+        else:
+            extra[key] = value
+    for cell_id, row in zip(ids, traces, strict=True):
+        yield BrainObservatoryCellTrace(
+            cell_specimen_id=cell_id, timestamps=timestamps, dff=row, metadata=extra or None, **fields
+        )
 
 
 @atdata.packable
@@ -102,6 +145,7 @@ def observatory_to_cell_trace(s: BrainObservatoryCellTrace) -> CellTrace:
             "reporter_line": s.reporter_line,
             "acquisition_age_days": s.acquisition_age_days,
             "specimen_name": s.specimen_name,
+            "fail_eye_tracking": s.fail_eye_tracking,
         },
     )
 

@@ -27,7 +27,8 @@ def bath_application_frames(
 ) -> list[Frame]:
     """Generic frames of ``movies`` bath-application movies, alternating baclofen and t-ACPD.
 
-    Each image is ``(1, size, size)`` uint16 noise whose mean rises after the compound enters
+    Frames are laid out as toile exports them (2-D images, top-level ``scale_x``/``scale_y``). Each
+    image is ``(size, size)`` uint16 noise whose mean rises after the compound enters
     the bath (at 300 s of movie time, which the frame times reach when there are enough frames).
     """
     rng = np.random.default_rng(seed)
@@ -39,7 +40,7 @@ def bath_application_frames(
         for t_index in range(frames_per_movie):
             t = t_index * FRAME_INTERVAL_S
             level = 40.0 + (20.0 if t >= BATH_INTERVENTION_S else 0.0)
-            image = rng.poisson(level, size=(1, size, size)).astype(np.uint16)
+            image = rng.poisson(level, size=(size, size)).astype(np.uint16)
             frames.append(
                 Frame(
                     image=image,
@@ -48,7 +49,8 @@ def bath_application_frames(
                         "uuid": movie_uuid,
                         "date_acquired": filename[:10],
                         "frame": {"t_index": t_index, "t": t},
-                        "scale": {"x": 1.18, "y": 1.18},
+                        "scale_x": 1.18,
+                        "scale_y": 1.18,
                     },
                 )
             )

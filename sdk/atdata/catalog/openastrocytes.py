@@ -4,23 +4,28 @@ Two experiments: *bath application* (baclofen or t-ACPD added to the bath after 
 the compound enters the bath 300 s after recording onset) and *two-photon uncaging*
 (RuBi-GABA or RuBi-glutamate freed by a laser pulse, or the laser alone as control).
 
-Frames arrive as the generic :class:`Frame` (an image plus a metadata dict). The metadata
-layout the lenses read is::
+Frames arrive as the generic :class:`Frame` (toile's ``Frame``: a 2-D image plus a metadata dict),
+in the layout the toolkit's own lenses read (``forecast-bio/open-astrocytes``,
+``src/astrocytes/_datasets/_bath_application.py`` and ``_uncaging.py``)::
 
     {"_source_filename": "2019-03-14_mouse3_slice2_fov1_bath_bacloffen_50uM.tif",
      "uuid": "d22f6a65-...", "date_acquired": "2019-03-14",
-     "frame": {"t_index": 12, "t": 11.6}, "scale": {"x": 1.2, "y": 1.2}}
+     "frame": {"t_index": 12, "t": 11.6}, "scale_x": 1.2, "scale_y": 1.2}
 
-plus optional explicit overrides (``compound``, ``protocol``, ``mouse_id``, ``slice_id``,
-``fov_id``, ``is_test``, ``t_intervention``) that win over what the file name says. From the
-file name (lower-cased, separators ignored) the lenses read: the protocol (``bath``,
-``uncag``/``rubi``), the compound with the spelling aliases seen in the data (``bacloffen``,
-``t-ACPD``, ``RuBi-GABA``, ``glutamate``, ...), ``mouse<N>``, ``slice<N>``, ``fov<N>`` (or the
-number as the next token) and a ``test`` token marking held-out movies.
+(an older nested ``"scale": {"x": .., "y": ..}`` is read too) plus optional explicit overrides
+(``compound``, ``protocol``, ``mouse_id``, ``slice_id``, ``fov_id``, ``is_test``,
+``t_intervention``) that win over what the file name says. From the file name the lenses read, as
+the toolkit does: the compound by the toolkit's aliases (``bacloffen``, ``tcapd``, ``rubigaba``,
+``rubiglutamate``, ``norubi`` = laser only, ...), the protocol (``bath``, ``uncag``/``rubi``),
+``mouse<N>``, ``slice<N>``, ``fov<N>`` (or the number as the next token), and ``TEST`` (upper case)
+marking held-out movies. Experiment frames keep the toolkit's 2-D ``(y, x)`` image.
 
-The embedding types follow the article's DINOv3 analysis: each frame is cut into a 14 x 14 grid
-of ~60 um patches, each patch gets a 4096-dimensional embedding, and a 64-component PCA basis
-fitted over the corpus projects those onto the subspace the astrocyte images occupy.
+The embedding types are the toolkit's own (``src/astrocytes/_datasets/_embeddings.py``, written by
+``src/astrocytes/backend/embed.py``): a DINOv3 ViT-7B/16 run gives each frame a CLS embedding,
+register tokens and a 14 x 14 grid of 4096-dimensional patch embeddings; a 64-component PCA basis
+fitted over the corpus projects the patches (``components @ patch``, no centring, as the toolkit's
+``patch_pc_projector`` does); and each patch's projections over a movie form a
+:class:`PatchEmbeddingTrace` of shape (time, component).
 """
 
 from typing import Annotated, Any, Literal
@@ -40,12 +45,12 @@ class Frame:
     """A generic microscope frame: an image and whatever metadata the acquisition software wrote."""
 
     image: NDArray
-    """Pixel intensities (OpenAstrocytes frames are channel-first, ``(1, H, W)``)."""
+    """Pixel intensities: 2-D ``(y, x)`` as toile exports OpenAstrocytes movies (``(1, y, x)`` also read)."""
     metadata: dict[str, Any] | None = None
     """Acquisition metadata as written by the microscope export (layout in the module docstring)."""
 
 
-_FRAME_IMAGE = atdata.Array(shape=(None, None, None), dims=("channel", "y", "x"))
+_FRAME_IMAGE = atdata.Array(shape=(None, None), dims=("y", "x"))
 
 
 @atdata.packable
@@ -54,7 +59,7 @@ class AstrocyteRecordingFrame:
     view) has been parsed from the source file name, before choosing an experiment's type."""
 
     image: Annotated[NDArray, _FRAME_IMAGE]
-    """Pixel intensities, channel first."""
+    """Pixel intensities, ``(y, x)``."""
     t_index: int
     """Index of the frame within its movie, from 0."""
     t: Annotated[float, atdata.Unit("s")]
@@ -65,8 +70,8 @@ class AstrocyteRecordingFrame:
     """Canonical compound label: ``baclofen``, ``tacpd``, ``gaba``, ``glu`` or ``laser_only``."""
     t_intervention: Annotated[float | None, atdata.Unit("s")] = None
     """When the intervention (bath application or uncaging pulse) began, relative to recording onset."""
-    is_test: bool = False
-    """Whether the movie is held out as test data."""
+    is_test: bool | None = None
+    """Whether the movie is held out as test data (None: not known)."""
     date_acquired: str | None = None
     """Date the movie was acquired, ISO 8601."""
     mouse_id: str | None = None
@@ -93,15 +98,15 @@ class BathApplicationFrame:
     applied_compound: Literal["baclofen", "tacpd", "unknown"]
     """The compound applied to the bath."""
     image: Annotated[NDArray, _FRAME_IMAGE]
-    """Pixel intensities, channel first, ``(1, H, W)``."""
+    """Pixel intensities, ``(y, x)``, as the toolkit's frames hold them."""
     t_index: int
     """Index of the frame within its movie, from 0."""
     t: Annotated[float, atdata.Unit("s")]
     """Acquisition time relative to recording onset."""
     t_intervention: Annotated[float | None, atdata.Unit("s")] = None
     """When the compound began to enter the bath, relative to recording onset (300 s in this data)."""
-    is_test: bool = False
-    """Whether the movie is held out as test data."""
+    is_test: bool | None = None
+    """Whether the movie is held out as test data (None: not known)."""
     date_acquired: str | None = None
     """Date the movie was acquired, ISO 8601."""
     mouse_id: str | None = None
@@ -126,15 +131,15 @@ class UncagingFrame:
     uncaged_compound: Literal["gaba", "glu", "laser_only", "unknown"]
     """The neurotransmitter freed from its cage (``laser_only``: the control without a cage)."""
     image: Annotated[NDArray, _FRAME_IMAGE]
-    """Pixel intensities, channel first, ``(1, H, W)``."""
+    """Pixel intensities, ``(y, x)``, as the toolkit's frames hold them."""
     t_index: int
     """Index of the frame within its movie, from 0."""
     t: Annotated[float, atdata.Unit("s")]
     """Acquisition time relative to recording onset."""
     t_intervention: Annotated[float | None, atdata.Unit("s")] = None
     """When the uncaging pulse was delivered, relative to recording onset."""
-    is_test: bool = False
-    """Whether the movie is held out as test data."""
+    is_test: bool | None = None
+    """Whether the movie is held out as test data (None: not known)."""
     date_acquired: str | None = None
     """Date the movie was acquired, ISO 8601."""
     mouse_id: str | None = None
@@ -152,37 +157,22 @@ class UncagingFrame:
 
 
 @atdata.packable
-class PCABasis:
-    """A principal-component basis fitted over a corpus of embeddings."""
-
-    name: str
-    """Name of the basis, e.g. ``"bath_app-dinov3_vit7b16-pca64"``."""
-    mean: Annotated[NDArray, atdata.Array("float32", (None,), ("feature",))]
-    """Mean embedding subtracted before projecting."""
-    components: Annotated[NDArray, atdata.Array("float32", (None, None), ("component", "feature"))]
-    """Unit-length principal axes, one row per component, in decreasing order of variance."""
-
-
-@atdata.packable
 class EmbeddingResult:
-    """Image-model embeddings of one frame: one feature vector per patch of a grid over the image."""
+    """Vision-transformer outputs for one frame: CLS token, register tokens and patch embeddings."""
 
-    patch_embeddings: Annotated[
-        NDArray, atdata.Array("float32", (None, None, None), ("patch_y", "patch_x", "feature"))
-    ]
-    """Embedding of each patch (DINOv3 ViT-7B/16: a 14 x 14 grid of 4096-dimensional vectors)."""
-    t_index: int
-    """Index of the embedded frame within its movie."""
-    t: Annotated[float, atdata.Unit("s")]
-    """Acquisition time of the embedded frame relative to recording onset."""
-    model: str
-    """The embedding model, e.g. ``"dinov3-vit7b16-pretrain-lvd1689m"``."""
-    movie_uuid: str | None = None
-    """UUID of the movie the frame belongs to."""
-    pca: PCABasis | None = None
-    """The corpus PCA basis to project onto, carried with the result so the projection needs nothing else."""
+    cls_embedding: Annotated[NDArray, atdata.Array(shape=(None,), dims=("feature",))]
+    """Global image embedding from the CLS token, ``(hidden_size,)``."""
+    registers: Annotated[NDArray, atdata.Array(shape=(None, None), dims=("register", "feature"))] | None = (
+        None
+    )
+    """Register token embeddings, ``(num_registers, hidden_size)``."""
+    patches: (
+        Annotated[NDArray, atdata.Array(shape=(None, None, None), dims=("patch_y", "patch_x", "feature"))]
+        | None
+    ) = None
+    """Per-patch embeddings, ``(patches_y, patches_x, hidden_size)`` (14 x 14 x 4096 for ViT-7B/16)."""
     metadata: dict[str, Any] | None = None
-    """Metadata of the source frame (compound, concentration, ...)."""
+    """Metadata carried from the source frame (``applied_compound``, ``t_index``, ``movie_uuid``, ...)."""
 
 
 @atdata.packable
@@ -190,34 +180,24 @@ class EmbeddingPCResult:
     """Patch embeddings of one frame projected onto a corpus PCA basis."""
 
     patch_pcs: Annotated[
-        NDArray, atdata.Array("float32", (None, None, None), ("patch_y", "patch_x", "component"))
+        NDArray, atdata.Array(shape=(None, None, None), dims=("patch_y", "patch_x", "component"))
     ]
     """Coordinates of each patch's embedding along each principal component."""
-    t_index: int
-    """Index of the embedded frame within its movie."""
-    t: Annotated[float, atdata.Unit("s")]
-    """Acquisition time of the embedded frame relative to recording onset."""
-    basis: str
-    """Name of the PCA basis projected onto."""
-    model: str
-    """The embedding model."""
-    movie_uuid: str | None = None
-    """UUID of the movie the frame belongs to."""
     metadata: dict[str, Any] | None = None
-    """Metadata of the source frame."""
+    """Metadata carried from the source frame."""
 
 
 @atdata.packable
 class PatchEmbeddingTrace:
     """The time course of one image patch's embedding principal components over a whole movie."""
 
-    values: Annotated[NDArray, atdata.Array(shape=(None, None), dims=("component", "time"))]
-    """PC coordinates of the patch, one row per component (64 in the article), one column per frame."""
+    values: Annotated[NDArray, atdata.Array(shape=(None, None), dims=("time", "component"))]
+    """PC coordinates of the patch, one row per frame, one column per component (64 in the article)."""
     ts: Annotated[NDArray, atdata.Array(shape=(None,), dims=("time",)), atdata.Unit("s")]
-    """Time of each column relative to recording onset."""
-    i_patch: int
+    """Time of each row relative to recording onset."""
+    i_patch: int | None = None
     """Row of the patch in the grid (0..13, top to bottom)."""
-    j_patch: int
+    j_patch: int | None = None
     """Column of the patch in the grid (0..13, left to right)."""
     metadata: dict[str, Any] | None = None
     """Movie metadata: ``uuid``, ``compound``, ``concentration`` (uM), ..."""
@@ -229,12 +209,13 @@ class PatchEmbeddingTrace:
 
 COMPOUND_ALIASES = (
     ("baclofen", ("baclofen", "bacloffen")),
-    ("tacpd", ("tacpd", "transacpd")),
-    ("gaba", ("gaba",)),
-    ("glu", ("glutamate", "glu")),
-    ("laser_only", ("laseronly", "laseralone", "nocage")),
+    ("tacpd", ("tacpd", "tcapd", "transacpd")),
+    ("gaba", ("gaba", "rubigaba")),
+    ("glu", ("glu", "glutamate", "rubiglu", "rubiglutamate")),
+    ("laser_only", ("norubi", "laseronly", "laseralone", "nocage")),
 )
-"""Canonical compound label and the spellings (lower case, separators removed) that mean it."""
+"""Canonical compound label and the spellings (lower case, separators removed) that mean it: the
+toolkit's ``_COMPOUND_ALIASES`` of both experiments (``tcapd`` and ``norubi`` included)."""
 
 BATH_COMPOUNDS = ("baclofen", "tacpd")
 UNCAGING_COMPOUNDS = ("gaba", "glu", "laser_only")
@@ -244,10 +225,8 @@ def _acquisition(image: NDArray, md: dict[str, Any]) -> dict[str, Any]:
     """Frame timing, movie, date and pixel scale from a generic frame's metadata."""
     frame = md["frame"]
     scale = md.get("scale") or {}
-    sx = scale.get("x")
-    sy = scale.get("y")
-    if image.ndim == 2:
-        image = np.expand_dims(image, 0)
+    sx = md.get("scale_x", scale.get("x"))
+    sy = md.get("scale_y", scale.get("y"))
     return {
         "image": image,
         "t_index": int(frame["t_index"]),
@@ -257,6 +236,24 @@ def _acquisition(image: NDArray, md: dict[str, Any]) -> dict[str, Any]:
         "scale_x": None if sx is None else float(sx),
         "scale_y": None if sy is None else float(sy),
     }
+
+
+def _channel_first(image: NDArray) -> NDArray:
+    """A 2-D ``(y, x)`` frame as ``(1, y, x)``; channel-first frames unchanged."""
+    if image.ndim == 2:
+        return np.expand_dims(image, 0)
+    return image
+
+
+def _plane(image: NDArray) -> NDArray:
+    """A single-channel frame as the toolkit's 2-D ``(y, x)`` image; other shapes are an error."""
+    if image.ndim == 3 and image.shape[0] == 1:
+        return image[0]
+    if image.ndim != 2:
+        raise ValueError(
+            "expected a 2-D (y, x) or single-channel (1, y, x) frame, got shape " + str(image.shape)
+        )
+    return image
 
 
 def _tokens(text: str) -> list[str]:
@@ -302,7 +299,7 @@ def _recording_identity(filename: str | None, md: dict[str, Any]) -> dict[str, A
         t_intervention = BATH_INTERVENTION_S
     is_test = md.get("is_test")
     if is_test is None:
-        is_test = "test" in tokens
+        is_test = "TEST" in (filename or "")
     identity = {
         "protocol": protocol,
         "compound": compound,
@@ -320,13 +317,22 @@ def frame_to_imaging_frame(s: Frame) -> ImagingFrame:
     """Parse a generic frame's acquisition metadata (time, movie, scale, file name) into fields."""
     md = s.metadata or {}
     acq = _acquisition(s.image, md)
-    interpreted = ("frame", "scale", "uuid", "date_acquired", "_source_filename", "source_system")
+    interpreted = (
+        "frame",
+        "scale",
+        "scale_x",
+        "scale_y",
+        "uuid",
+        "date_acquired",
+        "_source_filename",
+        "source_system",
+    )
     rest = {}
     for key in md:
         if key not in interpreted:
             rest[key] = md[key]
     return ImagingFrame(
-        image=acq["image"],
+        image=_channel_first(acq["image"]),
         t_index=acq["t_index"],
         t=acq["t"],
         source_system=str(md.get("source_system") or "unknown"),
@@ -353,10 +359,12 @@ def frame_to_imaging_frame_put(view: ImagingFrame, source: Frame) -> Frame:
             md.pop(key, None)
         else:
             md[key] = value
-    if view.scale_x is None and view.scale_y is None:
-        md.pop("scale", None)
-    else:
-        md["scale"] = {"x": view.scale_x, "y": view.scale_y}
+    md.pop("scale", None)
+    for key, value in (("scale_x", view.scale_x), ("scale_y", view.scale_y)):
+        if value is None:
+            md.pop(key, None)
+        else:
+            md[key] = value
     if view.source_system == "unknown":
         md.pop("source_system", None)
     else:
@@ -372,7 +380,7 @@ def imaging_to_recording_frame(s: ImagingFrame) -> AstrocyteRecordingFrame:
     """Read the OpenAstrocytes recording identity from the file name, with explicit metadata winning."""
     ident = _recording_identity(s.source_filename, s.metadata or {})
     return AstrocyteRecordingFrame(
-        image=s.image,
+        image=_plane(s.image),
         t_index=s.t_index,
         t=s.t,
         protocol=ident["protocol"],
@@ -441,7 +449,7 @@ def frame_to_bath_application(s: Frame) -> BathApplicationFrame:
     ident = _recording_identity(md.get("_source_filename"), md)
     return BathApplicationFrame(
         applied_compound=ident["compound"] if ident["compound"] in BATH_COMPOUNDS else "unknown",
-        image=acq["image"],
+        image=_plane(acq["image"]),
         t_index=acq["t_index"],
         t=acq["t"],
         t_intervention=ident["t_intervention"],
@@ -464,7 +472,7 @@ def frame_to_uncaging(s: Frame) -> UncagingFrame:
     ident = _recording_identity(md.get("_source_filename"), md)
     return UncagingFrame(
         uncaged_compound=ident["compound"] if ident["compound"] in UNCAGING_COMPOUNDS else "unknown",
-        image=acq["image"],
+        image=_plane(acq["image"]),
         t_index=acq["t_index"],
         t=acq["t"],
         t_intervention=ident["t_intervention"],
@@ -487,7 +495,7 @@ def bath_application_to_imaging_frame(s: BathApplicationFrame) -> ImagingFrame:
     reads, so the way back to BathApplicationFrame recovers them.
     """
     return ImagingFrame(
-        image=s.image,
+        image=_channel_first(s.image),
         t_index=s.t_index,
         t=s.t,
         source_system="openastrocytes",
@@ -511,7 +519,7 @@ def bath_application_to_imaging_frame(s: BathApplicationFrame) -> ImagingFrame:
 def uncaging_to_imaging_frame(s: UncagingFrame) -> ImagingFrame:
     """Forget the experiment: an uncaging frame as a plain imaging frame (labels kept in metadata)."""
     return ImagingFrame(
-        image=s.image,
+        image=_channel_first(s.image),
         t_index=s.t_index,
         t=s.t,
         source_system="openastrocytes",
@@ -531,27 +539,38 @@ def uncaging_to_imaging_frame(s: UncagingFrame) -> ImagingFrame:
     )
 
 
-@atdata.lens
-def patch_pc_projection(s: EmbeddingResult) -> EmbeddingPCResult:
-    """Project every patch embedding onto the corpus PCA basis carried with the result."""
-    if s.pca is None:
-        raise ValueError("EmbeddingResult has no pca basis to project onto")
-    centered = s.patch_embeddings - s.pca.mean
-    pcs = np.matmul(centered, np.transpose(s.pca.components))
-    return EmbeddingPCResult(
-        patch_pcs=pcs.astype(np.float32),
-        t_index=s.t_index,
-        t=s.t,
-        basis=s.pca.name,
-        model=s.model,
-        movie_uuid=s.movie_uuid,
-        metadata=s.metadata,
-    )
+def patch_pc_projector(components: NDArray) -> atdata.Lens[EmbeddingResult, EmbeddingPCResult]:
+    """A local lens projecting each patch embedding onto ``components`` (``(n_components, hidden)``).
+
+    As the toolkit's ``patch_pc_projector``: ``components @ patch`` for every patch, without
+    centring. The basis is this process's data, so the lens is made here and not published.
+    """
+    basis = np.asarray(components)
+
+    @atdata.lens(register=False)
+    def project_patches(s: EmbeddingResult) -> EmbeddingPCResult:
+        if s.patches is None:
+            raise ValueError("EmbeddingResult has no patch embeddings to project")
+        if s.patches.shape[-1] != basis.shape[-1]:
+            raise ValueError(
+                f"patch embeddings have {s.patches.shape[-1]} features but the basis has {basis.shape[-1]}"
+            )
+        return EmbeddingPCResult(patch_pcs=np.einsum("kd,yxd->yxk", basis, s.patches), metadata=s.metadata)
+
+    return project_patches
 
 
 @atdata.lens
 def patch_trace_to_cell_trace(s: PatchEmbeddingTrace) -> CellTrace:
     """A patch's first embedding principal component over time, as the trace of an image-patch ROI."""
+    if s.values.ndim != 2 or s.values.shape[0] != len(s.ts):
+        raise ValueError(
+            "values must be (time, component) with one row per timestamp; got shape "
+            + str(s.values.shape)
+            + " against "
+            + str(len(s.ts))
+            + " timestamps"
+        )
     md = s.metadata or {}
     uuid = str(md.get("uuid") or "unknown")
     extra = {"i_patch": s.i_patch, "j_patch": s.j_patch, "component": 0}
@@ -560,7 +579,7 @@ def patch_trace_to_cell_trace(s: PatchEmbeddingTrace) -> CellTrace:
     return CellTrace(
         trace_id=uuid + "/patch/" + str(s.i_patch) + "," + str(s.j_patch),
         timestamps=np.asarray(s.ts, dtype=np.float64),
-        values=np.asarray(s.values[0], dtype=np.float64),
+        values=np.asarray(s.values[:, 0], dtype=np.float64),
         quantity="embedding_pc",
         roi_kind="image_patch",
         source_system="openastrocytes",

@@ -113,8 +113,8 @@ class CalciumEvent:
     area: Annotated[float | None, atdata.Unit("px")] = None
     """Number of pixels the event covers in its 2-D footprint."""
     amplitude: float | None = None
-    """Peak of the event's signal: astroCAST's ``v_max_height``; for a transient found in a trace,
-    its height above the trace's median."""
+    """Height of the event's signal: astroCAST's ``v_max_height`` (max - min of its trace); for a
+    transient found in a trace, its height above the trace's median."""
     trace: Annotated[NDArray, atdata.Array("float64", (None,), ("time",))] | None = None
     """Mean signal over the event's pixels, one value per frame of the event."""
     subject_id: str | None = None

@@ -32,7 +32,7 @@ from atdata.errors import (
     SampleValidationError,
 )
 from atdata.lenses.declarative import OpError, Ops
-from atdata.types.packable import as_plain, is_packable, spec_of
+from atdata.types.packable import as_plain, is_packable, restore_datetimes, spec_of
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -536,7 +536,7 @@ def _instances(cls: type, values: list[Any], keys: list[str | None], made_by: st
     out = []
     for v, k in zip(values, keys):
         try:
-            out.append(cls(**v))
+            out.append(cls(**restore_datetimes(cls, v)))
         except SampleValidationError as e:
             raise LensExecutionError(
                 made_by.removeprefix("lens "), f"output is not a valid {e}", key=k

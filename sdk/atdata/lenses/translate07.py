@@ -44,8 +44,16 @@ def _decorator_name(d: ast.expr) -> str:
 
 def translate(text: str, filename: str = "<0.7 lens>") -> Translation:
     """The dialect module for a 0.7 lens file, and what blocks it (see the module docstring)."""
+    from atdata.sandbox.gate import gate_text
+
+    # Someone else's text: the lexical gate bounds it before any parser (which can recurse) reads it.
+    gate, fatal = gate_text(text)
+    if fatal:
+        return Translation(None, blockers=[f"{v.line}: {v.reason}" for v in gate])
     try:
         tree = ast.parse(text, filename=filename)
+    except (RecursionError, MemoryError):
+        return Translation(None, blockers=["1: not Python this tool can read: nested too deeply"])
     except SyntaxError as e:
         return Translation(None, blockers=[f"{e.lineno}: not Python: {e.msg}"])
     out: Translation = Translation(None)

@@ -137,15 +137,18 @@ class ShardWriter:
         *,
         columns: Mapping[str, str] | None = None,
         on_error: Literal["raise", "skip"] = "raise",
+        index_as: str | None = None,
     ) -> int:
-        """Write each row of a pandas DataFrame as one sample of the writer's type; returns rows written.
+        """Write each row of a pandas DataFrame as one sample of the writer's type; returns the count.
 
-        Fields take the column of the same name; ``columns={"column": "field"}`` maps the rest, and
-        columns no field takes are left out. Values convert as in strict construction (numpy and
-        pandas values only when lossless; NaN, None and ``pd.NA`` are None for optional fields). A
-        row that does not fit raises :class:`~atdata.errors.RowError` naming its index, the column
-        and the value, before anything of it is written; ``on_error="skip"`` logs and skips it.
-        The writer's type is ``sample_type=`` or that of samples already written.
+        Fields take the column of the same name (``v-0`` matches a field ``v_0``);
+        ``columns={"column": "field"}`` maps the rest, and columns no field takes are left out.
+        ``index_as="field"`` puts each row's index label into that field. Values convert as in
+        strict construction (numpy and pandas values only when lossless; NaN, None and ``pd.NA``
+        are None for optional fields). A row that does not fit raises
+        :class:`~atdata.errors.RowError` naming its index, the column and the value, before
+        anything of it is written; ``on_error="skip"`` logs and skips it. The writer's type is
+        ``sample_type=`` or that of samples already written.
         """
         from atdata.shards.dataframe import rows_as_samples
 
@@ -154,7 +157,9 @@ class ShardWriter:
                 "write_dataframe needs the writer's sample type: ShardWriter(pattern, sample_type=MyType)"
             )
         written = 0
-        for _, sample in rows_as_samples(self._sample_type, df, columns=columns, on_error=on_error):
+        for _, sample in rows_as_samples(
+            self._sample_type, df, columns=columns, on_error=on_error, index_as=index_as
+        ):
             self.write(sample)
             written += 1
         return written

@@ -141,3 +141,21 @@ def array_as_list(v: Any) -> Any:
     if isinstance(v, np.ndarray) and v.ndim == 1 and not v.dtype.hasobject:
         return list(v)
     return v
+
+
+def array_from_sequence(v: list[Any] | tuple[Any, ...], dtype: str | None) -> Any:
+    """A list of numbers given for an array field (CAVE's position columns), as an array.
+
+    Only plain numeric/bool data converts, and to the field's dtype only by a safe cast.
+    """
+    try:
+        a = np.asarray(v)
+    except ValueError:
+        return v  # ragged: the array check refuses the list
+    if a.dtype.hasobject or a.dtype.kind not in "biuf":
+        return v
+    if dtype is not None and a.dtype != np.dtype(dtype):
+        if not np.can_cast(a.dtype, np.dtype(dtype), casting="safe"):
+            raise ValueError(f"a list of {a.dtype} values does not fit dtype {dtype} without loss")
+        a = a.astype(dtype)
+    return a

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copyreg
+import datetime as _dt
 import inspect
 import itertools
 import math
@@ -24,7 +25,7 @@ from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.fields import FieldInfo
 
 from atdata.errors import SampleTypeError, SampleValidationError
-from atdata.types.coerce import SCALAR_COERCERS, array_as_list, is_missing
+from atdata.types.coerce import SCALAR_COERCERS, array_as_list, array_from_sequence, is_missing
 from atdata.types.fields import (
     MISSING,
     SCALAR_TYPES,
@@ -76,6 +77,9 @@ class Packable(BaseModel, metaclass=PackableMeta):
             super().__init__(**data)
         except ValidationError as e:
             raise _wrap_validation(type(self).__name__, e) from None
+        axes = shared_axes(type(self))
+        if axes:
+            check_shared_axes(self, axes)
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:
@@ -161,6 +165,8 @@ def _wrap_validation(cls_name: str, e: ValidationError) -> SampleValidationError
 
 
 def check_array(ft: ArrayType, value: Any) -> np.ndarray:
+    if isinstance(value, (list, tuple)):
+        value = array_from_sequence(value, ft.dtype)
     if not isinstance(value, np.ndarray):
         raise ValueError(f"expected a numpy ndarray, got {type(value).__name__}")
     if ft.dtype is not None and value.dtype.name != ft.dtype and value.dtype.str != ft.dtype:
@@ -174,6 +180,51 @@ def check_array(ft: ArrayType, value: Any) -> np.ndarray:
         want_s = "(" + ", ".join("?" if d is None else str(d) for d in ft.shape) + ")"
         raise ValueError(f"expected shape {want_s}, got {value.shape}")
     return value
+
+
+# --- axes that several array fields share by name ---------------------------------------------
+
+_AXES: dict[type, dict[str, list[tuple[str, int]]]] = {}
+
+
+def shared_axes(cls: type) -> dict[str, list[tuple[str, int]]]:
+    """Axis names used by more than one array field: name -> [(field, axis index), ...].
+
+    ``Array(dims=("time",))`` on ``values`` and on ``timestamps`` says both run along the same time
+    axis, so a sample whose two arrays disagree in its length is refused (a lens that returns 64
+    values against 5 timestamps fails instead of producing a misaligned sample).
+    """
+    cached = _AXES.get(cls)
+    if cached is None:
+        seen: dict[str, list[tuple[str, int]]] = {}
+        for f in cls.__atdata_spec__.fields:  # type: ignore[attr-defined]
+            ft = f.type.inner if isinstance(f.type, OptionalType) else f.type
+            if isinstance(ft, ArrayType) and ft.dims:
+                for i, dim in enumerate(ft.dims):
+                    seen.setdefault(dim, []).append((f.name, i))
+        cached = {dim: uses for dim, uses in seen.items() if len(uses) > 1}
+        _AXES[cls] = cached
+    return cached
+
+
+def check_shared_axes(sample: Any, axes: dict[str, list[tuple[str, int]]]) -> None:
+    values = sample.__dict__
+    for dim, uses in axes.items():
+        lengths = [
+            (name, values[name].shape[i]) for name, i in uses if isinstance(values.get(name), np.ndarray)
+        ]
+        if len({n for _, n in lengths}) > 1:
+            spelled = ", ".join(f"{n} in {name}" for name, n in lengths)
+            raise SampleValidationError(
+                type(sample).__name__,
+                [
+                    (
+                        ",".join(name for name, _ in lengths),
+                        f"axis {dim!r} has different lengths: {spelled}",
+                        "",
+                    )
+                ],
+            )
 
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -429,12 +480,59 @@ _set = object.__setattr__
 
 
 def as_plain(value: Any) -> Any:
-    """A sample (or field value) as plain data: dicts for samples, arrays left as arrays."""
+    """A sample (or field value) as plain data: dicts for samples, arrays left as arrays, datetimes as
+    ISO 8601 text (as shards and records hold them; :func:`restore_datetimes` reads them back)."""
     if isinstance(value, Packable):
         return {f.name: as_plain(value.__dict__[f.name]) for f in value.__atdata_spec__.fields}
     if isinstance(value, list):
         return [as_plain(v) for v in value]
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
     return value
+
+
+def restore_datetimes(cls: type, values: Any) -> Any:
+    """A plain field dict of ``cls`` with the ISO 8601 text of its datetime fields read back.
+
+    Only where the field is a datetime, so strings elsewhere stay strings (and strictness holds).
+    """
+    fields = _DATETIME_FIELDS.get(cls)
+    if fields is None:
+        fields = [f for f in spec_of(cls).fields if _holds_datetime(f.type)] if is_packable(cls) else []
+        _DATETIME_FIELDS[cls] = fields
+    if not fields or not isinstance(values, dict):
+        return values
+    out = dict(values)
+    for f in fields:
+        if f.name in out:
+            out[f.name] = _restore(f.type, out[f.name])
+    return out
+
+
+_DATETIME_FIELDS: dict[type, list[FieldSpec]] = {}
+
+
+def _holds_datetime(ft: FieldType) -> bool:
+    if isinstance(ft, (OptionalType, ListType)):
+        return _holds_datetime(ft.inner)
+    if isinstance(ft, RefType):
+        return any(_holds_datetime(f.type) for f in spec_of(ft.cls).fields)
+    return isinstance(ft, Scalar) and ft.kind == "datetime"
+
+
+def _restore(ft: FieldType, v: Any) -> Any:
+    if isinstance(ft, OptionalType):
+        return None if v is None else _restore(ft.inner, v)
+    if isinstance(ft, Scalar) and ft.kind == "datetime" and isinstance(v, str):
+        try:
+            return _dt.datetime.fromisoformat(v)
+        except ValueError:
+            return v  # the strict check names the field
+    if isinstance(ft, ListType) and isinstance(v, list):
+        return [_restore(ft.inner, x) for x in v]
+    if isinstance(ft, RefType):
+        return restore_datetimes(ft.cls, v)
+    return v
 
 
 def json_default(value: Any) -> Any:
