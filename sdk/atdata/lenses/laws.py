@@ -305,7 +305,7 @@ def lens_from_file(
         raise LensError(f"{path}: cannot read it ({e.strerror})") from None
     except UnicodeDecodeError as e:
         raise LensError(f"{path}: lens code must be UTF-8 (byte {e.start} is not)") from None
-    lens = Lens.from_source(
+    lens: Lens[Any, Any] = Lens.from_source(
         code, source=source, target=target, isolation="process", limits=limits, name=name or file.stem
     )
     if not lens.has_put:
