@@ -9,6 +9,15 @@ import pytest
 from atdata_registry.devstack import DevStack, start
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_dev_network_of_the_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A local network the developer started with `atdata dev up` is not the tests' business: the
+    state dir (where it is recorded) is a fresh one for the session."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATDATA_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     """The official PDS and PLC directory on loopback, started once per test session.

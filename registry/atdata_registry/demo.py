@@ -150,6 +150,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    _forget_previous_run(out)
     report = Report()
     with contextlib.ExitStack() as services:
         # The demo keeps its config (trust list, caches of names) to itself, never touching the user's.
@@ -178,6 +179,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
                     log_file=out / "appview.log",
                     pds=[stack.pds],
                     plc=stack.plc,
+                    handle_resolver=stack.pds,
                 )
             ).url
             services.enter_context(configured(appview=appview, plc=stack.plc, pds=stack.pds))
@@ -261,7 +263,11 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
         policy = TrustPolicy().with_author(dids[TRUSTED_HANDLE], TRUSTED_HANDLE)
         with _step(f"a consumer who trusts only {TRUSTED_HANDLE} reads the dataset as {TARGET}"):
             target = atdata.resolve(TARGET, trust=policy)
-            report.add("resolved", f"{target.__name__} from {schema_ref(target)['uri']}")
+            report.add(
+                "resolved",
+                {"type": target.__name__, **(schema_ref(target) or {})},
+                f"{target.__name__} from {schema_ref(target)['uri']}",
+            )
             ds = atdata.Dataset(dataset.uri)
             coerced = ds.as_type(target, trust=policy)
             started = time.perf_counter()
@@ -289,8 +295,12 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
                     s.lens.uri: client.get_lens(s.lens.uri).name for s in (*anyone.steps, *trusted.steps)
                 }
             taken = list(trusted.steps)
-            report.add("shortest path, any author", _describe(anyone.steps, names, dids))
-            report.add("path taken (trusted)", _describe(taken, names, dids))
+            report.add(
+                "shortest path, any author",
+                _hops(anyone.steps, names, dids),
+                _describe(anyone.steps, names, dids),
+            )
+            report.add("path taken (trusted)", _hops(taken, names, dids), _describe(taken, names, dids))
             picture = out / "path.svg"
             picture.write_text(_picture(anyone.steps, taken, names, dids), encoding="utf-8")
             report.add("picture", str(picture))
@@ -333,6 +343,16 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
     return report
 
 
+def _forget_previous_run(out: Path) -> None:
+    """Each run starts a new network: the appview's index and the config of an earlier run in ``out``
+    describe a network that no longer exists (its DIDs resolve nowhere), so they go."""
+    import shutil
+
+    for old in out.glob("appview.db*"):
+        old.unlink()
+    shutil.rmtree(out / "config", ignore_errors=True)
+
+
 def _restore_env(name: str, value: str | None) -> None:
     if value is None:
         os.environ.pop(name, None)
@@ -346,6 +366,13 @@ def _author(uri: str) -> str:
 
 def _handle(did: str, dids: dict[str, str]) -> str:
     return next((h for h, d in dids.items() if d == did), did)
+
+
+def _hops(steps: Any, names: dict[str, str], dids: dict[str, str]) -> list[dict[str, str]]:
+    return [
+        {"lens": names[s.lens.uri], "author": _handle(_author(s.lens.uri), dids), "uri": s.lens.uri}
+        for s in steps
+    ]
 
 
 def _describe(steps: Any, names: dict[str, str], dids: dict[str, str]) -> str:

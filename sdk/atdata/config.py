@@ -120,9 +120,10 @@ def dev_network_path() -> Path:
     return state_dir() / DEV_NETWORK_FILE
 
 
-def remember_dev_network(*, pid: int, **urls: str | None) -> Path:
+def remember_dev_network(*, pid: int, appview_pid: int | None = None, **urls: str | None) -> Path:
     """Record the local network ``atdata dev up`` started (``plc``, ``pds``, ``appview`` URLs and the
-    pid whose life bounds it), so that other processes use it with no flags."""
+    pid whose life bounds it; an appview's own pid bounds its URL), so that other processes use it
+    with no flags."""
     path = dev_network_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -131,6 +132,8 @@ def remember_dev_network(*, pid: int, **urls: str | None) -> Path:
     except (OSError, ValueError):
         data = {}
     data["pid"] = pid
+    if appview_pid is not None:
+        data["appview_pid"] = appview_pid
     for key, url in urls.items():
         if key not in SETTING_KEYS:
             raise ValueError(f"unknown setting {key!r}")
@@ -150,6 +153,8 @@ def forget_dev_network(key: str | None = None) -> None:
         return
     data = dev_network()
     if data.pop(key, None) is not None:
+        if key == "appview":
+            data.pop("appview_pid", None)
         write_private(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
@@ -161,6 +166,8 @@ def dev_network() -> dict[str, Any]:
         return {}
     if not isinstance(data, dict) or not _alive(data.get("pid")):
         return {}
+    if "appview_pid" in data and not _alive(data["appview_pid"]):
+        data.pop("appview", None)  # that appview stopped without saying so
     return data
 
 

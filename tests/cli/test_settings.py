@@ -105,3 +105,22 @@ def test_no_appview_anywhere_says_which_setting_and_every_way_to_set_it() -> Non
     for way in ("no appview is configured", "--appview", "atdata.configure(appview=URL)",
                 "ATDATA_APPVIEW", "config.json", "atdata dev up"):
         assert way in message
+
+
+def test_an_appview_whose_process_is_gone_is_not_offered(live_pid: int) -> None:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    remember_dev_network(
+        pid=live_pid, plc="http://localhost:2582", appview="http://127.0.0.1:8080", appview_pid=proc.pid
+    )
+    assert settings().appview is None
+    assert settings().plc == "http://localhost:2582"
+
+
+def test_failures_at_the_public_plc_directory_name_the_plc_setting() -> None:
+    from atdata.network.identity import IdentityResolver
+
+    # Only loopback here, so the hint is checked as built rather than by asking plc.directory.
+    with IdentityResolver() as public, IdentityResolver("http://127.0.0.1:9") as local:
+        assert "public PLC directory" in public._plc_hint() and "ATDATA_PLC" in public._plc_hint()
+        assert local._plc_hint() == ""

@@ -51,6 +51,7 @@ def _up(args: argparse.Namespace) -> int:
         print(json.dumps({"pds": stack.pds, "plc": stack.plc}))
     else:
         print(f"pds: {stack.pds}\nplc: {stack.plc}\nlog: {stack.log_file}")
+        print("atdata commands and new Python processes use it now; other tools: eval \"$(atdata dev env)\"")
     return 0
 
 

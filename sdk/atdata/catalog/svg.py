@@ -158,7 +158,7 @@ def render(
         "</defs>",
         '<rect width="100%" height="100%" fill="white"/>',
     ]
-    lx = MARGIN
+    lx: float = MARGIN
     for s in systems:
         out.append(f'<rect x="{lx}" y="{MARGIN - 12}" width="14" height="14" rx="3" fill="{color[s]}"/>')
         out.append(f'<text x="{lx + 20}" y="{MARGIN}" font-size="12">{escape(s)}</text>')

@@ -44,7 +44,7 @@ def slot() -> tuple[int, int]:
     return rank * workers + worker, world * workers
 
 
-class AtdataIterable(IterableDataset):  # type: ignore[type-arg, misc]
+class AtdataIterable(IterableDataset):  # type: ignore[type-arg]
     """Each DataLoader worker on each node reads a disjoint set of shards.
 
     Shuffled order is the same permutation of shards everywhere (from ``seed`` and the epoch set

@@ -112,6 +112,17 @@ class IdentityResolver:
     def close(self) -> None:
         self._http.close()
 
+    def _plc_hint(self) -> str:
+        # A DID of a local network asked of the public directory: say which setting points elsewhere.
+        if self.plc_url != DEFAULT_PLC_URL:
+            return ""
+        from atdata.config import how_to_set
+
+        return (
+            "; that is the public PLC directory: for another network, set the PLC directory "
+            f"({how_to_set('plc')})"
+        )
+
     def __enter__(self) -> IdentityResolver:
         return self
 
@@ -136,6 +147,18 @@ class IdentityResolver:
         if not is_valid_did(did):
             raise IdentityError(f"handle {h!r} resolved to {did!r}, which is not a DID")
         return did
+
+    def verified_handle(self, identity: Identity) -> str | None:
+        """The handle ``identity``'s DID document claims, if it passes the two-way check (a valid
+        handle that itself resolves to that DID); None otherwise. Never raises: an author whose
+        handle cannot be confirmed simply has none."""
+        handle = identity.handle
+        if not handle or not is_valid_handle(handle):
+            return None
+        try:
+            return handle if self.resolve_handle(handle) == identity.did else None
+        except Exception:  # DNS, HTTP and PDS answers are remote input: unconfirmed means none
+            return None
 
     def _via_pds(self, handle: str) -> str | None:
         assert self.pds_url is not None
@@ -216,11 +239,19 @@ class IdentityResolver:
         try:
             resp = self._http.get(url)
         except httpx.HTTPError as e:
-            raise NetworkError(f"cannot fetch the DID document of {did} from {url}: {e}") from None
+            raise NetworkError(
+                f"cannot fetch the DID document of {did} from {url}: {e}{self._plc_hint()}"
+            ) from None
         if resp.status_code in (404, 410):
-            raise IdentityError(f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code})")
+            raise IdentityError(
+                f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code})"
+                f"{self._plc_hint()}"
+            )
         if resp.status_code != 200:
-            raise NetworkError(f"cannot fetch the DID document of {did} from {url}: HTTP {resp.status_code}")
+            raise NetworkError(
+                f"cannot fetch the DID document of {did} from {url}: HTTP {resp.status_code}"
+                f"{self._plc_hint()}"
+            )
         try:
             raw = resp.json()
         except ValueError:
