@@ -1,7 +1,10 @@
 """The lens graph service: the SDK's :class:`LensGraph` over the store's valid lenses, kept current.
 
 Nodes are schema at-uris; an edge is a lens whose record is served and whose code passed the sandbox
-validator. Built from the store at start; the ingest calls :meth:`GraphService.on_change` after each
+validator. Edges are keyed by the lens record's at-uri, never by its CID: two authors publishing
+byte-identical lens records (one CID) are two edges, each filtered by trust in its own author.
+
+Built from the store at start; the ingest calls :meth:`GraphService.on_change` after each
 committed batch with the uris it touched, and only those lenses are re-read.
 """
 
@@ -32,18 +35,16 @@ class GraphService:
         self._lock = threading.RLock()
         self._graph = LensGraph()
         self._by_uri: dict[str, LensInfo] = {}
-        self._by_cid: dict[str, LensInfo] = {}
 
     def load(self) -> None:
         graph = LensGraph()
         by_uri: dict[str, LensInfo] = {}
         for row in self.store.lens_edges():
             info = LensInfo(*row)
-            graph.add(LensEdge(info.cid, info.source_uri, info.target_uri, author=info.author))
+            graph.add(_edge(info))
             by_uri[info.uri] = info
         with self._lock:
             self._graph, self._by_uri = graph, by_uri
-            self._by_cid = {i.cid: i for i in by_uri.values()}
 
     def on_change(self, changed: set[str]) -> None:
         """Called by the ingest after a commit with the record uris (or ``*``) it touched."""
@@ -57,26 +58,31 @@ class GraphService:
     def _refresh(self, uri: str) -> None:
         rows = self.store.lens_edges(uri)
         with self._lock:
-            old = self._by_uri.pop(uri, None)
-            if old is not None:
-                self._graph.remove(old.cid)
-                self._by_cid.pop(old.cid, None)
+            if self._by_uri.pop(uri, None) is not None:
+                self._graph.remove(uri)
             if rows:
                 info = LensInfo(*rows[0])
-                self._graph.add(LensEdge(info.cid, info.source_uri, info.target_uri, author=info.author))
+                self._graph.add(_edge(info))
                 self._by_uri[uri] = info
-                self._by_cid[info.cid] = info
 
     # --- queries ---------------------------------------------------------------------------
     def path(self, source: str, target: str, policy: LensFilter | None = None) -> list[LensInfo]:
         """Raises :class:`~atdata.errors.LensPathError` when there is none."""
         with self._lock:
             edges = self._graph.path(source, target, policy)
-            return [self._by_cid[e.cid] for e in edges]
+            return [self._by_uri[e.cid] for e in edges]  # an edge's id is its lens's uri
 
     def reachable(self, source: str, policy: LensFilter | None = None) -> list[str]:
         with self._lock:
             return self._graph.reachable(source, policy)
+
+    def current(self, refs: set[tuple[str, str]]) -> frozenset[str]:
+        """The lens uris among ``refs`` (uri, cid) whose current record has that CID: what an
+        attestation (a strong ref) vouches for, as edge ids for :class:`LensFilter` ``attested``."""
+        with self._lock:
+            return frozenset(
+                uri for uri, cid in refs if (info := self._by_uri.get(uri)) is not None and info.cid == cid
+            )
 
     def lens(self, uri: str) -> LensInfo | None:
         with self._lock:
@@ -85,3 +91,8 @@ class GraphService:
     def __len__(self) -> int:
         with self._lock:
             return len(self._graph)
+
+
+def _edge(info: LensInfo) -> LensEdge:
+    # LensGraph calls an edge's id its "cid"; here it is the lens's at-uri (see the module docstring).
+    return LensEdge(info.uri, info.source_uri, info.target_uri, author=info.author)

@@ -75,6 +75,7 @@ def start(
     pds: Sequence[str] = (),
     relays: Sequence[str] = (),
     plc: str | None = None,
+    handle_resolver: str | None = None,
     port: int | None = None,
     extra: Sequence[str] = (),
     wait: bool = True,
@@ -90,6 +91,8 @@ def start(
         cmd += ["--relay", relay]
     if plc is not None:
         cmd += ["--plc", plc]
+    if handle_resolver is not None:
+        cmd += ["--handle-resolver", handle_resolver]
     cmd += list(extra)
     with open(log_file, "ab") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

@@ -179,6 +179,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
                     log_file=out / "appview.log",
                     pds=[stack.pds],
                     plc=stack.plc,
+                    handle_resolver=stack.pds,
                 )
             ).url
             services.enter_context(configured(appview=appview, plc=stack.plc, pds=stack.pds))

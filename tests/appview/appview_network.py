@@ -17,13 +17,16 @@ class _Server(ThreadingHTTPServer):
 
 
 class LoopbackNetwork:
-    """DID documents (as a PLC directory serves them) and repo exports (as a PDS's getRepo does),
-    over real HTTP on loopback, for repositories the tests write with :class:`RepoWriter`."""
+    """DID documents (as a PLC directory serves them), repo exports (as a PDS's getRepo does) and
+    handles (as a PDS's resolveHandle does), over real HTTP on loopback, for repositories the tests
+    write with :class:`RepoWriter`."""
 
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, object]] = {}
+        self.handles: dict[str, str] = {}  # handle -> DID, what resolveHandle answers
         self.repos: dict[str, RepoWriter] = {}
         self.doc_fetches = 0
+        self.plc_down = False  # answer every DID document request 503, as a PLC in an outage
         handler = self._handler()
         self._server = _Server(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -35,6 +38,7 @@ class LoopbackNetwork:
         writer = RepoWriter(did, SigningKey(curve))
         self.repos[did] = writer
         self.docs[did] = did_document(did, writer.key, handle, self.url)
+        self.handles[handle] = did
         return writer
 
     def rotate_key(self, writer: RepoWriter, handle: str = "alice.test") -> None:
@@ -65,6 +69,20 @@ class LoopbackNetwork:
                     else:
                         self._send(200, writer.export(), "application/vnd.ipld.car")
                     return
+                if parts.path == "/xrpc/com.atproto.identity.resolveHandle":
+                    did = net.handles.get(parse_qs(parts.query).get("handle", [""])[0])
+                    if did is None:
+                        self._send(
+                            400,
+                            b'{"error":"InvalidRequest","message":"Unable to resolve handle"}',
+                            "application/json",
+                        )
+                    else:
+                        self._send(200, json.dumps({"did": did}).encode(), "application/json")
+                    return
+                if net.plc_down:
+                    self._send(503, b'{"message":"down for maintenance"}', "application/json")
+                    return
                 doc = net.docs.get(parts.path.lstrip("/"))
                 net.doc_fetches += 1
                 if doc is None:
@@ -77,3 +95,15 @@ class LoopbackNetwork:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def settle(appview: object, timeout: float = 30.0) -> None:
+    """Wait until ``appview`` (an :class:`~atdata_appview.service.Appview`) has no resync or handle
+    check pending: background work done, the index as the events so far make it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not appview.idle():  # type: ignore[attr-defined]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the appview did not settle within {timeout} s")
+        time.sleep(0.02)

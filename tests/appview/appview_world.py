@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import appview_examples as examples
-from appview_network import LoopbackNetwork
+from appview_network import LoopbackNetwork, settle
 
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
 from atdata_appview.ingest.car import cid_str
@@ -21,6 +21,7 @@ BAD_LENS_SOURCE = "import os\n\ndef get(source):\n    return os.environ\n"
 class World:
     network: LoopbackNetwork
     ingest: FirehoseIngester
+    appview: Any = None  # when given, each write waits for its background work (resyncs, handles)
     seq: int = 0
     authors: dict[str, RepoWriter] = field(default_factory=dict)
 
@@ -33,6 +34,8 @@ class World:
         writer = self.author(handle)
         self.seq += 1
         self.ingest.handle_frames([commit_frame(self.seq, writer.did, writer.commit(writes))])
+        if self.appview is not None:
+            settle(self.appview)
 
     def ref(self, handle: str, path: str) -> dict[str, str]:
         writer = self.authors[handle]

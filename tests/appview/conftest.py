@@ -140,7 +140,7 @@ def network() -> Iterator[LoopbackNetwork]:
 @pytest.fixture
 def appview(store: Store, network: LoopbackNetwork) -> Iterator[Appview]:
     """An appview over ``store`` whose DIDs resolve through ``network``."""
-    av = Appview(store, plc_url=network.url)
+    av = Appview(store, plc_url=network.url, handle_resolver=network.url)
     yield av
     av.close()
 
@@ -153,4 +153,4 @@ def graph(appview: Appview) -> GraphService:
 
 @pytest.fixture
 def world(appview: Appview, network: LoopbackNetwork, graph: GraphService) -> World:
-    return World(network, appview.ingester("ws://relay.test"))
+    return World(network, appview.ingester("ws://relay.test"), appview)

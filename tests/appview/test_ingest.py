@@ -7,7 +7,7 @@ import time
 import appview_examples as examples
 import libipld
 import pytest
-from appview_network import LoopbackNetwork
+from appview_network import LoopbackNetwork, settle
 
 from atdata.lexicon.nsid import LENS, SCHEMA
 from atdata_appview.checks import MAX_RECORD_BYTES
@@ -117,10 +117,11 @@ def test_a_commit_signed_with_the_wrong_key_is_rejected_and_ingest_goes_on(
 
 
 def test_the_did_document_is_fetched_again_once_when_the_key_has_rotated(
-    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+    appview: Appview, ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
 ) -> None:
     alice, s = network.account(), Stream()
     ingest.handle_frames([s.commit(alice, [("create", schema_path("A"), examples.schema("A"))])])
+    settle(appview)  # the first-seen resync and handle check fetch the document too
     network.rotate_key(alice)  # the cached key is now stale
     fetches = network.doc_fetches
     ingest.handle_frames([s.commit(alice, [("create", schema_path("B"), examples.schema("B"))])])
@@ -250,6 +251,7 @@ def test_an_identity_event_refreshes_the_handle_in_the_background(
     alice, s = network.account("alice.test"), Stream()
     ingest.handle_frames([s.commit(alice, [("create", schema_path(), examples.schema())])])
     network.docs[alice.did]["alsoKnownAs"] = ["at://alice2.test"]
+    network.handles["alice2.test"] = alice.did
     ingest.handle_frames([identity_frame(10, alice.did, "alice2.test")])
     deadline = time.monotonic() + 30
     while not appview.refresher.idle() and time.monotonic() < deadline:
@@ -258,10 +260,11 @@ def test_an_identity_event_refreshes_the_handle_in_the_background(
 
 
 def test_after_an_identity_event_the_next_commit_is_checked_against_the_new_key(
-    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+    appview: Appview, ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
 ) -> None:
     alice, s = network.account(), Stream()
     ingest.handle_frames([s.commit(alice, [("create", schema_path("A"), examples.schema("A"))])])
+    settle(appview)
     old_key = alice.key
     network.rotate_key(alice)
     ingest.handle_frames([identity_frame(10, alice.did)])
@@ -272,7 +275,7 @@ def test_after_an_identity_event_the_next_commit_is_checked_against_the_new_key(
 
 
 def test_a_repo_seen_for_the_first_time_is_backfilled(
-    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+    appview: Appview, ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
 ) -> None:
     alice = network.account()
     # Written before the appview followed the stream: only a backfill can know them.
@@ -283,26 +286,29 @@ def test_a_repo_seen_for_the_first_time_is_backfilled(
         ]
     )
     ingest.handle_frames([Stream().commit(alice, [("create", schema_path("New"), examples.schema("New"))])])
+    settle(appview)
     assert {r.rkey for r in store.records()} == {"Old:1.0.0", "New:1.0.0"}
 
 
 def test_a_sync_event_makes_the_store_match_the_repo(
-    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+    appview: Appview, ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
 ) -> None:
     alice, s = network.account(), Stream()
     ingest.handle_frames([s.commit(alice, [("create", schema_path("A"), examples.schema("A"))])])
     # Changes the stream never carried (say, a repo migrated between hosts), then #sync.
     alice.commit([("delete", schema_path("A"), None), ("create", schema_path("B"), examples.schema("B"))])
     ingest.handle_frames([sync_frame(s.seq + 1, alice)])
+    settle(appview)
     assert [r.rkey for r in store.records()] == ["B:1.0.0"]
 
 
 def test_a_sync_event_for_a_repo_we_do_not_index_fetches_nothing(
-    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+    appview: Appview, ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
 ) -> None:
     stranger = network.account("stranger.test")
     stranger.commit([("create", "app.bsky.feed.post/1", {"text": "not ours"})])
     ingest.handle_frames([sync_frame(1, stranger)])
+    settle(appview)
     assert store.repos() == [] and store.cursor(SOURCE) == 1
 
 

@@ -98,7 +98,7 @@ def account(dev_stack: DevStack) -> PdsAccount:
 
 @pytest.fixture
 def following(store: Store, dev_stack: DevStack) -> Iterator[Appview]:
-    appview = Appview(store, plc_url=dev_stack.plc)
+    appview = Appview(store, plc_url=dev_stack.plc, handle_resolver=dev_stack.pds)
     appview.follow(pdses=[dev_stack.pds])
     yield appview
     appview.close()
@@ -118,8 +118,12 @@ def test_records_written_to_the_pds_are_ingested_live_and_verified(
     wait_until("the index matches the PDS", lambda: indexed(store, account.did) == expected)
     assert first["cid"] not in {cid for _, cid in expected}  # the update really changed A
     assert store.rejections() == []
+    wait_until(
+        "the handle is checked both ways",
+        lambda: (store.repo(account.did) or object()).handle == account.handle,
+    )  # type: ignore[attr-defined]
     repo = store.repo(account.did)
-    assert repo is not None and repo.handle == account.handle and repo.signing_key is not None
+    assert repo is not None and repo.signing_key is not None
 
 
 def test_backfill_indexes_an_existing_repo(account: PdsAccount, dev_stack: DevStack, db_url: str) -> None:
@@ -172,7 +176,7 @@ def test_a_commit_from_the_pds_verifies_with_the_plc_key(account: PdsAccount, de
 
 def _serve(db_url: str, stack: DevStack, log: Path) -> AppviewProcess:
     # Not waiting for it to answer: a kill may land before it does, as in a real crash loop.
-    return start(db_url, log_file=log, pds=[stack.pds], plc=stack.plc, wait=False)
+    return start(db_url, log_file=log, pds=[stack.pds], plc=stack.plc, handle_resolver=stack.pds, wait=False)
 
 
 def test_sigkills_mid_stream_lose_and_duplicate_nothing(

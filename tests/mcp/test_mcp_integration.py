@@ -86,6 +86,7 @@ def published(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> 
             log_file=log,
             pds=[dev_stack.pds],
             plc=dev_stack.plc,
+            handle_resolver=dev_stack.pds,
             port=port,
             wait=False,
         )

@@ -124,7 +124,9 @@ def serve_appview(db: Path, stack: DevStack, *, follow: bool = True) -> Iterator
     """An appview on the SQLite file ``db`` on a loopback port (following the PDS unless told not to)."""
     store = open_store(f"sqlite:///{db}")
     app = create_app(
-        Appview(store, plc_url=stack.plc), pdses=[stack.pds] if follow else [], graph_refresh=3600
+        Appview(store, plc_url=stack.plc, handle_resolver=stack.pds),
+        pdses=[stack.pds] if follow else [],
+        graph_refresh=3600,
     )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -44,7 +44,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="append",
         default=[],
         metavar="URL",
-        help="follow a PDS directly (default, with no --relay: the PDS `atdata dev up` started)",
+        help="follow a PDS directly (default, with no --relay: the PDS `atdata dev up` started); "
+        "believed only about the accounts whose DID documents name it",
+    )
+    serve.add_argument(
+        "--handle-resolver",
+        default=None,
+        metavar="URL",
+        help="a service answering com.atproto.identity.resolveHandle, asked before DNS and HTTPS when "
+        "checking that a handle points back at its DID (e.g. a local PDS for .test handles)",
+    )
+    serve.add_argument(
+        "--resync-workers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="repos fetched whole at once (first seen, #sync, retries) (default: %(default)s)",
     )
     serve.add_argument(
         "--graph-refresh",
@@ -70,6 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
     from atdata_appview.service import Appview
     from atdata_appview.store import open_store
     from atdata_appview.xrpc.server import create_app
+    from atdata_appview.xrpc.transport import H11_MAX_INCOMPLETE, GuardedH11Protocol
 
     # What the operator needs to see (where it listens, what it follows, each committed batch) is
     # logged at INFO whatever -v says; -v adds the rest.
@@ -81,7 +97,10 @@ def _serve(args: argparse.Namespace) -> int:
         pdses = [dev["pds"]]
         log.info("following the PDS of the local network `atdata dev up` started")
     store = open_store(args.db)
-    appview = Appview(store, plc_url=plc)
+    handle_resolver = args.handle_resolver
+    if handle_resolver is None and dev.get("pds") and dev.get("plc") == plc:
+        handle_resolver = dev["pds"]  # .test handles of the local network resolve only there
+    appview = Appview(store, plc_url=plc, handle_resolver=handle_resolver, resync_workers=args.resync_workers)
     app = create_app(appview, relays=args.relay, pdses=pdses, graph_refresh=args.graph_refresh)
     url = f"http://{args.host}:{args.port}"
     log.info("appview listening on %s (database %s)", url, _redacted(args.db))
@@ -89,8 +108,10 @@ def _serve(args: argparse.Namespace) -> int:
     for source in (*args.relay, *pdses):
         log.info("following the firehose of %s", source)
     if not args.relay and not pdses:
-        log.info("following nothing: serving the database, reloading the lens graph every %.0f s",
-                 args.graph_refresh)
+        log.info(
+            "following nothing: serving the database, reloading the lens graph every %.0f s",
+            args.graph_refresh,
+        )
     on_dev = bool(dev) and dev.get("plc") == plc
     if on_dev:
         # Consumers on this machine find the appview of the dev network without flags.
@@ -98,7 +119,16 @@ def _serve(args: argparse.Namespace) -> int:
         # uvicorn re-raises SIGTERM once it has shut down; as an exception, the cleanup below runs.
         signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            lifespan="on",
+            http=GuardedH11Protocol,
+            h11_max_incomplete_event_size=H11_MAX_INCOMPLETE,
+            timeout_keep_alive=5,
+        )
     finally:
         if on_dev and dev_network().get("appview") == url:
             forget_dev_network("appview")

@@ -3,11 +3,17 @@
 A batch of events and the cursor after it commit in one transaction. Commits older than (or equal to)
 the repo's last applied rev are skipped and records are upserted by uri, so replaying any suffix of
 the stream, or a backfill that overlaps it, changes nothing.
+
+Nothing here touches the network: a repo that must be fetched whole (first seen, ``#sync``, a commit
+that could not be verified yet, an op the signed tree does not prove, a poison frame) is queued in the
+store's ``resyncs`` table, in the same transaction, for :mod:`resync`'s workers. A rejection never
+deletes anything: only an op the signed tree proves, or a whole verified snapshot, changes records.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 from atdata.errors import AtdataError
@@ -27,6 +33,7 @@ from atdata_appview.ingest.events import (
     ResyncEvent,
     SkippedEvent,
     Snapshot,
+    UnverifiedEvent,
 )
 from atdata_appview.store import Repo, Store, StoredRecord, Tx
 
@@ -45,23 +52,43 @@ class Applier:
         snapshot: SnapshotSource | None = None,
         listeners: Iterable[ChangeListener] = (),
         refresh: Callable[[str], None] | None = None,
+        resync_queued: Callable[[], None] | None = None,
     ) -> None:
-        """``refresh(did)``, when given, re-resolves a DID document after an #identity event out of
-        band; without it the ingest does so inline."""
+        """``snapshot(did)`` fetches a verified repo (only :meth:`backfill` calls it, outside any
+        transaction); ``refresh(did)`` re-resolves a DID document and checks its handle out of band,
+        after the transaction that needed it committed; ``resync_queued()`` wakes the resync workers."""
         self.store = store
         self.identities = identities
         self.snapshot = snapshot
         self.listeners = list(listeners)
         self.refresh = refresh
+        self.resync_queued = resync_queued
 
     # --- entry points ----------------------------------------------------------------------
     def apply_batch(self, source: str, events: Sequence[Event]) -> None:
-        """Apply ``events`` in order and move ``source``'s cursor past them, all in one transaction."""
+        """Apply ``events`` in order and move ``source``'s cursor past them, all in one transaction.
+
+        If the batch fails, its events are applied one transaction each, and an event that fails on
+        its own (a record the database refuses, a bug) is recorded, its repo queued for a resync, and
+        the cursor moved past it: one poison event never stalls the stream. When the database itself
+        is down, recording fails too and the error propagates (the follower reconnects and replays).
+        """
+        try:
+            self._apply_events(source, events)
+        except Exception:
+            if len(events) == 1:
+                self._poison(source, events[0])
+                return
+            for event in events:
+                self.apply_batch(source, [event])
+
+    def _apply_events(self, source: str, events: Sequence[Event]) -> None:
         changed: set[str] = set()
+        after = _After()
         with self.store.transaction() as tx:
             counted = _CountingTx(tx)
             for event in events:
-                self._apply(counted, source, event, changed)  # type: ignore[arg-type]
+                self._apply(counted, source, event, changed, after)  # type: ignore[arg-type]
             seqs = [e.seq for e in events if e.seq is not None]
             if seqs:
                 tx.set_cursor(source, max(seqs))
@@ -73,79 +100,114 @@ class Applier:
             counted.rejections,
             f"; cursor {max(seqs)}" if seqs else "",
         )
-        self._notify(changed)
+        self._committed(changed, after)
+
+    def _poison(self, source: str, event: Event) -> None:
+        log.exception("applying event %s from %s failed; recorded and skipped", event.seq, source)
+        did = getattr(event, "did", None)
+        after = _After()
+        with self.store.transaction() as tx:
+            tx.reject(
+                source,
+                "the event could not be stored; its repo is queued for a resync",
+                did=did,
+                seq=event.seq,
+            )
+            if did is not None:
+                self._queue_resync(tx, did, "poison event", after)
+            if event.seq is not None:
+                tx.set_cursor(source, event.seq)
+        self._committed(set(), after)
 
     def backfill(self, did: str, source: str = "backfill") -> Snapshot:
-        """Fetch ``did``'s repo and make the store hold exactly its current records."""
+        """Fetch ``did``'s repo (outside any transaction) and make the store hold its current records."""
         if self.snapshot is None:
             raise AtdataError("backfill needs a snapshot source")
         snap = self.snapshot(did)
-        changed: set[str] = set()
-        with self.store.transaction() as tx:
-            self._apply_snapshot(tx, source, snap, changed)
-        self._notify(changed)
+        self.apply_snapshot(snap, source)
         return snap
 
-    def _notify(self, changed: set[str]) -> None:
+    def apply_snapshot(self, snap: Snapshot, source: str = "resync") -> bool:
+        """Make the store hold exactly ``snap``'s records and drop the repo from the resync queue.
+        False (nothing changed) when the store already holds a newer commit than the snapshot."""
+        changed: set[str] = set()
+        after = _After()
+        with self.store.transaction() as tx:
+            repo = self.store.repo(snap.did)
+            if repo is not None and repo.rev is not None and snap.rev < repo.rev:
+                return False
+            self._apply_snapshot(tx, source, snap, changed)
+            tx.resync_done(snap.did)
+            if repo is None or repo.handle is None:
+                after.refresh.add(snap.did)
+        self._committed(changed, after)
+        return True
+
+    def _committed(self, changed: set[str], after: _After) -> None:
         if changed:
             for listener in self.listeners:
                 listener(changed)
+        if self.refresh is not None:
+            for did in after.refresh:
+                self.refresh(did)
+        if after.resync and self.resync_queued is not None:
+            self.resync_queued()
 
     # --- events ----------------------------------------------------------------------------
-    def _apply(self, tx: Tx, source: str, event: Event, changed: set[str]) -> None:
+    def _apply(self, tx: Tx, source: str, event: Event, changed: set[str], after: _After) -> None:
         if isinstance(event, SkippedEvent):
             return
         if isinstance(event, RejectedEvent):
             log.warning("rejected (seq %s, %s): %s", event.seq, event.did, event.reason)
             tx.reject(source, event.reason, did=event.did, seq=event.seq)
+            if event.resync and event.did is not None:
+                self._queue_resync(tx, event.did, event.reason, after)
+        elif isinstance(event, UnverifiedEvent):
+            log.warning(
+                "unverified (seq %s, %s): %s; queued for a resync", event.seq, event.did, event.reason
+            )
+            tx.reject(source, f"{event.reason}; queued for a resync", did=event.did, seq=event.seq)
+            self._queue_resync(tx, event.did, "unverifiable commit", after)
         elif isinstance(event, CommitEvent):
-            self._commit(tx, source, event, changed)
+            self._commit(tx, source, event, changed, after)
         elif isinstance(event, IdentityEvent):
-            self._identity(tx, source, event)
+            self.identities.forget(event.did)  # the next commit is checked against a fresh document
+            if self.store.repo(event.did) is not None:
+                after.refresh.add(event.did)
         elif isinstance(event, AccountEvent):
             self._account(tx, event, changed)
         elif isinstance(event, ResyncEvent) and self.store.repo(event.did) is not None:
             # Repos we do not index yet are fetched when a commit first touches our collections.
-            self._resync(tx, source, event.did, event.seq, event.reason, changed)
+            self._queue_resync(tx, event.did, event.reason, after)
 
-    def _commit(self, tx: Tx, source: str, ev: CommitEvent, changed: set[str]) -> None:
+    def _queue_resync(self, tx: Tx, did: str, why: str, after: _After) -> None:
+        tx.queue_resync(did, why, at=time.time())
+        after.resync = True
+
+    def _commit(self, tx: Tx, source: str, ev: CommitEvent, changed: set[str], after: _After) -> None:
         repo = self.store.repo(ev.did)
         if repo is not None and repo.rev is not None and ev.rev <= repo.rev:
-            return  # already applied (a replay, or covered by an earlier backfill)
+            return  # already applied (a replay, or covered by an earlier snapshot)
         for rej in ev.rejected:
             self._reject_op(tx, source, ev.did, ev.seq, rej)
-        if repo is None and self.snapshot is not None:
-            # First sight of this repo: take all of it, so records written before we followed it count.
-            repo = self._resync(tx, source, ev.did, ev.seq, "first seen", changed)
-            if repo is not None and repo.rev is not None and ev.rev <= repo.rev:
-                return  # the snapshot already holds this commit
+        if ev.rejected:
+            # Whatever the op claimed, the repo itself says what is true: fetch it whole.
+            self._queue_resync(tx, ev.did, "an op the signed tree does not prove", after)
+        if repo is None:
+            # First sight of this repo: records written before we followed it come with a resync.
+            self._queue_resync(tx, ev.did, "first seen", after)
+            after.refresh.add(ev.did)
         for op in ev.ops:
             self._op(tx, source, op, ev.rev, ev.seq, changed)
         tx.upsert_repo(
             Repo(
                 ev.did,
-                handle=ev.identity.handle,
                 signing_key=ev.identity.signing_key,
                 pds=ev.identity.pds,
                 status=repo.status if repo else "active",
                 rev=ev.rev,
             )
         )
-
-    def _identity(self, tx: Tx, source: str, ev: IdentityEvent) -> None:
-        self.identities.forget(ev.did)  # the next commit is checked against a fresh document
-        if self.store.repo(ev.did) is None:
-            return  # not a repo we index; nothing to refresh
-        if self.refresh is not None:
-            self.refresh(ev.did)
-            return
-        try:
-            ident = self.identities.resolve(ev.did, fresh=True)
-        except AtdataError as e:
-            log.warning("identity refresh of %s failed: %s", ev.did, e)
-            tx.reject(source, f"identity refresh failed: {e}", did=ev.did, seq=ev.seq)
-            return
-        tx.update_identity(ev.did, ident.handle, ident.signing_key, ident.pds)
 
     def _account(self, tx: Tx, ev: AccountEvent, changed: set[str]) -> None:
         repo = self.store.repo(ev.did)
@@ -157,23 +219,11 @@ class Applier:
         tx.upsert_repo(Repo(repo.did, repo.handle, repo.signing_key, repo.pds, status, repo.rev))
         changed.add("*")  # visibility of every collection of this repo may have changed
 
-    def _resync(
-        self, tx: Tx, source: str, did: str, seq: int | None, why: str, changed: set[str]
-    ) -> Repo | None:
-        if self.snapshot is None:
-            tx.reject(source, f"{why}: cannot fetch the repo (no snapshot source)", did=did, seq=seq)
-            return self.store.repo(did)
-        try:
-            snap = self.snapshot(did)
-        except AtdataError as e:
-            log.warning("backfill of %s (%s) failed: %s", did, why, e)
-            tx.reject(source, f"backfill ({why}) failed: {e}", did=did, seq=seq)
-            return self.store.repo(did)
-        return self._apply_snapshot(tx, source, snap, changed)
-
-    def _apply_snapshot(self, tx: Tx, source: str, snap: Snapshot, changed: set[str]) -> Repo:
+    def _apply_snapshot(self, tx: Tx, source: str, snap: Snapshot, changed: set[str]) -> None:
         repo = self.store.repo(snap.did)
-        keep = {op.uri for op in snap.ops}
+        # The walk covered every key under our prefix, so what it did not meet is provably gone;
+        # records it met but could not read stay as they were.
+        keep = {op.uri for op in snap.ops} | {rej.uri for rej in snap.rejected}
         for old in self.store.records(did=snap.did, include_unserved=True):
             if old.uri not in keep:
                 tx.delete_record(old.uri)
@@ -182,27 +232,26 @@ class Applier:
             self._reject_op(tx, source, snap.did, None, rej)
         for op in snap.ops:
             self._op(tx, source, op, snap.rev, None, changed)
-        new = Repo(
-            snap.did,
-            handle=snap.identity.handle,
-            signing_key=snap.identity.signing_key,
-            pds=snap.identity.pds,
-            status=repo.status if repo else "active",
-            rev=snap.rev,
+        tx.upsert_repo(
+            Repo(
+                snap.did,
+                signing_key=snap.identity.signing_key,
+                pds=snap.identity.pds,
+                status=repo.status if repo else "active",
+                rev=snap.rev,
+            )
         )
-        tx.upsert_repo(new)
-        return new
 
     # --- records ---------------------------------------------------------------------------
     def _reject_op(self, tx: Tx, source: str, did: str, seq: int | None, rej: OpRejection) -> None:
+        # Recorded only: an op the tree does not prove says nothing about the record we hold.
         log.warning("rejected %s: %s", rej.uri, rej.reason)
         tx.reject(source, rej.reason, did=did, uri=rej.uri, cid=rej.cid, seq=seq)
-        tx.delete_record(rej.uri)  # whatever version we held is no longer the repo's
 
     def _op(self, tx: Tx, source: str, op: RecordOp, rev: str, seq: int | None, changed: set[str]) -> None:
         changed.add(op.uri)
         if op.action == "delete":
-            tx.delete_record(op.uri)
+            tx.delete_record(op.uri)  # the signed tree proved the record absent
             return
         problems = record_problems(op.collection, op.value, op.size)
         if problems:
@@ -212,6 +261,7 @@ class Applier:
                 # Kept so the operator (and the web page) can show why; never served.
                 tx.put_record(self._stored(op, rev, valid=False, report=problems), None)
             else:
+                # The signed tree holds this (unindexable) block at the path: the old version is gone.
                 tx.delete_record(op.uri)
             return
         report = lens_code_report(op.value) if op.collection == LENS else []
@@ -236,6 +286,14 @@ class Applier:
             valid=valid,
             report=report,
         )
+
+
+class _After:
+    """What to do once a transaction committed: handle checks to request, workers to wake."""
+
+    def __init__(self) -> None:
+        self.refresh: set[str] = set()
+        self.resync = False
 
 
 class _CountingTx:

@@ -73,6 +73,17 @@ class RejectedEvent:
     seq: int | None
     did: str | None
     reason: str
+    resync: bool = False  # the frame was poison for its repo: fetch that repo whole instead
+
+
+@dataclass(frozen=True)
+class UnverifiedEvent:
+    """A commit that could not be checked yet for want of its DID document (PLC down, timeout).
+    Never dropped: the repo is queued for a resync, which fetches and verifies it later."""
+
+    seq: int | None
+    did: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,9 @@ class SkippedEvent:
     seq: int | None
 
 
-Event = CommitEvent | IdentityEvent | AccountEvent | ResyncEvent | RejectedEvent | SkippedEvent
+Event = (
+    CommitEvent | IdentityEvent | AccountEvent | ResyncEvent | RejectedEvent | UnverifiedEvent | SkippedEvent
+)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,19 @@ Frames are read in small batches: every frame already waiting is taken (up to ``
 and verified, then applied with the new cursor in one transaction. A crash at any point therefore
 either keeps a whole batch and its cursor or neither, and the next connection resumes after the last
 committed event.
+
+A PDS speaks only for its own accounts: from a host followed as a PDS (not as a relay the operator
+configured), an event about a DID is accepted only if the DID document names that host as its PDS.
+Reconnects back off exponentially with jitter; the delay resets only after a healthy period, so a
+host that accepts and then fails is not hammered.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -18,13 +25,27 @@ from websockets.sync.client import connect
 from atdata.errors import AtdataError
 from atdata.network.identity import IdentityResolver
 from atdata_appview.ingest.apply import Applier
-from atdata_appview.ingest.events import Event, RejectedEvent
-from atdata_appview.ingest.frames import CommitFrame, StreamError, parse_frame, verify_frame
+from atdata_appview.ingest.events import (
+    AccountEvent,
+    CommitEvent,
+    Event,
+    IdentityEvent,
+    RejectedEvent,
+    ResyncEvent,
+)
+from atdata_appview.ingest.frames import (
+    HARD_FRAME_BYTES,
+    CommitFrame,
+    StreamError,
+    parse_frame,
+    verify_frame,
+)
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_REPOS = "com.atproto.sync.subscribeRepos"
-MAX_FRAME_BYTES = 5 * 1024 * 1024
+# A connection that stayed up this long was healthy: the next failure starts the backoff afresh.
+HEALTHY_SECONDS = 60.0
 
 
 def source_key(url: str) -> str:
@@ -46,13 +67,16 @@ class FirehoseIngester:
         identities: IdentityResolver,
         *,
         batch_size: int = 200,
-        retry_max: float = 30.0,
+        retry_max: float = 60.0,
         from_start: bool = False,
+        relay: bool = True,
     ) -> None:
         """``from_start``: with no stored cursor, ask for every event the host still holds (sensible for
-        a PDS, which keeps a bounded history) instead of only new ones (what a relay should get)."""
+        a PDS, which keeps a bounded history) instead of only new ones (what a relay should get).
+        ``relay=False``: the host is a PDS, trusted only for the DIDs whose documents name it."""
         self.source = source_key(host)
         self.from_start = from_start
+        self.relay = relay
         self.applier = applier
         self.identities = identities
         self.batch_size = batch_size
@@ -70,7 +94,12 @@ class FirehoseIngester:
                 parsed.append(parse_frame(raw))
         finally:
             # Frames before a stream error still count; the error then ends the connection.
-            self.identities.prefetch(p.did for p in parsed if isinstance(p, CommitFrame))
+            self.identities.prefetch(
+                p.did
+                for p in parsed
+                if isinstance(p, CommitFrame)
+                or (not self.relay and isinstance(p, (IdentityEvent, AccountEvent, ResyncEvent)))
+            )
             events = [self._verify(p) for p in parsed]
             if events:
                 self.applier.apply_batch(self.source, events)
@@ -79,12 +108,47 @@ class FirehoseIngester:
 
     def _verify(self, parsed: Event | CommitFrame) -> Event:
         try:
-            return verify_frame(parsed, self.identities)
+            event = verify_frame(parsed, self.identities)
+            return event if self.relay else self._from_its_pds(event)
         except Exception as e:
-            # A bug or an input nobody foresaw: refuse this one event rather than stall the stream on it.
+            # A bug or an input nobody foresaw: refuse this one event rather than stall the stream on
+            # it, and take its repo's state from the repo itself.
             seq = parsed.msg.seq if isinstance(parsed, CommitFrame) else parsed.seq
             log.exception("verifying event %s of %s failed", seq, self.source)
-            return RejectedEvent(seq, getattr(parsed, "did", None), f"internal error while verifying: {e!r}")
+            return RejectedEvent(
+                seq,
+                getattr(parsed, "did", None),
+                f"internal error while verifying: {e!r}"[:2000],
+                resync=True,
+            )
+
+    def _from_its_pds(self, event: Event) -> Event:
+        """``event`` if this host is the PDS its DID document names, else a refusal (nothing applied)."""
+        if not isinstance(event, (CommitEvent, IdentityEvent, AccountEvent, ResyncEvent)):
+            return event
+        if isinstance(event, CommitEvent):
+            pds = event.identity.pds
+        else:
+            try:
+                # After #identity the account may have just moved here: ask the PLC, not the cache.
+                pds = self.identities.resolve(event.did, fresh=isinstance(event, IdentityEvent)).pds
+            except AtdataError as e:
+                return RejectedEvent(
+                    event.seq, event.did, f"cannot check which host speaks for {event.did}: {e}"
+                )
+        try:
+            ours = pds is not None and source_key(pds) == self.source
+        except AtdataError:
+            ours = False
+        if ours:
+            return event
+        kind = type(event).__name__.removesuffix("Event").lower()
+        return RejectedEvent(
+            event.seq,
+            event.did,
+            f"{kind} event for {event.did} from {self.source}, but its DID document names "
+            f"{pds!r} as its PDS: refused",
+        )
 
     def url(self) -> str:
         cursor = self.applier.store.cursor(self.source)
@@ -98,13 +162,14 @@ class FirehoseIngester:
         delay = 0.5
         while not stop.is_set():
             url = self.url()
+            connected: float | None = None
             try:
                 # No permessage-deflate: CBOR and CAR bytes barely compress, and inflating costs CPU.
                 with connect(
-                    url, max_size=MAX_FRAME_BYTES, open_timeout=10, close_timeout=2, compression=None
+                    url, max_size=HARD_FRAME_BYTES, open_timeout=10, close_timeout=2, compression=None
                 ) as ws:
                     log.info("following %s", url)
-                    delay = 0.5
+                    connected = time.monotonic()
                     while not stop.is_set():
                         frames = self._next_batch(ws)
                         if frames:
@@ -117,7 +182,9 @@ class FirehoseIngester:
                 # E.g. the database went away: nothing of the batch was committed, so reconnecting
                 # from the stored cursor replays it once the cause is gone.
                 log.exception("%s: ingest failed; retrying in %.1fs", self.source, delay)
-            stop.wait(delay)
+            if connected is not None and time.monotonic() - connected >= HEALTHY_SECONDS:
+                delay = 0.5
+            stop.wait(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, self.retry_max)
 
     def _next_batch(self, ws: object) -> list[bytes]:

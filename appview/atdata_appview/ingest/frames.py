@@ -14,7 +14,7 @@ from atproto_firehose import parse_subscribe_repos_message
 from atproto_subscription.frames import ErrorFrame, Frame, MessageFrame
 
 from atdata.errors import NetworkError
-from atdata.network.identity import IdentityResolver
+from atdata.network.identity import IdentityResolver, is_valid_did
 from atdata_appview.collections import is_ours
 from atdata_appview.ingest import verify
 from atdata_appview.ingest.car import CarError, cid_bytes, read_car
@@ -28,10 +28,16 @@ from atdata_appview.ingest.events import (
     RejectedEvent,
     ResyncEvent,
     SkippedEvent,
+    UnverifiedEvent,
 )
 from atdata_appview.ingest.records import read_record
 
 log = logging.getLogger(__name__)
+
+# Frames larger than this are not verified (an honest commit carries at most a few hundred kB of
+# blocks; a relay marks larger ones tooBig); the firehose connection reads up to HARD_FRAME_BYTES.
+MAX_FRAME_BYTES = 5 * 1024 * 1024
+HARD_FRAME_BYTES = 64 * 1024 * 1024
 
 
 class StreamError(NetworkError):
@@ -66,7 +72,17 @@ def parse_frame(raw: bytes) -> Event | CommitFrame:
     try:
         frame = Frame.from_bytes(raw)
     except Exception as e:  # any decoding failure of untrusted bytes is a rejected frame
-        return RejectedEvent(None, None, f"malformed frame: {e}")
+        return RejectedEvent(None, None, f"malformed frame: {e}"[:2000])
+    if len(raw) > MAX_FRAME_BYTES and isinstance(frame, MessageFrame):
+        # Too big to verify and index: skip it, and take its repo's state from getRepo instead.
+        seq = frame.body.get("seq") if isinstance(frame.body, dict) else None
+        did = _did_of(frame.body)
+        return RejectedEvent(
+            seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+            did if did and is_valid_did(did) else None,
+            f"frame of {len(raw)} bytes; at most {MAX_FRAME_BYTES} are read",
+            resync=True,
+        )
     if isinstance(frame, ErrorFrame):
         raise StreamError(frame.body.error, frame.body.message)
     assert isinstance(frame, MessageFrame)
@@ -83,7 +99,10 @@ def parse_frame(raw: bytes) -> Event | CommitFrame:
     try:
         msg: Any = parse_subscribe_repos_message(frame)
     except Exception as e:  # the body does not fit the lexicon of its type
-        return RejectedEvent(seq, _did_of(body), f"malformed {kind} frame: {e}")
+        return RejectedEvent(seq, _did_of(body), f"malformed {kind} frame: {e}"[:2000])
+    did = msg.repo if kind == "#commit" else msg.did
+    if not isinstance(did, str) or not is_valid_did(did):
+        return RejectedEvent(seq, None, f"{kind} frame for {str(did)[:200]!r}, which is not a DID")
     if kind == "#identity":
         return IdentityEvent(msg.seq, msg.did, msg.handle)
     if kind == "#account":
@@ -118,6 +137,8 @@ def _commit(msg: Any, identities: IdentityResolver) -> Event:
         car = read_car(bytes(msg.blocks))
         commit_cid = cid_bytes(str(msg.commit))
         verified = verify.verify_commit(car, commit_cid, did, identities)
+    except verify.IdentityUnavailable as e:
+        return UnverifiedEvent(msg.seq, did, str(e))
     except (CarError, verify.VerificationError) as e:
         return RejectedEvent(msg.seq, did, f"commit rejected: {e}")
     if verified.rev != msg.rev:
@@ -142,11 +163,7 @@ def _commit(msg: Any, identities: IdentityResolver) -> Event:
                 result = read_record(car, did, path, cid, op.action)
                 (ops if isinstance(result, RecordOp) else rejected).append(result)  # type: ignore[arg-type]
             elif op.action == "delete":
-                if not verify.record_absent(car, verified.data, path):
-                    rejected.append(
-                        OpRejection(uri, None, "delete, but the signed tree still holds the record")
-                    )
-                    continue
+                verify.record_absent(car, verified.data, path)
                 ops.append(RecordOp("delete", did, collection, rkey))
             else:
                 rejected.append(OpRejection(uri, None, f"unknown op action {op.action!r}"))

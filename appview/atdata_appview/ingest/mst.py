@@ -26,6 +26,10 @@ class MalformedNode(ValueError):
     """A block is not an MST node."""
 
 
+# More nodes than any repository a PDS would serve (each holds many keys); bounds a hostile walk.
+MAX_NODES = 10_000_000
+
+
 def _node(get: GetBlock, cid: bytes) -> tuple[bytes | None, list[tuple[bytes, bytes, bytes | None]]]:
     """(left link, [(full key, value link, right link)]) of the node at ``cid``."""
     try:
@@ -39,42 +43,65 @@ def _node(get: GetBlock, cid: bytes) -> tuple[bytes | None, list[tuple[bytes, by
         prev = b""
         for e in node["e"]:
             key = prev[: e["p"]] + e["k"]
+            if not isinstance(key, bytes) or not isinstance(e["v"], bytes):
+                raise TypeError("keys and values must be bytes")
             entries.append((key, e["v"], e.get("t")))
             prev = key
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise MalformedNode(f"not an MST node: {e}") from None
     return left, entries
 
 
 def walk(get: GetBlock, root: bytes, prefix: str = "") -> Iterator[tuple[str, bytes]]:
     """Yield ``(key, value CID)`` in key order for keys starting with ``prefix``, visiting only the
-    subtrees that can hold such keys."""
+    subtrees that can hold such keys. Iterative: a hostile tree may be thousands of nodes deep."""
     lo = prefix.encode()
     hi = lo + b"\xff"  # keys are ASCII, so every key with the prefix sorts below this
-
-    def visit(cid: bytes) -> Iterator[tuple[str, bytes]]:
+    # The stack holds what is left to do, last first: a node to expand, or a key to yield.
+    stack: list[tuple[bytes, bytes | None]] = [(root, None)]
+    seen = 0
+    while stack:
+        cid, value = stack.pop()
+        if value is not None:
+            yield _key(cid), value
+            continue
+        seen += 1
+        if seen > MAX_NODES:
+            raise MalformedNode(f"the tree has more than {MAX_NODES} nodes")
         left, entries = _node(get, cid)
+        todo: list[tuple[bytes, bytes | None]] = []
         below = left
-        for key, value, right in entries:
+        for key, val, right in entries:
             # `below` holds keys smaller than `key` (and larger than the previous entry's key).
             if below is not None and key > lo:
-                yield from visit(below)
+                todo.append((below, None))
+            below = None
             if key >= hi:
-                return
+                break
             if key.startswith(lo):
-                yield key.decode(), value
+                todo.append((key, val))
             below = right
         if below is not None:
-            yield from visit(below)
+            todo.append((below, None))
+        stack.extend(reversed(todo))
 
-    yield from visit(root)
+
+def _key(raw: bytes) -> str:
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise MalformedNode(f"MST key {raw[:80]!r} is not ASCII") from None
 
 
 def lookup(get: GetBlock, root: bytes, key: str) -> bytes | None:
     """The value CID stored under ``key``, or None if the tree does not hold it."""
     target = key.encode()
     cid: bytes | None = root
+    depth = 0
     while cid is not None:
+        depth += 1
+        if depth > 1000:  # 4**1000 keys: no honest tree is this deep
+            raise MalformedNode("the tree is more than 1000 levels deep")
         left, entries = _node(get, cid)
         below = left
         for k, value, right in entries:

@@ -1,8 +1,10 @@
-"""Re-resolving DID documents after ``#identity`` events, off the ingest thread.
+"""Re-resolving DID documents and checking handles, off the ingest thread.
 
-A PLC directory answers in tens of milliseconds; doing that inline would stall the firehose for
-every identity event. The ingest forgets the cached document at once (so the next commit is checked
-against a fresh key) and queues the DID here to refresh the stored handle, key and PDS.
+A PLC directory answers in tens of milliseconds, a handle check (DNS or HTTPS) in more; doing either
+inline would stall the firehose. The ingest forgets the cached document at once after ``#identity``
+(so the next commit is checked against a fresh key) and queues the DID here, as it does for every
+repo it first sees, to store the key, the PDS and the handle. A handle is stored only when it passes
+the two-way check: the DID document claims it and it resolves back to the DID; otherwise none.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class IdentityRefresher:
         self.identities = identities
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._pending: set[str] = set()
+        self._running: str | None = None
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="identity refresh", daemon=True)
         self._thread.start()
@@ -43,22 +46,29 @@ class IdentityRefresher:
         except AtdataError as e:
             log.warning("identity refresh of %s failed: %s", did, e)
             return
+        handle = self.identities.verified_handle(ident)
+        if handle is None and ident.handle:
+            log.warning("%s claims the handle %r, which does not resolve back to it", did, ident.handle[:300])
         with self.store.transaction() as tx:
-            tx.update_identity(did, ident.handle, ident.signing_key, ident.pds)
+            tx.update_identity(did, handle, ident.signing_key, ident.pds)
 
     def _run(self) -> None:
         while (did := self._queue.get()) is not None:
+            with self._lock:
+                # A request arriving from now on must run again: this run may read the old document.
+                self._pending.discard(did)
+                self._running = did
             try:
                 self.refresh(did)
             except Exception:  # a store hiccup must not end the refresher
                 log.exception("identity refresh of %s failed", did)
             finally:
                 with self._lock:
-                    self._pending.discard(did)
+                    self._running = None
 
     def idle(self) -> bool:
         with self._lock:
-            return not self._pending and self._queue.empty()
+            return not self._pending and self._running is None and self._queue.empty()
 
     def close(self) -> None:
         self._queue.put(None)

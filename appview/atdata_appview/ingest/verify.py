@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePub
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 
-from atdata.errors import AtdataError, IntegrityError
+from atdata.errors import AtdataError, IntegrityError, NetworkError
 from atdata.network.identity import Identity, IdentityResolver
 from atdata_appview.ingest import mst
 from atdata_appview.ingest.car import Car
@@ -30,6 +30,11 @@ from atdata_appview.ingest.car import Car
 
 class VerificationError(IntegrityError):
     """A commit or record failed verification; the message says which check and why."""
+
+
+class IdentityUnavailable(VerificationError):
+    """The DID document needed to check a signature could not be fetched (PLC down, timeout): the
+    commit is neither good nor bad yet, and its repo must be fetched again later."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,8 @@ def verify_commit(car: Car, commit_cid: bytes, did: str, identities: IdentityRes
                 )
     except VerificationError:
         raise
+    except NetworkError as e:
+        raise IdentityUnavailable(f"cannot verify the commit of {did} now: {e}") from None
     except AtdataError as e:  # DID document unavailable or unusable: nothing to verify against
         raise VerificationError(f"cannot verify the commit of {did}: {e}") from None
     return VerifiedCommit(did=did, rev=commit["rev"], data=commit["data"], identity=ident)
@@ -153,10 +160,17 @@ def record_in_tree(car: Car, root: bytes, path: str, claimed_cid: bytes) -> None
         raise VerificationError(f"{path}: the signed tree does not hold the record the event claims")
 
 
-def record_absent(car: Car, root: bytes, path: str) -> bool:
-    """True when the tree provably lacks ``path``; False when it holds it. Missing nodes count as absent:
-    a delete only removes data, and the nodes of a removed branch need not travel with the commit."""
+def record_absent(car: Car, root: bytes, path: str) -> None:
+    """Check the signed tree under ``root`` provably lacks ``path``. Only a walk that reaches the
+    place the key would be proves absence; a missing node proves nothing, so such a delete is refused
+    (and the repo fetched whole instead)."""
     try:
-        return mst.lookup(car.blocks.__getitem__, root, path) is None
-    except (mst.MissingBlock, mst.MalformedNode):
-        return True
+        found = mst.lookup(car.blocks.__getitem__, root, path)
+    except mst.MissingBlock:
+        raise VerificationError(
+            f"{path}: delete without a proof of absence (the commit lacks the tree nodes)"
+        ) from None
+    except mst.MalformedNode as e:
+        raise VerificationError(f"{path}: {e}") from None
+    if found is not None:
+        raise VerificationError(f"{path}: delete, but the signed tree still holds the record")

@@ -91,17 +91,20 @@ class Tx:
         return self._store._execute(self._conn, sql, params)
 
     def upsert_repo(self, repo: Repo) -> None:
+        """Insert or update a repo. The handle is only written on insert: it changes only through
+        :meth:`update_identity`, after the two-way handle check."""
         self._exec(
             "INSERT INTO repos (did, handle, signing_key, pds, status, rev, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (did) DO UPDATE SET handle = excluded.handle, signing_key = excluded.signing_key,"
+            " ON CONFLICT (did) DO UPDATE SET signing_key = excluded.signing_key,"
             " pds = excluded.pds, status = excluded.status, rev = excluded.rev,"
             " updated_at = excluded.updated_at",
             (repo.did, repo.handle, repo.signing_key, repo.pds, repo.status, repo.rev, now_iso()),
         )
 
     def update_identity(self, did: str, handle: str | None, signing_key: str, pds: str | None) -> None:
-        """Refresh what the DID document says, leaving status and rev to the ingest."""
+        """Refresh what the DID document says (``handle``: only one that passed the two-way check),
+        leaving status and rev to the ingest."""
         self._exec(
             "UPDATE repos SET handle = ?, signing_key = ?, pds = ?, updated_at = ? WHERE did = ?",
             (handle, signing_key, pds, now_iso(), did),
@@ -167,6 +170,24 @@ class Tx:
         self._exec(
             "INSERT INTO rejections (at, source, did, uri, cid, seq, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (now_iso(), source, did, uri, cid, seq, reason[:2000]),
+        )
+
+    def queue_resync(self, did: str, reason: str, *, at: float) -> None:
+        """Ask for ``did``'s repo to be fetched whole at ``at`` (unix time). A repo already queued
+        keeps its place and its backoff: asking again does not hurry a failing repo."""
+        self._exec(
+            "INSERT INTO resyncs (did, reason, attempts, next_at) VALUES (?, ?, 0, ?)"
+            " ON CONFLICT (did) DO NOTHING",
+            (did, reason[:500], at),
+        )
+
+    def resync_done(self, did: str) -> None:
+        self._exec("DELETE FROM resyncs WHERE did = ?", (did,))
+
+    def resync_failed(self, did: str, error: str, *, attempts: int, next_at: float) -> None:
+        self._exec(
+            "UPDATE resyncs SET attempts = ?, next_at = ?, last_error = ? WHERE did = ?",
+            (attempts, next_at, error[:2000], did),
         )
 
     def set_cursor(self, source: str, seq: int) -> None:
@@ -271,6 +292,19 @@ class Store:
             "SELECT did, handle, signing_key, pds, status, rev FROM repos WHERE did = ?", (did,)
         )
         return Repo(*rows[0]) if rows else None
+
+    def due_resyncs(self, now: float, limit: int) -> list[tuple[str, str, int]]:
+        """(did, reason, attempts) of the queued resyncs due at ``now``, the longest waiting first."""
+        rows = self._query(
+            "SELECT did, reason, attempts FROM resyncs WHERE next_at <= ? ORDER BY next_at, did LIMIT ?",
+            (now, limit),
+        )
+        return [(str(d), str(r), int(a)) for d, r, a in rows]
+
+    def queued_resyncs(self) -> dict[str, tuple[int, str | None]]:
+        """did -> (attempts, last error) of every queued resync (for operators and tests)."""
+        rows = self._query("SELECT did, attempts, last_error FROM resyncs")
+        return {str(d): (int(a), e) for d, a, e in rows}
 
     def repos(self) -> list[Repo]:
         rows = self._query("SELECT did, handle, signing_key, pds, status, rev FROM repos ORDER BY did")
@@ -392,6 +426,6 @@ class Store:
         return [Rejection(*r) for r in rows]
 
     def count(self, table: str) -> int:
-        if table not in (*DERIVED_TABLES, "records", "repos", "rejections", "cursors"):
+        if table not in (*DERIVED_TABLES, "records", "repos", "rejections", "cursors", "resyncs"):
             raise ValueError(f"unknown table {table!r}")
         return int(self._query(f"SELECT COUNT(*) FROM {table}")[0][0])

@@ -135,4 +135,19 @@ MIGRATIONS: list[tuple[int, Migration]] = [
             ],
         },
     ),
+    (
+        3,
+        [
+            # Repos to fetch whole again (first seen, #sync, unverifiable or poison events), with
+            # exponential backoff per repo; fetched by the resync workers outside any transaction.
+            """CREATE TABLE resyncs (
+                did TEXT PRIMARY KEY,
+                reason TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_at DOUBLE PRECISION NOT NULL,
+                last_error TEXT
+            )""",
+            "CREATE INDEX resyncs_due ON resyncs (next_at)",
+        ],
+    ),
 ]

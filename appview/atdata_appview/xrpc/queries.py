@@ -67,13 +67,17 @@ def schema_view(row: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+# Cursors this service issues: a row offset, ASCII digits, far below any database's integer limits.
+_CURSOR = re.compile(r"[0-9]{1,9}")
+
+
 def _page(params: dict[str, Any]) -> tuple[int, int]:
     limit = int(params.get("limit") or 25)
     cursor = params.get("cursor")
     if cursor is None:
         return limit, 0
-    if not str(cursor).isdigit():
-        raise XrpcError(400, "InvalidRequest", f"cursor {cursor!r} was not issued by this service")
+    if not isinstance(cursor, str) or not _CURSOR.fullmatch(cursor):
+        raise XrpcError(400, "InvalidRequest", f"cursor {str(cursor)[:40]!r} was not issued by this service")
     return limit, int(cursor)
 
 
@@ -234,7 +238,7 @@ class Queries:
         attested = self.store.derived("attestations", f"d.did IN ({marks})", trusted)
         return LensFilter(
             authors=frozenset(trusted),
-            attested=frozenset(a["subject_cid"] for a in attested),
+            attested=self.graph.current({(a["subject_uri"], a["subject_cid"]) for a in attested}),
             max_hops=max_hops,
         )
 

@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from atdata.errors import RecordValidationError
@@ -107,4 +108,26 @@ def create_app(
             *web_routes(appview.store, appview.graph, queries),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
+
+
+_ERROR_NAMES = {404: "NotFound", 405: "MethodNotAllowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer as XRPC errors do: JSON ``{error, message}``."""
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    messages = {404: f"nothing at {request.url.path[:200]}", 405: f"{request.method} is not allowed here"}
+    message = messages.get(status, str(exc.detail))
+    return JSONResponse(
+        {"error": _ERROR_NAMES.get(status, "InvalidRequest"), "message": message},
+        status_code=status,
+        headers=exc.headers,
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("%s %s failed", request.method, request.url.path[:200], exc_info=exc)
+    return _error(500, "InternalServerError", "the request failed; see the appview's log")

@@ -148,6 +148,18 @@ class IdentityResolver:
             raise IdentityError(f"handle {h!r} resolved to {did!r}, which is not a DID")
         return did
 
+    def verified_handle(self, identity: Identity) -> str | None:
+        """The handle ``identity``'s DID document claims, if it passes the two-way check (a valid
+        handle that itself resolves to that DID); None otherwise. Never raises: an author whose
+        handle cannot be confirmed simply has none."""
+        handle = identity.handle
+        if not handle or not is_valid_handle(handle):
+            return None
+        try:
+            return handle if self.resolve_handle(handle) == identity.did else None
+        except Exception:  # DNS, HTTP and PDS answers are remote input: unconfirmed means none
+            return None
+
     def _via_pds(self, handle: str) -> str | None:
         assert self.pds_url is not None
         with XrpcClient(self.pds_url, timeout=self.timeout) as pds:
