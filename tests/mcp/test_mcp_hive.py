@@ -90,7 +90,12 @@ def task(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Itera
         mp.setenv("ATDATA_APPVIEW", url)
         reset_configuration()
         appview = start(
-            f"sqlite:///{tmp / 'appview.db'}", log_file=log, pds=[dev_stack.pds], plc=dev_stack.plc, port=port
+            f"sqlite:///{tmp / 'appview.db'}",
+            log_file=log,
+            pds=[dev_stack.pds],
+            plc=dev_stack.plc,
+            handle_resolver=dev_stack.pds,
+            port=port,
         )
         client = AppviewClient(url)
         try:

@@ -86,9 +86,10 @@ def test_a_0_7_lens_is_listed_as_code_by_git_reference_and_never_runnable(indexe
     assert any("code by git reference" in p for p in view.problems)
 
 
-def test_the_schema_page_shows_a_0_7_schema(indexed: Indexed) -> None:
+def test_the_schema_page_shows_a_0_7_schema_with_the_fields_it_converts_to(indexed: Indexed) -> None:
     page = httpx.get(indexed.appview + "/schema", params={"uri": indexed.schema["uri"]})
     assert page.status_code == 200 and "Recording" in page.text
+    assert "<code>channels</code>" in page.text
 
 
 def test_the_sdk_resolves_a_0_7_schema_through_the_appview(indexed: Indexed, dev_stack: DevStack) -> None:
