@@ -1,5 +1,8 @@
 """The MCP tools against a real appview, through the official ``mcp`` client, in memory and over stdio.
 
+The dataset's shards are local files, so the servers are started allowing their directory
+(``--allow-local``); without it they are refused (tests/mcp/test_mcp_locations.py).
+
 One stack for the whole module: the dev stack's PDS and PLC, an appview on SQLite following that
 PDS (``atdata appview serve``), and an author who published part of the starter catalog (the three
 lenses Frame -> ImagingFrame -> AstrocyteRecordingFrame -> BathApplicationFrame, with their types)
@@ -51,6 +54,8 @@ class Published:
     dataset: str
     schemas: dict[str, str]
     """at-uri of each published type, by name."""
+    shards: Path
+    """The directory holding the dataset's shards (the servers are started allowing it)."""
 
 
 def _wait_until(what: str, check: Callable[[], bool], log: Path, timeout: float = 90.0) -> None:
@@ -111,13 +116,16 @@ def published(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> 
             schemas = {p.record["name"]: p.uri for p in publisher.results if p.collection == SCHEMA}
 
             def indexed() -> bool:
-                if not client.list_datasets(author=did).items:
+                datasets = client.list_datasets(author=did).items
+                if not datasets or datasets[0].author_label != handle:  # the handle is checked apart
                     return False
                 path = client.find_lens_path(schemas["Frame"], schemas["BathApplicationFrame"], trusted=[did])
                 return len(path.steps) == 3
 
-            _wait_until("the appview indexed the dataset and the three-hop path", indexed, log)
-            yield Published(url, did, handle, dataset.uri, schemas)
+            _wait_until(
+                "the appview indexed the dataset, its author's handle and the three-hop path", indexed, log
+            )
+            yield Published(url, did, handle, dataset.uri, schemas, tmp)
         finally:
             client.close()
             reset_configuration()
@@ -128,7 +136,7 @@ def call(published: Published, tool: str, arguments: dict[str, Any]) -> CallTool
     """One tool call through the official client, connected in memory to a fresh server."""
 
     async def go() -> CallToolResult:
-        async with Client(build_server(published.appview)) as client:
+        async with Client(build_server(published.appview, allow_local=[published.shards])) as client:
             return await client.call_tool(tool, arguments)
 
     return anyio.run(go)
@@ -229,7 +237,15 @@ def test_an_unknown_schema_is_a_tool_error_that_names_it_and_what_to_do(publishe
 def test_the_stdio_server_lists_every_tool_and_answers_from_the_appview(published: Published) -> None:
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "atdata.cli.main", "mcp", "--appview", published.appview],
+        args=[
+            "-m",
+            "atdata.cli.main",
+            "mcp",
+            "--appview",
+            published.appview,
+            "--allow-local",
+            str(published.shards),
+        ],
         env=dict(os.environ),  # the dev network's PLC and PDS (the client passes only a few variables)
     )
 

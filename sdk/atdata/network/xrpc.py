@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from atdata.errors import AuthError, NetworkError
+from atdata.network.guard import active_transport
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ class XrpcClient:
         self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        # Under an active location guard (the MCP server's tools), calls go only where it allows.
+        self._http = httpx.Client(timeout=timeout, transport=transport or active_transport())
 
     def close(self) -> None:
         self._http.close()
