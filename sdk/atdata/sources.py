@@ -142,6 +142,7 @@ class Source:
             )
         if not self.path:
             return stored
+        _check_chain(self)
         steps = tuple(PathStep(h.lens, h.source, h.target) for h in self.path)
         path = LensPath(steps, None, ())
         if self.appview is None:
@@ -157,6 +158,26 @@ class Source:
             chunk=CHUNK,
             lens_path=lens.step_names,
             lenses=tuple(h.lens.uri for h in self.path),
+        )
+
+
+def _check_chain(source: Source) -> None:
+    """The path must lead from the stored schema to the target, each lens reading what the last wrote.
+
+    Each lens record is then checked to read and write exactly the schemas its step names
+    (:func:`atdata.lenses.remote.lens_for_path`), so the whole chain is proven, not proposed.
+    """
+    at = source.stored_schema
+    for i, hop in enumerate(source.path):
+        if hop.source != at:
+            raise IntegrityError(
+                f"the lens path for dataset {source.dataset.uri} is broken at step {i + 1} "
+                f"({hop.lens.uri}): it reads {hop.source.uri}, but the step before gives {at.uri}"
+            )
+        at = hop.target
+    if at != source.target:
+        raise IntegrityError(
+            f"the lens path for dataset {source.dataset.uri} ends at {at.uri}, not at {source.target.uri}"
         )
 
 

@@ -221,6 +221,25 @@ def test_dataloader_workers_read_every_sample_of_every_source_once(
     assert all(atdata.provenance(r).lens_path for r in got)  # provenance crosses from the workers
 
 
+def test_workers_started_by_spawn_receive_the_interleaved_dataset(write_shards: WriteShards) -> None:
+    torch = pytest.importorskip("torch")
+    # Plain sources: a function under @atdata.lens does not pickle (its module name now holds the Lens).
+    a = atdata.Dataset[Celsius](
+        write_shards([Celsius(c=0.0, index=i) for i in range(5)], maxcount=2, name="a")
+    )
+    b = atdata.Dataset[Celsius](write_shards([Celsius(c=0.0, index=KELVIN + i) for i in range(3)], name="b"))
+    loader = torch.utils.data.DataLoader(
+        atdata.interleave([a, b]).to_torch(batch_size=4),
+        batch_size=None,
+        num_workers=1,
+        multiprocessing_context="spawn",
+        collate_fn=_keep,
+    )
+    got = [r for batch in loader for r in batch.samples]
+    assert sorted(r.index for r in got) == [*range(5), *range(KELVIN, KELVIN + 3)]
+    assert all(atdata.provenance(r).key for r in got)
+
+
 def test_ranks_split_the_shards_of_all_sources(
     sources: list[atdata.Dataset[Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -193,3 +193,16 @@ def test_without_an_appview_a_trusted_author_s_dataset_of_the_type_itself_comes_
 def test_without_an_appview_or_a_trusted_author_find_datasets_says_what_to_configure() -> None:
     with pytest.raises(AtdataError, match="no appview to ask and no trusted author"):
         atdata.find_datasets(Raw, trust=TrustPolicy())
+
+
+def test_a_lens_path_that_does_not_lead_from_the_stored_type_to_the_target_is_refused(
+    hive: HiveWorld,
+) -> None:
+    hive.configure()
+    _, mids, frames = atdata.find_datasets(out_type(hive), trust=trusting(hive.alice.did))
+    skipping: Any = dataclasses.replace(frames, path=mids.path)  # HiveMid -> HiveOut for HiveFrame data
+    with pytest.raises(IntegrityError, match="broken at step 1"):
+        skipping.open()
+    short: Any = dataclasses.replace(frames, path=frames.path[:1])
+    with pytest.raises(IntegrityError, match="ends at"):
+        short.open()

@@ -19,7 +19,7 @@ from atdata_appview.collections import DERIVED_TABLE
 from atdata_appview.store.migrations import MIGRATIONS, Dialect
 
 # Derived index tables, each keyed by the record's uri; only valid records get a row.
-DERIVED_TABLES = tuple(DERIVED_TABLE.values())
+DERIVED_TABLES = tuple(dict.fromkeys(DERIVED_TABLE.values()))
 
 # The columns of each derived table a query may filter on (see Store.derived).
 _COLUMNS: dict[str, frozenset[str]] = {
@@ -398,6 +398,7 @@ class Store:
         uri: str | None = None,
         uris: Sequence[str] | None = None,
         exclude_uri: str | None = None,
+        collection: str | None = None,
         did: str | None = None,
         dids: Sequence[str] | None = None,
         author: str | None = None,
@@ -452,6 +453,9 @@ class Store:
         if exclude_uri is not None:
             clauses.append(f"d.uri <> {P}")
             params.append(exclude_uri)
+        if collection is not None:  # a table may index several collections (0.7's records too)
+            clauses.append(f"r.collection = {P}")
+            params.append(collection)
         if author is not None:
             clauses.append(f"(p.handle = {P} OR d.did = {P})")
             params += [author.lower().removeprefix("@"), author]

@@ -13,6 +13,7 @@ smallest counterexample hypothesis finds and the fields that differ.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -55,6 +56,7 @@ def _field(ft: FieldType) -> st.SearchStrategy[Any]:
             "float": st.floats(allow_nan=False, allow_infinity=False),
             "bool": st.booleans(),
             "bytes": st.binary(max_size=16),
+            "datetime": st.datetimes(timezones=st.sampled_from([None, datetime.UTC])),
         }[ft.kind]
     if isinstance(ft, ArrayType):
         return _array(ft)
@@ -303,7 +305,7 @@ def lens_from_file(
         raise LensError(f"{path}: cannot read it ({e.strerror})") from None
     except UnicodeDecodeError as e:
         raise LensError(f"{path}: lens code must be UTF-8 (byte {e.start} is not)") from None
-    lens = Lens.from_source(
+    lens: Lens[Any, Any] = Lens.from_source(
         code, source=source, target=target, isolation="process", limits=limits, name=name or file.stem
     )
     if not lens.has_put:

@@ -68,10 +68,18 @@ class _Code:
     isolation: Isolation
     has_put: bool
     limits: Any = None
+    ops: Ops | None = None  # a declarative lens run in the sandbox (someone else's op list)
 
     @property
     def ident(self) -> str:
+        if self.ops is not None:
+            return _ops_ident(self.ops)
         return "sha256:" + hashlib.sha256(self.code.encode()).hexdigest()
+
+
+def _ops_ident(ops: Ops) -> str:
+    text = json.dumps(ops.to_plain(), sort_keys=True, default=repr)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,8 +91,7 @@ class _Declarative:
 
     @property
     def ident(self) -> str:
-        text = json.dumps(self.ops.to_plain(), sort_keys=True, default=repr)
-        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+        return _ops_ident(self.ops)
 
 
 _Step = _Native | _Code | _Declarative
@@ -180,11 +187,24 @@ class Lens(Generic[S, T]):
         source: type[S],
         target: type[T],
         name: str | None = None,
+        isolation: Isolation = "inline",
+        limits: Any = None,
     ) -> Lens[S, T]:
-        """A declarative lens; the operations are checked against both types now."""
+        """A declarative lens; the operations are checked against both types now.
+
+        Operations are bounded wherever they run (dtypes, output sizes and constants are checked
+        before anything is allocated). ``isolation="process"`` runs them in a sandboxed worker
+        under ``limits``, as a trust policy asks for an untrusted author's op list.
+        """
         parsed = Ops.parse(ops)
         parsed.check_types(spec_of(source), spec_of(target))
-        step = _Declarative(name or f"{source.__name__}_to_{target.__name__}", source, target, parsed)
+        lens_name = name or f"{source.__name__}_to_{target.__name__}"
+        if isolation == "process":
+            worker_step = _Code(lens_name, source, target, "", "process", True, limits, ops=parsed)
+            return Lens((worker_step,), source=source, target=target, name=lens_name)
+        if isolation != "inline":
+            raise LensError(f"isolation must be 'inline' or 'process', not {isolation!r}")
+        step = _Declarative(lens_name, source, target, parsed)
         return Lens((step,), source=source, target=target, name=step.name)
 
     def putter(self, fput: Callable[[T, S], S]) -> Callable[[T, S], S]:
@@ -228,14 +248,14 @@ class Lens(Generic[S, T]):
     @property
     def ops(self) -> Ops | None:
         """The operation list of a single declarative lens, else None."""
-        if len(self._steps) == 1 and isinstance(self._steps[0], _Declarative):
+        if len(self._steps) == 1 and isinstance(self._steps[0], _Declarative | _Code):
             return self._steps[0].ops
         return None
 
     @property
     def code(self) -> str | None:
         """The lens-dialect source of a single lens made from source, else None."""
-        if len(self._steps) == 1 and isinstance(self._steps[0], _Code):
+        if len(self._steps) == 1 and isinstance(self._steps[0], _Code) and self._steps[0].ops is None:
             return self._steps[0].code
         return None
 
@@ -502,6 +522,7 @@ def _sandbox_step(step: _Code, direction: Literal["get", "put"]) -> Any:
         direction=direction,
         source_shape=RecordShape.of(spec_of(step.source)),
         target_shape=RecordShape.of(spec_of(step.target)),
+        ops=None if step.ops is None else step.ops.to_plain(),
     )
 
 

@@ -250,7 +250,7 @@ def _step_lens(
     log.info("lens %s (%s) by %s: %s", name, record.uri, record.author, isolation)
     code = body["code"]
     if code.get("$type") == f"{LENS}#declarative":
-        return Lens.from_ops(Ops.from_record(code["ops"]), source=s, target=t, name=name)
+        return Lens.from_ops(Ops.from_record(code["ops"]), source=s, target=t, name=name, isolation=isolation)
     return Lens.from_source(code["source"], source=s, target=t, isolation=isolation, name=name)
 
 

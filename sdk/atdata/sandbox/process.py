@@ -102,9 +102,17 @@ class _Worker:
     def send(self, message: dict[str, Any]) -> None:
         wire.write_frame(self.to_worker, wire.encode(message, arena=self.arena_in))
 
-    def receive(self, deadline: float, max_data: int) -> Any:
-        # Arena arrays are copied out: the worker reuses its half for the next batch.
-        reply = self.reader.read(deadline=deadline, max_data=max_data, copy_arena=True)
+    def receive(self, deadline: float, limit: int) -> Any:
+        # Arena arrays are copied out: the worker reuses its half for the next batch. Never more
+        # than the worker may hold: an answer past its memory limit was not made honestly. The
+        # structure part is capped lower, since decoding it makes many Python objects per byte.
+        reply = self.reader.read(
+            deadline=deadline,
+            max_data=limit,
+            max_meta=max(1 << 20, limit // 8),
+            max_total=limit,
+            copy_arena=True,
+        )
         if reply is None:
             raise wire.WireError("the lens worker closed its pipe")
         return reply
@@ -158,6 +166,7 @@ def _step_wire(step: LensStep) -> dict[str, Any]:
         "direction": step.direction,
         "source_shape": None if step.source_shape is None else step.source_shape.to_wire(),
         "target_shape": None if step.target_shape is None else step.target_shape.to_wire(),
+        "ops": step.ops,
     }
 
 
@@ -186,7 +195,8 @@ class ProcessProgram:
 
     def __init__(self, steps: Sequence[LensStep], limits: Limits, *, workers: int = 1) -> None:
         for step in steps:  # refuse bad code before starting anything; the worker checks again
-            check_source(step.source, filename=f"<lens {step.name}>")
+            if step.ops is None:
+                check_source(step.source, filename=f"<lens {step.name}>")
         self._steps = list(steps)
         self._limits = limits
         self._box: list[_Worker | None] = [None] * max(1, workers)
@@ -391,7 +401,7 @@ class ProcessProgram:
                 self._discard(feeder.worker)  # it holds batches whose answers nobody will read
 
     def _receive(self, worker: _Worker, deadline: float, keys: Sequence[str | None]) -> dict[str, Any]:
-        reply = self._guard(worker, keys, worker.receive, deadline, self._limits.memory_bytes + (1 << 30))
+        reply = self._guard(worker, keys, worker.receive, deadline, self._limits.memory_bytes)
         if type(reply) is not dict:
             self._discard(worker)
             raise LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
@@ -403,6 +413,12 @@ class ProcessProgram:
         """Run one pipe operation; a timeout or a dead worker becomes a LensExecutionError."""
         try:
             return action(*args)
+        except wire.WireTooLarge as e:
+            step, item = worker.where()
+            self._discard(worker)
+            limit = self._limits.memory_bytes
+            why = f"the lens worker's answer is larger than its memory limit of {limit} bytes: {e}"
+            raise LensLimitError(self._step_name(step), why, key=_key(keys, item)) from None
         except wire.WireTimeout:
             step, item = worker.where()
             self._discard(worker)

@@ -59,6 +59,7 @@ class LensStep:
     direction: Direction = "get"
     source_shape: RecordShape | None = None
     target_shape: RecordShape | None = None
+    ops: Any = None  # a declarative op list (plain data) to run instead of ``source`` code
 
     def shapes(self) -> tuple[RecordShape, RecordShape]:
         return (
@@ -317,7 +318,7 @@ def _pair_cost(a: Any, v: Any, *args: Any, **kwargs: Any) -> int:
 def _einsum_cost(*operands: Any, **kwargs: Any) -> int:
     # The naive cost: the product of every index's extent, times the number of operands. Computed
     # by numpy's own path planner, which only reads the shapes.
-    arrays = [np.asarray(x) if not isinstance(x, str) else x for x in operands]
+    arrays: list[Any] = [np.asarray(x) if not isinstance(x, str) else x for x in operands]
     path = np.einsum_path(*arrays, optimize=False)[1]
     for line in path.splitlines():
         if "Naive FLOP count" in line:
@@ -610,6 +611,9 @@ class Engine:
         compiled: dict[str, types.CodeType] = {}
         for i, step in enumerate(self.steps):
             filename = _filename(step)
+            if step.ops is not None:
+                self._loaded.append(_ops_step(step))
+                continue
             code = compiled.get(step.source)
             if code is None:
                 code = compiled[step.source] = compile_lens(step.source, filename)
@@ -717,6 +721,29 @@ class Engine:
         if not 0 <= step < len(self._loaded) or self._loaded[step].step.direction != "put":
             raise ValueError(f"step {step} is not a put step of this program")
         return step, self._loaded[step]
+
+
+def _ops_step(step: LensStep) -> _Loaded:
+    """A declarative op list as a loaded step: plain fields in, plain fields out."""
+    from atdata.lenses.declarative import Ops
+
+    try:
+        ops = Ops.parse(step.ops)
+    except LensValidationError as e:
+        raise LensValidationError(_filename(step), e.violations) from None
+    in_shape, out_shape = step.shapes()
+    if step.direction == "put":
+        in_shape, out_shape = out_shape, in_shape
+
+        def put(view: Record, source: Record) -> dict[str, Any]:
+            return ops.put(to_plain(view), to_plain(source))
+
+        return _Loaded(step, put, in_shape, out_shape)
+
+    def get(source: Record) -> dict[str, Any]:
+        return ops.get(to_plain(source))
+
+    return _Loaded(step, get, in_shape, out_shape)
 
 
 def _is_limit(e: BaseException) -> bool:

@@ -38,6 +38,10 @@ class WireTimeout(WireError):
     """The other side did not answer before the deadline."""
 
 
+class WireTooLarge(WireError):
+    """A frame is larger than the receiver accepts; nothing of it was read past the header."""
+
+
 # An array's ext payload: data offset, number of dimensions, the dimensions, then the dtype string.
 _ARRAY_HEAD = struct.Struct("<QB")
 _DIMS = [struct.Struct(f"<{n}q") for n in range(33)]
@@ -53,40 +57,52 @@ def encode(message: Any, arena: memoryview | None = None) -> list[Any]:
     offset = 0
     arena_used = 0
     arena_size = 0 if arena is None else arena.nbytes
+    # An array (or a view of the same bytes) referenced several times is sent once.
+    sent: dict[tuple[Any, ...], msgpack.ExtType] = {}
+    by_id: dict[int, msgpack.ExtType] = {}  # the message holds every array, so ids stay unique
 
     def default(value: Any) -> Any:
-        nonlocal offset, arena_used
         if type(value) is np.ndarray:
-            dtype = value.dtype
-            if not plain_dtype_ok(dtype):
-                raise WireError(f"arrays of dtype {dtype} can't be sent")
-            shape = value.shape
-            nbytes = value.nbytes
-            start = arena_used + (-arena_used % ALIGN)
-            if arena is not None and start + nbytes <= arena_size:
-                if nbytes and value.flags.c_contiguous:
-                    arena[start : start + nbytes] = memoryview(value).cast("B")  # type: ignore[arg-type]
-                elif nbytes:
-                    np.copyto(np.frombuffer(arena, dtype, value.size, start).reshape(shape), value)
-                arena_used = start + nbytes
-                desc = (
-                    _ARRAY_HEAD.pack(start, len(shape)) + _DIMS[len(shape)].pack(*shape) + dtype.str.encode()
-                )
-                return msgpack.ExtType(ARENA_EXT, desc)
-            if not value.flags.c_contiguous:
-                value = np.ascontiguousarray(value)
-            pad = -offset % ALIGN
-            if pad:
-                buffers.append(bytes(pad))
-                offset += pad
-            desc = _ARRAY_HEAD.pack(offset, len(shape)) + _DIMS[len(shape)].pack(*shape) + dtype.str.encode()
-            if nbytes:
-                buffers.append(value if value.ndim else value.reshape(1))
-                offset += nbytes
-            return msgpack.ExtType(ARRAY_EXT, desc)
+            # The same object, or another view of the same bytes, is sent once.
+            ext = by_id.get(id(value))
+            if ext is None:
+                key = (value.__array_interface__["data"][0], value.shape, value.strides, value.dtype.str)
+                ext = sent.get(key)
+                if ext is None:
+                    ext = sent[key] = array_ext(value)
+                by_id[id(value)] = ext
+            return ext
         if isinstance(value, np.generic) and plain_dtype_ok(value.dtype):
             return value.item()
         raise WireError(f"a {type(value).__name__} can't be sent to or from a lens worker")
+
+    def array_ext(value: np.ndarray) -> msgpack.ExtType:
+        nonlocal offset, arena_used
+        dtype = value.dtype
+        if not plain_dtype_ok(dtype):
+            raise WireError(f"arrays of dtype {dtype} can't be sent")
+        shape = value.shape
+        nbytes = value.nbytes
+        start = arena_used + (-arena_used % ALIGN)
+        if arena is not None and start + nbytes <= arena_size:
+            if nbytes and value.flags.c_contiguous:
+                arena[start : start + nbytes] = memoryview(value).cast("B")  # type: ignore[arg-type]
+            elif nbytes:
+                np.copyto(np.frombuffer(arena, dtype, value.size, start).reshape(shape), value)
+            arena_used = start + nbytes
+            desc = _ARRAY_HEAD.pack(start, len(shape)) + _DIMS[len(shape)].pack(*shape) + dtype.str.encode()
+            return msgpack.ExtType(ARENA_EXT, desc)
+        if not value.flags.c_contiguous:
+            value = np.ascontiguousarray(value)
+        pad = -offset % ALIGN
+        if pad:
+            buffers.append(bytes(pad))
+            offset += pad
+        desc = _ARRAY_HEAD.pack(offset, len(shape)) + _DIMS[len(shape)].pack(*shape) + dtype.str.encode()
+        if nbytes:
+            buffers.append(value if value.ndim else value.reshape(1))
+            offset += nbytes
+        return msgpack.ExtType(ARRAY_EXT, desc)
 
     meta = msgpack.packb(message, default=default, use_bin_type=True)
     return [HEADER.pack(MAGIC, len(meta), offset, arena_used), meta, *buffers]
@@ -209,6 +225,7 @@ class FrameReader:
         deadline: float | None = None,
         max_data: int = 1 << 40,
         max_meta: int = MAX_META_BYTES,
+        max_total: int = 1 << 62,
         readonly: bool = False,
         copy_arena: bool = False,
     ) -> Any:
@@ -218,8 +235,13 @@ class FrameReader:
         if not _read_into(self.fd, memoryview(header), deadline, self._poller, eof_ok=True):
             return None
         magic, meta_len, data_len, arena_len = HEADER.unpack(header)
-        if magic != MAGIC or meta_len > max_meta or data_len > max_data:
-            raise WireError("malformed or oversized frame")
+        if magic != MAGIC:
+            raise WireError("malformed frame")
+        total = meta_len + data_len + arena_len
+        if meta_len > max_meta or data_len > max_data or total > max_total:
+            raise WireTooLarge(
+                f"a frame of {total} bytes ({meta_len} of them structure) is more than accepted"
+            )
         meta = bytearray(meta_len)
         _read_into(self.fd, memoryview(meta), deadline, self._poller)
         data = self._data_buffer(data_len)

@@ -45,11 +45,13 @@ def preload() -> None:
     import pyprctl  # noqa: F401  (loaded now: nothing can be imported once locked down)
     import pyseccomp  # noqa: F401
 
+    from atdata.lenses import declarative
     from atdata.sandbox import runtime
     from atdata.sandbox.validator import validate_source
 
     runtime.module_proxy("numpy")
     runtime.module_proxy("math")
+    declarative.Ops.parse([{"op": "dtypeCast", "field": "x", "dtype": "float32"}]).get({"x": np.ones(1)})
     validate_source("import numpy as np\ndef get(s):\n    return {'x': np.zeros(1)}\n")
     np.linalg.norm(np.ones(2))
     np.fft.fft(np.ones(2))
@@ -141,7 +143,13 @@ def main(argv: list[str]) -> int:
         cpu_left = cpu_limit - (usage.ru_utime + usage.ru_stime)
         try:
             frame = wire.encode({**message, "cpu_left": cpu_left}, arena=arena_out)
-        except (wire.WireError, OverflowError, ValueError, TypeError) as e:  # e.g. an int beyond 64 bits
+        except (
+            wire.WireError,
+            OverflowError,
+            ValueError,
+            TypeError,
+            MemoryError,
+        ) as e:  # e.g. an int beyond 64 bits
             why = f"the lens returned a value that can't be sent back: {e}"
             frame = wire.encode({"ok": False, "kind": "failure", "step": 0, "item": None, "reason": why,
                                  "cpu_left": cpu_left})  # fmt: skip
@@ -156,6 +164,7 @@ def main(argv: list[str]) -> int:
             direction=s["direction"],
             source_shape=None if s["source_shape"] is None else RecordShape.from_wire(s["source_shape"]),
             target_shape=None if s["target_shape"] is None else RecordShape.from_wire(s["target_shape"]),
+            ops=s.get("ops"),
         )
         for s in request["steps"]
     ]
