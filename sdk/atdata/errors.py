@@ -115,10 +115,6 @@ class RecordValidationError(SchemaError):
     """A record does not validate against its lexicon."""
 
 
-class CompatibilityError(AtdataError, ValueError):
-    """A schema change is not allowed under the requested compatibility level."""
-
-
 # --- lenses ---------------------------------------------------------------------------------
 
 

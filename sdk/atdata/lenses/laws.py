@@ -24,7 +24,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from atdata.errors import LensError, LensExecutionError, LensLimitError
+from atdata.errors import AtdataError, LensError, LensExecutionError, LensLimitError
 from atdata.lenses.lens import Lens
 from atdata.types.fields import (
     ArrayType,
@@ -184,7 +184,7 @@ def check_laws(
     return report
 
 
-class _NotApplicable(Exception):
+class _NotApplicable(AtdataError):
     def __init__(self, error: LensExecutionError) -> None:
         self.error = error
 
