@@ -447,7 +447,8 @@ class _Resolver:
     def class_for(self, record: CachedRecord) -> type:
         with _classes_lock:
             known = _classes.get(record.cid)
-        if known is not None:
+        # The same content published in two repos has one CID; each record gets a class naming it.
+        if known is not None and _ref_uri(known) == record.uri:
             return known
         value, kept = record.value, None
         if value.get("$type") == predecessor.ALT_SCHEMA:
@@ -459,7 +460,8 @@ class _Resolver:
             setattr(cls, predecessor.PREDECESSOR_ATTR, {"uri": record.uri, "cid": record.cid, **kept})
         by_reference.refer_to_cache(cls, record.uri, record.cid, self.cache.root)
         with _classes_lock:
-            return _classes.setdefault(record.cid, cls)
+            known = _classes.setdefault(record.cid, cls)
+        return known if _ref_uri(known) == record.uri else cls
 
     def predecessor_dataset(self, uri: str, cid: str, author: str, value: dict[str, Any]) -> PublishedDataset:
         """An atdata 0.7 entry: its bare ``schemaRef`` is fetched once and pinned by the CID found."""
@@ -477,6 +479,11 @@ class _Resolver:
         cls = self.class_for(self.cache.put(fetched.uri, fetched.author, fetched.value))
         metadata = {**entry.metadata, "checksums": entry.checksums}
         return PublishedDataset(uri, cid, cls, fetched.ref, entry.urls, value, metadata)
+
+
+def _ref_uri(cls: type) -> str | None:
+    ref = schema_ref(cls)
+    return ref["uri"] if ref is not None else None
 
 
 class _NoAppview(AtdataError):

@@ -20,7 +20,7 @@ from atdata_appview.collections import DERIVED_TABLE
 from atdata_appview.store.migrations import MIGRATIONS, Dialect
 
 # Derived index tables, each keyed by the record's uri; only valid records get a row.
-DERIVED_TABLES = tuple(DERIVED_TABLE.values())
+DERIVED_TABLES = tuple(dict.fromkeys(DERIVED_TABLE.values()))
 
 
 def now_iso() -> str:

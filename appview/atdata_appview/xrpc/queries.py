@@ -22,11 +22,13 @@ import atdata
 from atdata.errors import AtdataError, LensPathError
 from atdata.lenses.graph import LensFilter
 from atdata.lexicon import nsid as N
+from atdata.network.predecessor import ALT_SCHEMA
 from atdata.ranking import rank
 from atdata_appview.graph import GraphService, LensInfo
 from atdata_appview.store import Store
 
 COUNTS_TTL = 5.0  # seconds describeService's record counts may lag: COUNT(*) scans each table
+_UNVERSIONED = "0.0.0"
 _WORD = re.compile(r"[^\W_]+")  # the letters and digits of a query; everything else separates words
 
 
@@ -151,6 +153,37 @@ class Queries:
             out["candidates"] = views[1:101]
         return out
 
+    def predecessor_resolve_schema(self, raw: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """atdata 0.7's ``science.alt.dataset.resolveSchema(handle, schemaId, version?)``: the
+        author's 0.7 schema record of that name (the highest version unless one is given), so a 0.7
+        client pointed at this appview resolves its schemas. Answers ``{uri, cid, record}``."""
+        params: dict[str, str] = {}
+        for key, limit, required in (("handle", 253, True), ("schemaId", 500, True), ("version", 100, False)):
+            values = raw.get(key, [])
+            if len(values) > 1 or (required and not values) or (values and not 0 < len(values[0]) <= limit):
+                return 400, {
+                    "error": "InvalidRequest",
+                    "message": f"{key}: one string of 1..{limit} characters",
+                }
+            if values:
+                params[key] = values[0]
+        handle = params["handle"].removeprefix("@")
+        where = ["r.collection = ?", "(p.handle = ? OR d.did = ?)", "d.name = ?"]
+        args: list[Any] = [ALT_SCHEMA, handle.lower(), handle, params["schemaId"]]
+        if "version" in params:
+            where.append("d.version = ?")
+            args.append(params["version"])
+        rows = self.store.derived(
+            "schemas", " AND ".join(where), args, order="d.version_sort DESC, d.uri", limit=1
+        )
+        if not rows:
+            return 400, {
+                "error": "SchemaNotFound",
+                "message": f"{handle} publishes no atdata 0.7 schema {params['schemaId']!r}"
+                + (f" version {params['version']}" if "version" in params else ""),
+            }
+        return 200, {"uri": rows[0]["uri"], "cid": rows[0]["cid"], "record": rows[0]["record"]}
+
     def get_schema(self, params: dict[str, Any]) -> dict[str, Any]:
         row = self._schema_row(params["uri"])
         if row is None:
@@ -190,7 +223,7 @@ class Queries:
         view = {
             **_common(row),
             "name": record["name"],
-            "version": record["version"],
+            "version": record.get("version", _UNVERSIONED),  # atdata 0.7 lenses have no version
             "source": _ref(row["source_uri"], row["source_cid"]),
             "target": _ref(row["target_uri"], row["target_cid"]),
             "valid": bool(row["code_ok"]),
@@ -212,7 +245,7 @@ class Queries:
         return view
 
     def get_lens(self, params: dict[str, Any]) -> dict[str, Any]:
-        rows = self.store.derived("lenses", "d.uri = ?", (params["uri"],))
+        rows = self._with_lens_cids(self.store.derived("lenses", "d.uri = ?", (params["uri"],)))
         if not rows:
             raise _not_found(f"no lens at {params['uri']}")
         if params.get("cid") and params["cid"] != rows[0]["cid"]:
@@ -229,8 +262,24 @@ class Queries:
         rows = self.store.derived(
             "lenses", " AND ".join(where) or "1 = 1", args, limit=limit + 1, offset=offset
         )
-        body = {"lenses": [self._lens_view(r) for r in rows[:limit]]}
+        body = {"lenses": [self._lens_view(r) for r in self._with_lens_cids(rows[:limit])]}
         return _with_cursor(body, "lenses", rows, limit, offset)
+
+    def _with_lens_cids(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """atdata 0.7 lenses name their schemas by at-uri alone: the CIDs this appview serves under
+        them; a lens whose schemas it does not serve is left out."""
+        missing = {r[k] for r in rows for k in ("source_uri", "target_uri") if not r[k.replace("uri", "cid")]}
+        if not missing:
+            return rows
+        cids = self.store.schema_cids(sorted(missing))
+        out = []
+        for r in rows:
+            for end in ("source", "target"):
+                if not r[f"{end}_cid"] and r[f"{end}_uri"] in cids:
+                    r = {**r, f"{end}_cid": cids[r[f"{end}_uri"]]}
+            if r["source_cid"] and r["target_cid"]:
+                out.append(r)
+        return out
 
     def _trust(self, trusted: list[str], max_hops: int | None) -> LensFilter:
         if not trusted:
@@ -285,7 +334,9 @@ class Queries:
             args.append(schema)
         if schema and params.get("convertible"):
             # Every dataset is a candidate; keep those whose schema is the target or converts to it.
-            rows = self.store.derived("datasets", " AND ".join(where) or "1 = 1", args)
+            rows = self._with_schema_cids(
+                self.store.derived("datasets", " AND ".join(where) or "1 = 1", args)
+            )
             kept: list[dict[str, Any]] = []
             for row in rows:
                 view = self._dataset_view(row)
@@ -303,8 +354,24 @@ class Queries:
         rows = self.store.derived(
             "datasets", " AND ".join(where) or "1 = 1", args, limit=limit + 1, offset=offset
         )
-        views = [self._dataset_view(r) for r in rows]
+        views = [self._dataset_view(r) for r in self._with_schema_cids(rows)]
         return _with_cursor({"datasets": views}, "datasets", rows, limit, offset)
+
+    def _with_schema_cids(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """atdata 0.7 entries name their schema by at-uri alone: give them the CID of the schema this
+        appview serves under it, and leave out those whose schema it does not serve."""
+        missing = [r["schema_uri"] for r in rows if not r["schema_cid"]]
+        if not missing:
+            return rows
+        cids = self.store.schema_cids(sorted(set(missing)))
+        out = []
+        for r in rows:
+            if not r["schema_cid"]:
+                if r["schema_uri"] not in cids:
+                    continue
+                r = {**r, "schema_cid": cids[r["schema_uri"]]}
+            out.append(r)
+        return out
 
     @staticmethod
     def _dataset_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import msgpack
 import numpy as np
 
 from atdata.codec.arrays import ArrayFormatError, decode_array, header_end, is_npy, parse_header, view
-from atdata.errors import AtdataError, ShardError
+from atdata.errors import AtdataError, SampleValidationError, ShardError
 from atdata.types.fields import (
     MISSING,
     ArrayType,
@@ -29,7 +29,7 @@ from atdata.types.fields import (
     RefType,
     Scalar,
 )
-from atdata.types.packable import check_json, construct_unchecked, spec_of
+from atdata.types.packable import check_json, check_shared_axes, construct_unchecked, shared_axes, spec_of
 
 T = TypeVar("T")
 Convert = Callable[[Any], Any]
@@ -317,6 +317,7 @@ def decoder_for(cls: type[T]) -> Callable[..., T]:
     """
     from_map = _from_map(cls)
     unpackb = msgpack.unpackb
+    axes = shared_axes(cls)
 
     def decode(data: Any, url: str | None = None, key: str | None = None) -> T:
         try:
@@ -324,9 +325,16 @@ def decoder_for(cls: type[T]) -> Callable[..., T]:
         except (ValueError, msgpack.UnpackException, TypeError) as e:
             raise ShardError(f"corrupt msgpack member: {e}", url=url, key=key) from None
         try:
-            return from_map(d)  # type: ignore[no-any-return]
+            sample = from_map(d)
         except _Bad as e:
             raise ShardError(e.message, url=url, key=key, field=_field_path(e.path)) from None
+        if axes:
+            try:
+                check_shared_axes(sample, axes)
+            except SampleValidationError as e:
+                field, message, _ = e.problems[0]
+                raise ShardError(message, url=url, key=key, field=field) from None
+        return sample  # type: ignore[no-any-return]
 
     return decode
 

@@ -13,6 +13,7 @@ smallest counterexample hypothesis finds and the fields that differ.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -62,6 +63,7 @@ def _field(ft: FieldType) -> st.SearchStrategy[Any]:
             "float": st.floats(allow_nan=False, allow_infinity=False),
             "bool": st.booleans(),
             "bytes": st.binary(max_size=16),
+            "datetime": st.datetimes(timezones=st.sampled_from([None, datetime.UTC])),
         }[ft.kind]
     if isinstance(ft, ArrayType):
         return _array(ft)

@@ -39,6 +39,7 @@ from atdata.mcp.models import (
     TypeExplanation,
 )
 from atdata.network.appview import AppviewClient, DatasetView, LensView, SchemaView
+from atdata.network.predecessor import ALT_SCHEMA, convert_schema
 from atdata.resolve import find_schema as resolve_find_schema
 from atdata.resolve import resolve_dataset, schema_class
 from atdata.schema import from_schema, generate_module, record_cid
@@ -87,7 +88,10 @@ def display_class(client: AppviewClient, view: SchemaView) -> type:
             f"the appview's copy of {view.uri} does not match its CID {view.cid}; "
             "the appview's index is stale or corrupt"
         )
-    return from_schema(view.record, resolve=_resolver(client), ref={"uri": view.uri, "cid": view.cid})
+    record = view.record
+    if record.get("$type") == ALT_SCHEMA:  # atdata 0.7's: shown as the type it converts to
+        record = convert_schema(record, view.uri)[0]
+    return from_schema(record, resolve=_resolver(client), ref={"uri": view.uri, "cid": view.cid})
 
 
 def field_infos(cls: type) -> list[FieldInfo]:

@@ -194,6 +194,15 @@ def as_record(value: Any, shape: RecordShape) -> Record:
 
 
 def _private(value: Any) -> Any:
+    t = type(value)
+    if t in _PLAIN_SCALARS:
+        return value
+    if t is np.ndarray:
+        copy = value.copy()
+        copy.setflags(write=False)
+        return copy
+    if t is dict:
+        return {k: _private(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
         if isinstance(value, np.ma.MaskedArray):
             raise NotPlainData("a masked array can't be handed to a lens; pass .filled(...) or the mask")
