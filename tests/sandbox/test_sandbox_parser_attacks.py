@@ -60,9 +60,13 @@ def test_lens_check_refuses_each_parser_attack_and_keeps_running(
 ) -> None:
     path = tmp_path / f"{name}.py"
     path.write_text(source, encoding="utf-8")
-    atdata_cli = Path(sys.executable).parent / "atdata"
+    atdata_cli = [
+        sys.executable,
+        "-c",
+        "import sys; from atdata.cli.main import main; sys.exit(main(sys.argv[1:]))",
+    ]
     done = subprocess.run(
-        [str(atdata_cli), "lens", "check", str(path)], capture_output=True, text=True, timeout=300
+        [*atdata_cli, "lens", "check", str(path)], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 1, done.stderr
     assert f"{path}:" in done.stdout and reason in done.stdout
