@@ -107,9 +107,10 @@ class Session:
             raise AuthError(
                 f"the session of {self.handle} on {self.pds} has ended ({e.error}); run `atdata login` again"
             ) from None
-        self.credentials.access_jwt = answer["accessJwt"]
-        self.credentials.refresh_jwt = answer["refreshJwt"]
-        self.credentials.handle = answer.get("handle", self.credentials.handle)
+        tokens = _session_answer(answer, "refreshSession", self.pds, ("accessJwt", "refreshJwt"))
+        self.credentials.access_jwt = tokens["accessJwt"]
+        self.credentials.refresh_jwt = tokens["refreshJwt"]
+        self.credentials.handle = tokens.get("handle") or self.credentials.handle
         log.info("refreshed the session of %s", self.handle)
         self.save()
 
@@ -161,15 +162,28 @@ def create_session(
             ) from None
         except XrpcError as e:
             raise AuthError(f"signing in as {h} on {pds} failed: {e.status} {e.error}: {e.message}") from None
+    fields = _session_answer(answer, "createSession", pds, ("did", "accessJwt", "refreshJwt"))
     credentials = Credentials(
-        did=answer["did"],
-        handle=answer.get("handle", h),
+        did=fields["did"],
+        handle=fields.get("handle") or h,
         pds=pds.rstrip("/"),
-        access_jwt=answer["accessJwt"],
-        refresh_jwt=answer["refreshJwt"],
+        access_jwt=fields["accessJwt"],
+        refresh_jwt=fields["refreshJwt"],
         plc=plc,
     )
     return Session(credentials, path=path, timeout=timeout)
+
+
+def _session_answer(answer: object, method: str, pds: str, required: tuple[str, ...]) -> dict[str, str]:
+    """The string fields of a session answer; AuthError naming what is missing (remote input)."""
+    body = answer if isinstance(answer, dict) else {}
+    missing = [k for k in required if not isinstance(body.get(k), str) or not body[k]]
+    if missing:
+        raise AuthError(
+            f"the PDS at {pds} answered {method} without {', '.join(missing)}: it is not a working "
+            "ATProto PDS, or not the account's; check the handle's PDS (--pds URL)"
+        )
+    return {k: v for k, v in body.items() if isinstance(v, str)}
 
 
 def login(

@@ -200,6 +200,15 @@ class IdentityError(AtdataError, LookupError):
     """A handle or DID could not be resolved."""
 
 
+class LocationRefusedError(AtdataError, PermissionError):
+    """A location (file, URL, address) that this process may not reach on someone else's word;
+    ``rule`` names the rule that refused it (see :mod:`atdata.network.guard`)."""
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        self.rule = rule
+        super().__init__(message)
+
+
 class AuthError(AtdataError, PermissionError):
     """Signing in failed or no session is available. Never carries a password."""
 

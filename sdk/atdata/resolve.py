@@ -337,11 +337,10 @@ class _Resolver:
         return record
 
     def verified_handle(self, view: SchemaView) -> str | None:
-        """The view's handle when its DID document claims it and it resolves back to the DID, else None."""
-        if not view.handle:
-            return None
+        """The handle of the view's author that passes the two-way check, whatever the appview said."""
+        identities = self.fetcher.identities
         try:
-            return view.handle if self.fetcher.identities.resolve(view.handle).did == view.author else None
+            return identities.verified_handle(identities.resolve_did(view.author))
         except AtdataError:
             return None
 

@@ -56,7 +56,13 @@ def running_appview(stack: DevStack, tmp: Path) -> Iterator[tuple[str, AppviewPr
     log = tmp / "appview.log"
     port = free_port()
     appview = start(
-        f"sqlite:///{tmp / 'appview.db'}", log_file=log, pds=[stack.pds], plc=stack.plc, port=port, wait=False
+        f"sqlite:///{tmp / 'appview.db'}",
+        log_file=log,
+        pds=[stack.pds],
+        plc=stack.plc,
+        handle_resolver=stack.pds,
+        port=port,
+        wait=False,
     )
     try:
         yield f"http://127.0.0.1:{port}", appview, log

@@ -281,4 +281,7 @@ def create_account(
             )
         except AtdataError as e:
             raise DevStackError(f"creating the account {handle!r} on {stack.pds} failed: {e}") from None
-    return str(answer["did"])
+    did = answer.get("did") if isinstance(answer, dict) else None
+    if not isinstance(did, str):
+        raise DevStackError(f"{stack.pds} answered createAccount for {handle!r} without a DID")
+    return did

@@ -115,6 +115,9 @@ class SamplePreview(BaseModel):
     sample_type: str = Field(description="Name@version (or name) of the type the samples were read as.")
     source_type: str = Field(description="The type stored in the shards.")
     samples: list[SampleSummary]
+    cut_short: bool = Field(
+        False, description="Whether the preview's bounds (bytes, time) stopped reading before n samples."
+    )
 
 
 class LensSummary(BaseModel):

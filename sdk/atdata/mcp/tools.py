@@ -13,14 +13,12 @@ statistics, long values are clipped, nested samples are flattened to dotted name
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from atdata.dataset import Dataset
 from atdata.errors import AtdataError, IntegrityError, NotFoundError
 from atdata.mcp.models import (
     DatasetList,
@@ -38,7 +36,10 @@ from atdata.mcp.models import (
     SearchResult,
     TypeExplanation,
 )
+from atdata.mcp.preview import MAX_SAMPLES, read_samples
 from atdata.network.appview import AppviewClient, DatasetView, LensView, SchemaView
+from atdata.network.guard import Guard
+from atdata.network.guard import active as active_guard
 from atdata.network.predecessor import ALT_SCHEMA, convert_schema
 from atdata.resolve import find_schema as resolve_find_schema
 from atdata.resolve import resolve_dataset, schema_class
@@ -47,7 +48,7 @@ from atdata.schema.record import VERSION_ATTR
 from atdata.types.fields import MISSING, describe
 from atdata.types.packable import is_packable, json_default, spec_of
 
-MAX_PREVIEW = 50
+MAX_PREVIEW = MAX_SAMPLES
 _CLIP = 200
 _LIST_LIMIT = 100
 
@@ -188,34 +189,41 @@ def preview_samples(
     n: int = 5,
     schema: str | None = None,
     trusted: Sequence[str] = (),
+    guard: Guard | None = None,
 ) -> SamplePreview:
-    """The first ``n`` samples of a dataset, read as ``as_type`` when given.
+    """The first ``n`` samples of a dataset, read as ``as_type`` when given (see :mod:`atdata.mcp.preview`).
 
     ``dataset`` is a dataset record's at-uri, or shard URLs together with ``schema`` (the stored type).
+    Every shard location passes ``guard`` (default: the active one, else one that allows nothing).
     """
     if not 1 <= n <= MAX_PREVIEW:
         raise AtdataError(f"n must be between 1 and {MAX_PREVIEW}, not {n}")
+    guard = guard or active_guard() or Guard()
+    published = None
     if dataset.startswith("at://"):
         published = resolve_dataset(dataset)
-        data: Dataset[Any] = Dataset(published.urls, sample_type=published.sample_type)
+        locations: str | list[str] = published.urls
+        source: type = published.sample_type
     elif schema is None:
         raise AtdataError(
-            f"{dataset} is not a dataset at-uri, so the type stored in its shards is unknown: "
+            "the dataset argument is not a dataset at-uri, so the type stored in its shards is unknown: "
             "pass schema= (its name or at-uri), or give the dataset's at-uri (list_datasets shows them)"
         )
     else:
-        data = Dataset(dataset, sample_type=schema_class(find_schema(client, schema, trusted).ref.as_dict()))
-    source = data.sample_type
-    if as_type is not None:
-        target = schema_class(find_schema(client, as_type, trusted).ref.as_dict())
-        if target is not source:
-            data = data.as_type(target)
-    samples = list(itertools.islice(data.ordered(), n))
+        locations = dataset
+        source = schema_class(find_schema(client, schema, trusted).ref.as_dict())
+    target = (
+        schema_class(find_schema(client, as_type, trusted).ref.as_dict()) if as_type is not None else None
+    )
+    samples, read_as, cut_short = read_samples(
+        guard, locations, source, n=n, as_type=target, published=published
+    )
     return SamplePreview(
         dataset=dataset,
-        sample_type=_label(data.sample_type),
+        sample_type=_label(read_as),
         source_type=_label(source),
         samples=[SampleSummary(index=i, fields=summarize_sample(s)) for i, s in enumerate(samples)],
+        cut_short=cut_short,
     )
 
 

@@ -30,6 +30,8 @@ from atproto_identity.handle.resolver import HandleResolver
 
 from atdata.errors import AtdataError, IdentityError, NetworkError
 from atdata.lexicon.formats import is_did, is_handle
+from atdata.network.guard import active as guard_active
+from atdata.network.guard import active_transport
 from atdata.network.xrpc import XrpcClient, XrpcError
 
 DEFAULT_PLC_URL = "https://plc.directory"
@@ -50,6 +52,19 @@ class Identity:
     pds: str
     signing_key: str  # did:key form of the #atproto verification method
     document: dict[str, Any] = field(repr=False, compare=False)
+
+
+def _guard_allows(handle: str) -> bool:
+    """Whether https://<handle>/.well-known/atproto-did may be fetched under the active location guard
+    (that client is atproto's own, so the guard checks the addresses here)."""
+    guard = guard_active()
+    if guard is None or guard.host_allowed("https", handle, 443):
+        return True
+    try:
+        guard.addresses(handle, 443)
+    except httpx.ConnectError:
+        return False
+    return True
 
 
 def normalize_handle(handle: str) -> str:
@@ -93,7 +108,8 @@ class IdentityResolver:
         self.use_dns = use_dns
         self.ttl = ttl
         self._handles = HandleResolver(timeout=timeout)
-        self._http = httpx.Client(timeout=timeout, follow_redirects=True)
+        # Under an active location guard (the MCP server's tools), did:web goes only where it allows.
+        self._http = httpx.Client(timeout=timeout, follow_redirects=True, transport=active_transport())
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._lock = threading.Lock()
 
@@ -125,7 +141,7 @@ class IdentityResolver:
         did = self._via_pds(h) if self.pds_url else None
         if did is None and self.use_dns:
             did = self._handles.resolve_dns(h)
-        if did is None:
+        if did is None and _guard_allows(h):
             did = self._handles.resolve_http(h)
         if did is None:
             where = [f"{self.pds_url} (resolveHandle)"] if self.pds_url else []
