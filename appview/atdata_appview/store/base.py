@@ -12,9 +12,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
+from atdata.lexicon.formats import datetime_text
 from atdata_appview.collections import DERIVED_TABLE
 from atdata_appview.store.migrations import MIGRATIONS, Dialect
 
@@ -37,7 +37,7 @@ _ORDERS: dict[str, str] = {
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime_text(timespec="microseconds")
 
 
 @dataclass(frozen=True)

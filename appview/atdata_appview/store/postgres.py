@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from atdata.extras import require
 from atdata_appview.store.base import Store
 from atdata_appview.store.migrations import POSTGRES
 
@@ -22,6 +23,9 @@ class PostgresStore(Store):
     P = "%s"
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+        # Fail here, naming the extra, not at the first query.
+        require("psycopg", "postgres")
+        require("psycopg_pool", "postgres")
         from psycopg_pool import ConnectionPool
 
         super().__init__()
