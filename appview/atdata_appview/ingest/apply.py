@@ -13,6 +13,7 @@ deletes anything: only an op the signed tree proves, or a whole verified snapsho
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -40,6 +41,9 @@ from atdata_appview.store import Repo, Store, StoredRecord, Tx
 
 log = logging.getLogger(__name__)
 
+# Records whose check results are kept (see Applier._checks).
+CHECKED_CACHE = 50_000
+
 SnapshotSource = Callable[[str], Snapshot]
 ChangeListener = Callable[[set[str]], None]  # after commit: the record uris touched, or "*" for all
 
@@ -64,6 +68,8 @@ class Applier:
         self.listeners = list(listeners)
         self.refresh = refresh
         self.resync_queued = resync_queued
+        self._checked: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}
+        self._checked_lock = threading.Lock()
 
     # --- entry points ----------------------------------------------------------------------
     def apply_batch(self, source: str, events: Sequence[Event]) -> None:
@@ -90,6 +96,8 @@ class Applier:
             counted = _CountingTx(tx)
             for event in events:
                 self._apply(counted, source, event, changed, after)  # type: ignore[arg-type]
+            for repo in after.dirty.values():  # one write per repo per batch, its last state
+                tx.upsert_repo(repo)
             seqs = [e.seq for e in events if e.seq is not None]
             if seqs:
                 tx.set_cursor(source, max(seqs))
@@ -173,11 +181,11 @@ class Applier:
             self._commit(tx, source, event, changed, after)
         elif isinstance(event, IdentityEvent):
             self.identities.forget(event.did)  # the next commit is checked against a fresh document
-            if self.store.repo(event.did) is not None:
+            if self._repo(event.did, after) is not None:
                 after.refresh.add(event.did)
         elif isinstance(event, AccountEvent):
-            self._account(tx, event, changed)
-        elif isinstance(event, ResyncEvent) and self.store.repo(event.did) is not None:
+            self._account(tx, event, changed, after)
+        elif isinstance(event, ResyncEvent) and self._repo(event.did, after) is not None:
             # Repos we do not index yet are fetched when a commit first touches our collections.
             self._queue_resync(tx, event.did, event.reason, after)
 
@@ -186,7 +194,7 @@ class Applier:
         after.resync = True
 
     def _commit(self, tx: Tx, source: str, ev: CommitEvent, changed: set[str], after: _After) -> None:
-        repo = self.store.repo(ev.did)
+        repo = self._repo(ev.did, after)
         if repo is not None and repo.rev is not None and ev.rev <= repo.rev:
             return  # already applied (a replay, or covered by an earlier snapshot)
         for rej in ev.rejected:
@@ -200,9 +208,10 @@ class Applier:
             after.refresh.add(ev.did)
         for op in ev.ops:
             self._op(tx, source, op, ev.rev, ev.seq, changed)
-        tx.upsert_repo(
+        after.put_repo(
             Repo(
                 ev.did,
+                handle=repo.handle if repo else None,
                 signing_key=ev.identity.signing_key,
                 pds=ev.identity.pds,
                 status=repo.status if repo else "active",
@@ -210,14 +219,20 @@ class Applier:
             )
         )
 
-    def _account(self, tx: Tx, ev: AccountEvent, changed: set[str]) -> None:
-        repo = self.store.repo(ev.did)
+    def _repo(self, did: str, after: _After) -> Repo | None:
+        """The repo as this batch left it so far (read once per batch from the store)."""
+        if did not in after.repos:
+            after.repos[did] = self.store.repo(did)
+        return after.repos[did]
+
+    def _account(self, tx: Tx, ev: AccountEvent, changed: set[str], after: _After) -> None:
+        repo = self._repo(ev.did, after)
         if repo is None:
             return
         status = "active" if ev.active else (ev.status or "inactive")
         if status == "deleted":
             tx.delete_repo_records(ev.did)
-        tx.upsert_repo(Repo(repo.did, repo.handle, repo.signing_key, repo.pds, status, repo.rev))
+        after.put_repo(Repo(repo.did, repo.handle, repo.signing_key, repo.pds, status, repo.rev))
         changed.add("*")  # visibility of every collection of this repo may have changed
 
     def _apply_snapshot(self, tx: Tx, source: str, snap: Snapshot, changed: set[str]) -> None:
@@ -254,7 +269,7 @@ class Applier:
         if op.action == "delete":
             tx.delete_record(op.uri)  # the signed tree proved the record absent
             return
-        problems = record_problems(op.collection, op.value, op.size)
+        problems, report = self._checks(op)
         if problems:
             log.warning("rejected %s: %s", op.uri, "; ".join(problems))
             tx.reject(source, "; ".join(problems), did=op.did, uri=op.uri, cid=op.cid, seq=seq)
@@ -265,19 +280,34 @@ class Applier:
                 # The signed tree holds this (unindexable) block at the path: the old version is gone.
                 tx.delete_record(op.uri)
             return
-        report = (
-            lens_code_report(op.value)
-            if op.collection == LENS
-            else predecessor_lens_report(op.value)
-            if op.collection == ALT_LENS
-            else []
-        )
         if report:
             log.info("lens %s stored without a graph edge: %s", op.uri, "; ".join(report))
         tx.put_record(
             self._stored(op, rev, valid=True, report=report),
             derive(op.collection, op.value, code_report=report),
         )
+
+    def _checks(self, op: RecordOp) -> tuple[list[str], list[str]]:
+        """(lexicon problems, lens code report) of ``op``'s record, computed once per distinct
+        record: a CID names exactly one block, so a record seen again (a replay, a republished copy,
+        a resync) is not validated again."""
+        key = (op.collection, op.cid)
+        with self._checked_lock:
+            hit = self._checked.get(key)
+        if hit is not None:
+            return hit
+        problems = record_problems(op.collection, op.value, op.size)
+        report: list[str] = []
+        if not problems:
+            if op.collection == LENS:
+                report = lens_code_report(op.value)
+            elif op.collection == ALT_LENS:
+                report = predecessor_lens_report(op.value)
+        with self._checked_lock:
+            if len(self._checked) >= CHECKED_CACHE:
+                self._checked.clear()  # a simple bound; the cache refills with what is current
+            self._checked[key] = (problems, report)
+        return problems, report
 
     @staticmethod
     def _stored(op: RecordOp, rev: str, *, valid: bool, report: list[str]) -> StoredRecord:
@@ -296,11 +326,17 @@ class Applier:
 
 
 class _After:
-    """What to do once a transaction committed: handle checks to request, workers to wake."""
+    """One transaction's state: the repos it read and wrote (each read once, written once at the
+    end), and what to do once it committed (handle checks to request, workers to wake)."""
 
     def __init__(self) -> None:
         self.refresh: set[str] = set()
         self.resync = False
+        self.repos: dict[str, Repo | None] = {}
+        self.dirty: dict[str, Repo] = {}
+
+    def put_repo(self, repo: Repo) -> None:
+        self.repos[repo.did] = self.dirty[repo.did] = repo
 
 
 class _CountingTx:

@@ -112,8 +112,13 @@ class IdentityResolver:
         self._http = httpx.Client(timeout=timeout, follow_redirects=True, transport=active_transport())
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
 
     def _plc_hint(self) -> str:
@@ -222,11 +227,14 @@ class IdentityResolver:
             todo = [d for d in set(dids) if d not in self._cache or now - self._cache[d][0] >= self.ttl]
         if len(todo) < 2:
             return  # nothing to overlap
-        with ThreadPoolExecutor(max_workers=min(_PREFETCH_THREADS, len(todo))) as pool:
-            for did, result in zip(todo, pool.map(self._try_fetch, todo)):
-                if result is not None:
-                    with self._lock:
-                        self._cache[did] = (time.monotonic(), result)
+        with self._lock:
+            if self._pool is None:  # kept for the resolver's life: a pool per call costs threads
+                self._pool = ThreadPoolExecutor(max_workers=_PREFETCH_THREADS, thread_name_prefix="did")
+            pool = self._pool
+        for did, result in zip(todo, pool.map(self._try_fetch, todo)):
+            if result is not None:
+                with self._lock:
+                    self._cache[did] = (time.monotonic(), result)
 
     def forget(self, did: str) -> None:
         with self._lock:
