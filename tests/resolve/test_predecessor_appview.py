@@ -52,7 +52,10 @@ def indexed(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> It
         schema = create(author, ALT_SCHEMA, record("schema.json"))
         entry_value = record("entry_http.json", SHARDS="https://shards.example", SCHEMA_URI=schema["uri"])
         entry = create(author, ALT_ENTRY, entry_value)["uri"]
-        lens = create(author, ALT_LENS, record("lens.json", SCHEMA_URI=schema["uri"]))["uri"]
+        other = create(author, ALT_SCHEMA, record("schema_sparse.json"))
+        lens_value = record("lens.json", SCHEMA_URI=schema["uri"])
+        lens_value["targetSchema"] = other["uri"]  # Recording -> SparseRecording
+        lens = create(author, ALT_LENS, lens_value)["uri"]
         with AppviewClient(appview) as client:
             wait_until(
                 "the appview lists the 0.7 entry",
@@ -148,3 +151,16 @@ def test_the_real_atdata_0_7_client_resolves_schemas_through_this_appview(indexe
     out = json.loads(done.stdout.strip().splitlines()[-1])
     published = record("schema.json")
     assert out == {"name": "Recording", "version": "1.2.0", "schema": published["schema"]}
+
+
+def test_the_schema_page_draws_a_0_7_lens_as_a_marked_edge(indexed: Indexed) -> None:
+    page = httpx.get(indexed.appview + "/schema", params={"uri": indexed.schema["uri"]}).text
+    assert 'class="edge git-reference"' in page
+    assert "code by git reference, not runnable here" in page
+
+
+def test_a_0_7_lens_is_never_a_lens_path(indexed: Indexed) -> None:
+    with AppviewClient(indexed.appview) as client:
+        lens = client.get_lens(indexed.lens)
+        path = client.find_lens_path(lens.source.uri, lens.target.uri)
+    assert not path.steps

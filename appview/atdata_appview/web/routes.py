@@ -9,6 +9,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from atdata.errors import LensPathError
+from atdata.network.predecessor import ALT_LENS
 from atdata_appview.graph import GraphService
 from atdata_appview.store import Store
 from atdata_appview.web import pages, svg
@@ -70,6 +71,16 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
             svg.Edge(lens["source_uri"], lens["target_uri"], str(lens.get("name") or lens["uri"]))
             for lens in (*lenses_in[:NEIGHBOURS], *lenses_out[:NEIGHBOURS])
             if lens["code_ok"]
+        ]
+        edges += [  # atdata 0.7 lenses: shown, marked, never used for a path
+            svg.Edge(
+                lens["source_uri"],
+                lens["target_uri"],
+                f"{lens.get('name') or lens['uri']}: code by git reference, not runnable here",
+                runnable=False,
+            )
+            for lens in (*lenses_in[:NEIGHBOURS], *lenses_out[:NEIGHBOURS])
+            if f"/{ALT_LENS}/" in lens["uri"]
         ]
         if target:
             try:
