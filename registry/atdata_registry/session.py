@@ -11,15 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
-from atdata.config import settings
+from atdata.config import config_dir, settings, write_private
 from atdata.errors import AuthError
 from atdata.network.identity import IdentityResolver, normalize_handle
 from atdata.network.xrpc import ExpiredTokenError, XrpcAuthError, XrpcClient, XrpcError
@@ -29,10 +26,6 @@ log = logging.getLogger(__name__)
 SESSION_FILE = "session.json"
 # Refresh a little before the access token's own expiry so a call never starts with a dying token.
 _EXPIRY_MARGIN_S = 30
-
-
-def config_dir() -> Path:
-    return Path(os.environ.get("ATDATA_CONFIG_DIR") or platformdirs.user_config_dir("atdata"))
 
 
 def session_path() -> Path:
@@ -63,18 +56,6 @@ def token_expiry(jwt: str) -> float | None:
         return float(exp) if isinstance(exp, int | float) else None
     except (IndexError, ValueError):
         return None
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # O_CREAT's mode is filtered by the umask and ignored for existing files
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 class Session:
@@ -114,7 +95,7 @@ class Session:
 
     def save(self) -> None:
         if self.path is not None:
-            _write_private(self.path, json.dumps(asdict(self.credentials), indent=2))
+            write_private(self.path, json.dumps(asdict(self.credentials), indent=2))
 
     def refresh(self) -> None:
         """Trade the refresh token for new tokens (AuthError if the session can no longer be refreshed)."""

@@ -14,6 +14,15 @@ class AtdataError(Exception):
     """Root of every error raised on purpose by atdata, atdata_registry and atdata_appview."""
 
 
+class MissingExtraError(AtdataError, ImportError):
+    """An optional feature's package is not installed; the message names the ``pip install`` to run."""
+
+    def __init__(self, message: str, *, extra: str, package: str) -> None:
+        super().__init__(message, name=package)
+        self.extra = extra
+        self.package = package
+
+
 # --- sample types ---------------------------------------------------------------------------
 
 
@@ -113,10 +122,6 @@ class SchemaError(AtdataError, ValueError):
 
 class RecordValidationError(SchemaError):
     """A record does not validate against its lexicon."""
-
-
-class CompatibilityError(AtdataError, ValueError):
-    """A schema change is not allowed under the requested compatibility level."""
 
 
 # --- lenses ---------------------------------------------------------------------------------

@@ -48,10 +48,10 @@ from atdata.errors import (
     RecordNotFoundError,
     SchemaError,
 )
+from atdata.lexicon.formats import is_did, is_handle
 from atdata.lexicon.nsid import DATASET, RESOLVE_SCHEMA, SCHEMA
 from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
-from atdata.network.identity import is_valid_did, is_valid_handle
 from atdata.network.records import AtUri, FetchedRecord, RecordFetcher
 from atdata.ranking import rank
 from atdata.schema import by_reference, from_schema
@@ -100,7 +100,7 @@ def parse_name(text: str) -> SchemaName:
     if "/" in rest:
         author, rest = rest.split("/", 1)
         author = author.removeprefix("@")
-        if not (is_valid_did(author) or is_valid_handle(author)):
+        if not (is_did(author) or is_handle(author)):
             raise _bad_name(text, f"{author!r} is neither a handle (alice.bsky.social) nor a DID")
         if not author.startswith("did:"):
             author = author.lower()

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from atdata.errors import NetworkError
-from atdata_appview.process import AppviewProcess, free_port, start
+from atdata.network.loopback import free_port
+from atdata_appview.process import AppviewProcess, start
 from atdata_registry.devstack import DevStack
 from atdata_registry.session import Session, create_session
 

@@ -32,8 +32,9 @@ from atdata.config import reset_configuration
 from atdata.errors import NetworkError
 from atdata.mcp.server import build_server
 from atdata.network.appview import AppviewClient
+from atdata.network.loopback import free_port
 from atdata.schema import content_hash, schema_of
-from atdata_appview.process import free_port, start
+from atdata_appview.process import start
 from atdata_registry.devstack import DevStack
 from atdata_registry.publish import Publisher
 from atdata_registry.session import create_session

@@ -38,6 +38,7 @@ from atdata.lexicon.nsid import DATASET
 from atdata.mcp import preview
 from atdata.mcp.server import build_server
 from atdata.network.appview import AppviewClient
+from atdata.network.loopback import free_port
 from atdata.network.refs import StrongRef
 from atdata_registry.devstack import DevStack
 from atdata_registry.publish import Publisher
@@ -342,14 +343,8 @@ def test_over_stdio_a_strangers_record_cannot_make_the_server_read_local_files(w
     anyio.run(session, work)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_over_streamable_http_locations_are_refused_alike(world: World, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "mcp.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(

@@ -13,16 +13,17 @@ from typing import Any
 
 import libipld
 
+from atdata.errors import AtdataError
 from atdata_appview.ingest.car import cid_of
 
 GetBlock = Callable[[bytes], bytes]  # binary CID -> block bytes; KeyError when absent
 
 
-class MissingBlock(KeyError):
+class MissingBlock(AtdataError, KeyError):
     """A node the walk needs is not among the blocks at hand."""
 
 
-class MalformedNode(ValueError):
+class MalformedNode(AtdataError, ValueError):
     """A block is not an MST node."""
 
 

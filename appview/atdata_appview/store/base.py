@@ -13,9 +13,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from atdata.lexicon.formats import datetime_text
 from atdata_appview.collections import DERIVED_TABLE
 from atdata_appview.store.migrations import MIGRATIONS, Dialect
 
@@ -24,7 +24,7 @@ DERIVED_TABLES = tuple(dict.fromkeys(DERIVED_TABLE.values()))
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime_text(timespec="microseconds")
 
 
 @dataclass(frozen=True)

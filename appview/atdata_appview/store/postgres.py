@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from atdata.extras import require
 from atdata_appview.store.base import Store
 from atdata_appview.store.migrations import POSTGRES
 
@@ -17,6 +18,7 @@ class PostgresStore(Store):
     dialect = POSTGRES
 
     def __init__(self, url: str) -> None:
+        require("psycopg", "postgres")  # fail here, naming the extra, not at the first query
         super().__init__()
         self.url = url
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import atdata
-from atdata.errors import LensPathError
+from atdata.errors import AtdataError, LensPathError
 from atdata.lenses.graph import LensFilter
 from atdata.lexicon import nsid as N
 from atdata.network.predecessor import ALT_SCHEMA
@@ -26,12 +27,12 @@ from atdata.ranking import rank
 from atdata_appview.graph import GraphService, LensInfo
 from atdata_appview.store import Store
 
-COUNTS_TTL = 5.0
+COUNTS_TTL = 5.0  # seconds describeService's record counts may lag: COUNT(*) scans each table
 _UNVERSIONED = "0.0.0"
 _WORD = re.compile(r"[^\W_]+")  # the letters and digits of a query; everything else separates words
 
 
-class XrpcError(Exception):
+class XrpcError(AtdataError):
     """An XRPC error answer: HTTP status, error name (from the lexicon) and message."""
 
     def __init__(self, status: int, error: str, message: str) -> None:
@@ -381,7 +382,14 @@ class Queries:
         return {
             "version": atdata.__version__,
             "lexicons": [*N.RECORDS, *N.QUERIES],
-            "counts": {
-                table: self.store.count(table) for table in ("schemas", "lenses", "datasets", "attestations")
-            },
+            "counts": self._record_counts(),
         }
+
+    def _record_counts(self) -> dict[str, int]:
+        now = time.monotonic()
+        cached = self._counts
+        if cached is None or now - cached[0] > COUNTS_TTL:
+            tables = ("schemas", "lenses", "datasets", "attestations")
+            cached = (now, {table: self.store.count(table) for table in tables})
+            self._counts = cached  # one tuple assignment: concurrent callers see old or new, never half
+        return dict(cached[1])

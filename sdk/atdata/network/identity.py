@@ -29,6 +29,7 @@ from atproto_core.did_doc import DidDocument
 from atproto_identity.handle.resolver import HandleResolver
 
 from atdata.errors import AtdataError, IdentityError, NetworkError
+from atdata.lexicon.formats import is_did, is_handle
 from atdata.network.guard import active as guard_active
 from atdata.network.guard import active_transport
 from atdata.network.xrpc import XrpcClient, XrpcError
@@ -37,11 +38,6 @@ DEFAULT_PLC_URL = "https://plc.directory"
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_TTL = 3600.0
 
-# The ATProto handle syntax: dot-separated DNS labels, at least two, the last not starting with a digit.
-_HANDLE_RE = re.compile(
-    r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
-)
-_DID_RE = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$")
 _WEB_HOST_RE = re.compile(r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?$")
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 _PREFETCH_THREADS = 16
@@ -71,18 +67,10 @@ def _guard_allows(handle: str) -> bool:
     return True
 
 
-def is_valid_handle(handle: str) -> bool:
-    return len(handle) <= 253 and _HANDLE_RE.match(handle) is not None
-
-
-def is_valid_did(did: str) -> bool:
-    return len(did) <= 2048 and _DID_RE.match(did) is not None
-
-
 def normalize_handle(handle: str) -> str:
     """Strip a leading ``@``, lower-case, and check the syntax (IdentityError if it is not a handle)."""
     h = handle.strip().removeprefix("@").lower()
-    if not is_valid_handle(h):
+    if not is_handle(h):
         raise IdentityError(
             f"{handle!r} is not a valid handle: expected a domain name such as alice.bsky.social"
         )
@@ -160,7 +148,7 @@ class IdentityResolver:
             where += ["DNS _atproto TXT"] if self.use_dns else []
             where += [f"https://{h}/.well-known/atproto-did"]
             raise IdentityError(f"handle {h!r} did not resolve to a DID (tried {', '.join(where)})")
-        if not is_valid_did(did):
+        if not is_did(did):
             raise IdentityError(f"handle {h!r} resolved to {did!r}, which is not a DID")
         return did
 
@@ -169,7 +157,7 @@ class IdentityResolver:
         handle that itself resolves to that DID); None otherwise. Never raises: an author whose
         handle cannot be confirmed simply has none."""
         handle = identity.handle
-        if not handle or not is_valid_handle(handle):
+        if not handle or not is_handle(handle):
             return None
         try:
             return handle if self.resolve_handle(handle) == identity.did else None
@@ -190,7 +178,7 @@ class IdentityResolver:
 
     def document_url(self, did: str) -> str:
         """Where the DID document of ``did`` is fetched from (IdentityError for unusable DIDs)."""
-        if not is_valid_did(did):
+        if not is_did(did):
             raise IdentityError(f"{did!r} is not a valid DID")
         method = did.split(":")[1]
         if method == "plc":

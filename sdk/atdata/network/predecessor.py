@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from atdata.errors import Problem, SchemaError
+from atdata.errors import AtdataError, Problem, SchemaError
 from atdata.lexicon.nsid import SCHEMA, defs
 from atdata.schema.values import encode_value
 
@@ -166,7 +166,7 @@ def _identifier(text: str) -> str:
     return out if out[0].isalpha() else "T_" + out
 
 
-class _Unconvertible(Exception):
+class _Unconvertible(AtdataError):
     pass
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from atdata.errors import AtdataError
 from atdata.types.fields import ListType, OptionalType, RefType, TypeSpec
 
 
@@ -220,7 +221,7 @@ def _private(value: Any) -> Any:
 _PLAIN_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
 
-class NotPlainData(TypeError):
+class NotPlainData(AtdataError, TypeError):
     """Lens code returned something other than plain data; names the path to it."""
 
 
@@ -263,7 +264,7 @@ def to_plain(value: Any) -> Any:
         raise NotPlainData(_first_problem(value, "")) from None
 
 
-class _NotPlain(Exception):
+class _NotPlain(AtdataError):
     pass
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from atdata.errors import AtdataError
 from atdata.sandbox.records import plain_dtype_ok
 
 MAGIC = b"ATDL"
@@ -30,7 +31,7 @@ ALIGN = 64
 MAX_META_BYTES = 1 << 30
 
 
-class WireError(Exception):
+class WireError(AtdataError):
     """A frame is malformed, too large, or the other side went away."""
 
 
