@@ -19,7 +19,7 @@ from atdata.errors import MissingExtraError
 # fsspec itself, by URL scheme (see atdata.shards.urls.driver_hint).
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "laws": ("the lens laws checker (atdata lens laws, atdata.lenses.laws)", ("hypothesis",)),
-    "postgres": ("the appview's PostgreSQL store", ("psycopg",)),
+    "postgres": ("the appview's PostgreSQL store", ("psycopg", "psycopg_pool")),
     "torch": ("Dataset.to_torch", ("torch",)),
 }
 

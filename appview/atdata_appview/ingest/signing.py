@@ -123,8 +123,14 @@ class RepoWriter:
         sig = (sign_with or self.key).sign(libipld.encode_dag_cbor(unsigned))
         commit_block = libipld.encode_dag_cbor({**unsigned, "sig": sig})
         self.head = cid_of(commit_block)
-        # Like a PDS, send only what the previous state lacks: the commit, new tree nodes, new records.
+        # Like a PDS, send what the previous state lacks (the commit, new tree nodes, new records) and
+        # the nodes proving each delete: the path to where the key would be in the new tree.
         new_nodes = {cid: block for cid, block in tree.items() if cid not in self.tree_nodes}
+        for op in ops:
+            if op["action"] == "delete":
+                proof: list[bytes] = []
+                mst.lookup(tree.__getitem__, root, op["path"], visited=proof)
+                new_nodes.update((cid, tree[cid]) for cid in proof)
         self.tree_nodes = set(tree)
         blocks = {self.head: commit_block, **new_nodes, **new_blocks}
         return Commit(self.head, self.rev, since, write_car(self.head, blocks), ops)

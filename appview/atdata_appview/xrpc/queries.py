@@ -110,7 +110,7 @@ class Queries:
 
     # --- schemas ---------------------------------------------------------------------------
     def _schema_row(self, uri: str) -> dict[str, Any] | None:
-        rows = self.store.derived("schemas", "d.uri = ?", (uri,))
+        rows = self.store.derived("schemas", uri=uri)
         return rows[0] if rows else None
 
     def resolve_schema(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -127,14 +127,7 @@ class Queries:
         version = None
         if "@" in name:
             name, version = name.split("@", 1)
-        where, args = ["d.name = ?"], [name]
-        if version is not None:
-            where.append("d.version = ?")
-            args.append(version)
-        if author is not None:
-            where.append("(p.handle = ? OR d.did = ?)")
-            args += [author.lower().removeprefix("@"), author]
-        rows = self.store.derived("schemas", " AND ".join(where), args, limit=1000)
+        rows = self.store.derived("schemas", name=name, version=version, author=author, limit=1000)
         if not rows:
             raise _not_found(f"no schema named {params['name']!r}")
         rows = rank(rows, trusted, lambda r: (r["did"], r["version"], r["uri"]))
@@ -168,13 +161,14 @@ class Queries:
             if values:
                 params[key] = values[0]
         handle = params["handle"].removeprefix("@")
-        where = ["r.collection = ?", "(p.handle = ? OR d.did = ?)", "d.name = ?"]
-        args: list[Any] = [ALT_SCHEMA, handle.lower(), handle, params["schemaId"]]
-        if "version" in params:
-            where.append("d.version = ?")
-            args.append(params["version"])
         rows = self.store.derived(
-            "schemas", " AND ".join(where), args, order="d.version_sort DESC, d.uri", limit=1
+            "schemas",
+            collection=ALT_SCHEMA,
+            author=handle,
+            name=params["schemaId"],
+            version=params.get("version"),
+            order="version",
+            limit=1,
         )
         if not rows:
             return 400, {
@@ -191,11 +185,7 @@ class Queries:
         if params.get("cid") and params["cid"] != row["cid"]:
             raise _not_found(f"{params['uri']} is now {row['cid']}, not {params['cid']}")
         others = self.store.derived(
-            "schemas",
-            "d.did = ? AND d.name = ? AND d.uri <> ?",
-            (row["did"], row["name"], row["uri"]),
-            order="d.version_sort DESC, d.uri",
-            limit=100,
+            "schemas", did=row["did"], name=row["name"], exclude_uri=row["uri"], order="version", limit=100
         )
         out: dict[str, Any] = {"schema": schema_view(row)}
         if others:
@@ -209,17 +199,13 @@ class Queries:
         words = _WORD.findall(params["q"].lower())
         if not words:
             return {"schemas": []}
-        where, args = self.store.search_clause(words[:16])
-        order = "CASE WHEN lower(d.name) = ? THEN 0 ELSE 1 END, d.name, d.version_sort DESC, d.uri"
-        rows = self.store.derived(
-            "schemas", where, [*args, words[0]], order=order, limit=limit + 1, offset=offset
-        )
+        rows = self.store.derived("schemas", words=words[:16], order="search", limit=limit + 1, offset=offset)
         return _with_cursor({"schemas": [schema_view(r) for r in rows]}, "schemas", rows, limit, offset)
 
     # --- lenses ----------------------------------------------------------------------------
     def _lens_view(self, row: dict[str, Any]) -> dict[str, Any]:
         record = row["record"]
-        attestations = self.store.derived("attestations", "d.subject_uri = ?", (row["uri"],), limit=1000)
+        attestations = self.store.derived("attestations", subject_uri=row["uri"], limit=1000)
         view = {
             **_common(row),
             "name": record["name"],
@@ -245,7 +231,7 @@ class Queries:
         return view
 
     def get_lens(self, params: dict[str, Any]) -> dict[str, Any]:
-        rows = self._with_lens_cids(self.store.derived("lenses", "d.uri = ?", (params["uri"],)))
+        rows = self._with_lens_cids(self.store.derived("lenses", uri=params["uri"]))
         if not rows:
             raise _not_found(f"no lens at {params['uri']}")
         if params.get("cid") and params["cid"] != rows[0]["cid"]:
@@ -254,13 +240,13 @@ class Queries:
 
     def list_lenses(self, params: dict[str, Any]) -> dict[str, Any]:
         limit, offset = _page(params)
-        where, args = [], []
-        for param, column in (("source", "d.source_uri"), ("target", "d.target_uri"), ("author", "d.did")):
-            if params.get(param):
-                where.append(f"{column} = ?")
-                args.append(params[param])
         rows = self.store.derived(
-            "lenses", " AND ".join(where) or "1 = 1", args, limit=limit + 1, offset=offset
+            "lenses",
+            source_uri=params.get("source") or None,
+            target_uri=params.get("target") or None,
+            did=params.get("author") or None,
+            limit=limit + 1,
+            offset=offset,
         )
         body = {"lenses": [self._lens_view(r) for r in self._with_lens_cids(rows[:limit])]}
         return _with_cursor(body, "lenses", rows, limit, offset)
@@ -284,8 +270,7 @@ class Queries:
     def _trust(self, trusted: list[str], max_hops: int | None) -> LensFilter:
         if not trusted:
             return LensFilter(max_hops=max_hops)
-        marks = ", ".join("?" * len(trusted))
-        attested = self.store.derived("attestations", f"d.did IN ({marks})", trusted)
+        attested = self.store.derived("attestations", dids=trusted)
         return LensFilter(
             authors=frozenset(trusted),
             attested=self.graph.current({(a["subject_uri"], a["subject_cid"]) for a in attested}),
@@ -325,18 +310,10 @@ class Queries:
     def list_datasets(self, params: dict[str, Any]) -> dict[str, Any]:
         limit, offset = _page(params)
         schema = params.get("schema")
-        where, args = [], []
-        if params.get("author"):
-            where.append("d.did = ?")
-            args.append(params["author"])
-        if schema and not params.get("convertible"):
-            where.append("d.schema_uri = ?")
-            args.append(schema)
+        author = params.get("author") or None
         if schema and params.get("convertible"):
             # Every dataset is a candidate; keep those whose schema is the target or converts to it.
-            rows = self._with_schema_cids(
-                self.store.derived("datasets", " AND ".join(where) or "1 = 1", args)
-            )
+            rows = self._with_schema_cids(self.store.derived("datasets", did=author))
             kept: list[dict[str, Any]] = []
             for row in rows:
                 view = self._dataset_view(row)
@@ -352,7 +329,7 @@ class Queries:
             page = kept[offset : offset + limit + 1]
             return _with_cursor({"datasets": page}, "datasets", page, limit, offset)
         rows = self.store.derived(
-            "datasets", " AND ".join(where) or "1 = 1", args, limit=limit + 1, offset=offset
+            "datasets", did=author, schema_uri=schema or None, limit=limit + 1, offset=offset
         )
         views = [self._dataset_view(r) for r in self._with_schema_cids(rows)]
         return _with_cursor({"datasets": views}, "datasets", rows, limit, offset)
