@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from atdata.lexicon import nsid as N
+from atdata.network.loopback import free_port
 from atdata_appview.derive import derive
 from atdata_appview.ingest.car import cid_of, cid_str
 from atdata_appview.store import Repo, StoredRecord, open_store
@@ -91,12 +91,6 @@ def populate(db: str, n_schemas: int, n_lenses: int, seed: int = 0) -> list[str]
             tx.put_record(rec, derive(N.LENS, value, code_report=[]))
     store.close()
     return uris
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from atdata.network.loopback import free_port
 from atdata_registry.devstack import DevStack, start
 
 
@@ -39,16 +40,13 @@ def s3_server() -> Iterator[str]:
     Readers and writers find it the standard way: tests set ``AWS_ENDPOINT_URL`` and test credentials
     in the environment (:func:`s3_env`).
     """
-    import socket
     import subprocess
     import sys
     import time
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

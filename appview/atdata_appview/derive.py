@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
+from atdata.network.predecessor import ALT_ENTRY, ALT_LENS, ALT_SCHEMA, json_schema_of
 from atdata.schema.semver import sort_text
 from atdata_appview.store import Derived
 
@@ -88,4 +89,45 @@ def derive(collection: str, value: dict[str, Any], *, code_report: list[str] | N
                 "statement": value["kind"],
             },
         )
+    if collection in (ALT_SCHEMA, ALT_ENTRY, ALT_LENS):
+        return _derive_predecessor(collection, value, code_report or [])
     raise ValueError(f"no derived index for {collection}")
+
+
+def _derive_predecessor(collection: str, value: dict[str, Any], report: list[str]) -> Derived:
+    """atdata 0.7 records in the same tables: a schema's fields are its JSON Schema properties, an
+    entry's schema CID is filled in when listed (its ``schemaRef`` is a bare at-uri)."""
+    if collection == ALT_SCHEMA:
+        props = json_schema_of(value, "").get("properties", {})
+        words = [*name_words(value["name"]), value.get("description", "") or ""]
+        for name, prop in props.items():
+            words += name_words(str(name))
+            if isinstance(prop, dict) and isinstance(prop.get("description"), str):
+                words.append(prop["description"])
+        description = value.get("description")
+        return Derived(
+            "schemas",
+            {
+                "name": value["name"],
+                "version": value["version"],
+                "version_sort": version_sort_key(value["version"]),
+                "description": description if isinstance(description, str) else "",
+                "search_text": " ".join(w for w in words if isinstance(w, str) and w).lower(),
+            },
+        )
+    if collection == ALT_ENTRY:
+        return Derived(
+            "datasets", {"name": value["name"], "schema_uri": value["schemaRef"], "schema_cid": ""}
+        )
+    return Derived(
+        "lenses",
+        {
+            "name": value.get("name"),
+            "source_uri": value["sourceSchema"],
+            "source_cid": "",
+            "target_uri": value["targetSchema"],
+            "target_cid": "",
+            "code_ok": 0,
+            "code_report": json.dumps(report),
+        },
+    )

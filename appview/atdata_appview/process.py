@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,11 @@ import httpx
 
 from atdata.errors import AtdataError
 from atdata.lexicon.nsid import DESCRIBE_SERVICE
+from atdata.network.loopback import free_port
 
 
 class AppviewProcessError(AtdataError):
     """The appview process did not come up; the message ends with its log."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

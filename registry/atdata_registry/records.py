@@ -10,16 +10,16 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from atdata.errors import Problem, PublishError, RecordValidationError
+from atdata.lexicon.definitions import ATTESTATION_KINDS
+from atdata.lexicon.formats import datetime_text
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS
 from atdata.network.refs import StrongRef
 from atdata.schema.values import encode_value
 
 _DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-ATTESTATION_KINDS = ("reviewed", "tested", "lawsChecked")
 
 
 @dataclass(frozen=True)
@@ -30,22 +30,6 @@ class ShardInfo:
     sha256: str
     samples: int
     size: int
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def at_uri(repo: str, collection: str, rkey: str) -> str:
-    return f"at://{repo}/{collection}/{rkey}"
-
-
-def parse_at_uri(uri: str) -> tuple[str, str, str]:
-    """``(repo, collection, rkey)`` of ``at://repo/collection/rkey`` (PublishError otherwise)."""
-    parts = uri.removeprefix("at://").split("/") if uri.startswith("at://") else []
-    if len(parts) != 3 or not all(parts):
-        raise PublishError(f"{uri!r} is not a record address at://<did>/<collection>/<rkey>")
-    return parts[0], parts[1], parts[2]
 
 
 def lens_record(
@@ -76,7 +60,7 @@ def lens_record(
     if description:
         record["description"] = description
     record.update(
-        source=source.as_dict(), target=target.as_dict(), code=body, createdAt=created_at or now()
+        source=source.as_dict(), target=target.as_dict(), code=body, createdAt=created_at or datetime_text()
     )
     return record
 
@@ -133,7 +117,7 @@ def dataset_record(
         record["license"] = license
     if description:
         record["description"] = description
-    record["createdAt"] = created_at or now()
+    record["createdAt"] = created_at or datetime_text()
     return record
 
 
@@ -149,5 +133,5 @@ def attestation_record(
     record: dict[str, Any] = {"$type": ATTESTATION, "subject": subject.as_dict(), "kind": kind}
     if comment:
         record["comment"] = comment
-    record["createdAt"] = created_at or now()
+    record["createdAt"] = created_at or datetime_text()
     return record

@@ -11,15 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
-from atdata.config import settings
+from atdata.config import config_dir, settings, write_private
 from atdata.errors import AuthError
 from atdata.network.identity import IdentityResolver, normalize_handle
 from atdata.network.xrpc import ExpiredTokenError, XrpcAuthError, XrpcClient, XrpcError
@@ -29,10 +26,6 @@ log = logging.getLogger(__name__)
 SESSION_FILE = "session.json"
 # Refresh a little before the access token's own expiry so a call never starts with a dying token.
 _EXPIRY_MARGIN_S = 30
-
-
-def config_dir() -> Path:
-    return Path(os.environ.get("ATDATA_CONFIG_DIR") or platformdirs.user_config_dir("atdata"))
 
 
 def session_path() -> Path:
@@ -63,18 +56,6 @@ def token_expiry(jwt: str) -> float | None:
         return float(exp) if isinstance(exp, int | float) else None
     except (IndexError, ValueError):
         return None
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # O_CREAT's mode is filtered by the umask and ignored for existing files
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 class Session:
@@ -114,7 +95,7 @@ class Session:
 
     def save(self) -> None:
         if self.path is not None:
-            _write_private(self.path, json.dumps(asdict(self.credentials), indent=2))
+            write_private(self.path, json.dumps(asdict(self.credentials), indent=2))
 
     def refresh(self) -> None:
         """Trade the refresh token for new tokens (AuthError if the session can no longer be refreshed)."""
@@ -126,9 +107,10 @@ class Session:
             raise AuthError(
                 f"the session of {self.handle} on {self.pds} has ended ({e.error}); run `atdata login` again"
             ) from None
-        self.credentials.access_jwt = answer["accessJwt"]
-        self.credentials.refresh_jwt = answer["refreshJwt"]
-        self.credentials.handle = answer.get("handle", self.credentials.handle)
+        tokens = _session_answer(answer, "refreshSession", self.pds, ("accessJwt", "refreshJwt"))
+        self.credentials.access_jwt = tokens["accessJwt"]
+        self.credentials.refresh_jwt = tokens["refreshJwt"]
+        self.credentials.handle = tokens.get("handle") or self.credentials.handle
         log.info("refreshed the session of %s", self.handle)
         self.save()
 
@@ -180,15 +162,28 @@ def create_session(
             ) from None
         except XrpcError as e:
             raise AuthError(f"signing in as {h} on {pds} failed: {e.status} {e.error}: {e.message}") from None
+    fields = _session_answer(answer, "createSession", pds, ("did", "accessJwt", "refreshJwt"))
     credentials = Credentials(
-        did=answer["did"],
-        handle=answer.get("handle", h),
+        did=fields["did"],
+        handle=fields.get("handle") or h,
         pds=pds.rstrip("/"),
-        access_jwt=answer["accessJwt"],
-        refresh_jwt=answer["refreshJwt"],
+        access_jwt=fields["accessJwt"],
+        refresh_jwt=fields["refreshJwt"],
         plc=plc,
     )
     return Session(credentials, path=path, timeout=timeout)
+
+
+def _session_answer(answer: object, method: str, pds: str, required: tuple[str, ...]) -> dict[str, str]:
+    """The string fields of a session answer; AuthError naming what is missing (remote input)."""
+    body = answer if isinstance(answer, dict) else {}
+    missing = [k for k in required if not isinstance(body.get(k), str) or not body[k]]
+    if missing:
+        raise AuthError(
+            f"the PDS at {pds} answered {method} without {', '.join(missing)}: it is not a working "
+            "ATProto PDS, or not the account's; check the handle's PDS (--pds URL)"
+        )
+    return {k: v for k, v in body.items() if isinstance(v, str)}
 
 
 def login(

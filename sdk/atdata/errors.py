@@ -14,6 +14,15 @@ class AtdataError(Exception):
     """Root of every error raised on purpose by atdata, atdata_registry and atdata_appview."""
 
 
+class MissingExtraError(AtdataError, ImportError):
+    """An optional feature's package is not installed; the message names the ``pip install`` to run."""
+
+    def __init__(self, message: str, *, extra: str, package: str) -> None:
+        super().__init__(message, name=package)
+        self.extra = extra
+        self.package = package
+
+
 # --- sample types ---------------------------------------------------------------------------
 
 
@@ -115,10 +124,6 @@ class RecordValidationError(SchemaError):
     """A record does not validate against its lexicon."""
 
 
-class CompatibilityError(AtdataError, ValueError):
-    """A schema change is not allowed under the requested compatibility level."""
-
-
 # --- lenses ---------------------------------------------------------------------------------
 
 
@@ -187,12 +192,25 @@ class LensPathError(LensError, LookupError):
 # --- network, registry and appview ----------------------------------------------------------
 
 
+class AtUriError(AtdataError, ValueError):
+    """A string is not a record address ``at://<did or handle>/<collection NSID>/<record key>``."""
+
+
 class NetworkError(AtdataError, IOError):
     """A remote service could not be reached or answered with an error."""
 
 
 class IdentityError(AtdataError, LookupError):
     """A handle or DID could not be resolved."""
+
+
+class LocationRefusedError(AtdataError, PermissionError):
+    """A location (file, URL, address) that this process may not reach on someone else's word;
+    ``rule`` names the rule that refused it (see :mod:`atdata.network.guard`)."""
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        self.rule = rule
+        super().__init__(message)
 
 
 class AuthError(AtdataError, PermissionError):

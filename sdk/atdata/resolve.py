@@ -48,11 +48,12 @@ from atdata.errors import (
     RecordNotFoundError,
     SchemaError,
 )
+from atdata.lexicon.formats import is_did, is_handle
 from atdata.lexicon.nsid import DATASET, RESOLVE_SCHEMA, SCHEMA
 from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
-from atdata.network.identity import is_valid_did, is_valid_handle
-from atdata.network.records import AtUri, FetchedRecord, RecordFetcher
+from atdata.network.records import FetchedRecord, RecordFetcher
+from atdata.network.refs import AtUri
 from atdata.ranking import rank
 from atdata.schema import by_reference, from_schema
 from atdata.schema import semver as _semver
@@ -100,7 +101,7 @@ def parse_name(text: str) -> SchemaName:
     if "/" in rest:
         author, rest = rest.split("/", 1)
         author = author.removeprefix("@")
-        if not (is_valid_did(author) or is_valid_handle(author)):
+        if not (is_did(author) or is_handle(author)):
             raise _bad_name(text, f"{author!r} is neither a handle (alice.bsky.social) nor a DID")
         if not author.startswith("did:"):
             author = author.lower()
@@ -337,11 +338,10 @@ class _Resolver:
         return record
 
     def verified_handle(self, view: SchemaView) -> str | None:
-        """The view's handle when its DID document claims it and it resolves back to the DID, else None."""
-        if not view.handle:
-            return None
+        """The handle of the view's author that passes the two-way check, whatever the appview said."""
+        identities = self.fetcher.identities
         try:
-            return view.handle if self.fetcher.identities.resolve(view.handle).did == view.author else None
+            return identities.verified_handle(identities.resolve_did(view.author))
         except AtdataError:
             return None
 
@@ -447,7 +447,8 @@ class _Resolver:
     def class_for(self, record: CachedRecord) -> type:
         with _classes_lock:
             known = _classes.get(record.cid)
-        if known is not None:
+        # The same content published in two repos has one CID; each record gets a class naming it.
+        if known is not None and _ref_uri(known) == record.uri:
             return known
         value, kept = record.value, None
         if value.get("$type") == predecessor.ALT_SCHEMA:
@@ -459,7 +460,8 @@ class _Resolver:
             setattr(cls, predecessor.PREDECESSOR_ATTR, {"uri": record.uri, "cid": record.cid, **kept})
         by_reference.refer_to_cache(cls, record.uri, record.cid, self.cache.root)
         with _classes_lock:
-            return _classes.setdefault(record.cid, cls)
+            known = _classes.setdefault(record.cid, cls)
+        return known if _ref_uri(known) == record.uri else cls
 
     def predecessor_dataset(self, uri: str, cid: str, author: str, value: dict[str, Any]) -> PublishedDataset:
         """An atdata 0.7 entry: its bare ``schemaRef`` is fetched once and pinned by the CID found."""
@@ -477,6 +479,11 @@ class _Resolver:
         cls = self.class_for(self.cache.put(fetched.uri, fetched.author, fetched.value))
         metadata = {**entry.metadata, "checksums": entry.checksums}
         return PublishedDataset(uri, cid, cls, fetched.ref, entry.urls, value, metadata)
+
+
+def _ref_uri(cls: type) -> str | None:
+    ref = schema_ref(cls)
+    return ref["uri"] if ref is not None else None
 
 
 class _NoAppview(AtdataError):

@@ -6,7 +6,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,7 @@ import pytest
 from appview_network import LoopbackNetwork
 from appview_world import World
 
+from atdata.network.loopback import free_port
 from atdata_appview.graph import GraphService
 from atdata_appview.service import Appview
 from atdata_appview.store import Store, open_store
@@ -30,12 +30,6 @@ def _postgres_bin() -> Path:
     if not candidates:
         raise RuntimeError("PostgreSQL server binaries not found: apt-get install postgresql")
     return Path(candidates[0]).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +52,7 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             *as_user,

@@ -277,12 +277,18 @@ def test_a_poison_repo_or_frame_does_not_stall_other_authors(
     elif poison == "3000-node chain":  # read without recursion: a signed, empty tree
         av.wait("mallory's resync", lambda: av.settled(host, mallory.did) and held(av.store, mallory) == {})
     elif poison == "6 MiB frame":  # the frame is recorded and skipped; the repo itself is read instead
-        av.wait("mallory's resync", lambda: held(av.store, mallory) == repo_state(mallory))
+        av.wait(
+            "mallory's resync",
+            lambda: av.settled(host, mallory.did) and held(av.store, mallory) == repo_state(mallory),
+        )
         assert any(r.did == mallory.did and "bytes; at most" in r.reason for r in av.store.rejections())
     else:  # the record is recorded and refused, its siblings indexed
         av.wait(
             "mallory's resync",
-            lambda: list(held(av.store, mallory)) == [f"at://{mallory.did}/{path('Ok')}"],
+            lambda: (
+                av.settled(host, mallory.did)
+                and list(held(av.store, mallory)) == [f"at://{mallory.did}/{path('Ok')}"]
+            ),
         )
         assert any(r.did == mallory.did and "DAG-CBOR" in r.reason for r in av.store.rejections())
     # The stream went on: one connection, not a reconnect loop re-fetching the poison.

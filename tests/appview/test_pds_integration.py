@@ -229,7 +229,7 @@ def test_sigkills_mid_stream_lose_and_duplicate_nothing(
         )
         # One row per record, in the records table and in the derived index alike.
         assert len(reader.records(did=account.did, include_unserved=True)) == len(expected)
-        assert len(reader.derived("schemas", "d.did = ?", (account.did,))) == len(expected)
+        assert len(reader.derived("schemas", did=account.did)) == len(expected)
         assert [r for r in reader.rejections() if r.did == account.did] == []
     finally:
         kills_done.set()

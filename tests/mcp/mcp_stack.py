@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from atdata.errors import NetworkError
-from atdata_appview.process import AppviewProcess, free_port, start
+from atdata.network.loopback import free_port
+from atdata_appview.process import AppviewProcess, start
 from atdata_registry.devstack import DevStack
 from atdata_registry.session import Session, create_session
 
@@ -55,7 +56,13 @@ def running_appview(stack: DevStack, tmp: Path) -> Iterator[tuple[str, AppviewPr
     log = tmp / "appview.log"
     port = free_port()
     appview = start(
-        f"sqlite:///{tmp / 'appview.db'}", log_file=log, pds=[stack.pds], plc=stack.plc, port=port, wait=False
+        f"sqlite:///{tmp / 'appview.db'}",
+        log_file=log,
+        pds=[stack.pds],
+        plc=stack.plc,
+        handle_resolver=stack.pds,
+        port=port,
+        wait=False,
     )
     try:
         yield f"http://127.0.0.1:{port}", appview, log

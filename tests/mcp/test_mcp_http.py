@@ -13,16 +13,12 @@ import anyio
 import pytest
 from mcp import Client
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from atdata.network.loopback import free_port
 
 
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "mcp.log"
     cmd = [
         sys.executable,

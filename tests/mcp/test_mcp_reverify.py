@@ -107,7 +107,7 @@ def test_an_appview_that_reorders_candidates_does_not_change_the_answer(world: W
     assert out["version"] == "1.0.0-rc.10"
 
 
-def test_a_handle_the_author_does_not_hold_is_not_shown(world: World) -> None:
+def test_a_handle_the_author_does_not_hold_is_not_shown_but_their_own(world: World) -> None:
     def false_handle(method: str, body: dict[str, Any]) -> dict[str, Any]:
         for view in [body.get("schema"), *body.get("candidates", [])]:
             if isinstance(view, dict):
@@ -118,7 +118,7 @@ def test_a_handle_the_author_does_not_hold_is_not_shown(world: World) -> None:
         out = _structured(
             _call(hostile, "get_schema", {"name_or_uri": "RankProbe", "trusted": [world.author.did]})
         )
-    assert out["author"] == world.author.did
+    assert out["author"] == world.author.handle  # the author's own handle, checked both ways
     assert world.other.handle not in str(out)
 
 

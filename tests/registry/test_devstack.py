@@ -19,10 +19,15 @@ from atdata_registry.devstack import running, start
 pytestmark = pytest.mark.integration
 
 
-def _atdata(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _atdata(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     # A separate process per command, as from separate shells.
     return subprocess.run(
-        [sys.executable, "-m", "atdata.cli.main", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "atdata.cli.main", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -33,7 +38,8 @@ def test_dev_up_account_down_from_separate_commands(tmp_path: Path) -> None:
     urls = json.loads(up.stdout)
     try:
         assert urls["pds"].startswith("http://localhost:") and urls["plc"].startswith("http://localhost:")
-        made = _atdata("dev", "account", "dana.test", "--password", "dana-pass-1", env=env)
+        # The password from the environment, never on the command line.
+        made = _atdata("dev", "account", "dana.test", env={**env, "ATDATA_APP_PASSWORD": "dana-pass-1"})
         assert made.returncode == 0, made.stderr
         did = made.stdout.strip()
         assert did.startswith("did:plc:")
@@ -66,13 +72,13 @@ def test_dev_up_is_remembered_by_every_command_and_new_process_until_dev_down(tm
         assert exports.returncode == 0, exports.stderr
         assert f"export ATDATA_PLC={urls['plc']}" in exports.stdout.splitlines()
         assert f"export ATDATA_PDS={urls['pds']}" in exports.stdout.splitlines()
-        made = _atdata("dev", "account", "erin.test", "--password", "erin-pass-1", env=env)
+        made = _atdata("dev", "account", "erin.test", "--password-file", "-", env=env, stdin="erin-pass-1\n")
         assert made.returncode == 0, made.stderr
         # No --plc, no --pds: the handle resolves through the dev network's PDS and PLC.
         who = _atdata("identity", "erin.test", "--json", env=env)
         assert who.returncode == 0, who.stderr
         assert json.loads(who.stdout)["did"] == made.stdout.strip()
-        login = _atdata("login", "erin.test", "--password", "erin-pass-1", env=env)
+        login = _atdata("login", "erin.test", "--password-file", "-", env=env, stdin="erin-pass-1\n")
         assert login.returncode == 0, login.stderr
     finally:
         down = _atdata("dev", "down", env=env)

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import re
-import socket
 from typing import Any
 
 import pytest
 
 from atdata.errors import AuthError, NetworkError
+from atdata.network.loopback import free_port
 from atdata.network.xrpc import XrpcClient, XrpcError
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_service_is_a_network_error_naming_the_endpoint() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with (
         XrpcClient(url) as xrpc,
         pytest.raises(NetworkError, match=re.escape(f"{url}/xrpc/com.atproto.server.describeServer")),

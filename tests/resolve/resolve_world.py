@@ -9,7 +9,6 @@ his own also named ``Out``.
 from __future__ import annotations
 
 import functools
-import socket
 import sqlite3
 import threading
 import time
@@ -29,6 +28,7 @@ import atdata
 from atdata.errors import NotFoundError
 from atdata.network.appview import AppviewClient
 from atdata.network.identity import IdentityResolver
+from atdata.network.loopback import free_port
 from atdata.schema import from_schema
 from atdata_appview.service import Appview
 from atdata_appview.store import open_store
@@ -103,12 +103,6 @@ def new_author(stack: DevStack, prefix: str) -> Author:
     session = create_session(handle, password, pds=stack.pds, plc=stack.plc)
     resolver = IdentityResolver(stack.plc, pds_url=stack.pds)
     return Author(handle, did, Publisher(session, progress=False, resolver=resolver))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:

@@ -3,9 +3,14 @@ dev.atdata records that point back to them, and read like any others."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fixtures07 import SHARDS, check_sample, record
@@ -103,3 +108,28 @@ def test_migrating_again_publishes_nothing_new(legacy: Legacy, configured: None)
     with RecordFetcher() as fetcher:
         outcome = migrate(legacy.author.handle, publisher, fetcher)
     assert {p.status for p in outcome.published} == {"existing"}
+
+
+def test_the_command_is_a_dry_run_listing_what_cannot_be_migrated(
+    legacy: Legacy, dev_stack: DevStack, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "ATDATA_PLC": dev_stack.plc,
+        "ATDATA_PDS": dev_stack.pds,
+        "ATDATA_CONFIG_DIR": str(tmp_path / "config"),
+        "ATDATA_CACHE_DIR": str(tmp_path / "cache"),
+        "ATDATA_STATE_DIR": str(tmp_path / "state"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "atdata.cli.main", "migrate", legacy.author.handle, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    out = json.loads(done.stdout)
+    assert done.returncode == 1, done.stderr  # the sparse schema cannot be migrated
+    assert [b["uri"] for b in out["blocked"]] == [legacy.sparse]
+    assert {p["status"] for p in out["published"]} <= {"dry-run", "existing"}

@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from resolve_world import World, frames, free_port
+from resolve_world import World, frames
 
 import atdata
 from atdata.errors import LensPathError, NetworkError
 from atdata.network import records
+from atdata.network.loopback import free_port
 from atdata.resolve import schema_ref
 from atdata.trust import TrustedAuthor, TrustPolicy
 

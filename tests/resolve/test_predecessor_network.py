@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fixtures07 import SHARDS, check_sample, record
@@ -111,3 +112,41 @@ def test_a_0_7_entry_with_s3_storage_reads_from_the_readers_own_endpoint(
     assert ds.shards == [f"s3://atdata07-fixture/recordings/{p.name}" for p in SHARDS]
     for i, s in enumerate(ds.ordered()):
         check_sample(s, i)
+
+
+def test_a_0_7_shard_that_differs_from_the_entrys_checksum_is_refused(
+    published07: Published07, configured: None, tmp_path: Path
+) -> None:
+    from atdata.errors import ShardIntegrityError
+
+    for shard in SHARDS:
+        shutil.copy(shard, tmp_path / shard.name)
+    data = bytearray((tmp_path / SHARDS[1].name).read_bytes())
+    data[data.index(b"rec-")] = ord("R")
+    (tmp_path / SHARDS[1].name).write_bytes(bytes(data))
+    with serve_directory(tmp_path) as url:
+        entry = record("entry_http.json", SCHEMA_URI=published07.schema, SHARDS=url)
+        uri, _ = create(published07.author, ALT_ENTRY, entry)
+        with pytest.raises(ShardIntegrityError, match="dataset record says"):
+            list(atdata.Dataset(uri).ordered())
+
+
+def test_blob_shards_are_checked_against_the_sha256_their_cid_names() -> None:
+    from atdata.network.predecessor import convert_entry
+
+    cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"  # the empty blob
+    entry = {
+        "$type": ALT_ENTRY,
+        "name": "blobs",
+        "schemaRef": "at://did:plc:x/science.alt.dataset.schema/r",
+        "storage": {
+            "$type": "science.alt.dataset.storageBlobs",
+            "blobs": [
+                {"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": "application/x-tar", "size": 0}}
+            ],
+        },
+    }
+    converted = convert_entry(entry, "at://e", author_pds="http://127.0.0.1:1", author="did:plc:x")
+    assert converted.urls == [f"http://127.0.0.1:1/xrpc/com.atproto.sync.getBlob?did=did%3Aplc%3Ax&cid={cid}"]
+    empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert converted.checksums == [{"algorithm": "sha256", "digest": empty}]

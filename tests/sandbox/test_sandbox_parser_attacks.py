@@ -60,9 +60,13 @@ def test_lens_check_refuses_each_parser_attack_and_keeps_running(
 ) -> None:
     path = tmp_path / f"{name}.py"
     path.write_text(source, encoding="utf-8")
-    atdata_cli = Path(sys.executable).parent / "atdata"
+    atdata_cli = [
+        sys.executable,
+        "-c",
+        "import sys; from atdata.cli.main import main; sys.exit(main(sys.argv[1:]))",
+    ]
     done = subprocess.run(
-        [str(atdata_cli), "lens", "check", str(path)], capture_output=True, text=True, timeout=300
+        [*atdata_cli, "lens", "check", str(path)], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 1, done.stderr
     assert f"{path}:" in done.stdout and reason in done.stdout
@@ -112,3 +116,40 @@ def test_lens_import_of_an_07_file_refuses_each_parser_attack_before_parsing(
 
     result = translate(source, filename=name)
     assert result.source is None and any(reason in b for b in result.blockers)
+
+
+_H = "def get(source):\n    return {'x': "
+_T = "}\n"
+OTHER_SHAPES = {
+    "implicit-concatenation": (_H + " ".join(["'a'"] * 5000) + _T, "operators"),
+    "not-chain": (_H + "not " * 5000 + "1" + _T, "operators"),
+    "unary-chain": (_H + "-" * 20000 + "1" + _T, "operators"),
+    "attribute-chain": (_H + "source" + ".a" * 10000 + _T, "operators"),
+    "call-chain": (_H + "len" + "()" * 10000 + _T, "operators"),
+    "subscript-chain": (_H + "source" + "[0]" * 10000 + _T, "operators"),
+    "comparison-chain": (_H + "<".join(["1"] * 10000) + _T, "operators"),
+    "lambda-chain": (_H + "lambda: " * 3000 + "1" + _T, "operators"),
+    "conditional-chain": (_H + "1 if 1 else " * 3000 + "1" + _T, "operators"),
+    "brackets-outside-strings": (_H + "(" * 1500 + "1" + ")" * 1500 + _T, "brackets nest more than"),
+    "huge-display": (_H + "{" + ",".join(f"{i}:{i}" for i in range(6000)) + "}" + _T, "tokens"),
+    "elif-chain": (
+        "def get(source):\n    x = 1\n    if x == 0:\n        pass\n"
+        + "".join(f"    elif x == {i}:\n        pass\n" for i in range(1, 300))
+        + "    return {}\n",
+        "elif branches",
+    ),
+    "deep-blocks": (
+        "def get(source):\n"
+        + "".join("    " * (i + 1) + "if 1:\n" for i in range(100))
+        + "    " * 101
+        + "pass\n",
+        "blocks nest more than",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", list(OTHER_SHAPES))
+def test_the_gate_refuses_every_shape_that_deepens_a_parse_tree(shape: str) -> None:
+    source, reason = OTHER_SHAPES[shape]
+    violations, fatal = gate_text(source)
+    assert fatal and any(reason in v.reason for v in violations), violations

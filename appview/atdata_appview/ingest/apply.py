@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from atdata.errors import AtdataError
 from atdata.lexicon.nsid import LENS
 from atdata.network.identity import IdentityResolver
-from atdata_appview.checks import lens_code_report, record_problems
+from atdata.network.predecessor import ALT_LENS
+from atdata_appview.checks import lens_code_report, predecessor_lens_report, record_problems
 from atdata_appview.collections import is_known
 from atdata_appview.derive import derive
 from atdata_appview.ingest.events import (
@@ -264,7 +265,13 @@ class Applier:
                 # The signed tree holds this (unindexable) block at the path: the old version is gone.
                 tx.delete_record(op.uri)
             return
-        report = lens_code_report(op.value) if op.collection == LENS else []
+        report = (
+            lens_code_report(op.value)
+            if op.collection == LENS
+            else predecessor_lens_report(op.value)
+            if op.collection == ALT_LENS
+            else []
+        )
         if report:
             log.info("lens %s stored without a graph edge: %s", op.uri, "; ".join(report))
         tx.put_record(

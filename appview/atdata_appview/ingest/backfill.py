@@ -11,6 +11,8 @@ import httpx
 from atdata.errors import NetworkError
 from atdata.lexicon.nsid import AUTHORITY
 from atdata.network.identity import IdentityResolver
+from atdata.network.predecessor import NAMESPACE as PREDECESSOR_NAMESPACE
+from atdata_appview.collections import is_ours
 from atdata_appview.ingest import mst, verify
 from atdata_appview.ingest.car import CarError, read_car
 from atdata_appview.ingest.events import OpRejection, RecordOp, Snapshot
@@ -50,9 +52,12 @@ def snapshot_from_car(data: bytes, did: str, identities: IdentityResolver) -> Sn
     ops: list[RecordOp] = []
     rejected: list[OpRejection] = []
     try:
-        for path, cid in mst.walk(car.blocks.__getitem__, commit.data, AUTHORITY + "."):
-            result = read_record(car, did, path, cid, "create")
-            (ops if isinstance(result, RecordOp) else rejected).append(result)  # type: ignore[arg-type]
+        for prefix in (AUTHORITY + ".", PREDECESSOR_NAMESPACE + "."):
+            for path, cid in mst.walk(car.blocks.__getitem__, commit.data, prefix):
+                if not is_ours(path.partition("/")[0]):
+                    continue  # the predecessor's collections this appview does not index
+                result = read_record(car, did, path, cid, "create")
+                (ops if isinstance(result, RecordOp) else rejected).append(result)  # type: ignore[arg-type]
     except (mst.MissingBlock, mst.MalformedNode) as e:
         raise verify.VerificationError(f"repo of {did}: incomplete or malformed tree ({e!r})") from None
     return Snapshot(did, commit.rev, commit.identity, tuple(ops), tuple(rejected))

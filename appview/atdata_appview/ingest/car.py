@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 import libipld
 
+from atdata.errors import AtdataError
+
 DAG_CBOR = 0x71
 RAW = 0x55
 SHA2_256 = 0x12
 
 
-class CarError(ValueError):
+class CarError(AtdataError, ValueError):
     """The bytes are not a well-formed CAR, or a block does not hash to its CID."""
 
 

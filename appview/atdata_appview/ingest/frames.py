@@ -14,7 +14,8 @@ from atproto_firehose import parse_subscribe_repos_message
 from atproto_subscription.frames import ErrorFrame, Frame, MessageFrame
 
 from atdata.errors import NetworkError
-from atdata.network.identity import IdentityResolver, is_valid_did
+from atdata.lexicon.formats import is_did
+from atdata.network.identity import IdentityResolver
 from atdata_appview.collections import is_ours
 from atdata_appview.ingest import verify
 from atdata_appview.ingest.car import CarError, cid_bytes, read_car
@@ -79,7 +80,7 @@ def parse_frame(raw: bytes) -> Event | CommitFrame:
         did = _did_of(frame.body)
         return RejectedEvent(
             seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-            did if did and is_valid_did(did) else None,
+            did if did and is_did(did) else None,
             f"frame of {len(raw)} bytes; at most {MAX_FRAME_BYTES} are read",
             resync=True,
         )
@@ -101,7 +102,7 @@ def parse_frame(raw: bytes) -> Event | CommitFrame:
     except Exception as e:  # the body does not fit the lexicon of its type
         return RejectedEvent(seq, _did_of(body), f"malformed {kind} frame: {e}"[:2000])
     did = msg.repo if kind == "#commit" else msg.did
-    if not isinstance(did, str) or not is_valid_did(did):
+    if not isinstance(did, str) or not is_did(did):
         return RejectedEvent(seq, None, f"{kind} frame for {str(did)[:200]!r}, which is not a DID")
     if kind == "#identity":
         return IdentityEvent(msg.seq, msg.did, msg.handle)

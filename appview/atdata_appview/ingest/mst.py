@@ -13,16 +13,17 @@ from typing import Any
 
 import libipld
 
+from atdata.errors import AtdataError
 from atdata_appview.ingest.car import cid_of
 
 GetBlock = Callable[[bytes], bytes]  # binary CID -> block bytes; KeyError when absent
 
 
-class MissingBlock(KeyError):
+class MissingBlock(AtdataError, KeyError):
     """A node the walk needs is not among the blocks at hand."""
 
 
-class MalformedNode(ValueError):
+class MalformedNode(AtdataError, ValueError):
     """A block is not an MST node."""
 
 
@@ -93,12 +94,15 @@ def _key(raw: bytes) -> str:
         raise MalformedNode(f"MST key {raw[:80]!r} is not ASCII") from None
 
 
-def lookup(get: GetBlock, root: bytes, key: str) -> bytes | None:
-    """The value CID stored under ``key``, or None if the tree does not hold it."""
+def lookup(get: GetBlock, root: bytes, key: str, *, visited: list[bytes] | None = None) -> bytes | None:
+    """The value CID stored under ``key``, or None if the tree does not hold it. ``visited``, when
+    given, collects the nodes read: the proof of the answer a commit must carry."""
     target = key.encode()
     cid: bytes | None = root
     depth = 0
     while cid is not None:
+        if visited is not None:
+            visited.append(cid)
         depth += 1
         if depth > 1000:  # 4**1000 keys: no honest tree is this deep
             raise MalformedNode("the tree is more than 1000 levels deep")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 
+from atdata.lexicon.formats import datetime_text
 from atdata_appview.ingest import mst
 from atdata_appview.ingest.car import cid_of, write_car
 
@@ -122,8 +123,14 @@ class RepoWriter:
         sig = (sign_with or self.key).sign(libipld.encode_dag_cbor(unsigned))
         commit_block = libipld.encode_dag_cbor({**unsigned, "sig": sig})
         self.head = cid_of(commit_block)
-        # Like a PDS, send only what the previous state lacks: the commit, new tree nodes, new records.
+        # Like a PDS, send what the previous state lacks (the commit, new tree nodes, new records) and
+        # the nodes proving each delete: the path to where the key would be in the new tree.
         new_nodes = {cid: block for cid, block in tree.items() if cid not in self.tree_nodes}
+        for op in ops:
+            if op["action"] == "delete":
+                proof: list[bytes] = []
+                mst.lookup(tree.__getitem__, root, op["path"], visited=proof)
+                new_nodes.update((cid, tree[cid]) for cid in proof)
         self.tree_nodes = set(tree)
         blocks = {self.head: commit_block, **new_nodes, **new_blocks}
         return Commit(self.head, self.rev, since, write_car(self.head, blocks), ops)
@@ -146,10 +153,6 @@ def _frame(kind: str, body: dict[str, Any]) -> bytes:
     return libipld.encode_dag_cbor({"op": 1, "t": kind}) + libipld.encode_dag_cbor(body)
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-
-
 def commit_frame(seq: int, did: str, commit: Commit) -> bytes:
     return _frame(
         "#commit",
@@ -164,13 +167,13 @@ def commit_frame(seq: int, did: str, commit: Commit) -> bytes:
             "blocks": commit.car,
             "ops": commit.ops,
             "blobs": [],
-            "time": _now(),
+            "time": datetime_text(),
         },
     )
 
 
 def identity_frame(seq: int, did: str, handle: str | None = None) -> bytes:
-    body: dict[str, Any] = {"seq": seq, "did": did, "time": _now()}
+    body: dict[str, Any] = {"seq": seq, "did": did, "time": datetime_text()}
     if handle:
         body["handle"] = handle
     return _frame("#identity", body)
@@ -182,12 +185,12 @@ def sync_frame(seq: int, writer: RepoWriter) -> bytes:
     commit_block = writer.export()  # a superset of the lone commit block a PDS sends
     return _frame(
         "#sync",
-        {"seq": seq, "did": writer.did, "rev": writer.rev, "blocks": commit_block, "time": _now()},
+        {"seq": seq, "did": writer.did, "rev": writer.rev, "blocks": commit_block, "time": datetime_text()},
     )
 
 
 def account_frame(seq: int, did: str, active: bool, status: str | None = None) -> bytes:
-    body: dict[str, Any] = {"seq": seq, "did": did, "time": _now(), "active": active}
+    body: dict[str, Any] = {"seq": seq, "did": did, "time": datetime_text(), "active": active}
     if status:
         body["status"] = status
     return _frame("#account", body)

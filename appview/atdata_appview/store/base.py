@@ -7,24 +7,37 @@ firehose cursor in the same ``Tx`` as the records the events carried.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from atdata.lexicon.formats import datetime_text
 from atdata_appview.collections import DERIVED_TABLE
 from atdata_appview.store.migrations import MIGRATIONS, Dialect
 
 # Derived index tables, each keyed by the record's uri; only valid records get a row.
-DERIVED_TABLES = tuple(DERIVED_TABLE.values())
+DERIVED_TABLES = tuple(dict.fromkeys(DERIVED_TABLE.values()))
+
+# The columns of each derived table a query may filter on (see Store.derived).
+_COLUMNS: dict[str, frozenset[str]] = {
+    "schemas": frozenset({"uri", "did", "name", "version"}),
+    "lenses": frozenset({"uri", "did", "source_uri", "target_uri"}),
+    "datasets": frozenset({"uri", "did", "name", "schema_uri"}),
+    "attestations": frozenset({"uri", "did", "subject_uri"}),
+}
+Order = Literal["uri", "newest", "version", "search"]
+_ORDERS: dict[str, str] = {
+    "uri": "d.uri",
+    "newest": "r.indexed_at DESC, d.uri",
+    "version": "d.version_sort DESC, d.uri",
+}
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime_text(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -93,9 +106,10 @@ class Tx:
     def upsert_repo(self, repo: Repo) -> None:
         """Insert or update a repo. The handle is only written on insert: it changes only through
         :meth:`update_identity`, after the two-way handle check."""
+        P = self._store.P
         self._exec(
             "INSERT INTO repos (did, handle, signing_key, pds, status, rev, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P})"
             " ON CONFLICT (did) DO UPDATE SET signing_key = excluded.signing_key,"
             " pds = excluded.pds, status = excluded.status, rev = excluded.rev,"
             " updated_at = excluded.updated_at",
@@ -105,15 +119,17 @@ class Tx:
     def update_identity(self, did: str, handle: str | None, signing_key: str, pds: str | None) -> None:
         """Refresh what the DID document says (``handle``: only one that passed the two-way check),
         leaving status and rev to the ingest."""
+        P = self._store.P
         self._exec(
-            "UPDATE repos SET handle = ?, signing_key = ?, pds = ?, updated_at = ? WHERE did = ?",
+            f"UPDATE repos SET handle = {P}, signing_key = {P}, pds = {P}, updated_at = {P} WHERE did = {P}",
             (handle, signing_key, pds, now_iso(), did),
         )
 
     def put_record(self, rec: StoredRecord, derived: Derived | None) -> None:
+        P = self._store.P
         self._exec(
             "INSERT INTO records (uri, did, collection, rkey, cid, rev, json, indexed_at, valid, report)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P})"
             " ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, json = excluded.json,"
             " indexed_at = excluded.indexed_at, valid = excluded.valid, report = excluded.report",
             (
@@ -138,24 +154,27 @@ class Tx:
         values = [rec.uri, rec.did, rec.cid, *derived.columns.values()]
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
         self._exec(
-            f"INSERT INTO {derived.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            f"INSERT INTO {derived.table} ({', '.join(cols)}) VALUES ({', '.join([P] * len(cols))})"
             f" ON CONFLICT (uri) DO UPDATE SET {updates}",
             values,
         )
 
     def delete_record(self, uri: str) -> None:
-        self._exec("DELETE FROM records WHERE uri = ?", (uri,))
+        P = self._store.P
+        self._exec(f"DELETE FROM records WHERE uri = {P}", (uri,))
         self._delete_derived(uri)
 
     def delete_repo_records(self, did: str) -> None:
+        P = self._store.P
         for table in (*DERIVED_TABLES, "records"):
-            self._exec(f"DELETE FROM {table} WHERE did = ?", (did,))
+            self._exec(f"DELETE FROM {table} WHERE did = {P}", (did,))
 
     def _delete_derived(self, uri: str) -> None:
+        P = self._store.P
         collection = uri.split("/")[3] if uri.count("/") >= 4 else ""
         table = DERIVED_TABLE.get(collection)
         if table is not None:
-            self._exec(f"DELETE FROM {table} WHERE uri = ?", (uri,))
+            self._exec(f"DELETE FROM {table} WHERE uri = {P}", (uri,))
 
     def reject(
         self,
@@ -167,90 +186,108 @@ class Tx:
         cid: str | None = None,
         seq: int | None = None,
     ) -> None:
+        P = self._store.P
         self._exec(
-            "INSERT INTO rejections (at, source, did, uri, cid, seq, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rejections (at, source, did, uri, cid, seq, reason)"
+            f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P})",
             (now_iso(), source, did, uri, cid, seq, reason[:2000]),
         )
 
     def queue_resync(self, did: str, reason: str, *, at: float) -> None:
         """Ask for ``did``'s repo to be fetched whole at ``at`` (unix time). A repo already queued
         keeps its place and its backoff: asking again does not hurry a failing repo."""
+        P = self._store.P
         self._exec(
-            "INSERT INTO resyncs (did, reason, attempts, next_at) VALUES (?, ?, 0, ?)"
+            f"INSERT INTO resyncs (did, reason, attempts, next_at) VALUES ({P}, {P}, 0, {P})"
             " ON CONFLICT (did) DO NOTHING",
             (did, reason[:500], at),
         )
 
     def resync_done(self, did: str) -> None:
-        self._exec("DELETE FROM resyncs WHERE did = ?", (did,))
+        P = self._store.P
+        self._exec(f"DELETE FROM resyncs WHERE did = {P}", (did,))
 
     def resync_failed(self, did: str, error: str, *, attempts: int, next_at: float) -> None:
+        P = self._store.P
         self._exec(
-            "UPDATE resyncs SET attempts = ?, next_at = ?, last_error = ? WHERE did = ?",
+            f"UPDATE resyncs SET attempts = {P}, next_at = {P}, last_error = {P} WHERE did = {P}",
             (attempts, next_at, error[:2000], did),
         )
 
     def set_cursor(self, source: str, seq: int) -> None:
+        P = self._store.P
         self._exec(
-            "INSERT INTO cursors (source, seq, updated_at) VALUES (?, ?, ?)"
+            f"INSERT INTO cursors (source, seq, updated_at) VALUES ({P}, {P}, {P})"
             " ON CONFLICT (source) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
             (source, seq, now_iso()),
         )
 
 
 class Store:
-    """Base of both backends. Subclasses provide ``dialect``, ``_connect`` and ``_begin``."""
+    """Base of both backends. Subclasses provide ``dialect``, ``P`` (the driver's own placeholder,
+    written into each statement where it is built; nothing rewrites SQL text), ``_acquire``,
+    ``_begin`` and ``close``.
+
+    A thread that opened a transaction reads through the same connection (so it sees its own writes);
+    any other read takes a connection of its own for the one statement.
+    """
 
     dialect: Dialect
+    P: str
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._all_conns: list[Any] = []
-        self._lock = threading.Lock()
 
     # --- backend hooks ---------------------------------------------------------------------
-    def _connect(self) -> Any:
+    @contextmanager
+    def _acquire(self) -> Iterator[Any]:
+        """A connection for one transaction or statement, returned afterwards."""
         raise NotImplementedError
-
-    def _sql(self, sql: str) -> str:
-        return sql
+        yield
 
     @contextmanager
-    def _raw_transaction(self, conn: Any, *, write: bool) -> Iterator[None]:
+    def _begin(self, conn: Any, *, write: bool) -> Iterator[None]:
         """A transaction on ``conn``: for writes it takes the backend's write lock up front."""
         raise NotImplementedError
         yield
 
-    # --- plumbing ---------------------------------------------------------------------------
-    def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._lock:
-                self._all_conns.append(conn)
-        return conn
+    def close(self) -> None:
+        raise NotImplementedError
 
-    def _execute(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+    # --- plumbing ---------------------------------------------------------------------------
+    @contextmanager
+    def _use(self, *, write: bool) -> Iterator[Any]:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:  # inside this thread's open transaction: join it
+            yield conn
+            return
+        with self._acquire() as conn:
+            self._local.conn = conn
+            try:
+                with self._begin(conn, write=write):
+                    yield conn
+            finally:
+                self._local.conn = None
+
+    @staticmethod
+    def _execute(conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         cur = conn.cursor()
-        cur.execute(self._sql(sql), tuple(params))
+        cur.execute(sql, tuple(params))
         return cur
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        conn = self._conn()
-        with self._raw_transaction(conn, write=False):
+        with self._use(write=False) as conn:
             return list(self._execute(conn, sql, params).fetchall())
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        conn = self._conn()
-        with self._raw_transaction(conn, write=True):
+        with self._use(write=True) as conn:
             yield Tx(self, conn)
 
     def migrate(self) -> int:
         """Bring the schema up to date; returns the schema version. Safe to run concurrently."""
-        conn = self._conn()
-        with self._raw_transaction(conn, write=True):
+        P = self.P
+        with self._use(write=True) as conn:
             self._lock_for_migration(conn)
             self._execute(conn, "CREATE TABLE IF NOT EXISTS atdata_meta (key TEXT PRIMARY KEY, value TEXT)")
             row = self._execute(conn, "SELECT value FROM atdata_meta WHERE key = 'schema_version'").fetchone()
@@ -263,7 +300,7 @@ class Store:
                     self._execute(conn, stmt.format(**self.dialect.tokens))
                 self._execute(
                     conn,
-                    "INSERT INTO atdata_meta (key, value) VALUES ('schema_version', ?)"
+                    f"INSERT INTO atdata_meta (key, value) VALUES ('schema_version', {P})"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (str(target),),
                 )
@@ -273,30 +310,24 @@ class Store:
     def _lock_for_migration(self, conn: Any) -> None:
         """Backends that allow concurrent migrators serialize them here."""
 
-    def close(self) -> None:
-        with self._lock:
-            conns, self._all_conns = self._all_conns, []
-        for conn in conns:
-            # Closing a connection another thread still uses may fail; there is nothing to keep.
-            with contextlib.suppress(Exception):
-                conn.close()
-        self._local = threading.local()
-
     # --- reads ------------------------------------------------------------------------------
     def cursor(self, source: str) -> int | None:
-        rows = self._query("SELECT seq FROM cursors WHERE source = ?", (source,))
+        P = self.P
+        rows = self._query(f"SELECT seq FROM cursors WHERE source = {P}", (source,))
         return int(rows[0][0]) if rows else None
 
     def repo(self, did: str) -> Repo | None:
+        P = self.P
         rows = self._query(
-            "SELECT did, handle, signing_key, pds, status, rev FROM repos WHERE did = ?", (did,)
+            f"SELECT did, handle, signing_key, pds, status, rev FROM repos WHERE did = {P}", (did,)
         )
         return Repo(*rows[0]) if rows else None
 
     def due_resyncs(self, now: float, limit: int) -> list[tuple[str, str, int]]:
         """(did, reason, attempts) of the queued resyncs due at ``now``, the longest waiting first."""
+        P = self.P
         rows = self._query(
-            "SELECT did, reason, attempts FROM resyncs WHERE next_at <= ? ORDER BY next_at, did LIMIT ?",
+            f"SELECT did, reason, attempts FROM resyncs WHERE next_at <= {P} ORDER BY next_at, did LIMIT {P}",
             (now, limit),
         )
         return [(str(d), str(r), int(a)) for d, r, a in rows]
@@ -332,7 +363,8 @@ class Store:
     _SERVED = "r.valid = 1 AND COALESCE(p.status, 'active') = 'active'"
 
     def record(self, uri: str, *, include_unserved: bool = False) -> StoredRecord | None:
-        where = "r.uri = ?" if include_unserved else f"r.uri = ? AND {self._SERVED}"
+        P = self.P
+        where = f"r.uri = {P}" if include_unserved else f"r.uri = {P} AND {self._SERVED}"
         rows = self._query(
             f"SELECT {self._RECORD_COLS} FROM records r LEFT JOIN repos p ON p.did = r.did WHERE {where}",
             (uri,),
@@ -342,13 +374,14 @@ class Store:
     def records(
         self, *, collection: str | None = None, did: str | None = None, include_unserved: bool = False
     ) -> list[StoredRecord]:
+        P = self.P
         clauses: list[str] = [] if include_unserved else [self._SERVED]
         params: list[Any] = []
         if collection is not None:
-            clauses.append("r.collection = ?")
+            clauses.append(f"r.collection = {P}")
             params.append(collection)
         if did is not None:
-            clauses.append("r.did = ?")
+            clauses.append(f"r.did = {P}")
             params.append(did)
         where = " AND ".join(clauses) or "1 = 1"
         rows = self._query(
@@ -361,26 +394,91 @@ class Store:
     def derived(
         self,
         table: str,
-        where: str = "1 = 1",
-        params: Sequence[Any] = (),
         *,
-        order: str = "d.uri",
+        uri: str | None = None,
+        uris: Sequence[str] | None = None,
+        exclude_uri: str | None = None,
+        collection: str | None = None,
+        did: str | None = None,
+        dids: Sequence[str] | None = None,
+        author: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        source_uri: str | None = None,
+        target_uri: str | None = None,
+        schema_uri: str | None = None,
+        subject_uri: str | None = None,
+        words: Sequence[str] | None = None,
+        order: Order = "uri",
         limit: int | None = None,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """Rows of a derived table whose record is served, as dicts, each with the record's ``record``
-        (parsed JSON), ``indexed_at`` and the author's ``handle``. ``where`` and ``order`` are SQL
-        written by the caller (never user text) that refer to the table as ``d``, the repo as ``p``."""
+        """Rows of a derived table whose record is served and that match every filter given, as
+        dicts, each with the record's ``record`` (parsed JSON), ``indexed_at`` and the author's
+        ``handle``. ``author`` is a handle or a DID; ``words`` (schemas only) each begin a word of
+        the schema's text. ``order``: ``uri``, ``newest`` first, highest ``version`` first, or
+        ``search`` (a name equal to the first word first, then by name and version)."""
         if table not in DERIVED_TABLES:
             raise ValueError(f"unknown derived table {table!r}")
+        P = self.P
+        clauses: list[str] = []
+        params: list[Any] = []
+
+        def where(column: str, value: Any) -> None:
+            if column.partition(".")[2] not in _COLUMNS[table] and not column.startswith("p."):
+                raise ValueError(f"the {table} table has no column {column!r}")
+            clauses.append(f"{column} = {P}")
+            params.append(value)
+
+        def among(column: str, values: Sequence[str]) -> None:
+            clauses.append(f"{column} IN ({', '.join([P] * len(values))})" if values else "1 = 0")
+            params.extend(values)
+
+        for column, value in (
+            ("d.uri", uri),
+            ("d.did", did),
+            ("d.name", name),
+            ("d.version", version),
+            ("d.source_uri", source_uri),
+            ("d.target_uri", target_uri),
+            ("d.schema_uri", schema_uri),
+            ("d.subject_uri", subject_uri),
+        ):
+            if value is not None:
+                where(column, value)
+        if uris is not None:
+            among("d.uri", uris)
+        if dids is not None:
+            among("d.did", dids)
+        if exclude_uri is not None:
+            clauses.append(f"d.uri <> {P}")
+            params.append(exclude_uri)
+        if collection is not None:  # a table may index several collections (0.7's records too)
+            clauses.append(f"r.collection = {P}")
+            params.append(collection)
+        if author is not None:
+            clauses.append(f"(p.handle = {P} OR d.did = {P})")
+            params += [author.lower().removeprefix("@"), author]
+        if words is not None:
+            if table != "schemas" or not words:
+                raise ValueError("words search the schemas table, and need at least one word")
+            condition, args = self._search_condition(words)
+            clauses.append(condition)
+            params += args
+        if order == "search":
+            if not words:
+                raise ValueError("order='search' needs words")
+            order_by = f"CASE WHEN lower(d.name) = {P} THEN 0 ELSE 1 END, d.name, d.version_sort DESC, d.uri"
+            params.append(words[0])
+        else:
+            order_by = _ORDERS[order]
         page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
-        conn = self._conn()
-        with self._raw_transaction(conn, write=False):
+        with self._use(write=False) as conn:
             cur = self._execute(
                 conn,
                 f"SELECT d.*, r.json AS record_json, r.indexed_at AS indexed_at, p.handle AS handle"
                 f" FROM {table} d JOIN records r ON r.uri = d.uri LEFT JOIN repos p ON p.did = d.did"
-                f" WHERE {self._SERVED} AND ({where}) ORDER BY {order}{page}",
+                f" WHERE {' AND '.join([self._SERVED, *clauses])} ORDER BY {order_by}{page}",
                 params,
             )
             names = [c[0] for c in cur.description]
@@ -392,7 +490,8 @@ class Store:
     def lens_edges(self, uri: str | None = None) -> list[tuple[str, str, str, str, str, str, str]]:
         """(uri, cid, did, source uri, source cid, target uri, target cid) of every served lens whose
         code passed the sandbox validator (or of just ``uri``): the lens graph's edges."""
-        where, params = ("AND d.uri = ?", [uri]) if uri is not None else ("", [])
+        P = self.P
+        where, params = (f"AND d.uri = {P}", [uri]) if uri is not None else ("", [])
         rows = self._query(
             "SELECT d.uri, d.cid, d.did, d.source_uri, d.source_cid, d.target_uri, d.target_cid"
             " FROM lenses d JOIN records r ON r.uri = d.uri LEFT JOIN repos p ON p.did = d.did"
@@ -401,16 +500,17 @@ class Store:
         )
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
-    def search_clause(self, words: Sequence[str]) -> tuple[str, list[Any]]:
+    def _search_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
         """A condition on the schemas table (as ``d``) matching rows that hold a word starting with
-        each of ``words`` (letters and digits only), for :meth:`derived`."""
+        each of ``words`` (letters and digits only)."""
         raise NotImplementedError
 
     def schema_cids(self, uris: Sequence[str]) -> dict[str, str]:
         """uri -> cid of the served schemas among ``uris``."""
+        P = self.P
         if not uris:
             return {}
-        marks = ", ".join("?" * len(uris))
+        marks = ", ".join([P] * len(uris))
         rows = self._query(
             f"SELECT d.uri, d.cid FROM schemas d JOIN records r ON r.uri = d.uri"
             f" LEFT JOIN repos p ON p.did = d.did WHERE {self._SERVED} AND d.uri IN ({marks})",
@@ -419,8 +519,9 @@ class Store:
         return {uri: cid for uri, cid in rows}
 
     def rejections(self, limit: int = 100) -> list[Rejection]:
+        P = self.P
         rows = self._query(
-            "SELECT id, at, source, did, uri, cid, seq, reason FROM rejections ORDER BY id DESC LIMIT ?",
+            f"SELECT id, at, source, did, uri, cid, seq, reason FROM rejections ORDER BY id DESC LIMIT {P}",
             (limit,),
         )
         return [Rejection(*r) for r in rows]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,14 +16,29 @@ from atdata_appview.store.migrations import SQLITE
 
 class SqliteStore(Store):
     dialect = SQLITE
+    P = "?"
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.path = Path(path)
+        self._thread_conns = threading.local()
+        self._all_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _acquire(self) -> Iterator[sqlite3.Connection]:
+        # One connection per thread, kept open: opening one costs more than most statements.
+        conn = getattr(self._thread_conns, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._thread_conns.conn = conn
+            with self._lock:
+                self._all_conns.append(conn)
+        yield conn
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Each thread gets its own connection; check_same_thread=False only so close() can run anywhere.
+        # check_same_thread=False only so close() can run anywhere.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
         conn.execute("PRAGMA journal_mode = WAL")
         # With WAL, NORMAL loses nothing when the process dies (SIGKILL); only an OS crash or power
@@ -31,10 +48,7 @@ class SqliteStore(Store):
         return conn
 
     @contextmanager
-    def _raw_transaction(self, conn: Any, *, write: bool) -> Iterator[None]:
-        if conn.in_transaction:  # nested use on the same thread joins the open transaction
-            yield
-            return
+    def _begin(self, conn: Any, *, write: bool) -> Iterator[None]:
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield
@@ -43,6 +57,15 @@ class SqliteStore(Store):
             raise
         conn.execute("COMMIT")
 
-    def search_clause(self, words: Sequence[str]) -> tuple[str, list[Any]]:
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all_conns = self._all_conns, []
+        for conn in conns:
+            # Closing a connection another thread still uses may fail; there is nothing to keep.
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._thread_conns = threading.local()
+
+    def _search_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
         query = " AND ".join(f'"{w}"*' for w in words)
         return "d.uri IN (SELECT uri FROM schemas_fts WHERE schemas_fts MATCH ?)", [query]

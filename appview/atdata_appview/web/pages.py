@@ -9,6 +9,9 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
+from atdata.errors import AtdataError
+from atdata.network.predecessor import ALT_SCHEMA, convert_schema
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1rem 1.5rem;color:#222}
 header a{color:inherit;text-decoration:none} header{display:flex;gap:1rem;align-items:baseline}
@@ -116,7 +119,7 @@ def schema_page(
     path_note: str,
     readable: list[Readable] | None = None,
 ) -> str:
-    rec = row["record"]
+    rec = _as_ours(row["record"], row["uri"])
     fields = "".join(
         f"<tr><td><code>{escape(str(f.get('name')))}</code></td>"
         f"<td><code>{escape(_type_text(f.get('type', {})))}"
@@ -197,3 +200,13 @@ def lens_page(row: dict[str, Any], source: str, target: str, attestations: list[
 
 def not_found(what: str) -> str:
     return page("not found", f"<h1>Not found</h1><p>{escape(what)}</p>")
+
+
+def _as_ours(record: dict[str, Any], uri: str) -> dict[str, Any]:
+    """An atdata 0.7 schema shown with the fields it converts to (its own record when it cannot)."""
+    if record.get("$type") != ALT_SCHEMA:
+        return record
+    try:
+        return convert_schema(record, uri)[0]
+    except AtdataError:
+        return record

@@ -9,6 +9,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from atdata.errors import LensPathError
+from atdata.network.predecessor import ALT_LENS
 from atdata_appview.graph import GraphService
 from atdata_appview.store import Store
 from atdata_appview.web import pages, svg
@@ -32,8 +33,7 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
     def schema_rows(uris: list[str]) -> dict[str, dict[str, Any]]:
         if not uris:
             return {}
-        marks = ", ".join("?" * len(uris))
-        return {r["uri"]: r for r in store.derived("schemas", f"d.uri IN ({marks})", uris)}
+        return {r["uri"]: r for r in store.derived("schemas", uris=uris)}
 
     def home(request: Request) -> HTMLResponse:
         q = request.query_params.get("q", "").strip()[:512]
@@ -44,25 +44,21 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
                 rows = []
             results = [{**r, "did": r["author"]} for r in rows]
         else:
-            results = store.derived("schemas", order="r.indexed_at DESC, d.uri", limit=50)
+            results = store.derived("schemas", order="newest", limit=50)
         return _html(pages.home(q, results))
 
     def schema(request: Request) -> HTMLResponse:
         uri = request.query_params.get("uri", "")
-        rows = store.derived("schemas", "d.uri = ?", (uri,))
+        rows = store.derived("schemas", uri=uri)
         if not rows:
             return _html(pages.not_found(f"no schema at {uri}"), 404)
         row = rows[0]
         versions = store.derived(
-            "schemas",
-            "d.did = ? AND d.name = ? AND d.uri <> ?",
-            (row["did"], row["name"], uri),
-            order="d.version_sort DESC",
-            limit=50,
+            "schemas", did=row["did"], name=row["name"], exclude_uri=uri, order="version", limit=50
         )
-        datasets = store.derived("datasets", "d.schema_uri = ?", (uri,), limit=100)
-        lenses_in = store.derived("lenses", "d.target_uri = ?", (uri,), limit=100)
-        lenses_out = store.derived("lenses", "d.source_uri = ?", (uri,), limit=100)
+        datasets = store.derived("datasets", schema_uri=uri, limit=100)
+        lenses_in = store.derived("lenses", target_uri=uri, limit=100)
+        lenses_out = store.derived("lenses", source_uri=uri, limit=100)
         target = request.query_params.get("target", "")
         path: list[str] = []
         note = "Choose a target to highlight the shortest lens path."
@@ -70,6 +66,16 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
             svg.Edge(lens["source_uri"], lens["target_uri"], str(lens.get("name") or lens["uri"]))
             for lens in (*lenses_in[:NEIGHBOURS], *lenses_out[:NEIGHBOURS])
             if lens["code_ok"]
+        ]
+        edges += [  # atdata 0.7 lenses: shown, marked, never used for a path
+            svg.Edge(
+                lens["source_uri"],
+                lens["target_uri"],
+                f"{lens.get('name') or lens['uri']}: code by git reference, not runnable here",
+                runnable=False,
+            )
+            for lens in (*lenses_in[:NEIGHBOURS], *lenses_out[:NEIGHBOURS])
+            if f"/{ALT_LENS}/" in lens["uri"]
         ]
         if target:
             try:
@@ -102,8 +108,7 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
         lens_uris = sorted({step["uri"] for v in views for step in v["path"]})
         lenses: dict[str, dict[str, Any]] = {}
         if lens_uris:
-            marks = ", ".join("?" * len(lens_uris))
-            lenses = {r["uri"]: r for r in store.derived("lenses", f"d.uri IN ({marks})", lens_uris)}
+            lenses = {r["uri"]: r for r in store.derived("lenses", uris=lens_uris)}
         stored = schema_rows(sorted({v["schema"]["uri"] for v in views}))
         return [
             pages.Readable(
@@ -116,7 +121,7 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
 
     def lens(request: Request) -> HTMLResponse:
         uri = request.query_params.get("uri", "")
-        rows = store.derived("lenses", "d.uri = ?", (uri,))
+        rows = store.derived("lenses", uri=uri)
         if not rows:
             return _html(pages.not_found(f"no lens at {uri}"), 404)
         row = rows[0]
@@ -125,7 +130,7 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
         def end(u: str) -> str:
             return pages.schema_link(ends[u]) if u in ends else f"<code>{pages.escape(u)}</code>"
 
-        attestations = store.derived("attestations", "d.subject_uri = ?", (uri,), limit=100)
+        attestations = store.derived("attestations", subject_uri=uri, limit=100)
         return _html(pages.lens_page(row, end(row["source_uri"]), end(row["target_uri"]), attestations))
 
     return [Route("/", home), Route("/schema", schema), Route("/lens", lens)]

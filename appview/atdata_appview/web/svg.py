@@ -18,6 +18,8 @@ class Edge:
     source: str
     target: str
     label: str
+    runnable: bool = True
+    """False for atdata 0.7 lenses (code by git reference): drawn dashed, never on a path."""
 
 
 def layout(focus: str, edges: list[Edge], path: list[str]) -> dict[str, tuple[int, int]]:
@@ -74,12 +76,14 @@ def render(focus: str, labels: dict[str, str], edges: list[Edge], path: list[str
         (x1, y1), (x2, y2) = xy(e.source), xy(e.target)
         hot = (e.source, e.target) in on_path
         forward = x2 > x1
+        classes = "edge" + (" path" if hot else "") + ("" if e.runnable else " git-reference")
         sx, tx = (x1 + NODE_W, x2) if forward else (x1, x2 + NODE_W)
         parts.append(
-            f'<line class="edge{" path" if hot else ""}" x1="{sx}" y1="{y1 + NODE_H // 2}" x2="{tx}" '
+            f'<line class="{classes}" x1="{sx}" y1="{y1 + NODE_H // 2}" x2="{tx}" '
             f'y2="{y2 + NODE_H // 2}" stroke="{"#d62728" if hot else "#999"}" '
             f'stroke-width="{3 if hot else 1.2}" '
-            f'marker-end="url(#{"arrow-path" if hot else "arrow"})"><title>{escape(e.label)}</title></line>'
+            + ("" if e.runnable else 'stroke-dasharray="5 4" ')
+            + f'marker-end="url(#{"arrow-path" if hot else "arrow"})"><title>{escape(e.label)}</title></line>'
         )
     for node in pos:
         x, y = xy(node)

@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import atdata
-from atdata.errors import LensPathError
+from atdata.errors import AtdataError, LensPathError
 from atdata.lenses.graph import LensFilter
 from atdata.lexicon import nsid as N
+from atdata.network.predecessor import ALT_SCHEMA
 from atdata.ranking import rank
 from atdata_appview.graph import GraphService, LensInfo
 from atdata_appview.store import Store
 
-COUNTS_TTL = 5.0
+COUNTS_TTL = 5.0  # seconds describeService's record counts may lag: COUNT(*) scans each table
+_UNVERSIONED = "0.0.0"
 _WORD = re.compile(r"[^\W_]+")  # the letters and digits of a query; everything else separates words
 
 
-class XrpcError(Exception):
+class XrpcError(AtdataError):
     """An XRPC error answer: HTTP status, error name (from the lexicon) and message."""
 
     def __init__(self, status: int, error: str, message: str) -> None:
@@ -107,7 +110,7 @@ class Queries:
 
     # --- schemas ---------------------------------------------------------------------------
     def _schema_row(self, uri: str) -> dict[str, Any] | None:
-        rows = self.store.derived("schemas", "d.uri = ?", (uri,))
+        rows = self.store.derived("schemas", uri=uri)
         return rows[0] if rows else None
 
     def resolve_schema(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -124,14 +127,7 @@ class Queries:
         version = None
         if "@" in name:
             name, version = name.split("@", 1)
-        where, args = ["d.name = ?"], [name]
-        if version is not None:
-            where.append("d.version = ?")
-            args.append(version)
-        if author is not None:
-            where.append("(p.handle = ? OR d.did = ?)")
-            args += [author.lower().removeprefix("@"), author]
-        rows = self.store.derived("schemas", " AND ".join(where), args, limit=1000)
+        rows = self.store.derived("schemas", name=name, version=version, author=author, limit=1000)
         if not rows:
             raise _not_found(f"no schema named {params['name']!r}")
         rows = rank(rows, trusted, lambda r: (r["did"], r["version"], r["uri"]))
@@ -150,6 +146,38 @@ class Queries:
             out["candidates"] = views[1:101]
         return out
 
+    def predecessor_resolve_schema(self, raw: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """atdata 0.7's ``science.alt.dataset.resolveSchema(handle, schemaId, version?)``: the
+        author's 0.7 schema record of that name (the highest version unless one is given), so a 0.7
+        client pointed at this appview resolves its schemas. Answers ``{uri, cid, record}``."""
+        params: dict[str, str] = {}
+        for key, limit, required in (("handle", 253, True), ("schemaId", 500, True), ("version", 100, False)):
+            values = raw.get(key, [])
+            if len(values) > 1 or (required and not values) or (values and not 0 < len(values[0]) <= limit):
+                return 400, {
+                    "error": "InvalidRequest",
+                    "message": f"{key}: one string of 1..{limit} characters",
+                }
+            if values:
+                params[key] = values[0]
+        handle = params["handle"].removeprefix("@")
+        rows = self.store.derived(
+            "schemas",
+            collection=ALT_SCHEMA,
+            author=handle,
+            name=params["schemaId"],
+            version=params.get("version"),
+            order="version",
+            limit=1,
+        )
+        if not rows:
+            return 400, {
+                "error": "SchemaNotFound",
+                "message": f"{handle} publishes no atdata 0.7 schema {params['schemaId']!r}"
+                + (f" version {params['version']}" if "version" in params else ""),
+            }
+        return 200, {"uri": rows[0]["uri"], "cid": rows[0]["cid"], "record": rows[0]["record"]}
+
     def get_schema(self, params: dict[str, Any]) -> dict[str, Any]:
         row = self._schema_row(params["uri"])
         if row is None:
@@ -157,11 +185,7 @@ class Queries:
         if params.get("cid") and params["cid"] != row["cid"]:
             raise _not_found(f"{params['uri']} is now {row['cid']}, not {params['cid']}")
         others = self.store.derived(
-            "schemas",
-            "d.did = ? AND d.name = ? AND d.uri <> ?",
-            (row["did"], row["name"], row["uri"]),
-            order="d.version_sort DESC, d.uri",
-            limit=100,
+            "schemas", did=row["did"], name=row["name"], exclude_uri=row["uri"], order="version", limit=100
         )
         out: dict[str, Any] = {"schema": schema_view(row)}
         if others:
@@ -175,21 +199,17 @@ class Queries:
         words = _WORD.findall(params["q"].lower())
         if not words:
             return {"schemas": []}
-        where, args = self.store.search_clause(words[:16])
-        order = "CASE WHEN lower(d.name) = ? THEN 0 ELSE 1 END, d.name, d.version_sort DESC, d.uri"
-        rows = self.store.derived(
-            "schemas", where, [*args, words[0]], order=order, limit=limit + 1, offset=offset
-        )
+        rows = self.store.derived("schemas", words=words[:16], order="search", limit=limit + 1, offset=offset)
         return _with_cursor({"schemas": [schema_view(r) for r in rows]}, "schemas", rows, limit, offset)
 
     # --- lenses ----------------------------------------------------------------------------
     def _lens_view(self, row: dict[str, Any]) -> dict[str, Any]:
         record = row["record"]
-        attestations = self.store.derived("attestations", "d.subject_uri = ?", (row["uri"],), limit=1000)
+        attestations = self.store.derived("attestations", subject_uri=row["uri"], limit=1000)
         view = {
             **_common(row),
             "name": record["name"],
-            "version": record["version"],
+            "version": record.get("version", _UNVERSIONED),  # atdata 0.7 lenses have no version
             "source": _ref(row["source_uri"], row["source_cid"]),
             "target": _ref(row["target_uri"], row["target_cid"]),
             "valid": bool(row["code_ok"]),
@@ -211,7 +231,7 @@ class Queries:
         return view
 
     def get_lens(self, params: dict[str, Any]) -> dict[str, Any]:
-        rows = self.store.derived("lenses", "d.uri = ?", (params["uri"],))
+        rows = self._with_lens_cids(self.store.derived("lenses", uri=params["uri"]))
         if not rows:
             raise _not_found(f"no lens at {params['uri']}")
         if params.get("cid") and params["cid"] != rows[0]["cid"]:
@@ -220,22 +240,37 @@ class Queries:
 
     def list_lenses(self, params: dict[str, Any]) -> dict[str, Any]:
         limit, offset = _page(params)
-        where, args = [], []
-        for param, column in (("source", "d.source_uri"), ("target", "d.target_uri"), ("author", "d.did")):
-            if params.get(param):
-                where.append(f"{column} = ?")
-                args.append(params[param])
         rows = self.store.derived(
-            "lenses", " AND ".join(where) or "1 = 1", args, limit=limit + 1, offset=offset
+            "lenses",
+            source_uri=params.get("source") or None,
+            target_uri=params.get("target") or None,
+            did=params.get("author") or None,
+            limit=limit + 1,
+            offset=offset,
         )
-        body = {"lenses": [self._lens_view(r) for r in rows[:limit]]}
+        body = {"lenses": [self._lens_view(r) for r in self._with_lens_cids(rows[:limit])]}
         return _with_cursor(body, "lenses", rows, limit, offset)
+
+    def _with_lens_cids(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """atdata 0.7 lenses name their schemas by at-uri alone: the CIDs this appview serves under
+        them; a lens whose schemas it does not serve is left out."""
+        missing = {r[k] for r in rows for k in ("source_uri", "target_uri") if not r[k.replace("uri", "cid")]}
+        if not missing:
+            return rows
+        cids = self.store.schema_cids(sorted(missing))
+        out = []
+        for r in rows:
+            for end in ("source", "target"):
+                if not r[f"{end}_cid"] and r[f"{end}_uri"] in cids:
+                    r = {**r, f"{end}_cid": cids[r[f"{end}_uri"]]}
+            if r["source_cid"] and r["target_cid"]:
+                out.append(r)
+        return out
 
     def _trust(self, trusted: list[str], max_hops: int | None) -> LensFilter:
         if not trusted:
             return LensFilter(max_hops=max_hops)
-        marks = ", ".join("?" * len(trusted))
-        attested = self.store.derived("attestations", f"d.did IN ({marks})", trusted)
+        attested = self.store.derived("attestations", dids=trusted)
         return LensFilter(
             authors=frozenset(trusted),
             attested=self.graph.current({(a["subject_uri"], a["subject_cid"]) for a in attested}),
@@ -275,16 +310,10 @@ class Queries:
     def list_datasets(self, params: dict[str, Any]) -> dict[str, Any]:
         limit, offset = _page(params)
         schema = params.get("schema")
-        where, args = [], []
-        if params.get("author"):
-            where.append("d.did = ?")
-            args.append(params["author"])
-        if schema and not params.get("convertible"):
-            where.append("d.schema_uri = ?")
-            args.append(schema)
+        author = params.get("author") or None
         if schema and params.get("convertible"):
             # Every dataset is a candidate; keep those whose schema is the target or converts to it.
-            rows = self.store.derived("datasets", " AND ".join(where) or "1 = 1", args)
+            rows = self._with_schema_cids(self.store.derived("datasets", did=author))
             kept: list[dict[str, Any]] = []
             for row in rows:
                 view = self._dataset_view(row)
@@ -300,10 +329,26 @@ class Queries:
             page = kept[offset : offset + limit + 1]
             return _with_cursor({"datasets": page}, "datasets", page, limit, offset)
         rows = self.store.derived(
-            "datasets", " AND ".join(where) or "1 = 1", args, limit=limit + 1, offset=offset
+            "datasets", did=author, schema_uri=schema or None, limit=limit + 1, offset=offset
         )
-        views = [self._dataset_view(r) for r in rows]
+        views = [self._dataset_view(r) for r in self._with_schema_cids(rows)]
         return _with_cursor({"datasets": views}, "datasets", rows, limit, offset)
+
+    def _with_schema_cids(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """atdata 0.7 entries name their schema by at-uri alone: give them the CID of the schema this
+        appview serves under it, and leave out those whose schema it does not serve."""
+        missing = [r["schema_uri"] for r in rows if not r["schema_cid"]]
+        if not missing:
+            return rows
+        cids = self.store.schema_cids(sorted(set(missing)))
+        out = []
+        for r in rows:
+            if not r["schema_cid"]:
+                if r["schema_uri"] not in cids:
+                    continue
+                r = {**r, "schema_cid": cids[r["schema_uri"]]}
+            out.append(r)
+        return out
 
     @staticmethod
     def _dataset_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -314,7 +359,14 @@ class Queries:
         return {
             "version": atdata.__version__,
             "lexicons": [*N.RECORDS, *N.QUERIES],
-            "counts": {
-                table: self.store.count(table) for table in ("schemas", "lenses", "datasets", "attestations")
-            },
+            "counts": self._record_counts(),
         }
+
+    def _record_counts(self) -> dict[str, int]:
+        now = time.monotonic()
+        cached = self._counts
+        if cached is None or now - cached[0] > COUNTS_TTL:
+            tables = ("schemas", "lenses", "datasets", "attestations")
+            cached = (now, {table: self.store.count(table) for table in tables})
+            self._counts = cached  # one tuple assignment: concurrent callers see old or new, never half
+        return dict(cached[1])

@@ -26,6 +26,9 @@ from atdata_appview.xrpc.queries import Queries, XrpcError
 
 log = logging.getLogger(__name__)
 
+PREDECESSOR_RESOLVE_SCHEMA = "science.alt.dataset.resolveSchema"
+"""atdata 0.7's query, answered so that 0.7 clients pointed at this appview resolve their schemas."""
+
 
 def _error(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=status)
@@ -33,6 +36,8 @@ def _error(status: int, error: str, message: str) -> JSONResponse:
 
 def answer(queries: Queries, nsid: str, raw: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
     """One XRPC call, transport aside: (HTTP status, JSON body)."""
+    if nsid == PREDECESSOR_RESOLVE_SCHEMA:
+        return queries.predecessor_resolve_schema(raw)
     handler = queries.handlers.get(nsid)
     if handler is None:
         return 501, {"error": "MethodNotImplemented", "message": f"{nsid} is not served here"}

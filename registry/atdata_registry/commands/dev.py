@@ -15,6 +15,7 @@ import sys
 
 from atdata.config import ENV_VARS, dev_network, forget_dev_network, remember_dev_network
 from atdata_registry import devstack
+from atdata_registry.commands.auth import add_password_options, read_password
 from atdata_registry.devstack.install import install_dir, is_installed
 
 
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("account", help="create an account on the local PDS and print its DID")
     p.add_argument("handle", help="a handle ending in .test, e.g. alice.test")
-    p.add_argument("--password", required=True)
+    add_password_options(p, "new account's password")
     p.add_argument("--email", help="default: <name>@example.test")
     p.set_defaults(func=_account)
 
@@ -51,7 +52,7 @@ def _up(args: argparse.Namespace) -> int:
         print(json.dumps({"pds": stack.pds, "plc": stack.plc}))
     else:
         print(f"pds: {stack.pds}\nplc: {stack.plc}\nlog: {stack.log_file}")
-        print("atdata commands and new Python processes use it now; other tools: eval \"$(atdata dev env)\"")
+        print('atdata commands and new Python processes use it now; other tools: eval "$(atdata dev env)"')
     return 0
 
 
@@ -67,7 +68,8 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _account(args: argparse.Namespace) -> int:
-    print(devstack.create_account(args.handle, args.password, args.email))
+    password = read_password(args, f"password for the new account {args.handle}: ")
+    print(devstack.create_account(args.handle, password, args.email))
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from atdata.errors import AtdataError, PublishError
+from atdata.lexicon.definitions import ATTESTATION_KINDS
 from atdata_registry.publish import Published, Publisher
 from atdata_registry.session import Session, current_session
 
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("attestation", parents=[common], help="your statement about a published lens")
     p.add_argument("lens", metavar="LENS_AT_URI")
-    p.add_argument("--kind", required=True, choices=["reviewed", "tested", "lawsChecked"])
+    p.add_argument("--kind", required=True, choices=ATTESTATION_KINDS)
     p.add_argument("--comment")
     p.add_argument("--replace", action="store_true")
     p.set_defaults(func=_attestation)

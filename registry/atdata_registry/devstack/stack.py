@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import platformdirs
 
 from atdata.errors import AtdataError
+from atdata.network.loopback import free_ports
 from atdata.network.xrpc import XrpcClient
 from atdata_registry.devstack.install import DevStackError, ensure_installed
 
@@ -98,19 +98,6 @@ class DevStack:
                 state = "answer" if answering else "stop"
                 raise DevStackError(f"the PDS at {self.pds} did not {state} within {timeout:.0f} s")
             time.sleep(0.05)
-
-
-def _free_ports(n: int) -> list[int]:
-    # All bound at once, so the ports differ; another process could still take one before node binds
-    # it, which start() survives by trying again.
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _is_stack_process(pid: int) -> bool:
@@ -213,7 +200,7 @@ def _start(state: Path, modules: Path, timeout: float) -> DevStack:
     log_file = state / LOG_FILE
     admin_password = secrets.token_hex(16)
     jwt_secret = secrets.token_hex(32)
-    plc_port, pds_port = _free_ports(2)
+    plc_port, pds_port = free_ports(2)
     env = {
         **os.environ,
         "ATDATA_DEVSTACK_MODULES": str(modules),
@@ -294,4 +281,7 @@ def create_account(
             )
         except AtdataError as e:
             raise DevStackError(f"creating the account {handle!r} on {stack.pds} failed: {e}") from None
-    return str(answer["did"])
+    did = answer.get("did") if isinstance(answer, dict) else None
+    if not isinstance(did, str):
+        raise DevStackError(f"{stack.pds} answered createAccount for {handle!r} without a DID")
+    return did

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from atdata.errors import AtdataError, LensError
+from atdata.errors import AtdataError
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -116,13 +116,8 @@ def _add_laws(group: Any) -> None:
 
 
 def _laws(args: argparse.Namespace) -> int:
-    try:
-        from atdata.lenses.laws import check_laws, lens_from_file
-    except ModuleNotFoundError as e:
-        if e.name != "hypothesis":
-            raise
-        raise LensError("atdata lens laws needs hypothesis: pip install hypothesis") from None
     from atdata.cli.codegen import read_record
+    from atdata.lenses.laws import check_laws, lens_from_file  # MissingExtraError without hypothesis
     from atdata.sandbox import Limits
     from atdata.schema import from_schema
 

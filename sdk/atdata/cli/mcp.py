@@ -21,6 +21,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="PORT",
         help="serve streamable HTTP on 127.0.0.1:PORT (path /mcp) instead of stdio",
     )
+    parser.add_argument(
+        "--allow-local",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="let the tools read local shard files under DIR (repeatable; default: no local files, "
+        "since locations come from agents and from strangers' records)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="let the tools reach HOST (a name or address) even on a loopback, private or link-local "
+        "address (repeatable; the configured appview, PLC and PDS are always reachable)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -31,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.appview:
         # The tools and anything they call (atdata.resolve, as_type) then agree on the appview.
         configure(appview=args.appview)
-    server = build_server(args.appview)
+    server = build_server(args.appview, allow_local=args.allow_local, allow_hosts=args.allow_host)
     if args.http is not None:
         server.run("streamable-http", host="127.0.0.1", port=args.http)
     else:

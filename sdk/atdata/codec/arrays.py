@@ -12,6 +12,8 @@ import struct
 
 import numpy as np
 
+from atdata.errors import AtdataError
+
 _NPY_MAGIC = b"\x93NUMPY"
 # Object and structured dtypes could smuggle pickles or unbounded parsing; samples never need them.
 _ALLOWED_KINDS = frozenset("biufcmMSU")
@@ -19,7 +21,7 @@ _DIM_FORMATS = [struct.Struct(f"<{n}Q") for n in range(33)]
 _dtype_cache: dict[bytes, np.dtype] = {}
 
 
-class ArrayFormatError(ValueError):
+class ArrayFormatError(AtdataError, ValueError):
     """The bytes of an array field are not in the array layout (the message says why)."""
 
 

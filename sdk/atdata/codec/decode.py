@@ -17,7 +17,7 @@ import msgpack
 import numpy as np
 
 from atdata.codec.arrays import ArrayFormatError, decode_array, header_end, is_npy, parse_header, view
-from atdata.errors import SampleValidationError, ShardError
+from atdata.errors import AtdataError, SampleValidationError, ShardError
 from atdata.types.fields import (
     MISSING,
     ArrayType,
@@ -38,7 +38,7 @@ _ABSENT = object()
 _EXACT: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "bytes": bytes}
 
 
-class _Bad(Exception):
+class _Bad(AtdataError):
     """A field value does not fit; ``path`` grows as the error travels out of nested values."""
 
     def __init__(self, message: str) -> None:

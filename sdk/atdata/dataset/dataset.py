@@ -93,6 +93,15 @@ class Dataset(Generic[T]):
             else ShardCache(cache_dir, getattr(ShardCache.default(), "max_bytes", DEFAULT_MAX_BYTES))
         )
         """Where remote shards with sidecars are kept after their first read (None: nowhere)."""
+        self._record_sha256: dict[str, str] = {}
+        checksums = getattr(self.published, "metadata", {}).get("checksums") if self.published else None
+        if isinstance(checksums, list) and len(checksums) == len(self._urls):
+            from atdata.network.predecessor import expected_sha256
+
+            for url, checksum in zip(self._urls, checksums):
+                sha = expected_sha256(checksum)
+                if sha is not None:
+                    self._record_sha256[url] = sha
         self._sidecars: dict[str, Sidecar | None] = {}
         self._source: Dataset[Any] | None = None
         self._transform: Transform | None = None
@@ -284,7 +293,12 @@ class Dataset(Generic[T]):
             try:
                 sidecar = self._sidecar(url) if self.verify else None
                 for key, body in shard_samples(
-                    url, sidecar, verify=self.verify, timeout=self.timeout, cache=self.cache
+                    url,
+                    sidecar,
+                    verify=self.verify,
+                    timeout=self.timeout,
+                    cache=self.cache,
+                    sha256=self._record_sha256.get(url),
                 ):
                     if body is None:
                         error = ShardError("sample has no .msgpack member", url=shown, key=key)

@@ -197,31 +197,30 @@ class Interleaved(Dataset[Any]):
 
         A skipped source is added to ``failed``."""
         member = self._members[index]
-        iterator = member.dataset._keyed(shards)
-        while True:
-            try:
-                item = next(iterator)
-            except StopIteration:
-                return
-            except AtdataError as e:
-                if self._interleave_on_error == "raise":
-                    raise SourceError(member.label, e) from e
-                log.warning("interleave: skipping the rest of source %s: %s", member.label, e)
-                if failed is not None:
-                    failed.add(index)
-                return
-            yield item
+        try:
+            # Delegating with yield from keeps the per-sample cost of this layer near nothing.
+            yield from member.dataset._keyed(shards)
+        except AtdataError as e:
+            if self._interleave_on_error == "raise":
+                raise SourceError(member.label, e) from e
+            log.warning("interleave: skipping the rest of source %s: %s", member.label, e)
+            if failed is not None:
+                failed.add(index)
 
     def _each_once(self, per_member: list[list[str]], rng: random.Random, shuffle: bool) -> Keyed:
         live = [(i, self._stream(i, s)) for i, s in enumerate(per_member) if s]
         if not shuffle:
-            while live:
-                for entry in list(live):
-                    item = next(entry[1], None)
+            streams = [stream for _, stream in live]
+            while streams:
+                ended: list[int] = []
+                for n, stream in enumerate(streams):
+                    item = next(stream, None)
                     if item is None:
-                        live.remove(entry)
+                        ended.append(n)
                     else:
                         yield item
+                if ended:  # drop the sources that ran out, keeping the others' turns in order
+                    streams = [st for n, st in enumerate(streams) if n not in ended]
             return
         left = [self._remaining(i, per_member[i]) for i, _ in live]
         while live:

@@ -3,7 +3,7 @@
 Every sample a :class:`~atdata.Dataset` decodes carries one extra entry in its ``__dict__``: a pair
 of the shard's :class:`Origin` (made once per shard, shared by all its samples) and the sample's
 key. That costs one dict store per sample, so the plain read path stays as fast as it was
-(``benchmarks/provenance.py`` measures it). A lens chain copies the pair onto each output sample,
+(``benchmarks/hive.py`` measures it). A lens chain copies the pair onto each output sample,
 with an :class:`Origin` extended by the chain's lens names. The entry is not a field: equality,
 ``repr``, ``model_dump`` and encoding ignore it; pickling keeps it, so provenance survives the
 trip from a DataLoader worker.

@@ -1,6 +1,6 @@
 """The PyTorch adapter: a Dataset as an ``IterableDataset`` that splits shards by node and worker.
 
-Imported only by ``Dataset.to_torch`` (torch is not a dependency of atdata). The class lives at
+Imported only by ``Dataset.to_torch`` (torch comes with the ``torch`` extra). The class lives at
 module level so DataLoader workers started with spawn or forkserver can unpickle it.
 
 With ``tensors=True`` each item is a dict of the sample's (or batch's) fields the way ``webdataset``
@@ -18,12 +18,19 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.distributed as dist
-from torch.utils.data import IterableDataset, get_worker_info
 
 from atdata.dataset.batch import Batch
 from atdata.errors import DatasetError
+from atdata.extras import missing
+
+try:
+    import torch
+    import torch.distributed as dist
+    from torch.utils.data import IterableDataset, get_worker_info
+except ModuleNotFoundError as e:
+    if e.name != "torch":
+        raise
+    raise missing("torch", "torch") from None
 from atdata.types.packable import spec_of
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from atdata.errors import LensValidationError, Violation
+from atdata.errors import AtdataError, LensValidationError, Violation
 from atdata.types.fields import TypeSpec
 from atdata.types.packable import values_equal
 
@@ -58,7 +58,7 @@ MAX_ARRAY_BYTES = 1 << 30
 _CAST_KINDS = "biufc"  # bool, integers, floats, complex: no strings, voids, objects or subarrays
 
 
-class OpError(ValueError):
+class OpError(AtdataError, ValueError):
     """An operation met a sample it cannot transform (the runner adds lens name and sample key)."""
 
 

@@ -19,13 +19,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, Verbosity, assume, given, settings
-from hypothesis import errors as hyp_errors
-from hypothesis import seed as hypothesis_seed
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
-from atdata.errors import LensError, LensExecutionError, LensLimitError
+from atdata.errors import AtdataError, LensError, LensExecutionError, LensLimitError
+from atdata.extras import missing
+
+try:
+    from hypothesis import HealthCheck, Phase, Verbosity, assume, given, settings
+    from hypothesis import errors as hyp_errors
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ModuleNotFoundError as e:
+    if e.name != "hypothesis":
+        raise
+    raise missing("laws", "hypothesis") from None
 from atdata.lenses.lens import Lens
 from atdata.types.fields import (
     ArrayType,
@@ -186,7 +193,7 @@ def check_laws(
     return report
 
 
-class _NotApplicable(Exception):
+class _NotApplicable(AtdataError):
     def __init__(self, error: LensExecutionError) -> None:
         self.error = error
 

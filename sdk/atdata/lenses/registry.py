@@ -30,11 +30,6 @@ class LensRegistry:
             self._lenses[(lens.source, lens.target)] = lens
             self._graph = None
 
-    def unregister(self, source: type, target: type) -> bool:
-        with self._lock:
-            self._graph = None
-            return self._lenses.pop((source, target), None) is not None
-
     def lenses(self) -> list[Lens[Any, Any]]:
         return list(self._lenses.values())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import libipld
 
@@ -83,6 +83,16 @@ def is_datetime(s: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def datetime_text(when: datetime | None = None, *, timespec: str = "milliseconds") -> str:
+    """``when`` (default: now) as a lexicon ``datetime`` in UTC with a ``Z``, as ATProto writes them.
+
+    Records use milliseconds (the reference PDS's precision); the appview's own bookkeeping uses
+    ``timespec="microseconds"`` so that its times sort in the order things happened.
+    """
+    when = datetime.now(UTC) if when is None else when
+    return when.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def is_uri(s: str) -> bool:

@@ -198,10 +198,6 @@ class Lexicons:
             for name, d in doc["defs"].items():
                 self._defs[f"{nsid}#{name}"] = d
 
-    @property
-    def nsids(self) -> list[str]:
-        return sorted({uri.split("#")[0] for uri in self._defs})
-
     def definition(self, ref: str, base: str = "") -> tuple[str, Def]:
         """Resolve a ref (``#local``, ``nsid``, ``nsid#name``) seen in the document ``base``."""
         uri = self._absolute(ref, base)

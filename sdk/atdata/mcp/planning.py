@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from atdata.errors import AtdataError, NotFoundError
+from atdata.lexicon.formats import is_did
 from atdata.mcp.models import (
     LoadPlan,
     PathHopInfo,
@@ -30,8 +31,8 @@ from atdata.mcp.models import (
     TypeSource,
 )
 from atdata.network.appview import AppviewClient, SchemaView
-from atdata.network.identity import is_valid_did
-from atdata.network.records import AtUri, RecordFetcher
+from atdata.network.records import RecordFetcher
+from atdata.network.refs import AtUri
 from atdata.resolve import find_schema, resolve_record, schema_class
 from atdata.schema import generate_module
 from atdata.shards.urls import expand
@@ -238,7 +239,7 @@ def snippet(
     for s in chosen:
         AtUri.parse(s.dataset.uri)
     for did in trusted:
-        if not is_valid_did(did):
+        if not is_did(did):
             raise AtdataError(f"{did!r} is not a DID")
     if urlsplit(appview).scheme not in ("http", "https"):
         raise AtdataError(f"the appview URL {appview!r} is not http(s)")

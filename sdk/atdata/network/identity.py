@@ -29,17 +29,15 @@ from atproto_core.did_doc import DidDocument
 from atproto_identity.handle.resolver import HandleResolver
 
 from atdata.errors import AtdataError, IdentityError, NetworkError
+from atdata.lexicon.formats import is_did, is_handle
+from atdata.network.guard import active as guard_active
+from atdata.network.guard import active_transport
 from atdata.network.xrpc import XrpcClient, XrpcError
 
 DEFAULT_PLC_URL = "https://plc.directory"
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_TTL = 3600.0
 
-# The ATProto handle syntax: dot-separated DNS labels, at least two, the last not starting with a digit.
-_HANDLE_RE = re.compile(
-    r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
-)
-_DID_RE = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$")
 _WEB_HOST_RE = re.compile(r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?$")
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 _PREFETCH_THREADS = 16
@@ -56,18 +54,23 @@ class Identity:
     document: dict[str, Any] = field(repr=False, compare=False)
 
 
-def is_valid_handle(handle: str) -> bool:
-    return len(handle) <= 253 and _HANDLE_RE.match(handle) is not None
-
-
-def is_valid_did(did: str) -> bool:
-    return len(did) <= 2048 and _DID_RE.match(did) is not None
+def _guard_allows(handle: str) -> bool:
+    """Whether https://<handle>/.well-known/atproto-did may be fetched under the active location guard
+    (that client is atproto's own, so the guard checks the addresses here)."""
+    guard = guard_active()
+    if guard is None or guard.host_allowed("https", handle, 443):
+        return True
+    try:
+        guard.addresses(handle, 443)
+    except httpx.ConnectError:
+        return False
+    return True
 
 
 def normalize_handle(handle: str) -> str:
     """Strip a leading ``@``, lower-case, and check the syntax (IdentityError if it is not a handle)."""
     h = handle.strip().removeprefix("@").lower()
-    if not is_valid_handle(h):
+    if not is_handle(h):
         raise IdentityError(
             f"{handle!r} is not a valid handle: expected a domain name such as alice.bsky.social"
         )
@@ -105,7 +108,8 @@ class IdentityResolver:
         self.use_dns = use_dns
         self.ttl = ttl
         self._handles = HandleResolver(timeout=timeout)
-        self._http = httpx.Client(timeout=timeout, follow_redirects=True)
+        # Under an active location guard (the MCP server's tools), did:web goes only where it allows.
+        self._http = httpx.Client(timeout=timeout, follow_redirects=True, transport=active_transport())
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._lock = threading.Lock()
 
@@ -137,14 +141,14 @@ class IdentityResolver:
         did = self._via_pds(h) if self.pds_url else None
         if did is None and self.use_dns:
             did = self._handles.resolve_dns(h)
-        if did is None:
+        if did is None and _guard_allows(h):
             did = self._handles.resolve_http(h)
         if did is None:
             where = [f"{self.pds_url} (resolveHandle)"] if self.pds_url else []
             where += ["DNS _atproto TXT"] if self.use_dns else []
             where += [f"https://{h}/.well-known/atproto-did"]
             raise IdentityError(f"handle {h!r} did not resolve to a DID (tried {', '.join(where)})")
-        if not is_valid_did(did):
+        if not is_did(did):
             raise IdentityError(f"handle {h!r} resolved to {did!r}, which is not a DID")
         return did
 
@@ -153,7 +157,7 @@ class IdentityResolver:
         handle that itself resolves to that DID); None otherwise. Never raises: an author whose
         handle cannot be confirmed simply has none."""
         handle = identity.handle
-        if not handle or not is_valid_handle(handle):
+        if not handle or not is_handle(handle):
             return None
         try:
             return handle if self.resolve_handle(handle) == identity.did else None
@@ -174,7 +178,7 @@ class IdentityResolver:
 
     def document_url(self, did: str) -> str:
         """Where the DID document of ``did`` is fetched from (IdentityError for unusable DIDs)."""
-        if not is_valid_did(did):
+        if not is_did(did):
             raise IdentityError(f"{did!r} is not a valid DID")
         method = did.split(":")[1]
         if method == "plc":

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from atdata.errors import Problem, SchemaError
+from atdata.errors import AtdataError, Problem, SchemaError
 from atdata.lexicon.nsid import SCHEMA, defs
 from atdata.schema.values import encode_value
 
@@ -166,7 +166,7 @@ def _identifier(text: str) -> str:
     return out if out[0].isalpha() else "T_" + out
 
 
-class _Unconvertible(Exception):
+class _Unconvertible(AtdataError):
     pass
 
 
@@ -296,7 +296,7 @@ def convert_entry(
             urls.append(
                 f"{author_pds.rstrip('/')}/xrpc/com.atproto.sync.getBlob?did={quote(author)}&cid={link}"
             )
-            checksums.append(_checksum(blob))
+            checksums.append(_checksum(blob) or _blob_sha256(link))
     elif kind.endswith(".storageExternal"):
         for i, url in enumerate(_list(storage, "urls", where)):
             if not isinstance(url, str):
@@ -358,6 +358,27 @@ def _str(obj: Any, key: str, path: str, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise SchemaError(f"0.7 dataset entry {where}", [Problem(f"{path}.{key}", "missing or not a string")])
     return value
+
+
+def _blob_sha256(cid: str) -> dict[str, str] | None:
+    """A blob's CID names the sha-256 of its bytes: the check a reader makes on what getBlob returns."""
+    import libipld
+
+    try:
+        h = libipld.decode_cid(cid)["hash"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if h.get("code") != 0x12 or h.get("size") != 32:
+        return None
+    return {"algorithm": "sha256", "digest": bytes(h["digest"]).hex()}
+
+
+def expected_sha256(checksum: Mapping[str, str] | None) -> str | None:
+    """The hex sha-256 a shard must hash to, from a 0.7 checksum (None for other algorithms)."""
+    if checksum is None or checksum.get("algorithm", "").lower().replace("-", "") != "sha256":
+        return None
+    digest = checksum.get("digest", "").lower()
+    return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
 
 
 def _checksum(shard: Any) -> dict[str, str] | None:

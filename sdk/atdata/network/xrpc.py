@@ -1,16 +1,20 @@
 """A thin XRPC client over httpx: queries (GET) and procedures (POST) with errors that say where.
 
-Request bodies are never quoted in errors or logs: they may hold passwords.
+Request bodies are never quoted in errors or logs: they may hold passwords. A service's error text
+is remote input that may echo the request (some servers quote what they were sent), so every string
+of the request body is cut out of it before it becomes part of an error (:func:`redact`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import httpx
 
 from atdata.errors import AuthError, NetworkError
+from atdata.network.guard import active_transport
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +54,41 @@ class ExpiredTokenError(XrpcAuthError):
 _AUTH_ERRORS = {"AuthenticationRequired", "InvalidToken", "AuthMissing", "AccountTakedown"}
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str]:
+_REDACTED = "[redacted]"
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def redact(text: str, sent: Any) -> str:
+    """``text`` with every string of the request body ``sent`` (and its JSON spelling) cut out."""
+    if sent is None:
+        return text
+    # Longest first, so that a value containing another is cut whole; very short strings (field
+    # names such as "id") would only mangle the message and are no secret.
+    for value in sorted({v for v in _strings(sent) if len(v) >= 4}, key=len, reverse=True):
+        for spelling in {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}:
+            text = text.replace(spelling, _REDACTED)
+    return text
+
+
+def _error_of(response: httpx.Response, sent: Any) -> tuple[str, str]:
     try:
         body = response.json()
     except ValueError:
-        return response.reason_phrase or "Error", response.text[:200]
+        text = "" if sent is not None else response.text[:200]  # unstructured text may echo a body
+        return response.reason_phrase or "Error", text
     if not isinstance(body, dict):
         return response.reason_phrase or "Error", ""
-    return str(body.get("error") or response.reason_phrase or "Error"), str(body.get("message") or "")
+    error = redact(str(body.get("error") or response.reason_phrase or "Error"), sent)[:200]
+    return error, redact(str(body.get("message") or ""), sent)[:1000]
 
 
 class XrpcClient:
@@ -72,7 +103,8 @@ class XrpcClient:
         self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        # Under an active location guard (the MCP server's tools), calls go only where it allows.
+        self._http = httpx.Client(timeout=timeout, transport=transport or active_transport())
 
     def close(self) -> None:
         self._http.close()
@@ -106,7 +138,7 @@ class XrpcClient:
             if response.headers.get("content-type", "").startswith("application/json"):
                 return response.json()
             return response.content
-        error, message = _error_of(response)
+        error, message = _error_of(response, kwargs.get("json"))
         log.debug("%s %s -> %s %s", method, url, response.status_code, error)
         if error == "ExpiredToken":
             raise ExpiredTokenError(url, error, message)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from atdata.errors import AtdataError
 from atdata.types.fields import ListType, OptionalType, RefType, TypeSpec
 
 
@@ -193,6 +194,15 @@ def as_record(value: Any, shape: RecordShape) -> Record:
 
 
 def _private(value: Any) -> Any:
+    t = type(value)
+    if t in _PLAIN_SCALARS:
+        return value
+    if t is np.ndarray:
+        copy = value.copy()
+        copy.setflags(write=False)
+        return copy
+    if t is dict:
+        return {k: _private(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
         if isinstance(value, np.ma.MaskedArray):
             raise NotPlainData("a masked array can't be handed to a lens; pass .filled(...) or the mask")
@@ -211,7 +221,7 @@ def _private(value: Any) -> Any:
 _PLAIN_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
 
-class NotPlainData(TypeError):
+class NotPlainData(AtdataError, TypeError):
     """Lens code returned something other than plain data; names the path to it."""
 
 
@@ -254,7 +264,7 @@ def to_plain(value: Any) -> Any:
         raise NotPlainData(_first_problem(value, "")) from None
 
 
-class _NotPlain(Exception):
+class _NotPlain(AtdataError):
     pass
 
 

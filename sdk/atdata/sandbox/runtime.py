@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from atdata.errors import LensValidationError, Violation
+from atdata.errors import AtdataError, LensValidationError, Violation
 from atdata.sandbox import dialect as d
 from atdata.sandbox.records import (
     _PLAIN_KINDS,
@@ -96,7 +96,7 @@ class LensTimeout(BaseException):
     """
 
 
-class StepFailure(Exception):
+class StepFailure(AtdataError):
     """A lens step failed on one item: which step, which item, and why (already worded)."""
 
     def __init__(self, step: int, item: int | None, reason: str, *, limit: bool = False) -> None:

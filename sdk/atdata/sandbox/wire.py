@@ -20,6 +20,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from atdata.errors import AtdataError
 from atdata.sandbox.records import plain_dtype_ok
 
 MAGIC = b"ATDL"
@@ -30,7 +31,7 @@ ALIGN = 64
 MAX_META_BYTES = 1 << 30
 
 
-class WireError(Exception):
+class WireError(AtdataError):
     """A frame is malformed, too large, or the other side went away."""
 
 
@@ -59,14 +60,18 @@ def encode(message: Any, arena: memoryview | None = None) -> list[Any]:
     arena_size = 0 if arena is None else arena.nbytes
     # An array (or a view of the same bytes) referenced several times is sent once.
     sent: dict[tuple[Any, ...], msgpack.ExtType] = {}
+    by_id: dict[int, msgpack.ExtType] = {}  # the message holds every array, so ids stay unique
 
     def default(value: Any) -> Any:
         if type(value) is np.ndarray:
-            face = value.__array_interface__
-            key = (face["data"][0], value.shape, value.strides, value.dtype.str)
-            ext = sent.get(key)
+            # The same object, or another view of the same bytes, is sent once.
+            ext = by_id.get(id(value))
             if ext is None:
-                ext = sent[key] = array_ext(value)
+                key = (value.__array_interface__["data"][0], value.shape, value.strides, value.dtype.str)
+                ext = sent.get(key)
+                if ext is None:
+                    ext = sent[key] = array_ext(value)
+                by_id[id(value)] = ext
             return ext
         if isinstance(value, np.generic) and plain_dtype_ok(value.dtype):
             return value.item()

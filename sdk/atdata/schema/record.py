@@ -9,10 +9,11 @@ strong ref (uri + cid); :func:`from_schema` then needs a ``resolve`` function to
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from atdata.errors import IntegrityError, Problem, SampleTypeError, SchemaError
+from atdata.lexicon.formats import datetime_text
 from atdata.lexicon.nsid import SCHEMA, defs
 from atdata.schema import by_reference
 from atdata.schema.canonical import record_cid
@@ -87,10 +88,9 @@ def _class_version(cls: type) -> str:
 def _timestamp(created_at: datetime | str | None) -> str:
     if isinstance(created_at, str):
         return created_at
-    when = created_at or datetime.now(UTC)
-    if when.tzinfo is None:
+    if created_at is not None and created_at.tzinfo is None:
         raise SchemaError("createdAt", [Problem("$.createdAt", "datetime needs a time zone")])
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime_text(created_at)
 
 
 def _fields_to_record(

@@ -27,6 +27,7 @@ def samples(
     verify: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     cache: ShardCache | None = None,
+    sha256: str | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """Yield ``(key, body)`` per sample of the shard at ``url``.
 
@@ -35,13 +36,16 @@ def samples(
     ``verify``, the sample count and sha-256 are checked once the shard has been read through,
     raising :class:`ShardIntegrityError` on a mismatch. With a ``cache``, a remote shard with a
     sidecar is read from its verified local copy when there is one, else copied there as it streams
-    (:mod:`atdata.shards.cache`).
+    (:mod:`atdata.shards.cache`). A shard without a sidecar is checked against ``sha256`` when
+    given (the checksum a dataset record names for it).
     """
     reader, pending = _open(url, sidecar if verify else None, timeout, cache)
     try:
         shown = reader.url
         expected = sidecar if verify else None
         digest = _start_check(reader, expected)
+        if expected is None and sha256 is not None and verify:
+            digest = reader.start_digest()
         count = 0
         key: str | None = None
         body: Any = None
@@ -62,6 +66,12 @@ def samples(
         if key is not None:
             count += 1
             yield key, body
+        if expected is None and sha256 is not None and digest is not None:
+            got = digest()
+            if got != sha256.lower():
+                raise ShardIntegrityError(
+                    f"shard sha-256 is {got}, its dataset record says {sha256}", url=reader.url
+                )
         if expected is not None:
             actual = _finish_check(reader, expected, count, digest)
             if pending is not None and actual is not None:
