@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from atdata.errors import AtdataError
+from atdata.errors import AtdataError, AtUriError
 from atdata.lexicon.nsid import LENS
 from atdata.lexicon.validator import validate_record
 from atdata.network.predecessor import ALT_ENTRY, ALT_LENS, ALT_SCHEMA, json_schema_of
+from atdata.network.refs import AtUri
 from atdata.schema.semver import is_semver
 from atdata_appview.collections import PREDECESSOR, is_known
 
@@ -46,9 +47,11 @@ def predecessor_problems(collection: str, value: dict[str, Any]) -> list[str]:
             problems.append(f"$.{key}: must be a non-empty string of at most {limit} characters")
 
     def at_uri(key: str, of: str) -> None:
-        v = value.get(key)
-        parts = v.removeprefix("at://").split("/") if isinstance(v, str) and v.startswith("at://") else []
-        if len(parts) != 3 or parts[1] != of or not all(parts):
+        try:
+            ok = AtUri.parse(value.get(key)).collection == of
+        except AtUriError:
+            ok = False
+        if not ok:
             problems.append(f"$.{key}: must be the at-uri of a {of} record")
 
     text("name", 200)

@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 
 from atdata.errors import AtdataError
+from atdata.network.refs import AtUri
 
 TRUSTED_HANDLE = "alice.test"
 UNTRUSTED_HANDLE = "mallory.test"
@@ -361,7 +362,7 @@ def _restore_env(name: str, value: str | None) -> None:
 
 
 def _author(uri: str) -> str:
-    return uri.removeprefix("at://").split("/", 1)[0]
+    return AtUri.parse(uri).repo
 
 
 def _handle(did: str, dids: dict[str, str]) -> str:

@@ -20,20 +20,14 @@ from atdata.lenses import Lens
 from atdata.lenses.extract import extract_source
 from atdata.lexicon import ATTESTATION, DATASET, LENS, SCHEMA, assert_valid_record
 from atdata.network.identity import IdentityResolver
-from atdata.network.refs import StrongRef
+from atdata.network.refs import AtUri, StrongRef
 from atdata.network.xrpc import XrpcClient, XrpcError
 from atdata.sandbox import check_source
 from atdata.schema import semver
 from atdata.schema.canonical import content_hash, record_cid, record_key
 from atdata.schema.compat import compatibility, suggest_version
 from atdata.schema.record import REF_ATTR, schema_of
-from atdata_registry.records import (
-    at_uri,
-    attestation_record,
-    dataset_record,
-    lens_record,
-    parse_at_uri,
-)
+from atdata_registry.records import attestation_record, dataset_record, lens_record
 from atdata_registry.session import Session
 from atdata_registry.shardstats import dataset_shards
 
@@ -215,7 +209,7 @@ class Publisher:
         record_key(record)
 
     def _predicted_ref(self, collection: str, record: Mapping[str, Any]) -> StrongRef:
-        return StrongRef(at_uri(self.repo, collection, record_key(record)), record_cid(record))
+        return StrongRef(str(AtUri(self.repo, collection, record_key(record))), record_cid(record))
 
     def _publish(
         self,
@@ -227,7 +221,7 @@ class Publisher:
     ) -> Published:
         self._check(collection, record)
         rkey = record_key(record)
-        uri = at_uri(self.repo, collection, rkey)
+        uri = str(AtUri(self.repo, collection, rkey))
         try:
             result = self._settle(collection, rkey, uri, record, conflict, replace)
         except XrpcError as e:
@@ -319,7 +313,8 @@ class Publisher:
         ):
             return StrongRef(what["uri"], what["cid"])
         if isinstance(what, str) and what.startswith("at://"):
-            repo, coll, rkey = parse_at_uri(what)
+            at = AtUri.parse(what)
+            repo, coll, rkey = at.repo, at.collection, at.rkey
             if coll != collection:
                 raise PublishError(f"{what} is a {coll} record, expected a {collection} record")
             if not repo.startswith("did:"):  # at://<handle>/...: strong refs name the DID
@@ -338,7 +333,7 @@ class Publisher:
             raise PublishError(
                 f"{what} is not published (no {coll} record {rkey!r} in {repo}); publish it first"
             )
-        return StrongRef(at_uri(repo, coll, rkey), found[1])
+        return StrongRef(str(AtUri(repo, coll, rkey)), found[1])
 
     # --- refusals -------------------------------------------------------------------------------
 

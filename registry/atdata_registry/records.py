@@ -32,18 +32,6 @@ class ShardInfo:
     size: int
 
 
-def at_uri(repo: str, collection: str, rkey: str) -> str:
-    return f"at://{repo}/{collection}/{rkey}"
-
-
-def parse_at_uri(uri: str) -> tuple[str, str, str]:
-    """``(repo, collection, rkey)`` of ``at://repo/collection/rkey`` (PublishError otherwise)."""
-    parts = uri.removeprefix("at://").split("/") if uri.startswith("at://") else []
-    if len(parts) != 3 or not all(parts):
-        raise PublishError(f"{uri!r} is not a record address at://<did>/<collection>/<rkey>")
-    return parts[0], parts[1], parts[2]
-
-
 def lens_record(
     *,
     name: str,

@@ -192,6 +192,10 @@ class LensPathError(LensError, LookupError):
 # --- network, registry and appview ----------------------------------------------------------
 
 
+class AtUriError(AtdataError, ValueError):
+    """A string is not a record address ``at://<did or handle>/<collection NSID>/<record key>``."""
+
+
 class NetworkError(AtdataError, IOError):
     """A remote service could not be reached or answered with an error."""
 

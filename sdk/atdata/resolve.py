@@ -52,7 +52,8 @@ from atdata.lexicon.formats import is_did, is_handle
 from atdata.lexicon.nsid import DATASET, RESOLVE_SCHEMA, SCHEMA
 from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
-from atdata.network.records import AtUri, FetchedRecord, RecordFetcher
+from atdata.network.records import FetchedRecord, RecordFetcher
+from atdata.network.refs import AtUri
 from atdata.ranking import rank
 from atdata.schema import by_reference, from_schema
 from atdata.schema import semver as _semver

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 import atdata
-from atdata.errors import IdentityError, SchemaError
+from atdata.errors import AtUriError, IdentityError, SchemaError
 from atdata.lexicon.definitions import ATTESTATION_KINDS
 from atdata.lexicon.formats import datetime_text, is_datetime
 from atdata.network.identity import IdentityResolver
 from atdata.network.loopback import free_port, free_ports
-from atdata.network.refs import StrongRef
+from atdata.network.refs import AtUri, StrongRef
 from atdata_registry.records import attestation_record
 
 
@@ -56,6 +56,34 @@ def test_the_registry_accepts_exactly_the_lexicons_attestation_kinds() -> None:
         assert attestation_record(subject=lens, kind=kind)["kind"] == kind
     with pytest.raises(SchemaError, match="reviewed"):
         attestation_record(subject=lens, kind="trusted")
+
+
+def test_an_at_uri_splits_into_repo_collection_and_key() -> None:
+    uri = "at://did:plc:abc/dev.atdata.schema/A:1.0.0"
+    at = AtUri.parse(uri)
+    assert (at.repo, at.collection, at.rkey) == ("did:plc:abc", "dev.atdata.schema", "A:1.0.0")
+    assert str(at) == uri
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "at://did:plc:x/only-collection",
+        "at://did:plc:x/dev.atdata.schema/a/b",
+        "at://did:plc:x/not a collection/a",
+        "at://did:plc:x/dev.atdata.schema/..",
+        "at://did:plc:x/dev.atdata.schema/a\n",
+        "https://did:plc:x/dev.atdata.schema/a",
+    ],
+)
+def test_a_malformed_at_uri_is_a_syntax_error_not_a_missing_record(uri: str) -> None:
+    with pytest.raises(AtUriError, match="not a record address"):
+        AtUri.parse(uri)
+
+
+def test_resolving_a_malformed_at_uri_names_the_syntax() -> None:
+    with pytest.raises(AtUriError, match="only-collection"):
+        atdata.resolve("at://did:plc:x/only-collection")
 
 
 def test_free_ports_are_distinct() -> None:

@@ -19,6 +19,7 @@ import atdata
 from atdata.errors import PublishError, RecordValidationError, SchemaError
 from atdata.lexicon import ATTESTATION, LENS, SCHEMA
 from atdata.network.identity import IdentityResolver
+from atdata.network.refs import AtUri
 from atdata.network.xrpc import XrpcClient
 from atdata.schema.record import REF_ATTR, from_schema, schema_of
 from atdata_registry.devstack import DevStack, start
@@ -63,11 +64,10 @@ def publisher(session: Session) -> Publisher:
 
 
 def _get_record(pds: str, uri: str) -> dict[str, Any]:
-    repo, collection, rkey = uri.removeprefix("at://").split("/")
+    at = AtUri.parse(uri)
+    where = {"repo": at.repo, "collection": at.collection, "rkey": at.rkey}
     with XrpcClient(pds) as xrpc:
-        return dict(
-            xrpc.query("com.atproto.repo.getRecord", {"repo": repo, "collection": collection, "rkey": rkey})
-        )
+        return dict(xrpc.query("com.atproto.repo.getRecord", where))
 
 
 def _count(pds: str, repo: str, collection: str) -> int:

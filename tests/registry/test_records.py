@@ -16,7 +16,6 @@ from atdata_registry.records import (
     dataset_record,
     lens_record,
     op_record,
-    parse_at_uri,
 )
 
 REPO = "at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/dev.atdata.schema"
@@ -70,10 +69,3 @@ def test_unknown_attestation_kind_is_refused() -> None:
         attestation_record(subject=SRC, kind="approved")
 
 
-def test_at_uri_splits_into_repo_collection_and_key() -> None:
-    assert parse_at_uri(SRC.uri) == ("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "dev.atdata.schema", "A:1.0.0")
-
-
-def test_malformed_at_uri_is_refused() -> None:
-    with pytest.raises(PublishError, match="not a record address"):
-        parse_at_uri("at://did:plc:x/only-collection")

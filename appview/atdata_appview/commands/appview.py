@@ -97,9 +97,9 @@ def _serve(args: argparse.Namespace) -> int:
         pdses = [dev["pds"]]
         log.info("following the PDS of the local network `atdata dev up` started")
     store = open_store(args.db)
-    handle_resolver = args.handle_resolver
-    if handle_resolver is None and dev.get("pds") and dev.get("plc") == plc:
-        handle_resolver = dev["pds"]  # .test handles of the local network resolve only there
+    # .test handles of a local network resolve only at its PDS: the pds setting (ATDATA_PDS, the
+    # config file or the dev network) names it, as for every other command.
+    handle_resolver = args.handle_resolver or settings().pds
     appview = Appview(store, plc_url=plc, handle_resolver=handle_resolver, resync_workers=args.resync_workers)
     app = create_app(appview, relays=args.relay, pdses=pdses, graph_refresh=args.graph_refresh)
     url = f"http://{args.host}:{args.port}"

@@ -16,7 +16,9 @@ class SchemaRef(BaseModel):
     cid: str
     name: str
     version: str
-    author: str = Field(description="The author's handle when known, else the DID.")
+    author: str = Field(description="The author's handle when it passed the two-way check, else the DID.")
+    author_did: str | None = Field(default=None, description="The author's DID.")
+    trusted: bool | None = Field(default=None, description="Whether the author is in the trust list used.")
 
 
 class SchemaSummary(SchemaRef):
@@ -45,7 +47,8 @@ class SchemaDetail(SchemaRef):
     description: str | None = None
     fields: list[FieldInfo]
     python_source: str = Field(
-        description="A module defining the type; `atdata.schema_of` gives the record back."
+        description="A module defining the type, generated from the record (its docstrings are the "
+        "author's words); `atdata.schema_of` gives the record back."
     )
     other_versions: list[str] = Field(description="Other versions by the same author, as Name@version.")
 
@@ -77,12 +80,14 @@ class LensPathResult(BaseModel):
 class DatasetSummary(BaseModel):
     uri: str
     name: str
-    author: str
+    author: str = Field(description="The author's handle when it passed the two-way check, else the DID.")
+    author_did: str | None = None
+    trusted: bool | None = Field(default=None, description="Whether the author is in the trust list used.")
     schema_uri: str
     urls: list[str]
     sample_count: int | None = None
     license: str | None = None
-    description: str | None = None
+    description: str | None = Field(None, description="The author's words, delimited as data.")
     conversion: list[str] = Field(
         description="at-uris of the lenses converting its samples to the queried schema (empty: same schema)."
     )
@@ -125,6 +130,7 @@ class LensSummary(BaseModel):
     name: str
     version: str
     author: str
+    trusted: bool | None = Field(default=None, description="Whether the author is in the trust list used.")
     other: str = Field(description="at-uri of the schema at the lens's other end.")
     valid: bool
 

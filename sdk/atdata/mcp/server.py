@@ -179,7 +179,7 @@ def build_server(
         limit: Annotated[int, Field(ge=1, le=100)] = 10,
     ) -> SearchResult:
         """Search the published sample types by name, description and field names."""
-        return run(lambda c: tools.search_schemas(c, query, limit=limit))
+        return run(lambda c: tools.search_schemas(c, query, limit=limit, trusted=_trusted(None)))
 
     @server.tool()
     def get_schema(name_or_uri: Name, trusted: Trusted = None) -> SchemaDetail:

@@ -37,6 +37,7 @@ from atdata.mcp.models import (
     TypeExplanation,
 )
 from atdata.mcp.preview import MAX_SAMPLES, read_samples
+from atdata.mcp.quoting import Author, Authors, quote
 from atdata.network.appview import AppviewClient, DatasetView, LensView, SchemaView
 from atdata.network.guard import Guard
 from atdata.network.guard import active as active_guard
@@ -55,18 +56,26 @@ _LIST_LIMIT = 100
 # --- schemas --------------------------------------------------------------------------------
 
 
-def search_schemas(client: AppviewClient, query: str, *, limit: int = 10) -> SearchResult:
+def search_schemas(
+    client: AppviewClient, query: str, *, limit: int = 10, trusted: Sequence[str] = ()
+) -> SearchResult:
     page = client.search_schemas(query, limit=limit)
-    return SearchResult(query=query, schemas=[_summary(s) for s in page.items], more=page.cursor is not None)
+    with Authors(trusted) as authors:
+        schemas = [_summary(s, authors) for s in page.items]
+    return SearchResult(query=query, schemas=schemas, more=page.cursor is not None)
 
 
 def get_schema(client: AppviewClient, name_or_uri: str, *, trusted: Sequence[str] = ()) -> SchemaDetail:
     view = find_schema(client, name_or_uri, trusted)
     versions = client.get_schema(view.uri).versions
+    with Authors(trusted) as authors:
+        author = authors(view.author)
     return SchemaDetail(
-        **_ref(view).model_dump(),
-        description=view.description,
-        fields=field_infos(display_class(client, view)),
+        **_ref(view, author).model_dump(),
+        description=quote(view.description, author),
+        fields=field_infos(display_class(client, view), author),
+        # Generated here, so it is code the agent can save and import; the author's words in it are
+        # docstrings only (codegen writes nothing else of the record's text).
         python_source=generate_module(view.record, resolve=_resolver(client)),
         other_versions=[f"{v.name}@{v.version}" for v in versions],
     )
@@ -95,15 +104,20 @@ def display_class(client: AppviewClient, view: SchemaView) -> type:
     return from_schema(record, resolve=_resolver(client), ref={"uri": view.uri, "cid": view.cid})
 
 
-def field_infos(cls: type) -> list[FieldInfo]:
+def field_infos(cls: type, author: Author | None = None) -> list[FieldInfo]:
+    """The fields of ``cls``; with ``author``, their docs and units quoted as that author's words."""
+
+    def words(text: str | None) -> str | None:
+        return quote(text, author) if author is not None else text
+
     return [
         FieldInfo(
             name=f.name,
             type=describe(f.type),
             required=f.default is MISSING,
             default=None if f.default is MISSING else _clip(repr(f.default)),
-            doc=f.doc,
-            unit=f.unit,
+            doc=words(f.doc),
+            unit=words(f.unit),
         )
         for f in spec_of(cls).fields
     ]
@@ -119,6 +133,7 @@ def find_lens_path(
     path = client.find_lens_path(src.uri, dst.uri, trusted=trusted)
     names = _Names(client)
     steps = []
+    authors = Authors(trusted)
     for step in path.steps:
         lens = client.get_lens(step.lens.uri)
         steps.append(
@@ -127,16 +142,18 @@ def find_lens_path(
                 lens_cid=lens.cid,
                 name=lens.name,
                 version=lens.version,
-                author=lens.author_label,
+                author=authors(lens.author).short,
                 source=names(step.source.uri),
                 target=names(step.target.uri),
                 valid=lens.valid,
                 trusted=lens.author in trusted,
             )
         )
+    source_ref, target_ref = _ref(src, authors(src.author)), _ref(dst, authors(dst.author))
+    authors.close()
     return LensPathResult(
-        source=_ref(src),
-        target=_ref(dst),
+        source=source_ref,
+        target=target_ref,
         found=path.found,
         steps=steps,
         reason=path.reason,
@@ -155,25 +172,32 @@ def list_datasets(
 ) -> DatasetList:
     view = find_schema(client, schema, trusted)
     page = client.list_datasets(schema=view.uri, convertible=convertible, limit=limit)
-    return DatasetList(
-        schema_ref=_ref(view),
-        convertible=convertible,
-        datasets=[dataset_summary(d) for d in page.items],
-        more=page.cursor is not None,
-    )
+    with Authors(trusted) as authors:
+        return DatasetList(
+            schema_ref=_ref(view, authors(view.author)),
+            convertible=convertible,
+            datasets=[dataset_summary(d, authors) for d in page.items],
+            more=page.cursor is not None,
+        )
 
 
-def dataset_summary(view: DatasetView) -> DatasetSummary:
+def dataset_summary(view: DatasetView, authors: Authors) -> DatasetSummary:
+    """A dataset record, its author's free text (description, licence) quoted as their words."""
     record = view.record
+    author = authors(view.author)
+    license = record.get("license")
+    description = record.get("description")
     return DatasetSummary(
         uri=view.uri,
         name=view.name,
-        author=view.author_label,
+        author=author.short,
+        author_did=author.did,
+        trusted=author.trusted,
         schema_uri=view.schema.uri,
         urls=[str(u) for u in record.get("urls", [])],
         sample_count=record.get("sampleCount"),
-        license=record.get("license"),
-        description=record.get("description"),
+        license=quote(license, author) if isinstance(license, str) else None,
+        description=quote(description, author) if isinstance(description, str) else None,
         conversion=[r.uri for r in view.path],
     )
 
@@ -307,19 +331,19 @@ def _clip(text: str, limit: int = _CLIP) -> str:
 
 def explain_type(client: AppviewClient, name_or_uri: str, *, trusted: Sequence[str] = ()) -> TypeExplanation:
     view = find_schema(client, name_or_uri, trusted)
-    fields = field_infos(display_class(client, view))
     lenses_in = client.list_lenses(target=view.uri, limit=_LIST_LIMIT).items
     lenses_out = client.list_lenses(source=view.uri, limit=_LIST_LIMIT).items
-    datasets = [
-        dataset_summary(d)
-        for d in client.list_datasets(schema=view.uri, convertible=True, limit=_LIST_LIMIT).items
-    ]
+    listed = client.list_datasets(schema=view.uri, convertible=True, limit=_LIST_LIMIT).items
+    with Authors(trusted) as authors:
+        author = authors(view.author)
+        fields = field_infos(display_class(client, view), author)
+        datasets = [dataset_summary(d, authors) for d in listed]
+        ins = [_lens_summary(lens, lens.source.uri, authors) for lens in lenses_in]
+        outs = [_lens_summary(lens, lens.target.uri, authors) for lens in lenses_out]
     names = _Names(client)
-    ins = [_lens_summary(lens, lens.source.uri) for lens in lenses_in]
-    outs = [_lens_summary(lens, lens.target.uri) for lens in lenses_out]
     return TypeExplanation(
-        schema_ref=_ref(view),
-        text=explanation_text(view, fields, ins, outs, datasets, names),
+        schema_ref=_ref(view, author),
+        text=explanation_text(view, author, fields, ins, outs, datasets, names),
         fields=fields,
         lenses_in=ins,
         lenses_out=outs,
@@ -329,16 +353,21 @@ def explain_type(client: AppviewClient, name_or_uri: str, *, trusted: Sequence[s
 
 def explanation_text(
     view: SchemaView,
+    author: Author,
     fields: Sequence[FieldInfo],
     lenses_in: Sequence[LensSummary],
     lenses_out: Sequence[LensSummary],
     datasets: Sequence[DatasetSummary],
     name_of: Callable[[str], str],
 ) -> str:
-    """Prose for a coding agent (or its user): what the type holds and how to get samples of it."""
-    lines = [f"{view.name} (version {view.version}) is a sample type published by {view.author_label}."]
+    """Prose for a coding agent (or its user): what the type holds and how to get samples of it.
+
+    The author's own words (description, docs, units: ``fields`` carry them quoted) stay quoted."""
+    lines = [
+        f"{view.name} (version {view.version}) is a sample type published by {author.label} ({author.trust})."
+    ]
     if view.description:
-        lines.append(view.description.strip())
+        lines.append(f"Its description: {quote(view.description.strip(), author)}")
     lines += ["", f"Fields ({len(fields)}):"]
     for f in fields:
         unit = f", in {f.unit}" if f.unit else ""
@@ -357,7 +386,8 @@ def explanation_text(
             how = (
                 "holds it directly" if not d.conversion else f"converts through {len(d.conversion)} lens(es)"
             )
-            lines.append(f"- {d.name} by {d.author}{count}: {how} ({d.uri})")
+            trust = "trusted" if d.trusted else "not trusted"
+            lines.append(f"- {d.name} by {d.author} ({trust}){count}: {how} ({d.uri})")
     lines += [
         "",
         f'In Python: cls = atdata.resolve("{view.uri}"); then '
@@ -374,16 +404,21 @@ def _lens_paragraph(
     parts = []
     for lens in lenses:
         refused = "" if lens.valid else " (its code was refused by the appview's validator)"
-        parts.append(f"- {lens.name} {lens.version} by {lens.author}, {word} {name_of(lens.other)}{refused}")
+        trust = "trusted" if lens.trusted else "not trusted"
+        parts.append(
+            f"- {lens.name} {lens.version} by {lens.author} ({trust}), {word} {name_of(lens.other)}{refused}"
+        )
     return f"{title} ({len(lenses)}):\n" + "\n".join(parts)
 
 
-def _lens_summary(lens: LensView, other: str) -> LensSummary:
+def _lens_summary(lens: LensView, other: str, authors: Authors) -> LensSummary:
+    author = authors(lens.author)
     return LensSummary(
         uri=lens.uri,
         name=lens.name,
         version=lens.version,
-        author=lens.author_label,
+        author=author.short,
+        trusted=author.trusted,
         other=other,
         valid=lens.valid,
     )
@@ -392,17 +427,24 @@ def _lens_summary(lens: LensView, other: str) -> LensSummary:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _ref(view: SchemaView) -> SchemaRef:
+def _ref(view: SchemaView, author: Author) -> SchemaRef:
     return SchemaRef(
-        uri=view.uri, cid=view.cid, name=view.name, version=view.version, author=view.author_label
+        uri=view.uri,
+        cid=view.cid,
+        name=view.name,
+        version=view.version,
+        author=author.short,
+        author_did=author.did,
+        trusted=author.trusted,
     )
 
 
-def _summary(view: SchemaView) -> SchemaSummary:
+def _summary(view: SchemaView, authors: Authors) -> SchemaSummary:
     fields = view.record.get("fields", [])
+    author = authors(view.author)
     return SchemaSummary(
-        **_ref(view).model_dump(),
-        description=view.description,
+        **_ref(view, author).model_dump(),
+        description=quote(view.description, author),
         field_names=[str(f.get("name")) for f in fields if isinstance(f, Mapping)],
     )
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from atdata.config import settings
-from atdata.errors import IntegrityError, RecordNotFoundError, SchemaError
+from atdata.errors import AtUriError, IntegrityError, RecordNotFoundError, SchemaError
 from atdata.network.identity import IdentityResolver
+from atdata.network.refs import AtUri
 from atdata.network.xrpc import XrpcClient, XrpcError
 from atdata.schema import record_cid
 
@@ -33,23 +34,6 @@ _PAGE = 100
 # (did, collection) -> (repo rev, records): a listing stays good while the repo's revision is the same.
 _listings: dict[tuple[str, str], tuple[str, list[FetchedRecord]]] = {}
 _listings_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class AtUri:
-    repo: str
-    collection: str
-    rkey: str
-
-    @classmethod
-    def parse(cls, uri: str) -> AtUri:
-        parts = uri.removeprefix("at://").split("/") if uri.startswith("at://") else []
-        if len(parts) != 3 or not all(parts):
-            raise RecordNotFoundError(f"{uri!r} is not a record address at://<did>/<collection>/<rkey>")
-        return cls(*parts)
-
-    def __str__(self) -> str:
-        return f"at://{self.repo}/{self.collection}/{self.rkey}"
 
 
 @dataclass(frozen=True)
@@ -208,6 +192,6 @@ def _listed(item: Any, did: str, collection: str) -> FetchedRecord | None:
         if at.repo != did or at.collection != collection:
             raise IntegrityError(f"listRecords of {did}/{collection} returned {uri}")
         return _checked(str(AtUri(did, collection, at.rkey)), did, item, None)
-    except (IntegrityError, RecordNotFoundError) as e:
+    except (AtUriError, IntegrityError, RecordNotFoundError) as e:
         log.warning("skipping a record listed in %s/%s: %s", did, collection, e)
         return None
