@@ -30,6 +30,7 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
         monkeypatch.setenv(var, str(tmp_path / sub))
     for var in ("ATDATA_APPVIEW", "ATDATA_PLC", "ATDATA_PDS"):
         monkeypatch.delenv(var, raising=False)
+    reset_configuration()  # whatever an earlier test configured in this process
     yield tmp_path
     reset_configuration()
 
