@@ -58,8 +58,11 @@ def indexed(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> It
         lens = create(author, ALT_LENS, lens_value)["uri"]
         with AppviewClient(appview) as client:
             wait_until(
-                "the appview lists the 0.7 entry",
-                lambda: any(d.uri == entry for d in client.list_datasets(limit=100).items),
+                "the appview lists the 0.7 entry with its author's checked handle",
+                lambda: any(
+                    d.uri == entry and d.handle == author.handle
+                    for d in client.list_datasets(limit=100).items
+                ),
             )
         yield Indexed(appview, author, schema, entry, lens)
 
