@@ -13,6 +13,7 @@ from atdata_appview.store.migrations import POSTGRES
 
 # Any constant works; it only has to be the same for every appview process sharing the database.
 _MIGRATION_LOCK_ID = 0x61746461
+_WRITE_LOCK_ID = 0x61746462
 # Enough for the firehose followers, the resync workers, the identity refresher and the web
 # server's threads at once; more connections than that would only queue on the database's locks.
 POOL_SIZE = 16
@@ -61,6 +62,10 @@ class PostgresStore(Store):
             yield
             return
         with conn.transaction():
+            # Writers take one lock up front, as SQLite's BEGIN IMMEDIATE does: the firehose batch and
+            # the resync workers touch the same repo's rows in different orders, and without it
+            # PostgreSQL broke the resulting deadlocks by aborting one side (an honest event skipped).
+            self._execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
             yield
 
     def close(self) -> None:
