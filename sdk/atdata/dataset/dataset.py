@@ -29,6 +29,14 @@ Transform = Callable[[list[Any], list[str]], list[Any]]
 Keyed = Iterator[tuple[str, Any]]
 
 
+
+def check_iteration(*, batch_size: int | None, shuffle: bool, buffer: int) -> None:
+    """Refuse iteration arguments no reader can honour (every kind of dataset checks the same way)."""
+    if batch_size is not None and batch_size < 1:
+        raise DatasetError(f"batch_size must be a positive int or None, not {batch_size!r}")
+    if shuffle and buffer < 1:
+        raise DatasetError(f"buffer must be positive, not {buffer!r}")
+
 class Dataset(Generic[T]):
     """Samples of one type, read from WebDataset shards: ``Dataset[Frame]("out/frames-{0000..0009}.tar")``.
 
@@ -244,8 +252,7 @@ class Dataset(Generic[T]):
         split: tuple[int, int] = (0, 1),
         epoch: int = 0,
     ) -> Iterator[Any]:
-        if batch_size is not None and batch_size < 1:
-            raise DatasetError(f"batch_size must be a positive int or None, not {batch_size!r}")
+        check_iteration(batch_size=batch_size, shuffle=shuffle, buffer=buffer)
         sample_type = self.sample_type
         shards = list(self._urls)
         if split[1] > len(shards) and split[0] == 0:
@@ -258,8 +265,6 @@ class Dataset(Generic[T]):
             )
         keyed: Keyed
         if shuffle:
-            if buffer < 1:
-                raise DatasetError(f"buffer must be positive, not {buffer!r}")
             base = random.randrange(2**63) if seed is None else seed
             # One permutation everywhere, so that split shares are disjoint across processes.
             random.Random(f"{base}/{epoch}").shuffle(shards)

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from atdata.dataset.dataset import Dataset, Keyed, _batches, _reservoir
+from atdata.dataset.dataset import Dataset, Keyed, _batches, _reservoir, check_iteration
 from atdata.errors import AtdataError, DatasetError, LengthUnknownError, SourceError
 from atdata.shards.urls import display
 from atdata.types.packable import spec_of
@@ -160,10 +160,7 @@ class Interleaved(Dataset[Any]):
         split: tuple[int, int] = (0, 1),
         epoch: int = 0,
     ) -> Iterator[Any]:
-        if batch_size is not None and batch_size < 1:
-            raise DatasetError(f"batch_size must be a positive int or None, not {batch_size!r}")
-        if shuffle and buffer < 1:
-            raise DatasetError(f"buffer must be positive, not {buffer!r}")
+        check_iteration(batch_size=batch_size, shuffle=shuffle, buffer=buffer)
         shards = list(self._shards)
         if split[1] > len(shards) and split[0] == 0:
             log.warning(
