@@ -8,7 +8,7 @@ from appview_world import BAD_LENS_SOURCE, World
 from atdata.errors import LensPathError
 from atdata.lenses.graph import LensFilter
 from atdata.lexicon.nsid import LENS
-from atdata_appview.graph import GraphService
+from atdata_appview.lens_index import GraphService
 from atdata_appview.store import Store
 
 
