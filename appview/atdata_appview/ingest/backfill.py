@@ -16,7 +16,7 @@ from atdata_appview.indexed_collections import is_ours
 from atdata_appview.ingest import mst, verify
 from atdata_appview.ingest.car import CarError, read_car
 from atdata_appview.ingest.events import OpRejection, RecordOp, Snapshot
-from atdata_appview.ingest.records import read_record
+from atdata_appview.ingest.record_blocks import read_record
 
 MAX_REPO_BYTES = 512 * 1024 * 1024
 

@@ -31,7 +31,7 @@ from atdata_appview.ingest.events import (
     SkippedEvent,
     UnverifiedEvent,
 )
-from atdata_appview.ingest.records import read_record
+from atdata_appview.ingest.record_blocks import read_record
 
 log = logging.getLogger(__name__)
 
