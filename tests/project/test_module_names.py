@@ -34,12 +34,7 @@ MIRRORS: set[frozenset[str]] = {
 # Shared names whose renames are under way by their owners (issue 17 point 6); remove each entry when
 # its rename lands.
 PENDING: dict[str, str] = {
-    "records.py": "network/records.py (reads-speed), sandbox/records.py (sandbox-speed), "
-    "ingest/records.py (ingest-speed)",
     "validator.py": "sandbox/validator.py (sandbox-speed)",
-    "process.py": "atdata_appview/process.py moves under tests/ (appview-scale)",
-    "graph.py": "atdata_appview/graph.py (appview-scale)",
-    "cache.py": "atdata/cache.py or shards/cache.py (reads-speed)",
     "svg.py": "one lens-graph renderer for the SDK and the appview (one-truth)",
 }
 
