@@ -34,7 +34,6 @@ MIRRORS: set[frozenset[str]] = {
 # Shared names whose renames are under way by their owners (issue 17 point 6); remove each entry when
 # its rename lands.
 PENDING: dict[str, str] = {
-    "validator.py": "sandbox/validator.py (sandbox-speed)",
     "svg.py": "one lens-graph renderer for the SDK and the appview (one-truth)",
 }
 
