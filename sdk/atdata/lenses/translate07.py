@@ -271,23 +271,30 @@ def import_record(
     Raises :class:`~atdata.errors.CodeReferenceError` or
     :class:`~atdata.errors.LocationRefusedError` naming the repository, commit and path when the
     code cannot be fetched (:func:`atdata.network.gitfetch.fetch_file` says what is refused), and
-    the record fetcher's errors when the record cannot. A putter in another file or at another
-    commit is a blocker, not an error.
+    the record fetcher's errors when the record cannot. The record's author's PDS is reached only at
+    a public address, a configured service or an allowed host. A putter in another file or at
+    another commit is a blocker, not an error.
     """
+    from atdata.config import settings
     from atdata.network.gitfetch import fetch_file
+    from atdata.network.guard import Guard, guarding
     from atdata.network.predecessor import ALT_LENS, convert_lens
     from atdata.network.records import RecordFetcher
     from atdata.network.refs import AtUri
 
     if AtUri.parse(uri).collection != ALT_LENS:
         raise CodeReferenceError(f"{uri} is not a {ALT_LENS} record (atdata lens import reads 0.7 lenses)")
-    own = fetcher is None
-    fetcher = fetcher or RecordFetcher()
-    try:
+    if fetcher is None:
+        # The record's author names its PDS (DID document): reached only at a public address, or
+        # a service the user configured, or a host the user allowed.
+        configured = settings()
+        guard = Guard.of(
+            allow_hosts=allow_hosts, services=[configured.plc, configured.pds, configured.appview]
+        )
+        with guarding(guard), RecordFetcher() as own:
+            record = own.fetch(uri)
+    else:
         record = fetcher.fetch(uri)
-    finally:
-        if own:
-            fetcher.close()
     lens = convert_lens(record.value, record.uri)
     code = lens.getter
     where = f"lens record {record.uri} (CID {record.cid}): "
