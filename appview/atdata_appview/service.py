@@ -8,12 +8,12 @@ import threading
 from collections.abc import Sequence
 
 from atdata.network.identity import DEFAULT_PLC_URL, IdentityResolver
-from atdata_appview.graph import GraphService
 from atdata_appview.ingest.apply import Applier, ChangeListener
 from atdata_appview.ingest.backfill import Backfiller
 from atdata_appview.ingest.firehose import FirehoseIngester
 from atdata_appview.ingest.refresh import IdentityRefresher
 from atdata_appview.ingest.resync import ResyncWorkers
+from atdata_appview.lens_index import GraphService
 from atdata_appview.store import Store
 
 log = logging.getLogger(__name__)

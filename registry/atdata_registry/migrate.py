@@ -19,7 +19,7 @@ from typing import Any
 
 from atdata.errors import AtdataError
 from atdata.network.predecessor import ALT_ENTRY, ALT_SCHEMA, convert_entry, convert_schema
-from atdata.network.records import FetchedRecord, RecordFetcher
+from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import StrongRef
 from atdata_registry.publish import Published, Publisher
 from atdata_registry.records import dataset_record

@@ -4,8 +4,8 @@ Names take four forms: ``Name``, ``handle/Name`` (or ``did/Name``), ``Name@1.2.0
 ``handle/Name@1.2.0``) and an at-uri ``at://<did or handle>/dev.atdata.schema/<rkey>``.
 
 The appview (``resolveSchema``) only says where to look. The record itself is read from its
-author's PDS and its CID recomputed (:mod:`atdata.network.records`), or read from the on-disk
-cache, where it is checked against its CID again (:mod:`atdata.cache`). Only then does
+author's PDS and its CID recomputed (:mod:`atdata.network.record_fetch`), or read from the on-disk
+cache, where it is checked against its CID again (:mod:`atdata.record_cache`). Only then does
 :func:`~atdata.schema.from_schema` build the class, which keeps the record's strong ref
 (``__schema_ref__``) so that coercion and publishing name that exact record. One class per CID per
 process: resolving the same record twice gives the same class object.
@@ -23,7 +23,7 @@ them is trusted (the same error), so that a squatter cannot capture a popular na
 After a name has been resolved once, it resolves offline: when the appview (or the author's PDS)
 cannot be reached, the last answer for that name and the cached record are used, with a warning
 naming the record and how long ago the name was resolved. Names and records are cached per network
-(per PLC directory, :mod:`atdata.cache`), so an answer from one network never serves another.
+(per PLC directory, :mod:`atdata.record_cache`), so an answer from one network never serves another.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from atdata.cache import CachedRecord, RecordCache
 from atdata.config import how_to_set, settings
 from atdata.errors import (
     AmbiguousNameError,
@@ -52,9 +51,10 @@ from atdata.lexicon.formats import is_did, is_handle
 from atdata.lexicon.nsid import DATASET, RESOLVE_SCHEMA, SCHEMA
 from atdata.network import predecessor
 from atdata.network.appview import AppviewClient, SchemaView
-from atdata.network.records import FetchedRecord, RecordFetcher
+from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import AtUri
 from atdata.ranking import rank
+from atdata.record_cache import CachedRecord, RecordCache
 from atdata.schema import by_reference, from_schema
 from atdata.schema import semver as _semver
 from atdata.schema.record import REF_ATTR

@@ -36,7 +36,7 @@ from atdata.errors import AtdataError, IdentityError, IntegrityError, LensPathEr
 from atdata.lenses.coerce import CHUNK
 from atdata.lexicon.nsid import DATASET, SCHEMA
 from atdata.network.appview import AppviewClient, DatasetView, LensPath, LensView, PathStep
-from atdata.network.records import FetchedRecord, RecordFetcher
+from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import StrongRef
 from atdata.resolve import schema_ref
 from atdata.schema import content_hash, schema_of

@@ -19,7 +19,7 @@ from resolve_world import Author, new_author, serve_directory
 import atdata
 from atdata.lexicon.nsid import DATASET, SCHEMA
 from atdata.network.predecessor import ALT_ENTRY, ALT_SCHEMA
-from atdata.network.records import RecordFetcher
+from atdata.network.record_fetch import RecordFetcher
 from atdata_registry.devstack import DevStack
 from atdata_registry.migrate import migrate
 from atdata_registry.publish import Publisher

@@ -11,7 +11,7 @@ from resolve_world import World, frames
 
 import atdata
 from atdata.errors import LensPathError, NetworkError
-from atdata.network import records
+from atdata.network import record_fetch
 from atdata.network.loopback import free_port
 from atdata.resolve import schema_ref
 from atdata.trust import TrustedAuthor, TrustPolicy
@@ -88,6 +88,6 @@ def test_lens_listings_are_fetched_once_per_repo_revision(no_appview: World) -> 
     policy = trusting(w.alice.did)
     list(atdata.Dataset(w.dataset).as_type(out_type, trust=policy).ordered())
     key = (w.alice.did, "dev.atdata.lens")
-    first = records._listings[key][1]
+    first = record_fetch._listings[key][1]
     list(atdata.Dataset(w.dataset).as_type(out_type, trust=policy).ordered())
-    assert records._listings[key][1] is first
+    assert record_fetch._listings[key][1] is first

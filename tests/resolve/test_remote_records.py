@@ -6,7 +6,7 @@ import pytest
 from resolve_loopback import loopback_account
 
 from atdata.errors import IntegrityError, RecordNotFoundError
-from atdata.network.records import RecordFetcher
+from atdata.network.record_fetch import RecordFetcher
 from atdata.schema import record_cid
 
 COLLECTION = "dev.atdata.schema"

@@ -9,7 +9,7 @@ from typing import Any
 from fixtures07 import record
 
 from atdata.network.predecessor import ALT_SCHEMA
-from atdata.network.records import _listed
+from atdata.network.record_fetch import _listed
 from atdata.schema import record_cid
 
 DID = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from atdata.cache import NameEntry, RecordCache, network_dir
+from atdata.record_cache import NameEntry, RecordCache, network_dir
 from atdata.schema import record_cid
 
 RECORD = {

@@ -13,8 +13,8 @@ import pytest
 from resolve_world import World, serve_appview, wait_indexed
 
 import atdata
-from atdata.cache import network_dir
 from atdata.errors import AmbiguousNameError, NetworkError
+from atdata.record_cache import network_dir
 from atdata.resolve import schema_ref
 from atdata.schema import record_cid
 from atdata.trust import TrustedAuthor, TrustPolicy

@@ -14,7 +14,7 @@ import pytest
 from resolve_world import World
 
 import atdata
-from atdata.cache import RecordCache
+from atdata.record_cache import RecordCache
 from atdata.resolve import schema_ref
 
 pytestmark = pytest.mark.integration

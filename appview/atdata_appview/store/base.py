@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from atdata.errors import AtUriError
 from atdata.lexicon.formats import datetime_text
-from atdata_appview.collections import DERIVED_TABLE
+from atdata.network.refs import AtUri
+from atdata_appview.indexed_collections import DERIVED_TABLE
 from atdata_appview.store.migrations import MIGRATIONS, Dialect
 
 # Derived index tables, each keyed by the record's uri; only valid records get a row.
@@ -171,9 +173,11 @@ class Tx:
 
     def _delete_derived(self, uri: str) -> None:
         P = self._store.P
-        collection = uri.split("/")[3] if uri.count("/") >= 4 else ""
-        table = DERIVED_TABLE.get(collection)
-        if table is not None:
+        try:
+            tables: Sequence[str] = [t] if (t := DERIVED_TABLE.get(AtUri.parse(uri).collection)) else []
+        except AtUriError:
+            tables = DERIVED_TABLES  # an address outside the syntax: whichever table holds it, not one
+        for table in tables:
             self._exec(f"DELETE FROM {table} WHERE uri = {P}", (uri,))
 
     def reject(

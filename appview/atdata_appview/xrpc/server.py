@@ -22,7 +22,7 @@ from atdata.errors import RecordValidationError
 from atdata.lexicon.validator import parse_params, validate_output
 from atdata_appview.service import Appview
 from atdata_appview.web.routes import routes as web_routes
-from atdata_appview.xrpc.queries import Queries, XrpcError
+from atdata_appview.xrpc.queries import Queries, QueryError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def answer(queries: Queries, nsid: str, raw: dict[str, list[str]]) -> tuple[int,
         return 400, {"error": "InvalidRequest", "message": "; ".join(str(p) for p in e.problems)}
     try:
         body = handler(params)
-    except XrpcError as e:
+    except QueryError as e:
         return e.status, {"error": e.error, "message": e.message}
     problems = validate_output(nsid, body)
     if problems:

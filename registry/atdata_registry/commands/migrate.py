@@ -6,7 +6,7 @@ import argparse
 import json
 
 from atdata.errors import PublishError
-from atdata.network.records import RecordFetcher
+from atdata.network.record_fetch import RecordFetcher
 from atdata_registry.commands.publish import _report
 from atdata_registry.migrate import migrate, summary
 from atdata_registry.publish import Publisher

@@ -13,8 +13,8 @@ from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
 from atdata.dataset.provenance import ATTR, Origin, carry
 from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
-from atdata.shards.cache import DEFAULT_MAX_BYTES, ShardCache
 from atdata.shards.reader import samples as shard_samples
+from atdata.shards.shard_cache import DEFAULT_MAX_BYTES, ShardCache
 from atdata.shards.sidecar import Sidecar, read_sidecar
 from atdata.shards.streams import DEFAULT_TIMEOUT
 from atdata.shards.urls import display, expand, scheme
@@ -48,7 +48,7 @@ class Dataset(Generic[T]):
     :func:`atdata.resolve`). Remote shards with a sidecar are kept on disk after their first read,
     verified against the sidecar's sha-256, so later epochs read them locally: ``cache_dir=`` says
     where (default ``$ATDATA_CACHE_DIR/shards``, bounded by ``ATDATA_SHARD_CACHE_BYTES``), ``False``
-    turns it off (:mod:`atdata.shards.cache`). Each sample is checked
+    turns it off (:mod:`atdata.shards.shard_cache`). Each sample is checked
     against the type while it is decoded; a bad sample raises :class:`~atdata.errors.ShardError`
     naming shard, key and field, or with ``on_error="skip"`` is logged and skipped; the same holds
     for a sample a lens fails on in a dataset made by :meth:`as_type` (with the default the error is

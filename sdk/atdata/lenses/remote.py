@@ -46,7 +46,7 @@ from atdata.lenses.graph import LensEdge, LensGraph
 from atdata.lenses.lens import Lens
 from atdata.lexicon.nsid import ATTESTATION, LENS
 from atdata.network.appview import AppviewClient, LensPath, PathStep, SchemaView
-from atdata.network.records import FetchedRecord, RecordFetcher
+from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import StrongRef
 from atdata.resolve import schema_class, schema_ref
 from atdata.sandbox import validate_source

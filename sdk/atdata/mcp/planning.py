@@ -31,7 +31,7 @@ from atdata.mcp.models import (
     TypeSource,
 )
 from atdata.network.appview import AppviewClient, SchemaView
-from atdata.network.records import RecordFetcher
+from atdata.network.record_fetch import RecordFetcher
 from atdata.network.refs import AtUri
 from atdata.resolve import find_schema, resolve_record, schema_class
 from atdata.schema import generate_module

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from atdata.errors import AtdataError
-from atdata.network.records import default_resolver
+from atdata.network.record_fetch import default_resolver
 
 OPEN, CLOSE = "⟦", "⟧"
 END = f"{OPEN}end of data{CLOSE}"

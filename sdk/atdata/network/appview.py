@@ -8,7 +8,7 @@ lexicon's declared errors, :class:`~atdata.errors.AppviewError` for any other an
 :class:`~atdata.errors.NetworkError` when the appview cannot be reached.
 
 The views are the appview's index, not proof: a caller that runs what they point at fetches the
-record from its author's PDS and checks the CID (see ``atdata.network.records``).
+record from its author's PDS and checks the CID (see ``atdata.network.record_fetch``).
 """
 
 from __future__ import annotations

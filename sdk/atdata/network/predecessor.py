@@ -6,7 +6,7 @@ shards on HTTP, S3 or PDS blobs. Its shards are the same msgpack-in-WebDataset l
 converted schema builds a class that reads them directly.
 
 This module is the pure conversion, field by field; the fetching (and the CID check, done on the
-record exactly as it came off the wire) stays in :mod:`atdata.network.records` and
+record exactly as it came off the wire) stays in :mod:`atdata.network.record_fetch` and
 :mod:`atdata.resolve`. What 0.7 really writes is read, not only what its lexicon says:
 
 - the JSON Schema sits flat under ``schema`` (``schema.properties``, what 0.7.0b1's publisher

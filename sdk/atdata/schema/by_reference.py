@@ -7,7 +7,7 @@ back) would fail on it. Each such class carries how to rebuild it (``__atdata_re
 
 - built from a record read from the network (it has a strong ref): by reference, the record's uri
   and CID and the cache folder holding it. The receiving process rebuilds it from its local record
-  cache (:mod:`atdata.cache`, CID-checked there), never from the network;
+  cache (:mod:`atdata.record_cache`, CID-checked there), never from the network;
 - built from a record in hand (no ref): by value, the record itself (a few kB).
 
 A process that already holds the class gets that very class back (one class per record and type
@@ -85,7 +85,7 @@ def rebuild_from_record(record: dict[str, Any], ref: dict[str, str] | None, loca
 
 def rebuild_from_cache(uri: str, cid: str, cache_root: str) -> type:
     """The class of the record ``uri``/``cid``, built from the record cache at ``cache_root``."""
-    from atdata.cache import RecordCache
+    from atdata.record_cache import RecordCache
     from atdata.resolve import class_from_cache, known_class
 
     known = known_class(cid)
@@ -102,7 +102,7 @@ def rebuild_from_cache(uri: str, cid: str, cache_root: str) -> type:
 
 
 def _from_default_cache(ref: Mapping[str, str]) -> dict[str, Any]:
-    from atdata.cache import RecordCache
+    from atdata.record_cache import RecordCache
 
     cached = RecordCache().get(str(ref["cid"]), str(ref["uri"]))
     if cached is None:

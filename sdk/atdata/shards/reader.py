@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from atdata.errors import ShardIntegrityError
-from atdata.shards.cache import PendingShard, ShardCache
+from atdata.shards.shard_cache import PendingShard, ShardCache
 from atdata.shards.sidecar import Sidecar
 from atdata.shards.streams import DEFAULT_TIMEOUT, ChunkStream, MappedFile, ShardReader, open_shard
 from atdata.shards.tar import members
@@ -36,7 +36,7 @@ def samples(
     ``verify``, the sample count and sha-256 are checked once the shard has been read through,
     raising :class:`ShardIntegrityError` on a mismatch. With a ``cache``, a remote shard with a
     sidecar is read from its verified local copy when there is one, else copied there as it streams
-    (:mod:`atdata.shards.cache`). A shard without a sidecar is checked against ``sha256`` when
+    (:mod:`atdata.shards.shard_cache`). A shard without a sidecar is checked against ``sha256`` when
     given (the checksum a dataset record names for it).
     """
     reader, pending = _open(url, sidecar if verify else None, timeout, cache)
