@@ -35,7 +35,7 @@ from atdata.network.predecessor import CodeRef
 from atdata.sandbox import validate_source
 
 if TYPE_CHECKING:
-    from atdata.network.records import RecordFetcher
+    from atdata.network.record_fetch import RecordFetcher
 
 _DROPPED_IMPORTS = ("atdata", "typing", "numpy.typing", "dataclasses", "__future__")
 _KEPT_IMPORTS = ("numpy", "math")
@@ -279,7 +279,7 @@ def import_record(
     from atdata.network.gitfetch import fetch_file
     from atdata.network.guard import Guard, guarding
     from atdata.network.predecessor import ALT_LENS, convert_lens
-    from atdata.network.records import RecordFetcher
+    from atdata.network.record_fetch import RecordFetcher
     from atdata.network.refs import AtUri
 
     if AtUri.parse(uri).collection != ALT_LENS:
