@@ -39,7 +39,7 @@ from urllib.parse import quote, urlsplit
 
 from atdata.errors import AtdataError, Problem, SchemaError
 from atdata.lexicon.nsid import SCHEMA, defs
-from atdata.schema.values import encode_value
+from atdata.schema.value_objects import encode_value
 
 NAMESPACE = "science.alt.dataset"
 ALT_SCHEMA = f"{NAMESPACE}.schema"
