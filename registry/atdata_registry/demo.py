@@ -176,7 +176,7 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
     from atdata.config import configured
     from atdata.lenses import Lens
     from atdata.lenses.extract import extract_source
-    from atdata.network.appview import AppviewClient
+    from atdata.network.appview_client import AppviewClient
     from atdata.resolve import schema_ref
     from atdata.trust import TrustPolicy
     from atdata_registry.devstack import stack as devstack

@@ -32,7 +32,7 @@ from atdata.catalog.examples import bath_application_frames
 from atdata.config import reset_configuration
 from atdata.errors import NetworkError
 from atdata.mcp.server import build_server
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 from atdata.network.loopback import free_port
 from atdata.schema import content_hash, schema_of
 from atdata_registry.devstack import DevStack
