@@ -23,7 +23,7 @@ import sys
 import msgpack
 import numpy as np
 
-from atdata.sandbox import wire
+from atdata.sandbox import columns, wire
 from atdata.sandbox.worker import SLOTS
 
 
@@ -56,14 +56,15 @@ def main(argv: list[str]) -> int:
         if request is None:
             return 0
         batch += 1
-        items = request["items"]
+        items = columns.unpack(request["items"])
         out = memoryview(out_map)[slot * slot_out : (slot + 1) * slot_out]
         if mode == "offset-past-slot":
-            frame = _frame({"ok": True, "items": [{"x": _ext(slot_out - 64, (64,), "<f8")}]}, slot_out)
+            lie = _ext(slot_out - 64, (64,), "<f8")  # starts in the slot, ends 448 bytes past it
+            frame = _frame({"ok": True, "items": {"items": [{"x": lie}]}}, slot_out)
         elif mode == "length-past-arena":
-            frame = _frame({"ok": True, "items": [{"x": _ext(0, (8,), "<f8")}]}, 2 * out_size)
+            frame = _frame({"ok": True, "items": {"items": [{"x": _ext(0, (8,), "<f8")}]}}, 2 * out_size)
         elif mode == "offset-far-away":
-            frame = _frame({"ok": True, "items": [{"x": _ext(1 << 62, (8,), "<f8")}]}, 64)
+            frame = _frame({"ok": True, "items": {"items": [{"x": _ext(1 << 62, (8,), "<f8")}]}}, 64)
         elif mode == "write-input":
             attempts = {}
             try:
@@ -81,12 +82,12 @@ def main(argv: list[str]) -> int:
             except OSError as e:
                 attempts["pwrite"] = type(e).__name__
             echoed = [{"x": np.array(item["x"]), "attempts": attempts} for item in items]
-            frame = wire.encode({"ok": True, "items": echoed, "cpu_left": 1e9}, arena=out)
+            frame = wire.encode({"ok": True, "items": columns.pack(echoed), "cpu_left": 1e9}, arena=out)
         elif mode == "scribble-after":
             if batch > 1:
                 out_map[:] = b"\xff" * out_size
             answer = [{"x": np.array(item["x"]) * 2} for item in items]
-            frame = wire.encode({"ok": True, "items": answer, "cpu_left": 1e9}, arena=out)
+            frame = wire.encode({"ok": True, "items": columns.pack(answer), "cpu_left": 1e9}, arena=out)
         else:
             return 3
         wire.write_frame(out_fd, frame)

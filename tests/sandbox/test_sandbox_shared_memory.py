@@ -81,7 +81,8 @@ def test_a_read_only_arena_descriptor_can_be_neither_mapped_writable_nor_made_wr
 @pytest.mark.parametrize("mode", ["offset-past-slot", "length-past-arena", "offset-far-away"])
 def test_an_answer_pointing_outside_its_output_slot_is_refused_and_the_host_goes_on(mode: str) -> None:
     with _program(mode) as program:
-        with pytest.raises(LensExecutionError, match="malformed answer") as e:
+        refused = r"malformed answer: (array outside|arena length beyond)"
+        with pytest.raises(LensExecutionError, match=refused) as e:
             program.run([{"x": np.ones(4)}], ["k0"])
         assert e.value.lens == mode
         assert program.worker_pids == set()  # the liar is gone

@@ -27,10 +27,11 @@ from typing import Any
 from atdata.errors import AtdataError, LensExecutionError, LensLimitError
 from atdata.sandbox import wire
 from atdata.sandbox.batching import MAX_BATCH_BYTES, batch_ranges, spread
+from atdata.sandbox.columns import pack, unpack
 from atdata.sandbox.dialect_check import check_source
 from atdata.sandbox.spec import LensStep, Limits
 from atdata.sandbox.worker import SLOTS
-from atdata.sandbox.worker_errors import death_reason, failure_of, key_at, well_formed
+from atdata.sandbox.worker_errors import death_reason, failure_of, key_at
 from atdata.sandbox.worker_handle import WorkerHandle
 
 # Python loops notice the budget themselves; the host kills only what does not stop in time.
@@ -162,7 +163,7 @@ class ProcessProgram:
         if len(items) != len(keys):
             raise ValueError(f"{len(items)} items but {len(keys)} keys")
         ranges = batch_ranges(items, self._batch_bytes)
-        return self._submit([({"op": "run", "items": list(items[lo:hi])}, keys[lo:hi]) for lo, hi in ranges])
+        return self._submit([({"op": "run", "items": pack(items[lo:hi])}, keys[lo:hi]) for lo, hi in ranges])
 
     def run(self, items: Sequence[dict[str, Any]], keys: Sequence[str | None]) -> list[dict[str, Any]]:
         """The ``get`` steps applied to each item, a big batch spread over the running workers."""
@@ -170,7 +171,7 @@ class ProcessProgram:
             raise ValueError(f"{len(items)} items but {len(keys)} keys")
         ranges = spread(batch_ranges(items, self._batch_bytes), self._running())
         return self._submit(
-            [({"op": "run", "items": list(items[lo:hi])}, keys[lo:hi]) for lo, hi in ranges]
+            [({"op": "run", "items": pack(items[lo:hi])}, keys[lo:hi]) for lo, hi in ranges]
         ).result()
 
     def run_put(
@@ -191,7 +192,7 @@ class ProcessProgram:
         ranges = spread(batch_ranges(views, self._batch_bytes // 2), self._running())
         return self._submit(
             [
-                ({"op": "put", "views": list(views[lo:hi]), "sources": list(sources[lo:hi]), "step": step},
+                ({"op": "put", "views": pack(views[lo:hi]), "sources": pack(sources[lo:hi]), "step": step},
                  keys[lo:hi])
                 for lo, hi in ranges
             ]
@@ -383,12 +384,13 @@ class ProcessProgram:
         if not reply.get("ok"):
             head.error = failure_of(reply, head.keys, self._step_name)
             return
-        items = reply.get("items")
-        if not well_formed(items, len(head.keys)):
+        try:
+            head.value = unpack(reply.get("items"), len(head.keys))
+        except ValueError as e:
             self._discard(worker)
-            head.error = LensExecutionError(self._chain_name(), "the lens worker sent a malformed answer")
-            return
-        head.value = items
+            head.error = LensExecutionError(
+                self._chain_name(), f"the lens worker sent a malformed answer: {e}"
+            )
 
     def _death(self, worker: WorkerHandle, e: BaseException, keys: Sequence[str | None]) -> AtdataError:
         """Kill ``worker`` after ``e`` and say why, naming the sample it was working on."""

@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
     preload()
 
     from atdata.errors import LensValidationError
-    from atdata.sandbox import wire
+    from atdata.sandbox import columns, wire
     from atdata.sandbox.engine import Engine
     from atdata.sandbox.failures import StepFailure
     from atdata.sandbox.lens_records import RecordShape
@@ -154,6 +154,8 @@ def main(argv: list[str]) -> int:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu_left = cpu_limit - (usage.ru_utime + usage.ru_stime)
         try:
+            if "items" in message:
+                message = {**message, "items": columns.pack(message["items"])}
             frame = wire.encode({**message, "cpu_left": cpu_left}, arena=arena)
         except (
             wire.WireError,
@@ -205,13 +207,15 @@ def main(argv: list[str]) -> int:
 
 
 def _answer(engine: Any, request: dict[str, Any], wall: float) -> dict[str, Any]:
+    from atdata.sandbox import columns
     from atdata.sandbox.failures import StepFailure
 
     try:
         if request["op"] == "run":
-            result = engine.run(request["items"], wall)
+            result = engine.run(columns.unpack(request["items"]), wall)
         else:
-            result = engine.run_put(request["views"], request["sources"], request["step"], wall)
+            views, sources = columns.unpack(request["views"]), columns.unpack(request["sources"])
+            result = engine.run_put(views, sources, request["step"], wall)
     except StepFailure as e:
         return {"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason,
                 "limit": e.limit}  # fmt: skip

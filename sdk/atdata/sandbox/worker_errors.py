@@ -23,11 +23,6 @@ def key_at(keys: Sequence[str | None], item: int | None) -> str | None:
     return keys[item]
 
 
-def well_formed(items: Any, n: int) -> bool:
-    """Whether an answer's items are ``n`` field dicts."""
-    return type(items) is list and len(items) == n and all(type(i) is dict for i in items)
-
-
 def failure_of(
     reply: dict[str, Any], keys: Sequence[str | None], step_name: Callable[[int], str]
 ) -> LensValidationError | LensExecutionError:
