@@ -97,7 +97,7 @@ def test_the_picture_draws_the_rival_dashed_named_with_its_author_and_untrusted(
 
 
 def test_every_box_is_wide_enough_for_its_label(demo: tuple[Path, dict[str, Any]]) -> None:
-    from atdata.catalog.svg import text_width
+    from atdata.drawing import text_width
 
     out, _ = demo
     picture = (out / "path.svg").read_text()

@@ -35,7 +35,6 @@ MIRRORS: set[frozenset[str]] = {
 # its rename lands.
 PENDING: dict[str, str] = {
     "validator.py": "sandbox/validator.py (sandbox-speed)",
-    "svg.py": "one lens-graph renderer for the SDK and the appview (one-truth)",
 }
 
 
