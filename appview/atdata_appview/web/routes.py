@@ -49,12 +49,16 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
             results = store.derived("schemas", order="newest", limit=50)
         return _html(pages.home(q, results))
 
+    def served(table: str, uri: str) -> dict[str, Any] | None:
+        """The row of the record at ``uri`` in a derived table, if it is served."""
+        rows = store.derived(table, uri=uri)
+        return rows[0] if rows else None
+
     def schema(request: Request) -> HTMLResponse:
         uri = request.query_params.get("uri", "")
-        rows = store.derived("schemas", uri=uri)
-        if not rows:
+        row = served("schemas", uri)
+        if row is None:
             return _html(pages.not_found(f"no schema at {uri}"), 404)
-        row = rows[0]
         versions = store.derived(
             "schemas", did=row["did"], name=row["name"], exclude_uri=uri, order="version", limit=50
         )
@@ -147,10 +151,9 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
 
     def lens(request: Request) -> HTMLResponse:
         uri = request.query_params.get("uri", "")
-        rows = store.derived("lenses", uri=uri)
-        if not rows:
+        row = served("lenses", uri)
+        if row is None:
             return _html(pages.not_found(f"no lens at {uri}"), 404)
-        row = rows[0]
         ends = schema_rows([row["source_uri"], row["target_uri"]])
 
         def end(u: str) -> str:

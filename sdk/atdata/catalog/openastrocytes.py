@@ -400,24 +400,53 @@ def imaging_to_recording_frame(s: ImagingFrame) -> AstrocyteRecordingFrame:
     )
 
 
+def _experiment_fields(s: AstrocyteRecordingFrame) -> dict[str, Any]:
+    """The fields both experiments' frames take from the recording frame as they are."""
+    return {
+        "image": s.image,
+        "t_index": s.t_index,
+        "t": s.t,
+        "t_intervention": s.t_intervention,
+        "is_test": s.is_test,
+        "date_acquired": s.date_acquired,
+        "mouse_id": s.mouse_id,
+        "slice_id": s.slice_id,
+        "fov_id": s.fov_id,
+        "movie_uuid": s.movie_uuid,
+        "scale_x": s.scale_x,
+        "scale_y": s.scale_y,
+    }
+
+
+def _frame_experiment(s: Frame) -> tuple[str, dict[str, Any]]:
+    """A generic frame's compound, and the fields both experiments' frames share, read in one hop
+    exactly as the three-hop path reads them."""
+    md = s.metadata or {}
+    acq = _acquisition(s.image, md)
+    ident = _recording_identity(md.get("_source_filename"), md)
+    return ident["compound"], {
+        "image": _plane(acq["image"]),
+        "t_index": acq["t_index"],
+        "t": acq["t"],
+        "t_intervention": ident["t_intervention"],
+        "is_test": ident["is_test"],
+        "date_acquired": acq["date_acquired"],
+        "mouse_id": ident["mouse_id"],
+        "slice_id": ident["slice_id"],
+        "fov_id": ident["fov_id"],
+        "movie_uuid": acq["movie"],
+        "scale_x": acq["scale_x"],
+        "scale_y": acq["scale_y"],
+    }
+
+
 @atdata.lens(register=False)
 def recording_to_bath_application(s: AstrocyteRecordingFrame) -> BathApplicationFrame:
     """A recording frame as a bath-application frame; compounds other than baclofen and t-ACPD: unknown."""
     return BathApplicationFrame(
         # One of the literals: the test above checks it, and pydantic again.
         applied_compound=s.compound if s.compound in BATH_COMPOUNDS else "unknown",  # type: ignore[arg-type]
-        image=s.image,
-        t_index=s.t_index,
-        t=s.t,
-        t_intervention=s.t_intervention,
-        is_test=s.is_test,
-        date_acquired=s.date_acquired,
-        mouse_id=s.mouse_id,
-        slice_id=s.slice_id,
-        fov_id=s.fov_id,
-        movie_uuid=s.movie_uuid,
-        scale_x=s.scale_x,
-        scale_y=s.scale_y,
+        **_experiment_fields(s),
     )
 
 
@@ -427,18 +456,7 @@ def recording_to_uncaging(s: AstrocyteRecordingFrame) -> UncagingFrame:
     return UncagingFrame(
         # One of the literals: the test above checks it, and pydantic again.
         uncaged_compound=s.compound if s.compound in UNCAGING_COMPOUNDS else "unknown",  # type: ignore[arg-type]
-        image=s.image,
-        t_index=s.t_index,
-        t=s.t,
-        t_intervention=s.t_intervention,
-        is_test=s.is_test,
-        date_acquired=s.date_acquired,
-        mouse_id=s.mouse_id,
-        slice_id=s.slice_id,
-        fov_id=s.fov_id,
-        movie_uuid=s.movie_uuid,
-        scale_x=s.scale_x,
-        scale_y=s.scale_y,
+        **_experiment_fields(s),
     )
 
 
@@ -448,46 +466,22 @@ def frame_to_bath_application(s: Frame) -> BathApplicationFrame:
 
     Gives the same result as the three-hop path through ImagingFrame and AstrocyteRecordingFrame.
     """
-    md = s.metadata or {}
-    acq = _acquisition(s.image, md)
-    ident = _recording_identity(md.get("_source_filename"), md)
+    compound, fields = _frame_experiment(s)
     return BathApplicationFrame(
-        applied_compound=ident["compound"] if ident["compound"] in BATH_COMPOUNDS else "unknown",
-        image=_plane(acq["image"]),
-        t_index=acq["t_index"],
-        t=acq["t"],
-        t_intervention=ident["t_intervention"],
-        is_test=ident["is_test"],
-        date_acquired=acq["date_acquired"],
-        mouse_id=ident["mouse_id"],
-        slice_id=ident["slice_id"],
-        fov_id=ident["fov_id"],
-        movie_uuid=acq["movie"],
-        scale_x=acq["scale_x"],
-        scale_y=acq["scale_y"],
+        # One of the literals: the test above checks it, and pydantic again.
+        applied_compound=compound if compound in BATH_COMPOUNDS else "unknown",  # type: ignore[arg-type]
+        **fields,
     )
 
 
 @atdata.lens(register=False)
 def frame_to_uncaging(s: Frame) -> UncagingFrame:
     """The one-hop shortcut: a generic frame straight to an uncaging frame."""
-    md = s.metadata or {}
-    acq = _acquisition(s.image, md)
-    ident = _recording_identity(md.get("_source_filename"), md)
+    compound, fields = _frame_experiment(s)
     return UncagingFrame(
-        uncaged_compound=ident["compound"] if ident["compound"] in UNCAGING_COMPOUNDS else "unknown",
-        image=_plane(acq["image"]),
-        t_index=acq["t_index"],
-        t=acq["t"],
-        t_intervention=ident["t_intervention"],
-        is_test=ident["is_test"],
-        date_acquired=acq["date_acquired"],
-        mouse_id=ident["mouse_id"],
-        slice_id=ident["slice_id"],
-        fov_id=ident["fov_id"],
-        movie_uuid=acq["movie"],
-        scale_x=acq["scale_x"],
-        scale_y=acq["scale_y"],
+        # One of the literals: the test above checks it, and pydantic again.
+        uncaged_compound=compound if compound in UNCAGING_COMPOUNDS else "unknown",  # type: ignore[arg-type]
+        **fields,
     )
 
 
