@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -33,7 +34,12 @@ from websockets.sync.client import connect
 from websockets.sync.server import ServerConnection, serve
 
 from atdata.lexicon.nsid import SCHEMA, defs
-from atdata_appview.ingest.signing import (
+from atdata_appview.service import Appview
+from atdata_appview.store import Repo, open_store
+
+# The repo writer is test machinery (tests/appview/repo_writer.py), not part of the product.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "appview"))
+from repo_writer import (
     RepoWriter,
     SigningKey,
     account_frame,
@@ -42,8 +48,6 @@ from atdata_appview.ingest.signing import (
     identity_frame,
     next_tid,
 )
-from atdata_appview.service import Appview
-from atdata_appview.store import Repo, open_store
 
 
 def schema_record(name: str, doc: str) -> dict[str, Any]:

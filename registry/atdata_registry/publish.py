@@ -27,7 +27,7 @@ from atdata.schema import semver
 from atdata.schema.canonical import content_hash, record_cid, record_key
 from atdata.schema.compat import compatibility, suggest_version
 from atdata.schema.record import REF_ATTR, schema_of
-from atdata_registry.records import attestation_record, dataset_record, lens_record
+from atdata_registry.record_builders import attestation_record, dataset_record, lens_record
 from atdata_registry.session import Session
 from atdata_registry.shardstats import dataset_shards
 

@@ -50,7 +50,7 @@ from atdata.errors import (
 from atdata.lexicon.formats import is_did, is_handle
 from atdata.lexicon.nsid import DATASET, RESOLVE_SCHEMA, SCHEMA
 from atdata.network import predecessor
-from atdata.network.appview import AppviewClient, SchemaView
+from atdata.network.appview_client import AppviewClient, SchemaView
 from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import AtUri
 from atdata.ranking import rank

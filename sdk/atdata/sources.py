@@ -35,7 +35,7 @@ from atdata.dataset import Dataset
 from atdata.errors import AtdataError, IdentityError, IntegrityError, LensPathError, NetworkError
 from atdata.lenses.coerce import CHUNK
 from atdata.lexicon.nsid import DATASET, SCHEMA
-from atdata.network.appview import AppviewClient, DatasetView, LensPath, LensView, PathStep
+from atdata.network.appview_client import AppviewClient, DatasetView, LensPath, LensView, PathStep
 from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import StrongRef
 from atdata.resolve import schema_ref

@@ -17,19 +17,19 @@ from typing import Any
 
 import libipld
 from appview_network import LoopbackNetwork
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
-from websockets.sync.server import Server, ServerConnection, serve
-
-from atdata.lexicon.nsid import SCHEMA
-from atdata_appview.ingest.car import cid_of, cid_str, read_car, write_car
-from atdata_appview.ingest.signing import (
+from repo_writer import (
     RepoWriter,
     SigningKey,
     commit_frame,
     did_document,
     next_tid,
 )
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+from websockets.sync.server import Server, ServerConnection, serve
+
+from atdata.lexicon.nsid import SCHEMA
+from atdata_appview.ingest.car import cid_of, cid_str, read_car, write_car
 from atdata_appview.store import Store
 
 

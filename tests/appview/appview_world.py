@@ -8,11 +8,11 @@ from typing import Any
 
 import appview_examples as examples
 from appview_network import LoopbackNetwork, settle
+from repo_writer import RepoWriter, commit_frame
 
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
 from atdata_appview.ingest.car import cid_str
 from atdata_appview.ingest.firehose import FirehoseIngester
-from atdata_appview.ingest.signing import RepoWriter, commit_frame
 
 BAD_LENS_SOURCE = "import os\n\ndef get(source):\n    return os.environ\n"
 

@@ -18,7 +18,7 @@ from appview_network import LoopbackNetwork
 from appview_world import World
 
 from atdata.network.loopback import free_port
-from atdata_appview.graph import GraphService
+from atdata_appview.lens_index import GraphService
 from atdata_appview.service import Appview
 from atdata_appview.store import Store, open_store
 

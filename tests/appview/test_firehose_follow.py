@@ -12,11 +12,11 @@ import appview_examples as examples
 import libipld
 import pytest
 from appview_network import LoopbackNetwork
+from repo_writer import RepoWriter, SigningKey, commit_frame
 from websockets.sync.server import Server, ServerConnection, serve
 
 from atdata.lexicon.nsid import SCHEMA
 from atdata_appview.checks import MAX_RECORD_BYTES
-from atdata_appview.ingest.signing import RepoWriter, SigningKey, commit_frame
 from atdata_appview.service import Appview
 from atdata_appview.store import Store
 

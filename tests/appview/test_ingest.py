@@ -8,13 +8,7 @@ import appview_examples as examples
 import libipld
 import pytest
 from appview_network import LoopbackNetwork, settle
-
-from atdata.lexicon.nsid import LENS, SCHEMA
-from atdata_appview.checks import MAX_RECORD_BYTES
-from atdata_appview.ingest.car import cid_str
-from atdata_appview.ingest.events import SkippedEvent
-from atdata_appview.ingest.firehose import FirehoseIngester
-from atdata_appview.ingest.signing import (
+from repo_writer import (
     RepoWriter,
     SigningKey,
     account_frame,
@@ -22,6 +16,12 @@ from atdata_appview.ingest.signing import (
     identity_frame,
     sync_frame,
 )
+
+from atdata.lexicon.nsid import LENS, SCHEMA
+from atdata_appview.checks import MAX_RECORD_BYTES
+from atdata_appview.ingest.car import cid_str
+from atdata_appview.ingest.events import SkippedEvent
+from atdata_appview.ingest.firehose import FirehoseIngester
 from atdata_appview.service import Appview
 from atdata_appview.store import Store
 

@@ -6,8 +6,8 @@ import libipld
 import pytest
 
 from atdata_appview.ingest import mst
+from atdata_appview.ingest.atproto_json import to_json
 from atdata_appview.ingest.car import CarError, cid_of, cid_str, read_car, write_car
-from atdata_appview.ingest.values import to_json
 
 
 @pytest.mark.parametrize(

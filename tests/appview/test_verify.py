@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from atproto_crypto.consts import P256_CURVE_ORDER, SECP256K1_CURVE_ORDER
+from repo_writer import SigningKey
 
-from atdata_appview.ingest.signing import SigningKey
 from atdata_appview.ingest.verify import signature_ok
 
 DATA = b"a commit's DAG-CBOR bytes"

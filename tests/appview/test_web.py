@@ -11,8 +11,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from appview_world import BAD_LENS_SOURCE, World
-
-from atdata_appview.process import running
+from support.appview_process import running
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from atdata.lexicon.nsid import LENS
 from atdata.network.identity import IdentityResolver
 from atdata.network.predecessor import ALT_LENS
 from atdata_appview.checks import lens_code_report, predecessor_lens_report, record_problems
-from atdata_appview.collections import is_known
 from atdata_appview.derive import derive
+from atdata_appview.indexed_collections import is_known
 from atdata_appview.ingest.events import (
     AccountEvent,
     CommitEvent,

@@ -10,10 +10,10 @@ from starlette.routing import Route
 
 from atdata.errors import LensPathError
 from atdata.network.predecessor import ALT_LENS
-from atdata_appview.graph import GraphService
+from atdata_appview.lens_index import GraphService
 from atdata_appview.store import Store
 from atdata_appview.web import pages, svg
-from atdata_appview.xrpc.queries import Queries, XrpcError
+from atdata_appview.xrpc.queries import Queries, QueryError
 
 # No scripts at all; styles inline; nothing loaded from elsewhere.
 _HEADERS = {
@@ -40,7 +40,7 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
         if q:
             try:
                 rows = queries.search_schemas({"q": q, "limit": 50})["schemas"]
-            except XrpcError:
+            except QueryError:
                 rows = []
             results = [{**r, "did": r["author"]} for r in rows]
         else:
@@ -102,7 +102,7 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
         """Datasets of other schemas a lens path converts to ``uri`` (what atdata.find_datasets lists)."""
         try:
             views = queries.list_datasets({"schema": uri, "convertible": True, "limit": 100})["datasets"]
-        except XrpcError:
+        except QueryError:
             return []
         views = [v for v in views if v.get("path")]
         lens_uris = sorted({step["uri"] for v in views for step in v["path"]})

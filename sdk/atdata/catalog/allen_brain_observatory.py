@@ -124,7 +124,7 @@ class BrainObservatoryFrame:
 # --- lenses -------------------------------------------------------------------------------
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def observatory_to_cell_trace(s: BrainObservatoryCellTrace) -> CellTrace:
     """A Brain Observatory cell's dF/F trace as a cell trace."""
     return CellTrace(
@@ -150,7 +150,7 @@ def observatory_to_cell_trace(s: BrainObservatoryCellTrace) -> CellTrace:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def frame_to_observatory_frame(s: Frame) -> BrainObservatoryFrame:
     """A generic frame exported from a Brain Observatory movie, whose metadata is the experiment's
     metadata dict plus ``frame: {t_index, t}``, as a Brain Observatory frame."""
@@ -175,7 +175,7 @@ def frame_to_observatory_frame(s: Frame) -> BrainObservatoryFrame:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def observatory_to_imaging_frame(s: BrainObservatoryFrame) -> ImagingFrame:
     """A Brain Observatory frame as a plain imaging frame (single channel), experiment labels in metadata."""
     return ImagingFrame(

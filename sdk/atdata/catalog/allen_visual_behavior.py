@@ -91,7 +91,7 @@ class VisualBehaviorCellTrace:
 # --- lenses -------------------------------------------------------------------------------
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def visual_behavior_to_cell_trace(s: VisualBehaviorCellTrace) -> CellTrace:
     """A Visual Behavior ROI's dF/F trace as a cell trace; the deconvolved events stay in the source type."""
     return CellTrace(
@@ -115,7 +115,7 @@ def visual_behavior_to_cell_trace(s: VisualBehaviorCellTrace) -> CellTrace:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def visual_behavior_row_to_cell_trace(s: VisualBehaviorTraceRow) -> CellTrace:
     """One tidy row as a one-sample cell trace, so tidy tables enter the same graph as whole traces."""
     return CellTrace(

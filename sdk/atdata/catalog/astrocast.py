@@ -151,7 +151,7 @@ class AstroCastEvent:
 # --- lenses -------------------------------------------------------------------------------
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def astrocast_to_calcium_event(s: AstroCastEvent) -> CalciumEvent:
     """An astroCAST event row as a calcium event: extent, centroid, footprint area and trace."""
     x = s.cx
@@ -190,7 +190,7 @@ def astrocast_to_calcium_event(s: AstroCastEvent) -> CalciumEvent:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def calcium_event_to_astrocast(s: CalciumEvent) -> AstroCastEvent:
     """A calcium event as an astroCAST event row, so astroCAST's event analyses can run on it.
 

@@ -149,7 +149,7 @@ class MicronsSynapseSplit:
 # --- lenses -------------------------------------------------------------------------------
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def microns_to_synapse(s: MicronsSynapse) -> Synapse:
     """A MICrONS synapse row as a synapse between neuron segments, positioned at the cleft centre."""
     return Synapse(
@@ -182,7 +182,7 @@ def microns_to_synapse_put(view: Synapse, source: MicronsSynapse) -> MicronsSyna
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def voxels_to_nm(s: MicronsSynapseVoxels) -> MicronsSynapse:
     """Voxel positions to nanometres, multiplying by the row's own voxel size."""
     scale = np.array([s.resolution_x, s.resolution_y, s.resolution_z], dtype=np.float64)
@@ -203,7 +203,7 @@ def voxels_to_nm(s: MicronsSynapseVoxels) -> MicronsSynapse:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def split_to_synapse(s: MicronsSynapseSplit) -> MicronsSynapse:
     """The split-position columns joined back into ``[x, y, z]`` positions (nanometres both sides)."""
     return MicronsSynapse(

@@ -312,7 +312,7 @@ def _recording_identity(filename: str | None, md: dict[str, Any]) -> dict[str, A
     return identity
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def frame_to_imaging_frame(s: Frame) -> ImagingFrame:
     """Parse a generic frame's acquisition metadata (time, movie, scale, file name) into fields."""
     md = s.metadata or {}
@@ -375,7 +375,7 @@ def frame_to_imaging_frame_put(view: ImagingFrame, source: Frame) -> Frame:
     return Frame(image=image, metadata=md)
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def imaging_to_recording_frame(s: ImagingFrame) -> AstrocyteRecordingFrame:
     """Read the OpenAstrocytes recording identity from the file name, with explicit metadata winning."""
     ident = _recording_identity(s.source_filename, s.metadata or {})
@@ -398,7 +398,7 @@ def imaging_to_recording_frame(s: ImagingFrame) -> AstrocyteRecordingFrame:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def recording_to_bath_application(s: AstrocyteRecordingFrame) -> BathApplicationFrame:
     """A recording frame as a bath-application frame; compounds other than baclofen and t-ACPD: unknown."""
     return BathApplicationFrame(
@@ -418,7 +418,7 @@ def recording_to_bath_application(s: AstrocyteRecordingFrame) -> BathApplication
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def recording_to_uncaging(s: AstrocyteRecordingFrame) -> UncagingFrame:
     """A recording frame as an uncaging frame; compounds other than GABA, glutamate, laser: unknown."""
     return UncagingFrame(
@@ -438,7 +438,7 @@ def recording_to_uncaging(s: AstrocyteRecordingFrame) -> UncagingFrame:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def frame_to_bath_application(s: Frame) -> BathApplicationFrame:
     """The one-hop shortcut: a generic frame straight to a bath-application frame.
 
@@ -464,7 +464,7 @@ def frame_to_bath_application(s: Frame) -> BathApplicationFrame:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def frame_to_uncaging(s: Frame) -> UncagingFrame:
     """The one-hop shortcut: a generic frame straight to an uncaging frame."""
     md = s.metadata or {}
@@ -487,7 +487,7 @@ def frame_to_uncaging(s: Frame) -> UncagingFrame:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def bath_application_to_imaging_frame(s: BathApplicationFrame) -> ImagingFrame:
     """Forget the experiment: a bath-application frame as a plain imaging frame.
 
@@ -515,7 +515,7 @@ def bath_application_to_imaging_frame(s: BathApplicationFrame) -> ImagingFrame:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def uncaging_to_imaging_frame(s: UncagingFrame) -> ImagingFrame:
     """Forget the experiment: an uncaging frame as a plain imaging frame (labels kept in metadata)."""
     return ImagingFrame(
@@ -560,7 +560,7 @@ def patch_pc_projector(components: NDArray) -> atdata.Lens[EmbeddingResult, Embe
     return project_patches
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def patch_trace_to_cell_trace(s: PatchEmbeddingTrace) -> CellTrace:
     """A patch's first embedding principal component over time, as the trace of an image-patch ROI."""
     if s.values.ndim != 2 or s.values.shape[0] != len(s.ts):

@@ -189,7 +189,7 @@ def aggregate_connections(synapses: list[Synapse]) -> list[Connection]:
 # Lens bodies are self-contained lens-dialect code (published and run on their own).
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def cell_trace_to_largest_transient(s: CellTrace) -> CalciumEvent:
     """The trace's largest transient as an event: the span around the maximum where the trace stays
     above half way between its median (the baseline) and that maximum."""
@@ -228,7 +228,7 @@ def cell_trace_to_largest_transient(s: CellTrace) -> CalciumEvent:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def calcium_event_to_cell_trace(s: CalciumEvent) -> CellTrace:
     """An event's mean signal as a trace, timed from the event's first to last frame."""
     if s.trace is None:
@@ -252,7 +252,7 @@ def calcium_event_to_cell_trace(s: CalciumEvent) -> CellTrace:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def synapse_to_connection(s: Synapse) -> Connection:
     """One synapse as a connection of one synapse (aggregate many with :func:`aggregate_connections`)."""
     return Connection(

@@ -6,7 +6,7 @@ can never drift apart (a test compares them).
 
 Rules that shape these documents:
 - No floats anywhere (ATProto data model): float defaults travel as strings (see
-  ``atdata.schema.values``).
+  ``atdata.schema.value_objects``).
 - Every string and array has a declared bound, so a record's size is bounded before it is parsed.
 - Unions are open, as ATProto recommends for evolvable schemas; the SDK's schema checks reject
   field types it does not know, naming them.

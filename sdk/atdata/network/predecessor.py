@@ -39,7 +39,7 @@ from urllib.parse import quote, urlsplit
 
 from atdata.errors import AtdataError, Problem, SchemaError
 from atdata.lexicon.nsid import SCHEMA, defs
-from atdata.schema.values import encode_value
+from atdata.schema.value_objects import encode_value
 
 NAMESPACE = "science.alt.dataset"
 ALT_SCHEMA = f"{NAMESPACE}.schema"
@@ -386,3 +386,80 @@ def _checksum(shard: Any) -> dict[str, str] | None:
     if not isinstance(c, Mapping) or c.get("algorithm") in (None, "none") or not c.get("digest"):
         return None
     return {"algorithm": str(c["algorithm"]), "digest": str(c["digest"])}
+
+
+# --- lens ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """One ``science.alt.dataset.lens#codeReference``: a function in a file of a repository at a commit.
+
+    Nothing here is checked beyond its shape: :mod:`atdata.network.gitfetch` checks the repository,
+    commit and path before anything is fetched.
+    """
+
+    repository: str
+    commit: str
+    path: str
+    """The file in the repository (``lenses/x.py``; a 0.7 module path ``pkg.mod`` becomes ``pkg/mod.py``)."""
+    function: str | None
+    """The function the record names after the ``:``, if it names one."""
+
+    @property
+    def where(self) -> str:
+        return f"{self.repository} at commit {self.commit}, path {self.path}"
+
+
+@dataclass(frozen=True)
+class LensRef:
+    """A ``science.alt.dataset.lens`` as this project reads it: schemas and where its code is."""
+
+    name: str
+    source_uri: str
+    target_uri: str
+    getter: CodeRef
+    putter: CodeRef | None
+
+
+def convert_lens(record: Mapping[str, Any], where: str) -> LensRef:
+    """The schemas and code references of a 0.7 lens record (``where``, its at-uri, goes into errors)."""
+    if record.get("$type") != ALT_LENS:
+        raise SchemaError(
+            f"record {where}", [Problem("$.$type", f"{record.get('$type')!r} is not {ALT_LENS}")]
+        )
+    problems: list[Problem] = []
+    uris = {}
+    for key in ("sourceSchema", "targetSchema"):
+        value = record.get(key)
+        if not isinstance(value, str) or not value.startswith("at://"):
+            problems.append(Problem(f"$.{key}", "missing or not an at-uri"))
+        uris[key] = str(value)
+    getter = _code_ref(record.get("getterCode"), "$.getterCode", problems)
+    putter = _code_ref(record["putterCode"], "$.putterCode", problems) if record.get("putterCode") else None
+    if problems or getter is None:
+        raise SchemaError(f"0.7 lens record {where}", problems)
+    name = record.get("name")
+    return LensRef(
+        str(name) if isinstance(name, str) else "", uris["sourceSchema"], uris["targetSchema"], getter, putter
+    )
+
+
+def _code_ref(value: Any, path: str, problems: list[Problem]) -> CodeRef | None:
+    if not isinstance(value, Mapping):
+        problems.append(Problem(path, "missing or not a code reference"))
+        return None
+    parts = {}
+    for key in ("repository", "commit", "path"):
+        text = value.get(key)
+        if not isinstance(text, str) or not text:
+            problems.append(Problem(f"{path}.{key}", "missing or not a string"))
+            return None
+        parts[key] = text
+    file, function = parts["path"], None
+    head, sep, tail = file.rpartition(":")
+    if sep and tail.isidentifier():
+        file, function = head, tail
+    if not file.endswith(".py") and all(p.isidentifier() for p in file.split(".")):
+        file = file.replace(".", "/") + ".py"  # a module path, as 0.7's publish_from_lens_object writes
+    return CodeRef(parts["repository"], parts["commit"], file, function)

@@ -34,11 +34,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from atdata.sandbox.dialect_check import check_source, validate_source
 from atdata.sandbox.inline import InlineProgram
+from atdata.sandbox.lens_records import RecordShape
 from atdata.sandbox.process import ProcessProgram
-from atdata.sandbox.records import RecordShape
-from atdata.sandbox.runtime import LensStep, Limits
-from atdata.sandbox.validator import check_source, validate_source
+from atdata.sandbox.spec import LensStep, Limits
 
 Program = InlineProgram | ProcessProgram
 

@@ -26,8 +26,8 @@ import numpy as np
 
 from atdata.errors import LensExecutionError, LensLimitError, LensValidationError, Violation
 from atdata.sandbox import wire
-from atdata.sandbox.runtime import LensStep, Limits
-from atdata.sandbox.validator import check_source
+from atdata.sandbox.dialect_check import check_source
+from atdata.sandbox.spec import LensStep, Limits
 from atdata.sandbox.worker import PROGRESS
 
 # Python loops notice the budget themselves; the host kills only what does not stop in time.

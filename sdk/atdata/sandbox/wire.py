@@ -21,7 +21,7 @@ import msgpack
 import numpy as np
 
 from atdata.errors import AtdataError
-from atdata.sandbox.records import plain_dtype_ok
+from atdata.sandbox.lens_records import plain_dtype_ok
 
 MAGIC = b"ATDL"
 HEADER = struct.Struct("<4sIQQ")  # magic, document length, in-band data length, arena length

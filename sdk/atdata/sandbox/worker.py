@@ -46,11 +46,11 @@ def preload() -> None:
     import pyseccomp  # noqa: F401
 
     from atdata.lenses import declarative
-    from atdata.sandbox import runtime
-    from atdata.sandbox.validator import validate_source
+    from atdata.sandbox.dialect_check import validate_source
+    from atdata.sandbox.module_proxies import module_proxy
 
-    runtime.module_proxy("numpy")
-    runtime.module_proxy("math")
+    module_proxy("numpy")
+    module_proxy("math")
     declarative.Ops.parse([{"op": "dtypeCast", "field": "x", "dtype": "float32"}]).get({"x": np.ones(1)})
     validate_source("import numpy as np\ndef get(s):\n    return {'x': np.zeros(1)}\n")
     np.linalg.norm(np.ones(2))
@@ -117,8 +117,10 @@ def main(argv: list[str]) -> int:
 
     from atdata.errors import LensValidationError
     from atdata.sandbox import wire
-    from atdata.sandbox.records import RecordShape
-    from atdata.sandbox.runtime import Engine, LensStep, StepFailure
+    from atdata.sandbox.engine import Engine
+    from atdata.sandbox.failures import StepFailure
+    from atdata.sandbox.lens_records import RecordShape
+    from atdata.sandbox.spec import LensStep
 
     page = mmap.mmap(progress_fd, PROGRESS.size)
     os.close(progress_fd)
@@ -190,7 +192,7 @@ def main(argv: list[str]) -> int:
 
 
 def _answer(engine: Any, request: dict[str, Any], wall: float) -> dict[str, Any]:
-    from atdata.sandbox.runtime import StepFailure
+    from atdata.sandbox.failures import StepFailure
 
     try:
         if request["op"] == "run":

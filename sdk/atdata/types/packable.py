@@ -25,7 +25,6 @@ from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.fields import FieldInfo
 
 from atdata.errors import SampleTypeError, SampleValidationError
-from atdata.types.coerce import SCALAR_COERCERS, array_as_list, array_from_sequence, is_missing
 from atdata.types.fields import (
     MISSING,
     SCALAR_TYPES,
@@ -41,6 +40,7 @@ from atdata.types.fields import (
     TypeSpec,
     field_type_of,
 )
+from atdata.types.lossless import SCALAR_COERCERS, array_as_list, array_from_sequence, is_missing
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""A minimal repository writer: signed commits, repo exports and firehose frames.
+"""A minimal repository writer for tests and benchmarks: signed commits, repo exports and firehose frames.
 
 The appview only reads repositories; this writes them so that replays (benchmarks) and tests can
 produce exactly the bytes a PDS would, including ones a PDS never would (wrong keys, broken blocks).

@@ -5,9 +5,9 @@ from __future__ import annotations
 import libipld
 
 from atdata_appview.checks import MAX_RECORD_BYTES
+from atdata_appview.ingest.atproto_json import to_json
 from atdata_appview.ingest.car import Car, cid_str
 from atdata_appview.ingest.events import OpRejection, RecordOp
-from atdata_appview.ingest.values import to_json
 
 
 def read_record(car: Car, did: str, path: str, cid: bytes, action: str) -> RecordOp | OpRejection:
