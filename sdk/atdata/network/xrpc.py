@@ -15,6 +15,7 @@ import httpx
 
 from atdata.errors import AuthError, NetworkError
 from atdata.network.guard import active_transport
+from atdata.network.tls import ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ class XrpcClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # Under an active location guard (the MCP server's tools), calls go only where it allows.
-        self._http = httpx.Client(timeout=timeout, transport=transport or active_transport())
+        self._http = httpx.Client(
+            timeout=timeout, transport=transport or active_transport(), verify=ssl_context()
+        )
 
     def close(self) -> None:
         self._http.close()

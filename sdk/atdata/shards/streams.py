@@ -232,7 +232,9 @@ class ChunkStream:
 def _client(timeout: float) -> httpx.Client:
     import httpx
 
-    return httpx.Client(timeout=timeout, follow_redirects=True)
+    from atdata.network.tls import ssl_context
+
+    return httpx.Client(timeout=timeout, follow_redirects=True, verify=ssl_context())
 
 
 def open_http(url: str, timeout: float = DEFAULT_TIMEOUT) -> ChunkStream:
