@@ -116,10 +116,16 @@ def _tensor(value: Any) -> Any:
     return value
 
 
+_PLAIN_NUMBERS = frozenset((bool, int, float))
+
+
 def _column(values: Any) -> Any:
     if isinstance(values, np.ndarray):
         return _tensor(values)
-    if values and all(
+    if not values:
+        return values
+    # The usual column holds Python numbers of one or two exact types: decided by one set, in C.
+    if _PLAIN_NUMBERS.issuperset(map(type, values)) or all(
         isinstance(v, (bool, numbers.Real, np.generic)) and not isinstance(v, np.ndarray) for v in values
     ):
         return torch.tensor(values)
