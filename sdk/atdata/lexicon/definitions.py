@@ -571,6 +571,13 @@ def _dataset_doc() -> Def:
             "sha256": _string("Lowercase hex SHA-256 of the shard's bytes.", min_length=64, max_length=64),
             "samples": _integer("Number of samples in the shard.", minimum=0),
             "size": _integer("Size in bytes.", minimum=0),
+            "blob": {
+                "type": "blob",
+                "accept": ["application/x-tar"],
+                "description": "The shard stored as a blob in the author's repository (its CID names "
+                "the sha-256 of its bytes); readers fetch it from com.atproto.sync.getBlob on the "
+                "author's PDS, found from the DID document, instead of the URL.",
+            },
         },
         ("sha256", "samples"),
         "Integrity and size of one shard.",
