@@ -30,13 +30,13 @@ Transform = Callable[[list[Any], list[str]], list[Any]]
 Keyed = Iterator[tuple[str, Any]]
 
 
-
 def check_iteration(*, batch_size: int | None, shuffle: bool, buffer: int) -> None:
     """Refuse iteration arguments no reader can honour (every kind of dataset checks the same way)."""
     if batch_size is not None and batch_size < 1:
         raise DatasetError(f"batch_size must be a positive int or None, not {batch_size!r}")
     if shuffle and buffer < 1:
         raise DatasetError(f"buffer must be positive, not {buffer!r}")
+
 
 class Dataset(Generic[T]):
     """Samples of one type, read from WebDataset shards: ``Dataset[Frame]("out/frames-{0000..0009}.tar")``.

@@ -9,7 +9,14 @@ from atdata.errors import ShardIntegrityError
 from atdata.shards.blobs import cid_of_url, open_blob
 from atdata.shards.shard_cache import PendingShard, ShardCache
 from atdata.shards.sidecar import Sidecar
-from atdata.shards.streams import DEFAULT_TIMEOUT, ChunkStream, MappedFile, ShardReader, open_shard
+from atdata.shards.streams import (
+    DEFAULT_TIMEOUT,
+    ChunkStream,
+    MappedFile,
+    ShardReader,
+    forget_mappings,
+    open_shard,
+)
 from atdata.shards.tar import members
 from atdata.shards.urls import display, scheme
 
@@ -107,8 +114,10 @@ def _open(
 
 
 def forget_verified() -> None:
-    """Hash every shard again on its next read (benchmarks use it to measure first reads)."""
+    """Read every shard as a new process would: hashed again, mapped afresh (benchmarks measure
+    first reads with it)."""
     _verified.clear()
+    forget_mappings()
 
 
 def _start_check(reader: ShardReader, expected: Sidecar | None) -> Callable[[], str] | None:
