@@ -179,3 +179,17 @@ def test_a_redirect_elsewhere_is_not_followed(repo: Repo, tmp_path: Path) -> Non
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_server_that_never_answers_is_given_up_on_at_the_timeout(repo: Repo) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()  # accepts connections, never answers
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/lenses"
+        with pytest.raises(CodeReferenceError, match="took longer than 1s"):
+            fetch_file(url, repo.first, "lenses/full_to_view.py", allow_hosts=LOOPBACK, timeout=1)
+    finally:
+        listener.close()
