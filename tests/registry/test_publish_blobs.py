@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import textwrap
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 import atdata
 from atdata.cli.main import main
+from atdata.config import reset_configuration
 from atdata.network.xrpc import XrpcClient
 from atdata.shards.blobs import blob_cid, cid_of_url
 from atdata_registry.devstack import DevStack
@@ -44,13 +46,18 @@ def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def logged_in(account: Any, dev_stack: DevStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+def logged_in(
+    account: Any, dev_stack: DevStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Any]:
     monkeypatch.setenv("ATDATA_APP_PASSWORD", account.password)
-    assert main(["login", account.handle, "--pds", account.pds, "--plc", dev_stack.plc]) == 0
     for var, value in (("ATDATA_PLC", dev_stack.plc), ("ATDATA_PDS", dev_stack.pds)):
         monkeypatch.setenv(var, value)
     monkeypatch.setenv("ATDATA_CACHE_DIR", str(tmp_path / "cache"))
-    return account
+    try:
+        assert main(["login", account.handle]) == 0
+        yield account
+    finally:
+        reset_configuration()  # what main() configured for this process is this test's only
 
 
 def write(module: Any, root: Path, count: int, per_shard: int, raw: int = 16) -> str:
