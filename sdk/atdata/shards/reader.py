@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from atdata.errors import ShardIntegrityError
+from atdata.shards.blobs import cid_of_url, open_blob
 from atdata.shards.shard_cache import PendingShard, ShardCache
 from atdata.shards.sidecar import Sidecar
 from atdata.shards.streams import (
@@ -93,6 +94,9 @@ def samples(
 def _open(
     url: str, sidecar: Sidecar | None, timeout: float, cache: ShardCache | None
 ) -> tuple[ShardReader, PendingShard | None]:
+    cid = cid_of_url(url)
+    if cid is not None:  # a blob: downloaded and checked against its CID before any sample is read
+        return open_blob(url, cid, sidecar, cache, timeout), None
     if cache is None or sidecar is None or scheme(url) == "file":
         return open_shard(url, timeout), None
     local = cache.lookup(sidecar)
