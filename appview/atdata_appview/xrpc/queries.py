@@ -290,8 +290,9 @@ class Queries:
 
     def find_lens_path(self, params: dict[str, Any]) -> dict[str, Any]:
         source, target = params["source"], params["target"]
+        served = self.store.schema_cids([source, target])  # one light query: no record is parsed
         for uri in (source, target):
-            if self._schema_row(uri) is None:
+            if uri not in served:
                 raise _not_found(f"no schema at {uri}")
         policy = self._trust(params.get("trusted") or [], params.get("maxHops"))
         try:

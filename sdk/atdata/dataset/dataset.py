@@ -14,6 +14,7 @@ from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
 from atdata.dataset.provenance import ATTR, Origin, carry
 from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
+from atdata.shards.blobs import record_sidecars
 from atdata.shards.reader import samples as shard_samples
 from atdata.shards.shard_cache import DEFAULT_MAX_BYTES, ShardCache
 from atdata.shards.sidecar import Sidecar, read_sidecar
@@ -112,6 +113,8 @@ class Dataset(Generic[T]):
                 if sha is not None:
                     self._record_sha256[url] = sha
         self._sidecars: dict[str, Sidecar | None] = {}
+        if self.published is not None:  # shards stored as blobs: count and size are in the record
+            self._sidecars.update(record_sidecars(self.published.record, self._urls))
         self._source: Dataset[Any] | None = None
         self._transform: Transform | None = None
         self._chunk = 64

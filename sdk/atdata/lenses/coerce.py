@@ -98,7 +98,9 @@ def _network_lens(
 ) -> Lens[Any, Any]:
     """A published lens path: the appview's when one is configured and up, else the trusted repos'."""
     from atdata.lenses.remote import remote_lens, repo_lens
+    from atdata.sandbox.checker import prestart
 
+    prestart()  # the lenses' code is checked in a child: let it start up while records are fetched
     url = settings().appview
     if url:
         try:
