@@ -417,7 +417,7 @@ def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str
     """Both candidate paths, left to right: the one taken highlighted, the untrusted rival dashed and
     labelled with its author, routed around the boxes."""
     import atdata
-    from atdata.catalog import overview, svg
+    from atdata.catalog import overview
     from atdata.types.packable import spec_of
 
     def schema(uri: str) -> str:
@@ -436,7 +436,7 @@ def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str
         for u in sorted(uris)
     }
     edges = [overview.Edge(lens(s), schema(s.source.uri), schema(s.target.uri)) for s in steps]
-    return svg.render(
+    return overview.picture(
         overview.CatalogGraph(nodes, edges),
         highlight=[lens(s) for s in taken],
         untrusted=[lens(s) for s in rivals],

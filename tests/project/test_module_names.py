@@ -31,13 +31,6 @@ MIRRORS: set[frozenset[str]] = {
     )
 }
 
-# Shared names whose renames are under way by their owners (issue 17 point 6); remove each entry when
-# its rename lands.
-PENDING: dict[str, str] = {
-    "svg.py": "one lens-graph renderer for the SDK and the appview (one-truth)",
-}
-
-
 def shared_names() -> dict[str, set[str]]:
     by_name: dict[str, set[str]] = defaultdict(set)
     for path in source_files().values():
@@ -50,7 +43,7 @@ def test_no_two_product_modules_share_a_name_unless_they_mirror_each_other() -> 
     unexpected = {
         name: sorted(paths)
         for name, paths in shared_names().items()
-        if frozenset(paths) not in MIRRORS and name not in PENDING
+        if frozenset(paths) not in MIRRORS
     }
     assert unexpected == {}, (
         f"modules sharing a file name: {unexpected}; rename one for what it holds, or (a command module "

@@ -50,6 +50,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
     os.symlink("../..", work / "up")
     (work / "lenses" / "huge.py").write_bytes(b"#" * (2 << 20))
     git(work, "add", ".")
+    git(work, "update-index", "--add", "--cacheinfo", f"160000,{first},lenses/sub.py")  # a submodule
     git(work, "commit", "--quiet", "-m", "later")
     second = git(work, "rev-parse", "HEAD")
     with serve_git(root) as url:
@@ -90,6 +91,11 @@ def test_a_path_escaping_the_repository_is_refused_before_git_runs(repo: Repo, p
 def test_a_symlink_pointing_outside_the_repository_is_refused(repo: Repo) -> None:
     with pytest.raises(CodeReferenceError, match=r"'lenses/outside.py' is a symlink"):
         fetch_file(repo.url, repo.second, "lenses/outside.py", allow_hosts=LOOPBACK)
+
+
+def test_a_submodule_is_not_a_file(repo: Repo) -> None:
+    with pytest.raises(CodeReferenceError, match=r"'lenses/sub.py' is a submodule"):
+        fetch_file(repo.url, repo.second, "lenses/sub.py", allow_hosts=LOOPBACK)
 
 
 def test_a_path_through_a_symlinked_directory_finds_nothing(repo: Repo) -> None:
@@ -179,3 +185,17 @@ def test_a_redirect_elsewhere_is_not_followed(repo: Repo, tmp_path: Path) -> Non
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_server_that_never_answers_is_given_up_on_at_the_timeout(repo: Repo) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()  # accepts connections, never answers
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/lenses"
+        with pytest.raises(CodeReferenceError, match="took longer than 1s"):
+            fetch_file(url, repo.first, "lenses/full_to_view.py", allow_hosts=LOOPBACK, timeout=1)
+    finally:
+        listener.close()

@@ -38,7 +38,7 @@ def default_db() -> str:
     return os.environ.get(DB_ENV) or f"sqlite:///{Path(platformdirs.user_data_dir('atdata')) / 'appview.db'}"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("appview", help="run the appview: index the network, answer queries")
     sub = parser.add_subparsers(dest="appview_command", metavar="ACTION", required=True)
 

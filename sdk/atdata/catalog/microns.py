@@ -20,7 +20,7 @@ as :class:`~atdata.catalog.shared.Synapse` and use :func:`~atdata.catalog.shared
 """
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,11 +50,11 @@ class MicronsSynapse:
     """Supervoxel at the postsynaptic point."""
     post_pt_root_id: int
     """Root id of the postsynaptic segment (the receiving neuron)."""
-    pre_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("nm")]
+    pre_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("nm")]
     """Presynaptic point, x, y, z."""
-    post_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("nm")]
+    post_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("nm")]
     """Postsynaptic point, x, y, z."""
-    ctr_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("nm")]
+    ctr_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("nm")]
     """Centre of the synaptic cleft, x, y, z."""
     created: datetime | None = None
     """When the annotation was created (UTC)."""
@@ -82,11 +82,11 @@ class MicronsSynapseVoxels:
     """Supervoxel at the postsynaptic point."""
     post_pt_root_id: int
     """Root id of the postsynaptic segment."""
-    pre_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("voxel")]
+    pre_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("voxel")]
     """Presynaptic point, x, y, z voxel indices."""
-    post_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("voxel")]
+    post_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("voxel")]
     """Postsynaptic point, x, y, z voxel indices."""
-    ctr_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("voxel")]
+    ctr_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("voxel")]
     """Centre of the synaptic cleft, x, y, z voxel indices."""
     created: datetime | None = None
     """When the annotation was created (UTC)."""

@@ -22,7 +22,7 @@ class ImagingFrame:
     interpretation: what was imaged when, at what scale, from which file.
     """
 
-    image: Annotated[NDArray, atdata.Array(shape=(None, None, None), dims=("channel", "y", "x"))]
+    image: Annotated[NDArray[Any], atdata.Array(shape=(None, None, None), dims=("channel", "y", "x"))]
     """Pixel intensities, channel first (a single-channel movie has one channel)."""
     t_index: int
     """Index of the frame within its movie, from 0."""
@@ -54,9 +54,9 @@ class CellTrace:
 
     trace_id: str
     """Identifier of the region of interest, unique within its source system."""
-    timestamps: Annotated[NDArray, atdata.Array("float64", (None,), ("time",)), atdata.Unit("s")]
+    timestamps: Annotated[NDArray[Any], atdata.Array("float64", (None,), ("time",)), atdata.Unit("s")]
     """Time of each value."""
-    values: Annotated[NDArray, atdata.Array("float64", (None,), ("time",))]
+    values: Annotated[NDArray[Any], atdata.Array("float64", (None,), ("time",))]
     """The measured quantity at each timestamp (see ``quantity``)."""
     quantity: Literal["dff", "fluorescence", "events", "embedding_pc"]
     """What ``values`` holds: dF/F (fluorescence change over baseline, dimensionless), raw
@@ -115,7 +115,7 @@ class CalciumEvent:
     amplitude: float | None = None
     """Height of the event's signal: astroCAST's ``v_max_height`` (max - min of its trace); for a
     transient found in a trace, its height above the trace's median."""
-    trace: Annotated[NDArray, atdata.Array("float64", (None,), ("time",))] | None = None
+    trace: Annotated[NDArray[Any], atdata.Array("float64", (None,), ("time",))] | None = None
     """Mean signal over the event's pixels, one value per frame of the event."""
     subject_id: str | None = None
     """The animal or sample the event was recorded from."""
@@ -135,7 +135,7 @@ class Synapse:
     """Identifier of the presynaptic neuron (segment)."""
     post_id: str
     """Identifier of the postsynaptic neuron (segment)."""
-    position: Annotated[NDArray, atdata.Array("float64", (3,), ("xyz",)), atdata.Unit("nm")]
+    position: Annotated[NDArray[Any], atdata.Array("float64", (3,), ("xyz",)), atdata.Unit("nm")]
     """Centre of the synaptic cleft, x, y, z."""
     source_system: str
     """The data system the synapse came from."""
@@ -245,7 +245,7 @@ def calcium_event_to_cell_trace(s: CalciumEvent) -> CellTrace:
         timestamps=np.linspace(s.t_start, s.t_end, n),
         values=np.array(s.trace, dtype=np.float64),
         quantity="fluorescence",
-        roi_kind=kind,
+        roi_kind=kind,  # type: ignore[arg-type]  # one of the literals: checked above, and by pydantic
         source_system=s.source_system,
         subject_id=s.subject_id,
         metadata={"group": s.group, "frame_start": s.frame_start, "frame_end": s.frame_end},

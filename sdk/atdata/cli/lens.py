@@ -10,7 +10,7 @@ from typing import Any
 from atdata.errors import AtdataError
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "lens", help="check and test lens code", description="Work with lens code."
     )

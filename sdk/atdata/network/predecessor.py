@@ -35,11 +35,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from atdata.errors import AtdataError, Problem, SchemaError
 from atdata.lexicon.nsid import SCHEMA, defs
 from atdata.schema.value_objects import encode_value
+from atdata.shards.blobs import blob_url, sha256_of_cid
 
 NAMESPACE = "science.alt.dataset"
 ALT_SCHEMA = f"{NAMESPACE}.schema"
@@ -293,10 +294,9 @@ def convert_entry(
                     f"0.7 dataset entry {where}",
                     [Problem(f"$.storage.blobs[{i}].blob", "not a blob reference")],
                 )
-            urls.append(
-                f"{author_pds.rstrip('/')}/xrpc/com.atproto.sync.getBlob?did={quote(author)}&cid={link}"
-            )
-            checksums.append(_checksum(blob) or _blob_sha256(link))
+            urls.append(blob_url(author_pds, author, link))
+            sha = sha256_of_cid(link)
+            checksums.append(_checksum(blob) or ({"algorithm": "sha256", "digest": sha} if sha else None))
     elif kind.endswith(".storageExternal"):
         for i, url in enumerate(_list(storage, "urls", where)):
             if not isinstance(url, str):
@@ -358,19 +358,6 @@ def _str(obj: Any, key: str, path: str, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise SchemaError(f"0.7 dataset entry {where}", [Problem(f"{path}.{key}", "missing or not a string")])
     return value
-
-
-def _blob_sha256(cid: str) -> dict[str, str] | None:
-    """A blob's CID names the sha-256 of its bytes: the check a reader makes on what getBlob returns."""
-    import libipld
-
-    try:
-        h = libipld.decode_cid(cid)["hash"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if h.get("code") != 0x12 or h.get("size") != 32:
-        return None
-    return {"algorithm": "sha256", "digest": bytes(h["digest"]).hex()}
 
 
 def expected_sha256(checksum: Mapping[str, str] | None) -> str | None:

@@ -10,6 +10,7 @@ parser has crashed whole processes on pathological input instead of raising.
 from __future__ import annotations
 
 import ast
+import hashlib
 import warnings
 from collections.abc import Iterable
 
@@ -24,6 +25,10 @@ from atdata.sandbox.gate import error_position, gate_text
 
 _MODULE_FUNCTIONS = {"get": 1, "put": 2}
 
+# sha-256 of sources found clean in this process (each check costs a round trip to the checker child)
+_clean: set[bytes] = set()
+_MAX_CLEAN = 4096
+
 
 def validate_source(source: str, *, filename: str = "<lens>") -> list[Violation]:
     """Every place ``source`` leaves the lens dialect, sorted by position; empty when it is clean.
@@ -32,11 +37,20 @@ def validate_source(source: str, *, filename: str = "<lens>") -> list[Violation]
     (:mod:`atdata.sandbox.checker`), whose crash or timeout is reported as a violation.
     """
     del filename  # kept in the signature so callers can name the file in future messages
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
+    if digest in _clean:
+        return []
     gate, fatal = gate_text(source)
     if fatal:
         return gate
-    found = gate + tree_violations(source)
-    return sorted(set(found), key=lambda v: (v.line, v.column, v.reason))
+    found = sorted(set(gate + tree_violations(source)), key=lambda v: (v.line, v.column, v.reason))
+    if not found:
+        # The check is a pure function of the text: code found clean once is clean. Only clean
+        # answers are kept, since a checker that timed out on a loaded machine says nothing lasting.
+        if len(_clean) >= _MAX_CLEAN:
+            _clean.clear()
+        _clean.add(digest)
+    return found
 
 
 def tree_violations_here(source: str) -> list[Violation]:
