@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import typing
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -373,20 +374,42 @@ class Dataset(Generic[T]):
     def _transformed_keyed(self, source: Keyed) -> Keyed:
         transform = self._transform
         assert transform is not None
+        # A transform that runs in worker processes takes chunks ahead (``submit``), so that the
+        # next chunks are decoded while the workers compute; answers are still taken in order.
+        depth = getattr(transform, "depth", 0)
+        submit = getattr(transform, "submit", None)
+        ahead: deque[tuple[list[Any], list[str], Callable[[], list[Any]]]] = deque()
+        for batch, keys in self._chunks(source):
+            if not depth or submit is None:
+                yield from self._apply(transform, batch, keys)
+                continue
+            ahead.append((batch, keys, submit(batch, keys)))
+            if len(ahead) >= depth:
+                yield from self._apply(transform, *ahead.popleft())
+        while ahead:
+            yield from self._apply(transform, *ahead.popleft())
+
+    def _chunks(self, source: Keyed) -> Iterator[tuple[list[Any], list[str]]]:
         keys: list[str] = []
         batch: list[Any] = []
         for key, sample in source:
             keys.append(key)
             batch.append(sample)
             if len(batch) >= self._chunk:
-                yield from self._apply(transform, batch, keys)
+                yield batch, keys
                 keys, batch = [], []
         if batch:
-            yield from self._apply(transform, batch, keys)
+            yield batch, keys
 
-    def _apply(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
+    def _apply(
+        self,
+        transform: Transform,
+        batch: list[Any],
+        keys: list[str],
+        submitted: Callable[[], list[Any]] | None = None,
+    ) -> Keyed:
         try:
-            out = transform(batch, keys)
+            out = transform(batch, keys) if submitted is None else submitted()
         except LensExecutionError:
             # One sample failed somewhere in the chunk: redo it sample by sample, so every sample
             # before the failing one is delivered and on_error decides about the failing one.

@@ -9,8 +9,7 @@ each step in reverse, one step at a time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,8 +30,9 @@ from atdata.types.packable import as_plain
 
 _PROCESS_WORKERS = 2
 """Worker processes per run of process-isolated code steps (see :class:`Chain`)."""
-_SPLIT_MIN = 16
-"""Smallest batch worth splitting between two workers."""
+
+Finish = Callable[[], list[Any]]
+"""What :meth:`Chain.submit` returns: call it for the outputs."""
 
 
 @dataclass
@@ -50,21 +50,25 @@ class _Segment:
     def wants_plain(self) -> bool:
         return not isinstance(self.head, NativeStep)
 
+    @property
+    def in_process(self) -> bool:
+        return isinstance(self.head, CodeStep) and self.head.isolation == "process"
+
 
 class Chain:
     """A lens chain ready to run: sandbox programs loaded once, reused for every batch.
 
-    A run of code steps in worker processes gets up to :data:`_PROCESS_WORKERS` workers; a
-    batch of at least :data:`_SPLIT_MIN` samples is split between them and the halves run at
-    once (the host encodes one half while a worker computes the other), which is what keeps
-    process isolation near native speed on arrays. Results keep the input order.
+    A run of code steps in worker processes is one program with up to :data:`_PROCESS_WORKERS`
+    workers, taken from the process-wide pool of programs (:mod:`atdata.sandbox.program_pool`)
+    and given back on :meth:`close`, so its workers outlive the chain. :meth:`submit` sends a
+    batch to the workers and returns; the caller decodes the next batch while they compute.
+    Results keep the input order.
     """
 
     def __init__(self, steps: Sequence[Step], target: type) -> None:
         self.target = target
         self.segments: list[_Segment] = []
         self._singles: dict[tuple[int, str], Any] = {}
-        self._pool: ThreadPoolExecutor | None = None
         for step in steps:
             last = self.segments[-1] if self.segments else None
             if (
@@ -78,69 +82,89 @@ class Chain:
             else:
                 self.segments.append(_Segment([step]))
 
+    @property
+    def depth(self) -> int:
+        """Batches worth having in flight at once: 0 unless some steps run in worker processes."""
+        from atdata.sandbox.worker import SLOTS
+
+        return _PROCESS_WORKERS * SLOTS if any(seg.in_process for seg in self.segments) else 0
+
     def close(self) -> None:
-        programs = [p for seg in self.segments for p in seg.programs]
+        from atdata.sandbox import program_pool
+
+        pooled = [p for seg in self.segments if seg.in_process for p in seg.programs]
+        programs = [p for seg in self.segments if not seg.in_process for p in seg.programs]
         programs.extend(self._singles.values())
         for seg in self.segments:
             seg.programs = []
         self._singles.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         for program in programs:
             program.close()
+        for program in pooled:
+            program_pool.checkin(program)
 
-    def _programs(self, seg: _Segment, wanted: int) -> list[Any]:
-        code_steps = [s for s in seg.steps if isinstance(s, CodeStep)]
-        isolation = code_steps[0].isolation
-        wanted = min(wanted, _PROCESS_WORKERS if isolation == "process" else 1)
-        while len(seg.programs) < wanted:
-            from atdata.sandbox import load_program
+    def _program(self, seg: _Segment) -> Any:
+        if not seg.programs:
+            from atdata.sandbox import Limits, load_program, program_pool
 
-            seg.programs.append(
-                load_program(
-                    [sandbox_step(s, "get") for s in code_steps],
-                    isolation=isolation,
-                    limits=code_steps[0].limits,
-                )
-            )
-        return seg.programs[:wanted]
-
-    def _run_code(self, seg: _Segment, values: list[Any], keys: list[str | None]) -> list[Any]:
-        programs = self._programs(seg, 2 if len(values) >= _SPLIT_MIN else 1)
-        if len(programs) == 1:
-            return list(programs[0].run(values, keys))
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atdata-lens-chain")
-        half = (len(values) + 1) // 2
-        second = self._pool.submit(programs[1].run, values[half:], keys[half:])
-        try:
-            first = list(programs[0].run(values[:half], keys[:half]))
-        finally:
-            # Never leave a worker mid-batch; the first half's error (the earlier key) wins.
-            wait([second])
-        return first + list(second.result())
+            code_steps = [s for s in seg.steps if isinstance(s, CodeStep)]
+            steps = [sandbox_step(s, "get") for s in code_steps]
+            limits = code_steps[0].limits or Limits()
+            if seg.in_process:
+                seg.programs.append(program_pool.checkout(steps, limits, workers=_PROCESS_WORKERS))
+            else:
+                seg.programs.append(load_program(steps, isolation="inline", limits=limits))
+        return seg.programs[0]
 
     def run(self, samples: list[Any], keys: list[str | None]) -> list[Any]:
-        values = samples
-        plain = False
-        made_by = "the input"
-        for seg in self.segments:
-            head = seg.head
-            if seg.wants_plain and not plain:
-                values, plain = [as_plain(v) for v in values], True
-            elif not seg.wants_plain and plain:
-                values, plain = instances(head.source, values, keys, made_by), False
-            if isinstance(head, NativeStep):
-                values = [call_native(head, v, k) for v, k in zip(values, keys)]
-            elif isinstance(head, DeclarativeStep):
-                values = [call_ops(head, v, k) for v, k in zip(values, keys)]
-            else:
-                values = self._run_code(seg, values, keys)
+        return self._run_from(0, samples, False, keys, "the input")
+
+    def submit(self, samples: list[Any], keys: list[str | None]) -> Finish:
+        """Run the chain up to its first steps in worker processes, send the batch there and return.
+
+        Calling what it returns reads the workers' answer and runs the rest of the chain.
+        """
+        values, plain, made_by = samples, False, "the input"
+        for n, seg in enumerate(self.segments):
+            values, plain = self._prepare(seg, values, plain, keys, made_by)
+            if seg.in_process:
+                pending = self._program(seg).submit(values, keys)
+                after = f"lens {seg.steps[-1].name}"
+                return lambda: self._run_from(n + 1, pending.result(), True, keys, after)
+            values = self._apply(seg, values, keys)
+            made_by = f"lens {seg.steps[-1].name}"
+        done = instances(self.target, values, keys, made_by) if plain else values
+        return lambda: done
+
+    def _run_from(
+        self, start: int, values: list[Any], plain: bool, keys: list[str | None], made_by: str
+    ) -> list[Any]:
+        for seg in self.segments[start:]:
+            values, plain = self._prepare(seg, values, plain, keys, made_by)
+            values = self._apply(seg, values, keys)
             made_by = f"lens {seg.steps[-1].name}"
         if plain:
             values = instances(self.target, values, keys, made_by)
         return values
+
+    @staticmethod
+    def _prepare(
+        seg: _Segment, values: list[Any], plain: bool, keys: list[str | None], made_by: str
+    ) -> tuple[list[Any], bool]:
+        """``values`` as the segment takes them: plain field dicts, or instances for native code."""
+        if seg.wants_plain and not plain:
+            return [as_plain(v) for v in values], True
+        if not seg.wants_plain and plain:
+            return instances(seg.head.source, values, keys, made_by), False
+        return values, plain
+
+    def _apply(self, seg: _Segment, values: list[Any], keys: list[str | None]) -> list[Any]:
+        head = seg.head
+        if isinstance(head, NativeStep):
+            return [call_native(head, v, k) for v, k in zip(values, keys)]
+        if isinstance(head, DeclarativeStep):
+            return [call_ops(head, v, k) for v, k in zip(values, keys)]
+        return list(self._program(seg).run(values, keys))
 
     def put(self, view: Any, source: Any, key: str | None) -> Any:
         """Put back through every step: replay gets over the source, then puts in reverse."""

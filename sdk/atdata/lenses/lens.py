@@ -13,10 +13,18 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from atdata.errors import LensCompositionError, LensError
+from atdata.errors import LensCompositionError, LensError, LensExecutionError
 from atdata.lenses.chain import Chain
 from atdata.lenses.declarative import Ops
-from atdata.lenses.steps import CodeStep, DeclarativeStep, Isolation, NativeStep, Step, has_put
+from atdata.lenses.steps import (
+    CodeStep,
+    DeclarativeStep,
+    Isolation,
+    NativeStep,
+    Step,
+    has_put,
+    named_object,
+)
 from atdata.types.packable import is_packable, spec_of
 
 S = TypeVar("S")
@@ -49,6 +57,7 @@ class Lens(Generic[S, T]):
             " | ".join(s.name for s in self._steps) if self._steps else f"identity[{source.__name__}]"
         )
         self.publishable = False
+        self._reference: tuple[str, str] | None = None  # (module, qualname) for @atdata.lens lenses
         """Whether this lens was checked to be publishable when made (``@atdata.lens`` does that)."""
         self._compiled: Chain | None = None
         self._finalizer: weakref.finalize[[], Lens[Any, Any]] | None = None
@@ -218,6 +227,10 @@ class Lens(Generic[S, T]):
 
     def get_many(self, samples: Sequence[S], keys: Sequence[str | None] | None = None) -> list[T]:
         """Views of many samples at once (one crossing into the sandbox for the whole list)."""
+        keys = self._checked(samples, keys)
+        return self._chain().run(list(samples), keys)
+
+    def _checked(self, samples: Sequence[S], keys: Sequence[str | None] | None) -> list[str | None]:
         keys = list(keys) if keys is not None else [None] * len(samples)
         for sample, key in zip(samples, keys):
             if not isinstance(sample, self.source):
@@ -225,7 +238,33 @@ class Lens(Generic[S, T]):
                     f"lens {self.name} reads {self.source.__name__}, got {type(sample).__name__}"
                     + (f" (sample {key!r})" if key is not None else "")
                 )
-        return self._chain().run(list(samples), keys)
+        return keys
+
+    def submit_many(
+        self, samples: Sequence[S], keys: Sequence[str | None] | None = None
+    ) -> Callable[[], list[T]]:
+        """Start the views of many samples; call what it returns to get them.
+
+        Steps that run in sandbox worker processes compute while the caller goes on (decoding the
+        next batch, say); up to :attr:`pipeline_depth` batches are worth having in flight. Other
+        steps run before this returns. Errors are raised by the call that gets the views.
+        """
+        keys = self._checked(samples, keys)
+        try:
+            finish: Callable[[], list[T]] = self._chain().submit(list(samples), keys)
+        except LensExecutionError as e:
+            failure = e
+
+            def fail() -> list[T]:
+                raise failure
+
+            return fail
+        return finish
+
+    @property
+    def pipeline_depth(self) -> int:
+        """How many :meth:`submit_many` batches are worth having in flight (0: nothing to overlap)."""
+        return self._chain().depth
 
     def put(self, view: T, source: S, *, key: str | None = None) -> S:
         """The source updated so that its view is ``view`` (needs a putter on every step)."""
@@ -260,6 +299,15 @@ class Lens(Generic[S, T]):
         state["_finalizer"] = None
         return state
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A lens made by @atdata.lens is what its module holds under the function's name, so the
+        # function cannot be pickled by reference: the lens is, as a class would be (spawn
+        # workers, DataLoader workers). Any other lens pickles by value, without its workers.
+        reference = self.__dict__.get("_reference")
+        if reference is not None and named_object(*reference) is self:
+            return (named_object, reference)
+        return (_unpickled, (type(self), self.__getstate__()))
+
     def _invalidate(self) -> None:
         self.close()
 
@@ -268,3 +316,9 @@ class Lens(Generic[S, T]):
             self._compiled = Chain(self._steps, self.target)
             self._finalizer = weakref.finalize(self, self._compiled.close)
         return self._compiled
+
+
+def _unpickled(cls: type[Lens[Any, Any]], state: dict[str, Any]) -> Lens[Any, Any]:
+    made = cls.__new__(cls)
+    made.__dict__.update(state)
+    return made

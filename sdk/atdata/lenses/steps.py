@@ -14,6 +14,7 @@ sample key and the reason.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,31 @@ class NativeStep:
     @property
     def ident(self) -> str:
         return f"{self.fget.__module__}.{self.fget.__qualname__}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The function of an @atdata.lens lens is not its module's attribute (the lens is): refer
+        # to the lens, whose step this is, instead of to the function.
+        where = (self.fget.__module__, self.fget.__qualname__)
+        owner = named_object(*where)
+        if getattr(owner, "_steps", None) == (self,):
+            return (_native_step_of, where)
+        return (NativeStep, (self.name, self.source, self.target, self.fget, self.fput))
+
+
+def named_object(module: str, qualname: str) -> Any:
+    """The object ``module`` holds under ``qualname`` (importing the module), or None."""
+    try:
+        found: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return None
+    return found
+
+
+def _native_step_of(module: str, qualname: str) -> NativeStep:
+    step: NativeStep = named_object(module, qualname)._steps[0]
+    return step
 
 
 @dataclass(frozen=True, eq=False)

@@ -35,6 +35,10 @@ class WireError(AtdataError):
     """A frame is malformed, too large, or the other side went away."""
 
 
+class WireClosed(WireError):
+    """The other side closed the stream (a worker that died, or was killed)."""
+
+
 class WireTimeout(WireError):
     """The other side did not answer before the deadline."""
 
@@ -229,7 +233,13 @@ class FrameReader:
         max_total: int = 1 << 62,
         readonly: bool = False,
         copy_arena: bool = False,
+        arena: memoryview | None = None,
     ) -> Any:
+        """The next frame's message, None at a clean end of stream.
+
+        Arena arrays are read from ``arena`` when given (else the reader's own): the receiver
+        names the region each frame may point into, whatever the frame claims.
+        """
         if deadline is not None and self._poller is None:
             raise ValueError("a deadline needs a timed FrameReader")
         header = bytearray(HEADER.size)
@@ -252,7 +262,7 @@ class FrameReader:
                 bytes(meta),
                 data,
                 readonly=readonly,
-                arena=self.arena,
+                arena=self.arena if arena is None else arena,
                 arena_len=arena_len,
                 copy_arena=copy_arena,
             )
@@ -295,6 +305,6 @@ def _read_into(
         if n == 0:
             if got == 0 and eof_ok:
                 return False
-            raise WireError("the other side closed the stream")
+            raise WireClosed("the other side closed the stream")
         got += n
     return True
