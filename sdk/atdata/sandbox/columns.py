@@ -17,11 +17,30 @@ from typing import Any
 import numpy as np
 
 
+class Stack:
+    """Arrays of one shape and dtype, to be sent as one stacked array without stacking them first.
+
+    :func:`atdata.sandbox.wire.encode` writes the rows straight into the arena (one copy); the
+    receiver gets an ordinary array of shape ``(len(rows), *row shape)``.
+    """
+
+    __slots__ = ("dtype", "rows", "shape")
+
+    def __init__(self, rows: list[np.ndarray[Any, Any]]) -> None:
+        self.rows = rows
+        self.shape: tuple[int, ...] = (len(rows), *rows[0].shape)
+        self.dtype = rows[0].dtype
+
+    def write_into(self, out: np.ndarray[Any, Any]) -> None:
+        np.stack(self.rows, out=out)
+
+
 def pack(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """``items`` as ``{"n": N, "columns": {field: {"stack": array} | {"list": values}}}``.
 
-    Arrays of at least one dimension that share shape and dtype across the batch are stacked
-    (rows of ``stack`` are the items' arrays); anything else is a plain list. A batch whose items
+    Arrays of at least one dimension that share shape and dtype across the batch are a
+    :class:`Stack` (sent as one array whose rows are the items' arrays); anything else is a plain
+    list. A batch whose items
     do not share their keys is ``{"items": items}``.
     """
     if len(items) < 2:
@@ -40,7 +59,7 @@ def pack(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
             if all(type(v) is ndarray and v.shape == shape and v.dtype == dtype for v in values) and len(
                 {id(v) for v in values}
             ) == len(values):
-                columns[key] = {"stack": np.stack(values)}
+                columns[key] = {"stack": Stack(values)}
                 continue
         columns[key] = {"list": values}
     return {"n": len(items), "columns": columns}

@@ -21,6 +21,7 @@ import msgpack
 import numpy as np
 
 from atdata.errors import AtdataError
+from atdata.sandbox.columns import Stack
 from atdata.sandbox.lens_records import plain_dtype_ok
 
 MAGIC = b"ATDL"
@@ -67,6 +68,8 @@ def encode(message: Any, arena: memoryview | None = None) -> list[Any]:
     by_id: dict[int, msgpack.ExtType] = {}  # the message holds every array, so ids stay unique
 
     def default(value: Any) -> Any:
+        if type(value) is Stack:
+            return stack_ext(value)
         if type(value) is np.ndarray:
             # The same object, or another view of the same bytes, is sent once.
             ext = by_id.get(id(value))
@@ -80,6 +83,21 @@ def encode(message: Any, arena: memoryview | None = None) -> list[Any]:
         if isinstance(value, np.generic) and plain_dtype_ok(value.dtype):
             return value.item()
         raise WireError(f"a {type(value).__name__} can't be sent to or from a lens worker")
+
+    def stack_ext(value: Stack) -> msgpack.ExtType:
+        # Rows go straight into the arena when they fit; else they are stacked and sent in-band.
+        nonlocal arena_used
+        dtype, shape = value.dtype, value.shape
+        if not plain_dtype_ok(dtype):
+            raise WireError(f"arrays of dtype {dtype} can't be sent")
+        nbytes = math.prod(shape) * dtype.itemsize
+        start = arena_used + (-arena_used % ALIGN)
+        if arena is None or start + nbytes > arena_size or not nbytes:
+            return array_ext(np.stack(value.rows))
+        value.write_into(np.frombuffer(arena, dtype, math.prod(shape), start).reshape(shape))
+        arena_used = start + nbytes
+        desc = _ARRAY_HEAD.pack(start, len(shape)) + _DIMS[len(shape)].pack(*shape) + dtype.str.encode()
+        return msgpack.ExtType(ARENA_EXT, desc)
 
     def array_ext(value: np.ndarray) -> msgpack.ExtType:
         nonlocal offset, arena_used
