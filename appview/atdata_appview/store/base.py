@@ -558,12 +558,13 @@ class Store:
     # in C), so that an API process builds its index from integers; names come first in the stream,
     # as rows (kind 0: schema, 1: author) beside the edges (kind 2).
     _LENS_GRAPH = (
+        # Only valid records have derived rows (Tx.put_record), so the wide records table is not read.
         "WITH e AS MATERIALIZED (SELECT d.uri, d.did, d.source_uri, d.target_uri"
-        " FROM lenses d JOIN records r ON r.uri = d.uri LEFT JOIN repos p ON p.did = d.did"
-        f" WHERE {_SERVED} AND d.code_ok = 1),"
-        " n AS MATERIALIZED (SELECT u, row_number() OVER (ORDER BY u) - 1 AS i"
+        " FROM lenses d LEFT JOIN repos p ON p.did = d.did"
+        " WHERE COALESCE(p.status, 'active') = 'active' AND d.code_ok = 1),"
+        " n AS MATERIALIZED (SELECT u, row_number() OVER () - 1 AS i"
         " FROM (SELECT source_uri AS u FROM e UNION SELECT target_uri FROM e) x),"
-        " a AS MATERIALIZED (SELECT did, row_number() OVER (ORDER BY did) - 1 AS i"
+        " a AS MATERIALIZED (SELECT did, row_number() OVER () - 1 AS i"
         " FROM (SELECT DISTINCT did FROM e) y)"
         " SELECT 0, i, 0, 0, u FROM n"
         " UNION ALL SELECT 1, i, 0, 0, did FROM a"

@@ -88,6 +88,10 @@ class PostgresStore(Store):
     # --- reads in parts and the change log's notifications -----------------------------------
     def _batches(self, sql: str, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         with self._acquire() as conn, conn.transaction():
+            # The planner cannot estimate CTE sizes and picks merge joins that sort a million text keys;
+            # hash joins on the numbered names are what this query needs.
+            self._execute(conn, "SET LOCAL enable_mergejoin = off")
+            self._execute(conn, "SET LOCAL work_mem = '256MB'")
             cur = conn.cursor(name="batches")  # server-side: rows arrive ``batch`` at a time
             cur.itersize = batch
             cur.execute(sql)
