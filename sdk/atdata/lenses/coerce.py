@@ -97,10 +97,11 @@ def _network_lens(
     source: type, target: type, policy: TrustPolicy, source_ref: dict[str, str] | None
 ) -> Lens[Any, Any]:
     """A published lens path: the appview's when one is configured and up, else the trusted repos'."""
-    from atdata.lenses.remote import remote_lens, repo_lens
     from atdata.sandbox.checker import prestart
 
-    prestart()  # the lenses' code is checked in a child: let it start up while records are fetched
+    prestart()  # the lenses' code is checked in a child: let it start up while this process works
+    from atdata.lenses.remote import remote_lens, repo_lens
+
     url = settings().appview
     if url:
         try:

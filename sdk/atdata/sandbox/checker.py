@@ -48,7 +48,7 @@ def mark_child() -> None:
 def tree_violations(source: str) -> list[Violation]:
     """The libcst and CPython parse check of gated ``source``, run where a crash is harmless."""
     if _in_child:
-        from atdata.sandbox.dialect_check import tree_violations_here
+        from atdata.sandbox.dialect_tree import tree_violations_here
 
         return tree_violations_here(source)
     return _CLIENT.check(source)
@@ -188,7 +188,7 @@ def main(argv: list[str]) -> int:
     import pyseccomp  # noqa: F401
 
     from atdata.sandbox import worker
-    from atdata.sandbox.dialect_check import tree_violations_here
+    from atdata.sandbox.dialect_tree import tree_violations_here
 
     mark_child()
 
