@@ -22,6 +22,7 @@ woken by PostgreSQL LISTEN/NOTIFY.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from array import array
@@ -41,7 +42,8 @@ _REACHABLE_SHOWN = 25
 _REACHABLE_COUNTED = 1000  # an error message need not walk a 100,000-schema component to count it
 _OVERLAY_FOLD = 4096  # edges added since the CSR was built before it is rebuilt
 _CACHE_SIZE = 20_000  # path answers kept per graph version
-_FULL_RELOAD = "*"  # a change that may touch every lens (an account's visibility changed)
+_FULL_RELOAD = "*"
+_CHANGED = object()  # a change that may touch every lens (an account's visibility changed)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class LensInfo:
     target_cid: str
 
 
-EdgeRow = tuple[str, str, str, str, str, str, str]  # LensInfo's fields, as the store returns them
+GraphRow = tuple[str, str, str, str]  # what the graph keeps of a lens: uri, author, source uri, target uri
 
 
 class _Interned:
@@ -74,11 +76,18 @@ class _Interned:
             self.names.append(name)
         return i
 
+    def ids_of(self, names: Iterable[str]) -> array[int]:
+        ids, known = self.ids, len(self.ids)
+        out = array("i", [ids.setdefault(n, len(ids)) for n in names])
+        if len(ids) > known:
+            self.names += itertools.islice(ids, known, None)  # dicts keep insertion order: id order
+        return out
+
 
 class _Policy:
     """A :class:`LensFilter` compiled against one graph: author ids and edge ids."""
 
-    __slots__ = ("all", "attested", "authors", "max_hops")
+    __slots__ = ("all", "attested", "attested_ids", "author_ids", "authors", "max_hops")
 
     def __init__(self, policy: LensFilter | None, graph: CompactLensGraph) -> None:
         policy = policy or LensFilter()
@@ -86,6 +95,8 @@ class _Policy:
         self.authors = {graph.authors.ids[a] for a in policy.authors or () if a in graph.authors.ids}
         self.attested = {graph.edge_of[u] for u in policy.attested or () if u in graph.edge_of}
         self.max_hops = policy.max_hops
+        self.author_ids = np.fromiter(self.authors, np.int32, len(self.authors))
+        self.attested_ids = np.fromiter(self.attested, np.int32, len(self.attested))
 
 
 class CompactLensGraph:
@@ -94,15 +105,11 @@ class CompactLensGraph:
     def __init__(self) -> None:
         self.nodes = _Interned()
         self.authors = _Interned()
-        self.cids = _Interned()  # the schema CIDs lens records name
         self.src = array("i")
         self.dst = array("i")
         self.author = array("i")
-        self.src_cid = array("i")
-        self.dst_cid = array("i")
         self.alive = bytearray()
         self.uris: list[str] = []
-        self.lens_cids: list[str] = []
         self.edge_of: dict[str, int] = {}  # live edges by lens uri
         self._csr_edges = 0  # edges [0, _csr_edges) are in the CSR arrays, the rest in the overlay
         self._out_ptr: list[int] = [0]
@@ -111,26 +118,38 @@ class CompactLensGraph:
         self._in = array("i")
         self._extra_out: dict[int, list[int]] = {}
         self._extra_in: dict[int, list[int]] = {}
+        empty = np.zeros(0, np.int32)
+        self._np_out: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.zeros(1, np.int64), empty, empty)
+        self._np_in = self._np_out
+        self._np_author = empty
+        self._np_alive = np.zeros(0, np.bool_)
+        self._csr_nodes = 0
 
     # --- building -------------------------------------------------------------------------
     @classmethod
-    def build(cls, rows: Iterable[EdgeRow]) -> CompactLensGraph:
+    def build(cls, rows: Iterable[GraphRow], batch: int = 50_000) -> CompactLensGraph:
+        """The graph of ``rows``, a column at a time (C loops: a million lenses in seconds)."""
         g = cls()
-        for row in rows:
-            g._append(row)
+        it = iter(rows)
+        while chunk := list(itertools.islice(it, batch)):
+            uris, authors, sources, targets = zip(*chunk, strict=True)
+            first = len(g.uris)
+            g.uris += uris
+            g.src.extend(g.nodes.ids_of(sources))
+            g.dst.extend(g.nodes.ids_of(targets))
+            g.author.extend(g.authors.ids_of(authors))
+            g.alive.extend(b"\x01" * len(chunk))
+            g.edge_of.update(zip(uris, range(first, first + len(chunk)), strict=True))
         g._fold()
         return g
 
-    def _append(self, row: EdgeRow) -> int:
-        uri, cid, author, source_uri, source_cid, target_uri, target_cid = row
+    def _append(self, row: GraphRow) -> int:
+        uri, author, source_uri, target_uri = row
         e = len(self.uris)
         self.uris.append(uri)
-        self.lens_cids.append(cid)
         self.src.append(self.nodes.id(source_uri))
         self.dst.append(self.nodes.id(target_uri))
         self.author.append(self.authors.id(author))
-        self.src_cid.append(self.cids.id(source_cid))
-        self.dst_cid.append(self.cids.id(target_cid))
         self.alive.append(1)
         self.edge_of[uri] = e
         return e
@@ -140,17 +159,23 @@ class CompactLensGraph:
         n, m = len(self.nodes.names), len(self.uris)
         src = np.frombuffer(self.src, dtype=np.int32) if m else np.zeros(0, np.int32)
         dst = np.frombuffer(self.dst, dtype=np.int32) if m else np.zeros(0, np.int32)
-        for ends, attr in ((src, "out"), (dst, "in")):
+        for ends, far, attr in ((src, dst, "out"), (dst, src, "in")):
             order = np.argsort(ends, kind="stable").astype(np.int32)
             ptr = np.zeros(n + 1, np.int64)
             np.cumsum(np.bincount(ends, minlength=n), out=ptr[1:])
             setattr(self, f"_{attr}", array("i", order.tobytes()))
             setattr(self, f"_{attr}_ptr", ptr.tolist())
+            # The same CSR as numpy arrays (copies: an array.array exporting its buffer cannot grow),
+            # with the far end of each edge beside it, for whole-layer expansion.
+            setattr(self, f"_np_{attr}", (ptr, order, far[order]))
+        self._np_author = np.frombuffer(self.author, dtype=np.int32).copy() if m else np.zeros(0, np.int32)
+        self._np_alive = np.frombuffer(self.alive, dtype=np.bool_).copy() if m else np.zeros(0, np.bool_)
+        self._csr_nodes = n
         self._csr_edges = m
         self._extra_out.clear()
         self._extra_in.clear()
 
-    def add(self, row: EdgeRow) -> None:
+    def add(self, row: GraphRow) -> None:
         self.remove(row[0])
         e = self._append(row)
         self._extra_out.setdefault(self.src[e], []).append(e)
@@ -163,23 +188,12 @@ class CompactLensGraph:
         if e is None:
             return False
         self.alive[e] = 0
+        if e < self._csr_edges:
+            self._np_alive[e] = False
         return True
 
     def __len__(self) -> int:
         return len(self.edge_of)
-
-    def info(self, e: int) -> LensInfo:
-        cids = self.cids.names
-        nodes = self.nodes.names
-        return LensInfo(
-            self.uris[e],
-            self.lens_cids[e],
-            self.authors.names[self.author[e]],
-            nodes[self.src[e]],
-            cids[self.src_cid[e]],
-            nodes[self.dst[e]],
-            cids[self.dst_cid[e]],
-        )
 
     # --- adjacency ------------------------------------------------------------------------
     def _out_edges(self, u: int) -> Iterable[int]:
@@ -252,58 +266,75 @@ class CompactLensGraph:
         count = f"at least {len(found)}" if len(found) >= _REACHABLE_COUNTED else str(len(found))
         return [self.nodes.names[n] for n in found[:_REACHABLE_SHOWN]], count
 
+    def _expand(self, frontier: np.ndarray, forward: bool, policy: _Policy) -> tuple[np.ndarray, np.ndarray]:
+        """(edge ids, far ends) of the allowed edges leaving (``forward``) or entering ``frontier``:
+        one layer of a BFS in a few numpy operations, plus the overlay's edges."""
+        ptr, edges, far = self._np_out if forward else self._np_in
+        f = frontier[frontier < self._csr_nodes]
+        starts = ptr[f]
+        counts = ptr[f + 1] - starts
+        total = int(counts.sum())
+        offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        e, v = edges[offsets], far[offsets]
+        keep = self._np_alive[e]
+        if not policy.all:
+            keep &= np.isin(self._np_author[e], policy.author_ids) | np.isin(e, policy.attested_ids)
+        e, v = e[keep], v[keep]
+        extra = self._extra_out if forward else self._extra_in
+        if extra:
+            ok = self._allowed(policy)
+            ends = self.dst if forward else self.src
+            more = [x for u in frontier.tolist() for x in extra.get(u, ()) if ok(x)]
+            if more:
+                e = np.concatenate([e, np.array(more, np.int32)])
+                v = np.concatenate([v, np.array([ends[x] for x in more], np.int32)])
+        return e, v
+
     def _search(self, s: int, t: int, policy: _Policy) -> list[int] | None:
-        ok, src, dst = self._allowed(policy), self.src, self.dst
         limit = policy.max_hops
-        fdist = {s: 0}
-        bdist = {t: 0}
-        fl, bl = [s], [t]
+        n = len(self.nodes.names)
+        fdist = np.full(n, -1, np.int32)
+        bdist = np.full(n, -1, np.int32)
+        fdist[s] = bdist[t] = 0
+        fl, bl = np.array([s], np.int64), np.array([t], np.int64)
         fr = br = 0  # radius of each completely expanded side
-        meeting: list[int] = []  # edges u->v with fdist[u] == fr and bdist[v] == br
-        while fl and bl and not meeting:
+        meeting = np.zeros(0, np.int32)  # edges u->v with fdist[u] == fr and bdist[v] == br
+        while len(fl) and len(bl) and not len(meeting):
             if limit is not None and fr + br + 1 > limit:
                 return None
-            nxt: list[int] = []
             if len(fl) <= len(bl):
-                for u in fl:
-                    for e in self._out_edges(u):
-                        v = dst[e]
-                        if v in bdist:
-                            if bdist[v] == br and ok(e):
-                                meeting.append(e)
-                        elif v not in fdist and ok(e):
-                            fdist[v] = fr + 1
-                            nxt.append(v)
-                if not meeting:
-                    fl, fr = nxt, fr + 1
+                e, v = self._expand(fl, True, policy)
+                other = bdist[v]
+                meeting = e[other == br]
+                if not len(meeting):
+                    fl = np.unique(v[(other < 0) & (fdist[v] < 0)]).astype(np.int64)
+                    fr += 1
+                    fdist[fl] = fr
             else:
-                for v in bl:
-                    for e in self._in_edges(v):
-                        u = src[e]
-                        if u in fdist:
-                            if fdist[u] == fr and ok(e):
-                                meeting.append(e)
-                        elif u not in bdist and ok(e):
-                            bdist[u] = br + 1
-                            nxt.append(u)
-                if not meeting:
-                    bl, br = nxt, br + 1
-        if not meeting:
+                e, u = self._expand(bl, False, policy)
+                other = fdist[u]
+                meeting = e[other == fr]
+                if not len(meeting):
+                    bl = np.unique(u[(other < 0) & (bdist[u] < 0)]).astype(np.int64)
+                    br += 1
+                    bdist[bl] = br
+        if not len(meeting):
             return None
-        return self._smallest_shortest(s, meeting, fdist, bdist, fr, ok)
+        return self._smallest_shortest(s, meeting.tolist(), fdist, bdist, fr, self._allowed(policy))
 
     def _smallest_shortest(
         self,
         s: int,
         meeting: list[int],
-        fdist: dict[int, int],
-        bdist: dict[int, int],
+        fdist: np.ndarray,
+        bdist: np.ndarray,
         fr: int,
         ok: Callable[[int], bool],
     ) -> list[int]:
         """The shortest path whose lens uris are lexicographically smallest. Every shortest path
         crosses one meeting edge; the forward nodes that lead to one are marked layer by layer back
-        to the source, after which choosing the smallest next uri at each step is exact."""
+        to the source, after which choosing the smallest next uri at each step is exact. (``fdist``,
+        ``bdist``: hops from the source and to the target per node, -1 beyond the search.)"""
         src, dst, uris = self.src, self.dst, self.uris
         leads: list[set[int]] = [set() for _ in range(fr + 1)]  # leads[i]: nodes at depth i on a path
         leads[fr] = {src[e] for e in meeting}
@@ -312,17 +343,13 @@ class CompactLensGraph:
                 src[e]
                 for v in leads[depth]
                 for e in self._in_edges(v)
-                if fdist.get(src[e]) == depth - 1 and ok(e)
+                if fdist[src[e]] == depth - 1 and ok(e)
             }
         path: list[int] = []
         x = s
         for depth in range(fr):
             e = min(
-                (
-                    e
-                    for e in self._out_edges(x)
-                    if dst[e] in leads[depth + 1] and fdist.get(dst[e]) == depth + 1 and ok(e)
-                ),
+                (e for e in self._out_edges(x) if dst[e] in leads[depth + 1] and ok(e)),
                 key=uris.__getitem__,
             )
             path.append(e)
@@ -332,9 +359,7 @@ class CompactLensGraph:
         x = dst[e]
         while bdist[x] > 0:
             step = bdist[x] - 1
-            e = min(
-                (e for e in self._out_edges(x) if bdist.get(dst[e]) == step and ok(e)), key=uris.__getitem__
-            )
+            e = min((e for e in self._out_edges(x) if bdist[dst[e]] == step and ok(e)), key=uris.__getitem__)
             path.append(e)
             x = dst[e]
         return path
@@ -354,7 +379,7 @@ class GraphService:
 
     def load(self) -> None:
         change_id = self.store.last_change_id()  # read first: whatever commits later is caught up on
-        graph = CompactLensGraph.build(self.store.iter_lens_edges())
+        graph = CompactLensGraph.build(self.store.iter_lens_graph())
         with self._lock:
             self._graph = graph
             self.version += 1
@@ -373,7 +398,7 @@ class GraphService:
             for uri in lenses:
                 row = rows.get(uri)
                 if row is not None:
-                    self._graph.add(row)
+                    self._graph.add((row[0], row[2], row[3], row[5]))
                 else:
                     self._graph.remove(uri)
             self.version += 1
@@ -412,23 +437,37 @@ class GraphService:
             policy.attested if policy else None,
             policy.max_hops if policy else None,
         )
-        with self._lock:
-            if self._cache_version != self.version:
-                self._cache.clear()
-                self._cache_version = self.version
-            found = self._cache.get(key)
-            if found is None:
-                graph = self._graph
-                try:
-                    found = graph.path(source, target, _Policy(policy, graph))
-                except LensPathError as e:
-                    found = e
-                if len(self._cache) >= _CACHE_SIZE:
+        for _ in range(3):
+            with self._lock:
+                if self._cache_version != self.version:
                     self._cache.clear()
-                self._cache[key] = found
+                    self._cache_version = self.version
+                found = self._cache.get(key)
+                if found is None:
+                    graph = self._graph
+                    try:
+                        uris = [graph.uris[e] for e in graph.path(source, target, _Policy(policy, graph))]
+                        found = self._lenses(uris)
+                    except LensPathError as e:
+                        found = e
+                    if len(self._cache) >= _CACHE_SIZE:
+                        self._cache.clear()
+                    self._cache[key] = found
             if isinstance(found, LensPathError):
                 raise LensPathError(str(found), reachable=found.reachable)
-            return [self._graph.info(e) for e in found]
+            if found is not _CHANGED:
+                return list(found)
+        raise LensPathError(f"the lenses from {source} to {target} keep changing; ask again", reachable=[])
+
+    def _lenses(self, uris: list[str]) -> tuple[LensInfo, ...] | object:
+        """The lenses of a path as the store holds them now (the graph keeps no CIDs: they would
+        double its size); ``_CHANGED`` when one has just gone (the graph follows, the search reruns)."""
+        rows = {row[0]: row for row in self.store.lens_edges_of(uris)}
+        gone = {u for u in uris if u not in rows}
+        if gone:
+            self.on_change(gone)
+            return _CHANGED
+        return tuple(LensInfo(*rows[u]) for u in uris)
 
     def reachable(self, source: str, policy: LensFilter | None = None) -> list[str]:
         with self._lock:
@@ -441,18 +480,13 @@ class GraphService:
     def current(self, refs: set[tuple[str, str]]) -> frozenset[str]:
         """The lens uris among ``refs`` (uri, cid) whose current record has that CID: what an
         attestation (a strong ref) vouches for, as edge ids for :class:`LensFilter` ``attested``."""
-        with self._lock:
-            graph = self._graph
-            return frozenset(
-                uri
-                for uri, cid in refs
-                if (e := graph.edge_of.get(uri)) is not None and graph.lens_cids[e] == cid
-            )
+        lenses = sorted({uri for uri, _ in refs if f"/{LENS}/" in uri})
+        current = {row[0]: row[1] for row in self.store.lens_edges_of(lenses)}
+        return frozenset(uri for uri, cid in refs if current.get(uri) == cid)
 
     def lens(self, uri: str) -> LensInfo | None:
-        with self._lock:
-            e = self._graph.edge_of.get(uri)
-            return None if e is None else self._graph.info(e)
+        rows = self.store.lens_edges_of([uri])
+        return LensInfo(*rows[0]) if rows else None
 
     def __len__(self) -> int:
         with self._lock:

@@ -13,21 +13,13 @@ from atdata_appview.lens_index import CompactLensGraph, _Policy
 AUTHORS = ["did:plc:alice", "did:plc:bob", "did:plc:carol"]
 
 
-def _row(i: int, source: int, target: int, author: str) -> tuple[str, str, str, str, str, str, str]:
+def _row(i: int, source: int, target: int, author: str) -> tuple[str, str, str, str]:
     # rkeys drawn at random so that uri order is not insertion order
     uri = f"at://{author}/dev.atdata.lens/{random.getrandbits(40):010x}{i}"
-    return (
-        uri,
-        f"bafylens{i}",
-        author,
-        f"at://s/{source}",
-        f"bafys{source}",
-        f"at://s/{target}",
-        f"bafys{target}",
-    )
+    return (uri, author, f"at://s/{source}", f"at://s/{target}")
 
 
-def _random_graph(seed: int, nodes: int, edges: int) -> list[tuple[str, str, str, str, str, str, str]]:
+def _random_graph(seed: int, nodes: int, edges: int) -> list[tuple[str, str, str, str]]:
     random.seed(seed)
     return [
         _row(i, random.randrange(nodes), random.randrange(nodes), random.choice(AUTHORS))
@@ -35,8 +27,8 @@ def _random_graph(seed: int, nodes: int, edges: int) -> list[tuple[str, str, str
     ]
 
 
-def _sdk(rows: list[tuple[str, str, str, str, str, str, str]]) -> LensGraph:
-    return LensGraph(LensEdge(r[0], r[3], r[5], author=r[2]) for r in rows)
+def _sdk(rows: list[tuple[str, str, str, str]]) -> LensGraph:
+    return LensGraph(LensEdge(r[0], r[2], r[3], author=r[1]) for r in rows)
 
 
 def _answer(graph: CompactLensGraph | LensGraph, s: str, t: str, policy: LensFilter) -> object:

@@ -505,7 +505,7 @@ class Store:
         code passed the sandbox validator (or of just ``uri``): the lens graph's edges."""
         if uri is not None:
             return self.lens_edges_of([uri])
-        return list(self.iter_lens_edges())
+        return [tuple(row) for row in self._query(self._LENS_EDGES)]  # type: ignore[misc]
 
     def lens_edges_of(self, uris: Sequence[str]) -> list[tuple[str, str, str, str, str, str, str]]:
         """:meth:`lens_edges` of the lenses among ``uris`` that are edges."""
@@ -515,12 +515,17 @@ class Store:
         rows = self._query(f"{self._LENS_EDGES} AND d.uri IN ({marks})", list(uris))
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
-    def iter_lens_edges(self, batch: int = 50_000) -> Iterator[tuple[str, str, str, str, str, str, str]]:
-        """Every edge of :meth:`lens_edges`, streamed ``batch`` rows at a time (a million lenses never
-        sit in memory as rows all at once)."""
+    _LENS_GRAPH = (
+        "SELECT d.uri, d.did, d.source_uri, d.target_uri FROM lenses d JOIN records r ON r.uri = d.uri"
+        f" LEFT JOIN repos p ON p.did = d.did WHERE {_SERVED} AND d.code_ok = 1"
+    )
+
+    def iter_lens_graph(self, batch: int = 50_000) -> Iterator[tuple[str, str, str, str]]:
+        """(uri, did, source uri, target uri) of every edge of :meth:`lens_edges`, streamed ``batch``
+        rows at a time (a million lenses never sit in memory as rows all at once)."""
         with self._use(write=False) as conn:
             cur = self._stream(conn)
-            cur.execute(self._LENS_EDGES)
+            cur.execute(self._LENS_GRAPH)
             while rows := cur.fetchmany(batch):
                 yield from rows
 

@@ -86,11 +86,11 @@ class PostgresStore(Store):
         return "d.search_tsv @@ to_tsquery('simple', %s)", [" & ".join(f"{w}:*" for w in words)]
 
     # --- reads in parts and the change log's notifications -----------------------------------
-    def iter_lens_edges(self, batch: int = 50_000) -> Iterator[tuple[str, str, str, str, str, str, str]]:
+    def iter_lens_graph(self, batch: int = 50_000) -> Iterator[tuple[str, str, str, str]]:
         with self._acquire() as conn, conn.transaction():
-            cur = conn.cursor(name="lens_edges")  # server-side: rows arrive ``batch`` at a time
+            cur = conn.cursor(name="lens_graph")  # server-side: rows arrive ``batch`` at a time
             cur.itersize = batch
-            cur.execute(self._LENS_EDGES)
+            cur.execute(self._LENS_GRAPH)
             while rows := cur.fetchmany(batch):
                 yield from rows
 
