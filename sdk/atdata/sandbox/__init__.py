@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 if TYPE_CHECKING:
     from atdata.sandbox.dialect_check import check_source, validate_source
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from atdata.sandbox.process import ProcessProgram
     from atdata.sandbox.spec import LensStep, Limits
 
-    Program = InlineProgram | ProcessProgram
+    Program: TypeAlias = InlineProgram | ProcessProgram
 
 # Imported on first use (PEP 562): the dialect check's child and the lens workers import modules of
 # this package, and must not pay for libcst or the process machinery they do not run; a parent
