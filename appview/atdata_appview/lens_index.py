@@ -504,8 +504,12 @@ class ChangePublisher:
         self._missed = False
 
     def __call__(self, changed: set[str]) -> None:
+        # What API processes hold in memory is the lens graph; everything else they read from the store.
+        relevant = {u for u in changed if u == _FULL_RELOAD or f"/{LENS}/" in u}
+        if not relevant and not self._missed:
+            return
         with self._lock:
-            uris = {_FULL_RELOAD} if self._missed else changed
+            uris = {_FULL_RELOAD} if self._missed else relevant
             try:
                 self.store.log_change(uris)
                 self._missed = False
