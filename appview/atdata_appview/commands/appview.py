@@ -156,6 +156,7 @@ def _check_layout(args: argparse.Namespace) -> None:
 
 
 def _serve_all(args: argparse.Namespace, plc: str, pdses: list[str], dev: dict[str, str]) -> int:
+    from atdata_appview.ingest.apply import ChangeListener
     from atdata_appview.lens_index import ChangePublisher
     from atdata_appview.service import Appview
     from atdata_appview.store import open_store
@@ -165,7 +166,7 @@ def _serve_all(args: argparse.Namespace, plc: str, pdses: list[str], dev: dict[s
     # .test handles of a local network resolve only at its PDS: the pds setting (ATDATA_PDS, the
     # config file or the dev network) names it, as for every other command.
     handle_resolver = args.handle_resolver or settings().pds
-    listeners = []
+    listeners: list[ChangeListener] = []
     if _postgres(args.db):  # API processes beside this one follow what it ingests
         publisher = ChangePublisher(store)
         publisher({"*"})  # a previous ingester may have died between a commit and its log entry
