@@ -68,7 +68,7 @@ class FirehoseIngester:
         applier: Applier,
         identities: IdentityResolver,
         *,
-        batch_size: int = 200,
+        batch_size: int = 1000,
         retry_max: float = 60.0,
         from_start: bool = False,
         relay: bool = True,
