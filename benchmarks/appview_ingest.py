@@ -51,9 +51,9 @@ from atdata_appview.ingest.firehose import source_key
 from atdata_appview.service import Appview
 from atdata_appview.store import Repo, open_store
 
-# The repo writer is test machinery (tests/appview/repo_writer.py), not part of the product.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "appview"))
-from repo_writer import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test support package
+from support.postgres_cluster import postgres_cluster
+from support.repo_writer import (
     RepoWriter,
     SigningKey,
     account_frame,
@@ -62,7 +62,6 @@ from repo_writer import (
     identity_frame,
     next_tid,
 )
-from throwaway_postgres import postgres_cluster
 
 
 def schema_record(name: str, doc: str) -> dict[str, Any]:
@@ -240,7 +239,7 @@ def database(kind: str, tmp: Path) -> Iterator[str]:
     import psycopg
 
     with contextlib.ExitStack() as stack:
-        admin = kind if "://" in kind else stack.enter_context(postgres_cluster(durable=True))
+        admin = kind if "://" in kind else stack.enter_context(postgres_cluster(fsync="on"))
         name = f"bench_{time.monotonic_ns()}"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")

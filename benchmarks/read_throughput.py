@@ -1,6 +1,6 @@
 """Read throughput of typed samples from WebDataset shards, against the baselines in the same run.
 
-    python benchmarks/read_throughput.py [--legacy-python /path/to/venv312/bin/python]
+    python benchmarks/read_throughput.py [--busy 1] [--legacy-python /path/to/venv312/bin/python]
 
 Writes 20,000 samples (one 64x64 float32 array plus six scalar fields, one of them a dict) into
 shards with atdata.ShardWriter, warms the page cache, then reads them back as:
@@ -15,6 +15,14 @@ shards with atdata.ShardWriter, warms the page cache, then reads them back as:
   (e)  the shard files' bytes from the page cache, as samples/s: the ceiling
 The readers take turns for --repeat rounds and each keeps its best run; the table gives samples/s
 and the ratio to (b), with the machine's load average (other work on it lowers every figure).
+
+``--busy N`` starts N CPU-bound processes (a Python busy loop each) before the readers and stops them
+at the end: the setting users train in, where the verifying thread of (a) competes for a core.
+
+A second table times a torch DataLoader over the same shards (``Dataset.to_torch(batch_size=64,
+tensors=True)``, persistent workers, best epoch after a warm-up one) with 1 and 2 workers; each
+worker reads and decodes its own shards. The busy processes are paused for it, since two workers
+need both cores (skipped without torch, or with ``--no-loader``).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -186,6 +195,34 @@ def legacy(python: str | None, pattern: str) -> tuple[Measure | None, str]:
     return measure, ""
 
 
+def start_busy(n: int) -> list[subprocess.Popen[bytes]]:
+    """N processes that each keep one core busy until stopped."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def signal_all(procs: list[subprocess.Popen[bytes]], sig: signal.Signals) -> None:
+    for proc in procs:
+        proc.send_signal(sig)
+
+
+def loader(pattern: str, workers: int, epochs: int) -> float | None:
+    """Samples/s of the best epoch of a DataLoader with ``workers`` workers (after one warm-up)."""
+    try:
+        from torch.utils.data import DataLoader
+    except ModuleNotFoundError:
+        return None
+    source = atdata.Dataset[Frame](pattern).to_torch(batch_size=64, tensors=True)
+    load = DataLoader(source, batch_size=None, num_workers=workers, persistent_workers=True)
+    best = 0.0
+    for epoch in range(epochs + 1):
+        start = time.perf_counter()
+        n = sum(int(batch["index"].shape[0]) for batch in load)
+        if epoch:
+            best = max(best, n / (time.perf_counter() - start))
+    del load
+    return best
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -194,29 +231,30 @@ def main() -> int:
     parser.add_argument("--per-shard", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--legacy-python", default=os.environ.get("ATDATA_LEGACY_PYTHON"))
+    parser.add_argument(
+        "--busy", type=int, default=0, help="CPU-bound processes to run beside the readers (default 0)"
+    )
+    parser.add_argument("--no-loader", action="store_true", help="skip the torch DataLoader table")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
+    busy: list[subprocess.Popen[bytes]] = []
+    loaders: dict[int, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="atdata-bench-") as tmp:
         pattern, paths = write_shards(Path(tmp), args.samples, args.per_shard)
         size_mb = sum(p.stat().st_size for p in paths) / 1e6
         raw_bytes(paths, args.samples)()  # into the page cache
-        legacy_measure, legacy_note = legacy(args.legacy_python, pattern)
-        readers: list[tuple[str, Measure | None, str]] = [
-            ("(a)  atdata ordered(), first read", timed(ours(pattern, True)), ""),
-            ("(a') atdata ordered(), later epochs", timed(ours(pattern, False)), ""),
-            ("(b)  webdataset + msgpack", timed(webdataset_floor(pattern)), ""),
-            ("(c)  atdata 0.7.0b1 (py3.12)", legacy_measure, legacy_note),
-            ("(d)  atdata ordered(batch_size=64)", timed(ours_batched(pattern)), ""),
-            ("(e)  raw shard bytes, page cache", timed(raw_bytes(paths, args.samples)), ""),
-        ]
-        # Round-robin, best of each: a burst of load elsewhere on the machine then spoils one run
-        # of every reader rather than every run of one.
-        best = {name: 0.0 for name, _, _ in readers}
-        for _ in range(args.repeat):
-            for name, measure, _ in readers:
-                if measure is not None:
-                    best[name] = max(best[name], measure())
+        busy = start_busy(args.busy)
+        try:
+            best, readers = run_readers(args, pattern, paths)
+            if not args.no_loader:
+                signal_all(busy, signal.SIGSTOP)
+                loaders = {w: loader(pattern, w, args.repeat) for w in (1, 2)}
+                signal_all(busy, signal.SIGCONT)
+        finally:
+            for proc in busy:
+                proc.kill()
+                proc.wait()
     load_after = os.getloadavg()[0]
 
     floor = best[readers[2][0]]
@@ -225,13 +263,57 @@ def main() -> int:
         f"{len(paths)} shards ({size_mb:.0f} MB); best of {args.repeat} interleaved runs"
     )
     print(f"load average {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} CPUs")
+    print(
+        f"setup: {args.busy} CPU-bound busy process(es) running beside the readers"
+        if args.busy
+        else "setup: no busy process started (pass --busy 1 to read beside a CPU-bound process)"
+    )
     print(f"{'reader':38s} {'samples/s':>12s} {'vs (b)':>8s}")
     for name, measure, note in readers:
         if measure is None:
             print(f"{name:38s} {'-':>12s} {'-':>8s}  {note}")
         else:
             print(f"{name:38s} {best[name]:12,.0f} {best[name] / floor:7.1f}x")
+    print("goal (issue 18): first read >= 3.0x, later epochs >= 5.0x (b), beside a busy process")
+    if loaders:
+        print()
+        print(
+            f"torch DataLoader over the {len(paths)} shards, to_torch(batch_size=64, tensors=True), "
+            "best epoch after a warm-up; busy processes paused"
+        )
+        one = loaders[1]
+        if one is None:
+            print("skipped: torch is not installed (pip install 'atdata[torch]')")
+        else:
+            print(f"{'loader':38s} {'samples/s':>12s} {'vs 1':>8s}")
+            for w, rate in loaders.items():
+                assert rate is not None
+                name = f"(f)  DataLoader, {w} worker{'s' if w > 1 else ''}"
+                print(f"{name:38s} {rate:12,.0f} {rate / one:7.2f}x")
+            print("goal (issue 18): 2 workers >= 1.70x one worker")
     return 0
+
+
+def run_readers(
+    args: argparse.Namespace, pattern: str, paths: list[Path]
+) -> tuple[dict[str, float], list[tuple[str, Measure | None, str]]]:
+    legacy_measure, legacy_note = legacy(args.legacy_python, pattern)
+    readers: list[tuple[str, Measure | None, str]] = [
+        ("(a)  atdata ordered(), first read", timed(ours(pattern, True)), ""),
+        ("(a') atdata ordered(), later epochs", timed(ours(pattern, False)), ""),
+        ("(b)  webdataset + msgpack", timed(webdataset_floor(pattern)), ""),
+        ("(c)  atdata 0.7.0b1 (py3.12)", legacy_measure, legacy_note),
+        ("(d)  atdata ordered(batch_size=64)", timed(ours_batched(pattern)), ""),
+        ("(e)  raw shard bytes, page cache", timed(raw_bytes(paths, args.samples)), ""),
+    ]
+    # Round-robin, best of each: a burst of load elsewhere on the machine then spoils one run
+    # of every reader rather than every run of one.
+    best = {name: 0.0 for name, _, _ in readers}
+    for _ in range(args.repeat):
+        for name, measure, _ in readers:
+            if measure is not None:
+                best[name] = max(best[name], measure())
+    return best, readers
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from atdata.lexicon.validator import validate_record
 from atdata.network.predecessor import ALT_ENTRY, ALT_LENS, ALT_SCHEMA, json_schema_of
 from atdata.network.refs import AtUri
 from atdata.schema.semver import is_semver
-from atdata_appview.collections import PREDECESSOR, is_known
+from atdata_appview.indexed_collections import PREDECESSOR, is_known
 
 # A record block larger than this is refused before it is decoded further. Lens sources (the largest
 # legitimate records) are capped by the lexicon at 100 kB; the PDS itself allows up to 1 MiB.

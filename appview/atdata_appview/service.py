@@ -8,12 +8,12 @@ import threading
 from collections.abc import Sequence
 
 from atdata.network.identity import DEFAULT_PLC_URL, IdentityResolver
-from atdata_appview.graph import GraphService
 from atdata_appview.ingest.apply import Applier, ChangeListener
 from atdata_appview.ingest.backfill import Backfiller
 from atdata_appview.ingest.firehose import FirehoseIngester
 from atdata_appview.ingest.refresh import IdentityRefresher
 from atdata_appview.ingest.resync import ResyncWorkers
+from atdata_appview.lens_index import GraphService
 from atdata_appview.store import Store
 
 log = logging.getLogger(__name__)
@@ -30,11 +30,13 @@ class Appview:
         listeners: list[ChangeListener] | None = None,
         resync_workers: int = 4,
         resync_max_delay: float = 600.0,
+        serve_queries: bool = True,
     ) -> None:
         """``repo_host`` fetches every repo from that host instead of the PDS its DID document names;
         ``handle_resolver``: a service answering ``com.atproto.identity.resolveHandle``, asked before
         DNS and HTTPS in the two-way handle check (how ``.test`` handles of a local PDS resolve).
-        Call ``graph.load()`` before serving queries."""
+        Call ``graph.load()`` before serving queries. Without ``serve_queries`` (an ingest-only
+        process) no lens index is kept current here."""
         self.store = store
         self.graph = GraphService(store)
         self.identities = IdentityResolver(plc_url, pds_url=handle_resolver)
@@ -44,7 +46,7 @@ class Appview:
             store,
             self.identities,
             snapshot=self.backfiller,
-            listeners=[self.graph.on_change, *(listeners or [])],
+            listeners=[*([self.graph.on_change] if serve_queries else []), *(listeners or [])],
             refresh=self.refresher.request,
         )
         self.resyncs = ResyncWorkers(

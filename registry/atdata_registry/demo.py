@@ -28,6 +28,8 @@ import http.server
 import json
 import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +40,8 @@ from typing import Any
 import httpx
 
 from atdata.errors import AtdataError
+from atdata.lexicon.nsid import DESCRIBE_SERVICE
+from atdata.network.loopback import free_port
 from atdata.network.refs import AtUri
 
 TRUSTED_HANDLE = "alice.test"
@@ -126,6 +130,37 @@ def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+@contextlib.contextmanager
+def _appview_serving(db: str, log_file: Path, *, pds: str, plc: str) -> Iterator[str]:
+    """``atdata appview serve`` in a child process on a free loopback port, following ``pds``; its URL
+    once it answers, stopped (SIGTERM) afterwards."""
+    url = f"http://127.0.0.1:{free_port()}"
+    cmd = [sys.executable, "-m", "atdata.cli.main", "appview", "serve", "--db", db]
+    cmd += ["--port", url.rsplit(":", 1)[1], "--pds", pds, "--plc", plc, "--handle-resolver", pds]
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                tail = log_file.read_text(errors="replace")[-2000:]
+                raise DemoError(f"the appview exited with {process.returncode}; its log ends:\n{tail}")
+            try:
+                return httpx.get(f"{url}/xrpc/{DESCRIBE_SERVICE}", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait_for(answers, 60, f"the appview at {url} (log: {log_file})")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _indexed(appview: str, lenses: int, datasets: int) -> bool:
     try:
         counts = httpx.get(f"{appview}/xrpc/dev.atdata.describeService", timeout=2).json().get("counts", {})
@@ -141,10 +176,9 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
     from atdata.config import configured
     from atdata.lenses import Lens
     from atdata.lenses.extract import extract_source
-    from atdata.network.appview import AppviewClient
+    from atdata.network.appview_client import AppviewClient
     from atdata.resolve import schema_ref
     from atdata.trust import TrustPolicy
-    from atdata_appview.process import running as running_appview
     from atdata_registry.devstack import stack as devstack
     from atdata_registry.publish import Publisher
     from atdata_registry.session import create_session
@@ -175,14 +209,10 @@ def run(out: Path, *, frames: int = 240, frames_per_shard: int = 60, size: int =
 
         with _step("starting the appview (SQLite), following the PDS's firehose"):
             appview = services.enter_context(
-                running_appview(
-                    f"sqlite:///{out / 'appview.db'}",
-                    log_file=out / "appview.log",
-                    pds=[stack.pds],
-                    plc=stack.plc,
-                    handle_resolver=stack.pds,
+                _appview_serving(
+                    f"sqlite:///{out / 'appview.db'}", out / "appview.log", pds=stack.pds, plc=stack.plc
                 )
-            ).url
+            )
             services.enter_context(configured(appview=appview, plc=stack.plc, pds=stack.pds))
             report.add("appview", appview)
 
@@ -387,7 +417,7 @@ def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str
     """Both candidate paths, left to right: the one taken highlighted, the untrusted rival dashed and
     labelled with its author, routed around the boxes."""
     import atdata
-    from atdata.catalog import overview, svg
+    from atdata.catalog import overview
     from atdata.types.packable import spec_of
 
     def schema(uri: str) -> str:
@@ -406,7 +436,7 @@ def _picture(anyone: Any, taken: Any, names: dict[str, str], dids: dict[str, str
         for u in sorted(uris)
     }
     edges = [overview.Edge(lens(s), schema(s.source.uri), schema(s.target.uri)) for s in steps]
-    return svg.render(
+    return overview.picture(
         overview.CatalogGraph(nodes, edges),
         highlight=[lens(s) for s in taken],
         untrusted=[lens(s) for s in rivals],

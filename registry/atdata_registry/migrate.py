@@ -22,7 +22,7 @@ from atdata.network.predecessor import ALT_ENTRY, ALT_SCHEMA, convert_entry, con
 from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import StrongRef
 from atdata_registry.publish import Published, Publisher
-from atdata_registry.records import dataset_record
+from atdata_registry.record_builders import dataset_record
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 

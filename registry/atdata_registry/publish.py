@@ -11,6 +11,7 @@ it would need. A publish that stops half-way (network, PDS down) is finished by 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,7 +28,10 @@ from atdata.schema import semver
 from atdata.schema.canonical import content_hash, record_cid, record_key
 from atdata.schema.compat import compatibility, suggest_version
 from atdata.schema.record import REF_ATTR, schema_of
-from atdata_registry.records import attestation_record, dataset_record, lens_record
+from atdata.shards.blobs import MIME_TYPE as BLOB_MIME_TYPE
+from atdata.shards.blobs import blob_cid, blob_ref, blob_url
+from atdata.shards.urls import display, expand, local_path, scheme
+from atdata_registry.record_builders import attestation_record, dataset_record, lens_record
 from atdata_registry.session import Session
 from atdata_registry.shardstats import dataset_shards
 
@@ -37,6 +41,8 @@ Status = Literal["created", "existing", "replaced", "dry-run"]
 # The repository named in dry-run addresses when nobody is signed in.
 DRY_RUN_REPO = "did:web:dry-run.invalid"
 DEFAULT_LENS_VERSION = "1.0.0"
+BLOB_LIMIT = 5 << 20
+"""The official PDS's default blob size limit (its PDS_BLOB_UPLOAD_LIMIT)."""
 
 
 @dataclass(frozen=True)
@@ -144,11 +150,16 @@ class Publisher:
         license: str | None = None,
         description: str | None = None,
         replace: bool = False,
+        blobs: bool = False,
+        blob_limit: int = BLOB_LIMIT,
     ) -> Published:
         """Publish a dataset of WebDataset shards; checksums and counts are computed from the shards.
 
         ``schema``: a published record (:class:`Published`/:class:`StrongRef`), a sample type
         (published first if needed), ``"Name@1.0.0"`` from the author's repository, or an at-uri.
+        ``blobs``: upload each (local) shard to the author's PDS as a blob and record its blob
+        reference, so that readers fetch it by CID (:mod:`atdata.shards.blobs`); a shard larger than
+        ``blob_limit`` (the PDS's blob size limit) is refused before anything is uploaded.
         """
         url_list = [urls] if isinstance(urls, str) else list(urls)
         schema_record: dict[str, Any] | None = None
@@ -156,19 +167,63 @@ class Publisher:
             schema_ref, schema_record = self._schema_of_type(schema)
         else:
             schema_ref = self._ref(schema, SCHEMA)
+        paths = _blob_shards(url_list, blob_limit) if blobs else []
         shards = dataset_shards(url_list, progress=self.progress)
+        refs = [_predicted_blob(s.sha256, s.size) for s in shards] if blobs else []
 
         def build(ref: StrongRef) -> dict[str, Any]:
-            return dataset_record(
-                name=name, schema=ref, urls=url_list, shards=shards, license=license, description=description
+            record = dataset_record(
+                name=name,
+                schema=ref,
+                urls=[blob_url(self._pds, self.repo, r["ref"]["$link"]) for r in refs] if refs else url_list,
+                shards=shards,
+                license=license,
+                description=description,
             )
+            for entry, blob in zip(record.get("shards", []), refs):
+                entry["blob"] = blob
+            return record
 
         self._check(DATASET, build(schema_ref))
         if schema_record is not None:
             schema_ref = self._publish(SCHEMA, schema_record, conflict=self._schema_conflict).ref
+        if blobs and not self.dry_run and self.session is not None:
+            refs = [self._upload_blob(path, ref, blob_limit) for path, ref in zip(paths, refs)]
         return self._publish(
             DATASET, build(schema_ref), conflict=_replace_hint("dataset", name), replace=replace
         )
+
+    @property
+    def _pds(self) -> str:
+        return self.session.pds if self.session is not None else "https://dry-run.invalid"
+
+    def _upload_blob(self, path: str, predicted: dict[str, Any], limit: int) -> dict[str, Any]:
+        """Upload one shard; the PDS's blob reference, checked against the CID of the bytes sent."""
+        assert self.session is not None
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+        cid = predicted["ref"]["$link"]
+        try:
+            answer = self.session.upload_blob(data, BLOB_MIME_TYPE)
+        except XrpcError as e:
+            if e.status == 413 or "large" in f"{e.error} {e.message}".lower():
+                raise PublishError(
+                    f"the PDS {self.session.pds} refused shard {path} ({len(data)} bytes) as too large for "
+                    f"a blob ({e.error}: {e.message}); its limit is lower than --blob-limit {limit}"
+                ) from None
+            raise PublishError(
+                f"the PDS {self.session.pds} refused to store shard {path} as a blob: {e}"
+            ) from None
+        blob = answer.get("blob") if isinstance(answer, dict) else None
+        found = blob_ref(blob)
+        if found is None or found[0] != cid or found[1] != len(data):
+            raise IntegrityError(
+                f"the PDS {self.session.pds} stored shard {path} as {blob!r}, expected blob {cid} of "
+                f"{len(data)} bytes"
+            )
+        log.info("uploaded %s as blob %s", path, cid)
+        assert isinstance(blob, dict)
+        return blob
 
     def publish_dataset_record(self, record: Mapping[str, Any], *, replace: bool = False) -> Published:
         """Publish a ready ``dev.atdata.dataset`` record as it is (shards are not read again)."""
@@ -382,6 +437,35 @@ class Publisher:
             uri=uri,
             next_version=nxt,
         )
+
+
+def _blob_shards(urls: Sequence[str], limit: int) -> list[str]:
+    """The local files of the shards to upload as blobs, each within the PDS's blob size limit."""
+    paths = []
+    for url in expand(list(urls)):
+        if scheme(url) != "file":
+            raise PublishError(
+                f"--blobs uploads local shard files; {display(url)} is not one (download it first, or "
+                "publish its URL without --blobs)"
+            )
+        path = local_path(url)
+        try:
+            size = os.path.getsize(path)
+        except OSError as e:
+            raise PublishError(f"cannot read shard {path}: {e.strerror}") from None
+        if size > limit:
+            raise PublishError(
+                f"shard {path} is {size} bytes, more than the blob size limit of {limit} bytes; nothing "
+                "was uploaded. Write smaller shards (ShardWriter(maxsize=...)), raise --blob-limit if "
+                "your PDS allows larger blobs (PDS_BLOB_UPLOAD_LIMIT), or publish URLs without --blobs"
+            )
+        paths.append(path)
+    return paths
+
+
+def _predicted_blob(sha256: str, size: int) -> dict[str, Any]:
+    """The blob reference a PDS gives these bytes (checked against its answer on upload)."""
+    return {"$type": "blob", "ref": {"$link": blob_cid(sha256)}, "mimeType": BLOB_MIME_TYPE, "size": size}
 
 
 def _replace_hint(kind: str, name: str) -> Callable[[dict[str, Any], dict[str, Any], str], PublishError]:

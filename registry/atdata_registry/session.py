@@ -126,6 +126,12 @@ class Session:
     def procedure(self, nsid: str, body: dict[str, Any] | None = None) -> Any:
         return self._call(lambda token: self._xrpc.procedure(nsid, body, token=token))
 
+    def upload_blob(self, data: bytes, mime_type: str) -> Any:
+        """``com.atproto.repo.uploadBlob``: the PDS's answer, ``{"blob": <blob reference>}``."""
+        return self._call(
+            lambda token: self._xrpc.upload("com.atproto.repo.uploadBlob", data, mime_type, token=token)
+        )
+
     def _call(self, send: Any) -> Any:
         try:
             return send(self._fresh_token())

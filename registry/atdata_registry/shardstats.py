@@ -18,7 +18,7 @@ from tqdm import tqdm
 from atdata.errors import ShardError
 from atdata.shards import expand, samples
 from atdata.shards.urls import display, local_path, scheme
-from atdata_registry.records import ShardInfo
+from atdata_registry.record_builders import ShardInfo
 
 _CHUNK = 1 << 20
 

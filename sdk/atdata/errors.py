@@ -213,6 +213,11 @@ class LocationRefusedError(AtdataError, PermissionError):
         super().__init__(message)
 
 
+class CodeReferenceError(AtdataError, ValueError):
+    """A git reference to code (repository, commit, path) is malformed, or the file it names could
+    not be fetched at that commit; the message names the repository, commit and path."""
+
+
 class AuthError(AtdataError, PermissionError):
     """Signing in failed or no session is available. Never carries a password."""
 

@@ -49,6 +49,7 @@ def rank(candidates: Iterable[T], trusted: Sequence[str], fields: Fields[T] | No
     ``fields`` gives a candidate's ``(author DID, version, at-uri)``; by default its ``author``,
     ``version`` and ``uri`` attributes.
     """
+    # Without ``fields`` the candidates must be Rankable (the documented contract), which T cannot say.
     get: Callable[[T], tuple[str, str, str]] = fields or _fields  # type: ignore[assignment]
     order = {did: i for i, did in enumerate(trusted)}
     keyed = [(get(c), c) for c in candidates]

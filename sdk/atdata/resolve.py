@@ -50,7 +50,7 @@ from atdata.errors import (
 from atdata.lexicon.formats import is_did, is_handle
 from atdata.lexicon.nsid import DATASET, RESOLVE_SCHEMA, SCHEMA
 from atdata.network import predecessor
-from atdata.network.appview import AppviewClient, SchemaView
+from atdata.network.appview_client import AppviewClient, SchemaView
 from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import AtUri
 from atdata.ranking import rank
@@ -58,6 +58,7 @@ from atdata.record_cache import CachedRecord, RecordCache
 from atdata.schema import by_reference, from_schema
 from atdata.schema import semver as _semver
 from atdata.schema.record import REF_ATTR
+from atdata.shards.blobs import record_blob_urls
 from atdata.trust import TrustPolicy, current_policy
 
 log = logging.getLogger(__name__)
@@ -255,7 +256,12 @@ def resolve_dataset(uri: str, *, fetcher: RecordFetcher | None = None) -> Publis
             raise IntegrityError(f"the record at {uri} is not a {DATASET} record")
         ref = {"uri": str(value["schema"]["uri"]), "cid": str(value["schema"]["cid"])}
         cls = resolver.class_for(resolver.record(ref["uri"], ref["cid"]))
-    return PublishedDataset(record.uri, record.cid, cls, ref, [str(u) for u in value["urls"]], value)
+        urls = [str(u) for u in value["urls"]]
+        if any(isinstance(s, dict) and "blob" in s for s in value.get("shards") or []):
+            # Shards stored as blobs are read from the author's PDS as its DID document names it
+            pds = resolver.fetcher.identities.resolve(record.author).pds
+            urls = record_blob_urls(value, record.author, pds, record.uri) or urls
+    return PublishedDataset(record.uri, record.cid, cls, ref, urls, value)
 
 
 class _Resolver:

@@ -33,9 +33,9 @@ from typing import Any
 from atdata.config import settings
 from atdata.dataset import Dataset
 from atdata.errors import AtdataError, IdentityError, IntegrityError, LensPathError, NetworkError
-from atdata.lenses.coerce import CHUNK
+from atdata.lenses.coerce import CHUNK, LensTransform
 from atdata.lexicon.nsid import DATASET, SCHEMA
-from atdata.network.appview import AppviewClient, DatasetView, LensPath, LensView, PathStep
+from atdata.network.appview_client import AppviewClient, DatasetView, LensPath, LensView, PathStep
 from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import StrongRef
 from atdata.resolve import schema_ref
@@ -154,7 +154,7 @@ class Source:
                 )
         return stored._transformed(
             self.target_type,
-            lens.get_many,
+            LensTransform(lens),
             chunk=CHUNK,
             lens_path=lens.step_names,
             lenses=tuple(h.lens.uri for h in self.path),

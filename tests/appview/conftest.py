@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from appview_network import LoopbackNetwork
 from appview_world import World
-from throwaway_postgres import postgres_cluster
+from support.postgres_cluster import postgres_cluster
 
-from atdata_appview.graph import GraphService
+from atdata_appview.lens_index import GraphService
 from atdata_appview.service import Appview
 from atdata_appview.store import Store, open_store
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on a free loopback port; yields its admin URL."""
+    """A throwaway PostgreSQL cluster on a free loopback port, for the whole session; its admin URL."""
     with postgres_cluster() as url:
         yield url
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from appview_network import LoopbackNetwork
 from appview_world import World
+from support.appview_process import start
 
 from atdata.cli.main import main as atdata_main
 from atdata.lexicon import nsid as N
-from atdata_appview.process import start
 from atdata_appview.store import open_store
 
 

@@ -19,11 +19,11 @@ import httpx
 import pytest
 from appview_hosts import FakeHost, held, path, wait_until
 from appview_network import LoopbackNetwork
+from support.appview_process import AppviewProcess, start
 
 from atdata.lexicon import nsid as N
 from atdata.lexicon.nsid import SCHEMA
 from atdata_appview.ingest.firehose import source_key
-from atdata_appview.process import AppviewProcess, start
 from atdata_appview.store import Store, open_store
 from atdata_appview.xrpc.transport import HEAD_TIMEOUT, MAX_HEAD, MAX_REQUEST_LINE
 

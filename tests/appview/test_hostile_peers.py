@@ -19,14 +19,14 @@ import libipld
 import pytest
 from appview_hosts import FakeHost, held, node, path, repo_state, signed_export, wait_until
 from appview_network import LoopbackNetwork
-from repo_writer import RepoWriter, account_frame, commit_frame, identity_frame, sync_frame
+from support.appview_process import AppviewProcess, start
+from support.repo_writer import RepoWriter, account_frame, commit_frame, identity_frame, sync_frame
 
 from atdata.lexicon import nsid as N
 from atdata.lexicon.nsid import LENS
 from atdata_appview.ingest.car import cid_of, cid_str
 from atdata_appview.ingest.firehose import source_key
 from atdata_appview.ingest.frames import MAX_FRAME_BYTES
-from atdata_appview.process import AppviewProcess, start
 from atdata_appview.store import Store, open_store
 
 # Whatever the attack, honest commits of other authors are indexed within this long (issue 12).

@@ -8,7 +8,7 @@ import appview_examples as examples
 import libipld
 import pytest
 from appview_network import LoopbackNetwork, settle
-from repo_writer import (
+from support.repo_writer import (
     RepoWriter,
     SigningKey,
     account_frame,

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 from appview_world import World
+from support.appview_process import start
 
 from atdata.lexicon import nsid as N
-from atdata_appview.process import start
 
 CLIENTS = 50
 SECONDS = 30.0

@@ -16,14 +16,14 @@ from typing import Any
 import appview_examples as examples
 import httpx
 import pytest
-from repo_writer import RepoWriter, SigningKey, commit_frame
+from support.appview_process import AppviewProcess, start
+from support.repo_writer import RepoWriter, SigningKey, commit_frame
 
 from atdata.cli.main import main as atdata_main
 from atdata.lexicon.nsid import SCHEMA
 from atdata.network.identity import IdentityResolver
 from atdata_appview.ingest.events import CommitEvent, RejectedEvent
 from atdata_appview.ingest.frames import decode_frame
-from atdata_appview.process import AppviewProcess, start
 from atdata_appview.service import Appview
 from atdata_appview.store import Store, open_store
 from atdata_registry.devstack import DevStack

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.appview_process import start
 
 import atdata
 from atdata.config import remember_dev_network
 from atdata.lexicon import nsid as N
-from atdata_appview.process import start
 from atdata_registry.devstack import DevStack
 from atdata_registry.publish import Publisher
 from atdata_registry.session import create_session

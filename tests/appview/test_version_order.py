@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from atdata.lexicon import nsid as N
 from atdata.lexicon.validator import validate_output
-from atdata.network.appview import SchemaView
+from atdata.network.appview_client import SchemaView
 from atdata.ranking import rank
 from atdata_appview.service import Appview
 from atdata_appview.store import Store

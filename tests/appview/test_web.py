@@ -11,8 +11,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from appview_world import BAD_LENS_SOURCE, World
-
-from atdata_appview.process import running
+from support.appview_process import running
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +73,7 @@ def test_the_schema_page_draws_the_graph_with_the_shortest_path_highlighted(
     page = dom(url)
     assert 'id="fields"' in page and "t_index" in page and "frames" in page
     assert "frame_to_bath" in page and "leaky" in page  # lenses out, the refused one included
-    assert page.count('class="edge path"') == 2 and "Shortest path: 2 lens(es)." in page
+    assert page.count('class="lens highlighted"') == 2 and "Shortest path: 2 lens(es)." in page
     shot = tmp_path / "schema-page.png"
     chromium(f"--screenshot={shot}", "--window-size=1280,1400", url)
     data = shot.read_bytes()

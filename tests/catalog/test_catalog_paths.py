@@ -20,6 +20,9 @@ from atdata.catalog import (
 from atdata.catalog.openastrocytes import frame_to_bath_application
 from atdata.lenses import LensEdge, LensFilter, LensGraph
 
+CATALOG = catalog_registry()
+"""The catalog's lenses: importing atdata.catalog registers none globally."""
+
 ALICE, MALLORY = "did:plc:alice", "did:plc:mallory"
 
 
@@ -77,7 +80,8 @@ def observatory_shards(tmp_path: Path) -> tuple[str, list[BrainObservatoryCellTr
 
 def test_brain_observatory_shards_read_as_astrocast_event_rows(observatory_shards) -> None:
     url, cells = observatory_shards
-    events = list(atdata.Dataset[BrainObservatoryCellTrace](url).as_type(AstroCastEvent).ordered())
+    ds = atdata.Dataset[BrainObservatoryCellTrace](url)
+    events = list(ds.as_type(AstroCastEvent, lenses=CATALOG).ordered())
     assert [e.event_id for e in events] == [f"{c.cell_specimen_id}/peak" for c in cells]
     for i, event in enumerate(events):
         assert isinstance(event, AstroCastEvent)
@@ -89,7 +93,7 @@ def test_brain_observatory_shards_read_as_astrocast_event_rows(observatory_shard
 
 def test_coerced_observatory_shards_batch_like_native_ones(observatory_shards) -> None:
     url, _ = observatory_shards
-    events = atdata.Dataset[BrainObservatoryCellTrace](url).as_type(AstroCastEvent)
+    events = atdata.Dataset[BrainObservatoryCellTrace](url).as_type(AstroCastEvent, lenses=CATALOG)
     batch = next(iter(events.ordered(batch_size=3)))
     assert len(batch.event_id) == 3
 

@@ -44,6 +44,9 @@ from atdata.catalog.allen_brain_observatory import cell_traces
 from atdata.catalog.openastrocytes import patch_pc_projector
 from atdata.catalog.shared import aggregate_connections
 
+CATALOG = catalog_registry()
+"""The catalog's lenses: importing atdata.catalog registers none globally."""
+
 UUID = "d22f6a65-b3e2-46c2-ba5c-551920af1fe3"
 
 
@@ -92,7 +95,7 @@ def test_toile_frames_read_as_bath_application_frames(
 ) -> None:
     frames = [toile_frame(filename, t) for t in range(3)]
     url = _shards(tmp_path, "frames", Frame, frames)
-    got = list(atdata.Dataset[Frame](url).as_type(BathApplicationFrame))
+    got = list(atdata.Dataset[Frame](url).as_type(BathApplicationFrame, lenses=CATALOG))
     assert [f.applied_compound for f in got] == [compound] * 3
     assert [f.is_test for f in got] == [is_test] * 3
     assert (got[0].scale_x, got[0].scale_y) == (1.1838, 1.1838)
@@ -111,7 +114,7 @@ def test_toile_frames_read_as_bath_application_frames(
 )
 def test_toile_frames_read_as_uncaging_frames(tmp_path: Path, filename: str, compound: str) -> None:
     url = _shards(tmp_path, "frames", Frame, [toile_frame(filename, 5)])
-    (got,) = atdata.Dataset[Frame](url).as_type(UncagingFrame)
+    (got,) = atdata.Dataset[Frame](url).as_type(UncagingFrame, lenses=CATALOG)
     assert (got.uncaged_compound, got.t_intervention, got.is_test) == (compound, None, False)
 
 
@@ -197,7 +200,7 @@ def test_patch_embedding_traces_become_cell_traces_of_their_first_pc(tmp_path: P
         metadata={"uuid": UUID, "compound": "bacloffen", "concentration": 50.0},
     )  # fmt: skip
     url = _shards(tmp_path, "pt", PatchEmbeddingTrace, [trace])
-    (got,) = atdata.Dataset[PatchEmbeddingTrace](url).as_type(CellTrace)
+    (got,) = atdata.Dataset[PatchEmbeddingTrace](url).as_type(CellTrace, lenses=CATALOG)
     assert np.array_equal(got.values, values[:, 0].astype(np.float64))
     assert len(got.timestamps) == 300 and got.timestamps[0] == -300.0
     assert got.trace_id == UUID + "/patch/3,9"
@@ -304,7 +307,7 @@ def test_the_event_table_writes_as_rows_without_mapping_and_reads_as_calcium_eve
     assert np.isnan(single.v_mask_centroid_local_0) and np.isnan(
         single.v_max_gradient
     )  # NaN, as astroCAST has it
-    events = list(atdata.Dataset[AstroCastEvent](url).as_type(CalciumEvent))
+    events = list(atdata.Dataset[AstroCastEvent](url).as_type(CalciumEvent, lenses=CATALOG))
     assert (events[0].frame_start, events[0].frame_end, events[0].area) == (3, 9, 12.0)
     assert events[0].amplitude == big.v_max_height
     assert events[0].x == pytest.approx(float(astrocast_table.loc["slice1_1", "cx"]))
@@ -345,10 +348,10 @@ def test_a_synapse_query_reads_in_voxels_and_converts_to_nm_with_its_resolution(
     assert rows[0].created == dt.datetime(2020, 11, 4, 6, 48, 59, 403833, tzinfo=dt.UTC)
     assert (rows[0].valid, rows[0].superceded_id) == ("t", None)
     assert rows[0].ctr_pt_position.tolist() == [179140, 188230, 20239]
-    synapses = list(atdata.Dataset[MicronsSynapseVoxels](url).as_type(Synapse))
+    synapses = list(atdata.Dataset[MicronsSynapseVoxels](url).as_type(Synapse, lenses=CATALOG))
     assert synapses[0].position.tolist() == [179140 * 4.0, 188230 * 4.0, 20239 * 40.0]
     assert (synapses[0].pre_id, synapses[0].size) == ("864691135808473885", 420.0)
-    nm = list(atdata.Dataset[MicronsSynapseVoxels](url).as_type(MicronsSynapse))
+    nm = list(atdata.Dataset[MicronsSynapseVoxels](url).as_type(MicronsSynapse, lenses=CATALOG))
     assert nm[2].created == rows[2].created
     connections = aggregate_connections(synapses)
     assert [(c.post_id, c.syn_count) for c in connections] == [
@@ -384,12 +387,12 @@ def split_query_frame() -> pd.DataFrame:
 
 def test_split_position_columns_read_and_join_into_positions(tmp_path: Path) -> None:
     url = _shards(tmp_path, "split", MicronsSynapseSplit, df=split_query_frame())
-    got = list(atdata.Dataset[MicronsSynapseSplit](url).as_type(Connection))
+    got = list(atdata.Dataset[MicronsSynapseSplit](url).as_type(Connection, lenses=CATALOG))
     assert [(c.pre_id, c.post_id, c.total_size) for c in got] == [
         ("864691135533713769", "864691135533713769", 2956.0),
         ("864691135087527094", "864691135087527094", 344.0),
     ]
-    nm = list(atdata.Dataset[MicronsSynapseSplit](url).as_type(MicronsSynapse))
+    nm = list(atdata.Dataset[MicronsSynapseSplit](url).as_type(MicronsSynapse, lenses=CATALOG))
     assert nm[0].ctr_pt_position.tolist() == [211612.0, 410172.0, 801400.0]
 
 
@@ -418,7 +421,7 @@ def test_allensdk_outputs_become_cell_traces_without_renaming(tmp_path: Path) ->
     assert [t.ophys_experiment_id for t in traces] == [512124564] * 3
     assert traces[1].fail_eye_tracking is False and traces[1].cell_specimen_id == 517474033
     url = _shards(tmp_path, "abo", BrainObservatoryCellTrace, traces)
-    got = list(atdata.Dataset[BrainObservatoryCellTrace](url).as_type(CellTrace))
+    got = list(atdata.Dataset[BrainObservatoryCellTrace](url).as_type(CellTrace, lenses=CATALOG))
     assert [g.trace_id for g in got] == ["517474020", "517474033", "517474051"]
     assert np.array_equal(got[2].values, dff[2].astype(np.float64))
     assert (got[0].session_id, got[0].structure, got[0].depth, got[0].subject_id) == (
@@ -457,7 +460,7 @@ def tidy_table() -> pd.DataFrame:
 
 def test_tidy_rows_write_as_rows_and_read_as_cell_traces(tmp_path: Path) -> None:
     url = _shards(tmp_path, "vb", VisualBehaviorTraceRow, df=tidy_table())
-    got = list(atdata.Dataset[VisualBehaviorTraceRow](url).as_type(CellTrace))
+    got = list(atdata.Dataset[VisualBehaviorTraceRow](url).as_type(CellTrace, lenses=CATALOG))
     assert len(got) == 6
     assert (got[0].trace_id, got[0].timestamps.tolist(), got[0].values.tolist()) == (
         "1086550481",

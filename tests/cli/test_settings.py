@@ -21,7 +21,7 @@ from atdata.config import (
     write_config_file,
 )
 from atdata.errors import AtdataError
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 
 
 @pytest.fixture(autouse=True)

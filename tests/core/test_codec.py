@@ -184,6 +184,19 @@ def test_non_json_values_in_a_dict_field_are_rejected() -> None:
     assert err.value.field == "metadata"
 
 
+@pytest.mark.parametrize(
+    "value",
+    [{"a": [1, {"b": b"x"}]}, {"a": {"b": {"c": [[msgpack.ExtType(5, b"")]]}}}],
+    ids=["bytes in a dict in a list", "ext type deep in dicts and lists"],
+)
+def test_non_json_values_nested_in_a_dict_field_are_rejected(value: Any) -> None:
+    d = _map(frame(0))
+    d["metadata"] = value
+    with pytest.raises(ShardError, match="JSON") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "metadata"
+
+
 def test_fields_the_reader_does_not_know_are_ignored() -> None:
     # A reader whose schema dropped a field still reads data written before the drop.
     d = _map(frame(0))

@@ -167,6 +167,21 @@ def test_a_shard_changed_after_a_verified_read_is_checked_again(frames: str) -> 
         list(ds)
 
 
+def test_a_shard_rewritten_in_place_after_a_read_is_read_from_its_new_bytes(
+    write_shards: WriteShards,
+) -> None:
+    # Later epochs reuse a shard's mapping while the file is unchanged; a rewrite (same inode,
+    # same size) must not be read from the old one.
+    old = _shard_paths(write_shards([frame(i) for i in range(3)], name="old"))[0]
+    new = _shard_paths(write_shards([frame(i + 5) for i in range(3)], name="new"))[0]
+    assert old.stat().st_size == new.stat().st_size
+    assert [f.index for f in atdata.Dataset[Frame](str(old))] == [0, 1, 2]
+    with open(old, "r+b") as f:  # in place: the file keeps its inode
+        f.write(new.read_bytes())
+    Path(str(old) + ".json").write_bytes(Path(str(new) + ".json").read_bytes())
+    assert [f.index for f in atdata.Dataset[Frame](str(old))] == [5, 6, 7]
+
+
 def test_verify_false_skips_the_sidecar_check(frames: str) -> None:
     sidecar = Path(str(_shard_paths(frames)[0]) + ".json")
     content = json.loads(sidecar.read_text())

@@ -16,6 +16,15 @@ def test_dataloader_workers_each_read_their_own_shards(frames: str) -> None:
     assert sorted(s.index for s in loader) == list(range(10))
 
 
+def test_workers_leave_the_main_process_sharing_strategy_alone(frames: str) -> None:
+    # Workers hand tensors over by shared-memory file name; the user's own process is not changed.
+    before = torch.multiprocessing.get_sharing_strategy()
+    source = atdata.Dataset[Frame](frames).to_torch(batch_size=2, tensors=True)
+    loader = torch.utils.data.DataLoader(source, batch_size=None, num_workers=2)
+    assert sorted(int(i) for batch in loader for i in batch["index"]) == list(range(10))
+    assert torch.multiprocessing.get_sharing_strategy() == before
+
+
 def test_batches_pass_through_a_dataloader(frames: str) -> None:
     source = atdata.Dataset[Frame](frames).to_torch(batch_size=3)
     sizes = sorted(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.svg_geometry import boxes, crossings
 
 from atdata_registry.demo import main, run
 
@@ -68,15 +68,6 @@ def test_the_picture_shows_every_schema_on_the_path(demo: tuple[Path, dict[str, 
         assert f">{name}<" in picture
 
 
-def _boxes(picture: str) -> list[tuple[float, float, float, float]]:
-    return [
-        (float(x), float(y), float(w), float(h))
-        for x, y, w, h in re.findall(
-            r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" rx="7"', picture
-        )
-    ]
-
-
 def test_the_picture_draws_the_rival_dashed_named_with_its_author_and_untrusted(
     demo: tuple[Path, dict[str, Any]],
 ) -> None:
@@ -87,21 +78,15 @@ def test_the_picture_draws_the_rival_dashed_named_with_its_author_and_untrusted(
     assert ">frame_to_bath_application by mallory.test (untrusted)<" in picture
     assert "untrusted lens (not used)" in picture  # the legend
     # The rival's straight runs (between its rounded corners) cross no box.
-    points = [tuple(map(float, p.split(","))) for p in re.findall(r"[\d.]+,[\d.]+", rival.group(1))]
-    for (x1, y1), (x2, y2) in itertools.pairwise(points):
-        for bx, by, bw, bh in _boxes(picture):
-            if y1 == y2:
-                assert not (by < y1 < by + bh and min(x1, x2) < bx + bw and max(x1, x2) > bx)
-            if x1 == x2:
-                assert not (bx < x1 < bx + bw and min(y1, y2) < by + bh and max(y1, y2) > by)
+    assert crossings(rival.group(1), boxes(picture)) == []
 
 
 def test_every_box_is_wide_enough_for_its_label(demo: tuple[Path, dict[str, Any]]) -> None:
-    from atdata.catalog.svg import text_width
+    from atdata.drawing import text_width
 
     out, _ = demo
     picture = (out / "path.svg").read_text()
-    widths = [w for _, _, w, _ in _boxes(picture)]
+    widths = [w for _, _, w, _ in boxes(picture)]
     names = re.findall(r'font-size="13" font-weight="bold">([^<]+)<', picture)
     assert len(names) == len(widths) == 4
     for name, width in zip(names, widths):
@@ -138,9 +123,7 @@ def test_the_hive_reads_both_experiments_as_one_stream_of_the_shared_frame_type(
 
 
 @pytest.mark.slow
-def test_the_demo_passes_again_on_the_same_machine(
-    demo: tuple[Path, dict[str, Any]], tmp_path: Path
-) -> None:
+def test_the_demo_passes_again_on_the_same_machine(demo: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     # A second network in the same output folder, with the same caches: nothing the first run left
     # (its appview's index, its config, names it cached) may leak into the second.
     again = tmp_path / "again"

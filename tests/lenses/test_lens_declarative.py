@@ -166,7 +166,7 @@ def test_plain_data_round_trips_through_parse() -> None:
 
 
 def test_ops_read_back_from_the_lens_record_form_the_registry_publishes() -> None:
-    from atdata_registry.records import op_record
+    from atdata_registry.record_builders import op_record
 
     ops = [*OPS, {"op": "add", "field": "gain", "value": 0.5}]
     assert Ops.from_record([op_record(op) for op in ops]).to_plain() == ops

@@ -79,3 +79,16 @@ def test_the_command_lists_blockers_and_exits_1(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 1 and "subprocess" in done.stderr
+
+
+def test_a_blocker_names_the_line_of_the_0_7_file_and_its_construct() -> None:
+    text = LENS07.read_text().replace("return float(np.max(a))", "return open(a).read()")
+    line = text.splitlines().index("    return open(a).read()") + 1
+    assert any(b.startswith(f"{line}: `return open(a).read()`: ") for b in translate(text).blockers)
+
+
+def test_the_getter_and_putter_the_record_names_are_chosen_among_several_lenses() -> None:
+    other = "\n\n@atdata.lens\ndef other(s: Full) -> View:\n    return View(peak=0.0, label='')\n"
+    result = translate(LENS07.read_text() + other, getter="full_to_view", putter="full_to_view_put")
+    assert result.blockers == [] and result.source is not None
+    assert "def get(s: Full)" in result.source and "def other" not in result.source

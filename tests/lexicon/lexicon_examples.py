@@ -128,6 +128,17 @@ def dataset_record() -> dict[str, Any]:
     }
 
 
+def blob_dataset_record() -> dict[str, Any]:
+    """A dataset published with --blobs: each shard a blob in the author's repository."""
+    cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+    record = dataset_record()
+    record["urls"] = [f"https://pds.example/xrpc/com.atproto.sync.getBlob?did={DID}&cid={cid}"]
+    blob = {"$type": "blob", "ref": {"$link": cid}, "mimeType": "application/x-tar", "size": 0}
+    record["shards"] = [{"sha256": "0" * 64, "samples": 0, "size": 0, "blob": blob}]
+    record["sampleCount"] = 0
+    return record
+
+
 def attestation_record() -> dict[str, Any]:
     return {
         "$type": N.ATTESTATION,
@@ -143,6 +154,7 @@ VALID_RECORDS: dict[str, Any] = {
     "python lens": (N.LENS, python_lens_record),
     "declarative lens": (N.LENS, declarative_lens_record),
     "dataset": (N.DATASET, dataset_record),
+    "dataset of blobs": (N.DATASET, blob_dataset_record),
     "attestation": (N.ATTESTATION, attestation_record),
 }
 
@@ -211,6 +223,11 @@ INVALID_RECORDS: dict[str, tuple[str, dict[str, Any], str]] = {
         N.DATASET,
         _broken(dataset_record, lambda r: r["shards"][0].update(samples="1000")),
         "$.shards[0].samples",
+    ),
+    "dataset whose shard blob is not a blob reference": (
+        N.DATASET,
+        _broken(blob_dataset_record, lambda r: r["shards"][0].update(blob={"cid": "bafy"})),
+        "$.shards[0].blob",
     ),
     "attestation with a bad subject cid": (
         N.ATTESTATION,

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from support.appview_process import AppviewProcess, start
 
 from atdata.errors import NetworkError
 from atdata.network.loopback import free_port
-from atdata_appview.process import AppviewProcess, start
 from atdata_registry.devstack import DevStack
 from atdata_registry.session import Session, create_session
 

@@ -18,7 +18,7 @@ import pytest
 from atdata.config import configure, reset_configuration
 from atdata.errors import AmbiguousNameError, AppviewError, AtdataError, NetworkError, RecordValidationError
 from atdata.lexicon import nsid as N
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 
 ANSWERS: dict[str, tuple[int, object]] = {
     N.RESOLVE_SCHEMA: (400, {"error": "Ambiguous", "message": "2 authors publish 'Frame'"}),

@@ -24,6 +24,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp_types import CallToolResult
+from support.appview_process import start
 
 import atdata
 from atdata.catalog import Frame, openastrocytes
@@ -31,10 +32,9 @@ from atdata.catalog.examples import bath_application_frames
 from atdata.config import reset_configuration
 from atdata.errors import NetworkError
 from atdata.mcp.server import build_server
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 from atdata.network.loopback import free_port
 from atdata.schema import content_hash, schema_of
-from atdata_appview.process import start
 from atdata_registry.devstack import DevStack
 from atdata_registry.publish import Publisher
 from atdata_registry.session import create_session

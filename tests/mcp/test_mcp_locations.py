@@ -37,12 +37,12 @@ from atdata.config import reset_configuration
 from atdata.lexicon.nsid import DATASET
 from atdata.mcp import preview
 from atdata.mcp.server import build_server
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 from atdata.network.loopback import free_port
 from atdata.network.refs import StrongRef
 from atdata_registry.devstack import DevStack
 from atdata_registry.publish import Publisher
-from atdata_registry.records import dataset_record
+from atdata_registry.record_builders import dataset_record
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from mcp_types import CallToolResult
 import atdata
 from atdata.config import reset_configuration
 from atdata.mcp.server import build_server
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 from atdata_registry.devstack import DevStack
 from atdata_registry.publish import Publisher
 

@@ -13,10 +13,13 @@ import pytest
 from numpy.typing import NDArray
 
 import atdata
-from atdata.catalog import BathApplicationFrame, Frame
+from atdata.catalog import BathApplicationFrame, Frame, catalog_registry
 from atdata.catalog.examples import bath_application_frames
 from atdata.mcp.models import FieldValue
 from atdata.mcp.tools import summarize_sample
+
+CATALOG = catalog_registry()
+"""The catalog's lenses: importing atdata.catalog registers none globally."""
 
 
 @atdata.packable
@@ -62,7 +65,7 @@ def test_a_json_field_is_shown_as_sorted_json(frames: atdata.Dataset[Frame]) -> 
 def test_samples_read_through_a_lens_are_summarized_as_the_target_type(
     frames: atdata.Dataset[Frame],
 ) -> None:
-    coerced = next(iter(frames.as_type(BathApplicationFrame).ordered()))
+    coerced = next(iter(frames.as_type(BathApplicationFrame, lenses=CATALOG).ordered()))
     fields = by_name(summarize_sample(coerced))
     assert fields["applied_compound"].value == "'baclofen'"
     assert (fields["t"].kind, fields["t"].value) == ("float", "0.0")

@@ -11,7 +11,7 @@ from atdata.errors import AtdataError
 
 # Not errors but signals that must get past ``except Exception`` in lens code; they never leave the
 # sandbox (the engine turns them into LensLimitError / LensExecutionError).
-NOT_ERRORS = {"atdata.sandbox.runtime.LensTimeout"}
+NOT_ERRORS = {"atdata.sandbox.failures.LensTimeout"}
 
 
 def exception_classes() -> dict[str, type[BaseException]]:

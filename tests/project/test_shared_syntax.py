@@ -14,7 +14,7 @@ from atdata.lexicon.formats import datetime_text, is_datetime
 from atdata.network.identity import IdentityResolver
 from atdata.network.loopback import free_port, free_ports
 from atdata.network.refs import AtUri, StrongRef
-from atdata_registry.records import attestation_record
+from atdata_registry.record_builders import attestation_record
 
 
 def test_a_did_with_a_trailing_newline_is_refused_before_any_lookup() -> None:

@@ -10,7 +10,7 @@ from atdata.errors import PublishError, RecordValidationError
 from atdata.lexicon import LENS, validate_record
 from atdata.network.refs import StrongRef
 from atdata.schema.canonical import record_cid
-from atdata_registry.records import (
+from atdata_registry.record_builders import (
     ShardInfo,
     attestation_record,
     dataset_record,

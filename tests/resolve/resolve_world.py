@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 import atdata
 from atdata.errors import NotFoundError
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 from atdata.network.identity import IdentityResolver
 from atdata.network.loopback import free_port
 from atdata.schema import from_schema

@@ -17,7 +17,7 @@ from fixtures07 import record
 from resolve_world import Author, new_author, serve_appview, wait_until
 
 import atdata
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 from atdata.network.predecessor import ALT_ENTRY, ALT_LENS, ALT_SCHEMA
 from atdata.resolve import schema_ref
 from atdata_registry.devstack import DevStack

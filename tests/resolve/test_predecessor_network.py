@@ -131,6 +131,30 @@ def test_a_0_7_shard_that_differs_from_the_entrys_checksum_is_refused(
             list(atdata.Dataset(uri).ordered())
 
 
+def test_a_0_7_entry_with_blob_storage_reads_its_blobs_by_cid_from_the_authors_pds(
+    published07: Published07, configured: None
+) -> None:
+    import hashlib
+
+    session = published07.author.publisher.session
+    assert session is not None
+    blobs = []
+    for shard in SHARDS:
+        data = shard.read_bytes()
+        ref = session.upload_blob(data, "application/x-tar")["blob"]
+        blobs.append(
+            {"blob": ref, "checksum": {"algorithm": "sha256", "digest": hashlib.sha256(data).hexdigest()}}
+        )
+    # 0.7's entry with the storage its publish_with_blobs writes (storageBlobs: blob refs, checksums)
+    entry = record("entry_http.json", SCHEMA_URI=published07.schema, SHARDS="http://127.0.0.1:9")
+    entry["storage"] = {"$type": "science.alt.dataset.storageBlobs", "blobs": blobs}
+    uri, _ = create(published07.author, ALT_ENTRY, entry)
+    ds = atdata.Dataset(uri)
+    assert all("com.atproto.sync.getBlob" in u for u in ds.shards)
+    for i, s in enumerate(ds.ordered()):
+        check_sample(s, i)
+
+
 def test_blob_shards_are_checked_against_the_sha256_their_cid_names() -> None:
     from atdata.network.predecessor import convert_entry
 

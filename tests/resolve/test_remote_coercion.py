@@ -12,7 +12,7 @@ from resolve_world import World, frames, new_author, serve_appview, snapshot, wa
 
 import atdata
 from atdata.errors import LensPathError, TrustError
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 from atdata.trust import TrustedAuthor, TrustPolicy
 
 pytestmark = pytest.mark.integration

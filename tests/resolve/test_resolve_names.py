@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from atdata.errors import SchemaError
-from atdata.network.appview import SchemaView
+from atdata.network.appview_client import SchemaView
 from atdata.resolve import SchemaName, parse_name, rank
 
 ALICE = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"

@@ -12,7 +12,7 @@ from sandbox_harness import ISOLATIONS
 import atdata
 from atdata.errors import LensExecutionError, LensValidationError
 from atdata.sandbox import LensStep, Limits, RecordShape, load_program
-from atdata.sandbox.process import MAX_BATCH_ITEMS
+from atdata.sandbox.batching import MAX_BATCH_ITEMS
 from atdata.types.packable import spec_of
 
 FRAME_TO_BATH = """\
@@ -299,13 +299,19 @@ def test_record_shape_of_a_sample_type_names_its_fields_and_nested_types() -> No
     )
 
 
-def test_a_multi_batch_run_spreads_over_several_workers() -> None:
+def test_a_multi_batch_run_starts_the_other_workers_and_spreads_over_them() -> None:
+    import time
+
     items = [{"i": i} for i in range(MAX_BATCH_ITEMS * 3)]
     code = "def get(source):\n    return {'i': source.i}\n"
     with load_program([LensStep(code, "id", "A", "B")], isolation="process", workers=2) as program:
         assert len(program.worker_pids) == 1  # type: ignore[union-attr]
         assert program.run(items, [None] * len(items)) == items
+        deadline = time.monotonic() + 60  # the second one starts in the background, not in the caller's way
+        while len(program.worker_pids) < 2 and time.monotonic() < deadline:  # type: ignore[union-attr]
+            time.sleep(0.05)
         assert len(program.worker_pids) == 2  # type: ignore[union-attr]
+        assert program.run(items, [None] * len(items)) == items
 
 
 @pytest.mark.timeout(120)

@@ -102,25 +102,25 @@ def test_get_and_put_must_take_their_parameters(source: str) -> None:
     assert any("positional parameter" in r for r in reasons(source))
 
 
-@pytest.mark.parametrize(
-    ("snippet", "reason"),
-    [
-        ("del source.x", "assigning or deleting attributes"),
-        ("for source.x in []: pass", "assigning or deleting attributes"),
-        ("(math := 1)", "can't be rebound"),
-        ("nonlocal x", "nonlocal statements"),
-        ("x = np.lib", "np.lib is not in the dialect's numpy whitelist"),
-        ("x = np.linalg.lapack_lite", "np.linalg.lapack_lite is not in"),
-        ("x = math.factorial(10**6)", "math.factorial is not in"),
-        ("x = [y async for y in z]", "async comprehensions"),
-        ("await x", "await is not allowed"),
-        ("x = source._fields", "'_fields' starts with an underscore"),
-        ("x = __debug__", "dunder names"),
-        ("f(__class__=1)", "starts with an underscore"),
-        ("type = 3", "'type' is not available"),
-        ("x: 'evil()' = 1", "annotations must be plain"),
-    ],
-)
+REFUSED_SNIPPETS: list[tuple[str, str]] = [
+    ("del source.x", "assigning or deleting attributes"),
+    ("for source.x in []: pass", "assigning or deleting attributes"),
+    ("(math := 1)", "can't be rebound"),
+    ("nonlocal x", "nonlocal statements"),
+    ("x = np.lib", "np.lib is not in the dialect's numpy whitelist"),
+    ("x = np.linalg.lapack_lite", "np.linalg.lapack_lite is not in"),
+    ("x = math.factorial(10**6)", "math.factorial is not in"),
+    ("x = [y async for y in z]", "async comprehensions"),
+    ("await x", "await is not allowed"),
+    ("x = source._fields", "'_fields' starts with an underscore"),
+    ("x = __debug__", "dunder names"),
+    ("f(__class__=1)", "starts with an underscore"),
+    ("type = 3", "'type' is not available"),
+    ("x: 'evil()' = 1", "annotations must be plain"),
+]
+
+
+@pytest.mark.parametrize(("snippet", "reason"), REFUSED_SNIPPETS)
 def test_refused_construct(snippet: str, reason: str) -> None:
     source = f"import numpy as np\nimport math\ndef get(source):\n    {snippet}\n    return {{}}\n"
     assert any(reason in r for r in reasons(source)), reasons(source)

@@ -15,7 +15,7 @@ from schema_types import BathApplicationFrame, Position, Roi
 from atdata.errors import IntegrityError, SampleValidationError, SchemaError
 from atdata.lexicon import SCHEMA, data_model_problems, validate_record
 from atdata.schema import content_hash, from_schema, record_cid, schema_of
-from atdata.schema.values import decode_value, encode_value, format_float, parse_float
+from atdata.schema.value_objects import decode_value, encode_value, format_float, parse_float
 from atdata.types.fields import ArrayType, FieldSpec, LiteralType, OptionalType, RefType, Scalar, TypeSpec
 from atdata.types.packable import build_class, spec_of
 

@@ -1,4 +1,10 @@
-"""``atdata appview serve`` and ``atdata appview backfill``."""
+"""``atdata appview serve`` and ``atdata appview backfill``.
+
+``serve`` runs one of three roles: ``all`` (ingest and answer queries in one process, SQLite or
+PostgreSQL), ``ingest`` (follow the firehoses and write; no HTTP) and ``api`` (answer queries from the
+database; any number of them, each following the store's change log). ``--workers N`` starts N API
+processes sharing the port (SO_REUSEPORT), supervised by the process started.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,42 @@ import argparse
 import logging
 import os
 import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import platformdirs
 
 from atdata.config import dev_network, forget_dev_network, remember_dev_network, settings
+from atdata.errors import AtdataError
 
 log = logging.getLogger(__name__)
 
+DB_ENV = "ATDATA_APPVIEW_DB"  # the database URL, when a password should stay off the command line
+ROLES = ("all", "ingest", "api")
+
+
+class ServeError(AtdataError, ValueError):
+    """``atdata appview serve`` was asked for a layout it cannot run; the message says which flags."""
+
 
 def default_db() -> str:
-    return f"sqlite:///{Path(platformdirs.user_data_dir('atdata')) / 'appview.db'}"
+    return os.environ.get(DB_ENV) or f"sqlite:///{Path(platformdirs.user_data_dir('atdata')) / 'appview.db'}"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("appview", help="run the appview: index the network, answer queries")
     sub = parser.add_subparsers(dest="appview_command", metavar="ACTION", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", default=default_db(), help="sqlite:///path.db (default) or postgresql://...")
+        p.add_argument(
+            "--db",
+            default=default_db(),
+            help=f"sqlite:///path.db (default) or postgresql://... (or set {DB_ENV})",
+        )
         p.add_argument(
             "--plc",
             default=None,
@@ -68,6 +91,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="SECONDS",
         help="without --relay/--pds, reload the lens graph this often (default: %(default)s)",
     )
+    serve.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all: ingest and answer queries in one process (default; the only role on SQLite); "
+        "ingest: follow the firehoses and write, no HTTP; api: answer queries from the database "
+        "another process ingests into (PostgreSQL)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="API processes sharing --port (PostgreSQL; with --role all, next to one ingester) "
+        "(default: %(default)s)",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
 
     backfill = sub.add_parser("backfill", help="index a repository's current records now")
@@ -80,27 +120,63 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from atdata_appview.service import Appview
-    from atdata_appview.store import open_store
-    from atdata_appview.xrpc.server import create_app
-    from atdata_appview.xrpc.transport import H11_MAX_INCOMPLETE, GuardedH11Protocol
-
     # What the operator needs to see (where it listens, what it follows, each committed batch) is
     # logged at INFO whatever -v says; -v adds the rest.
     logging.getLogger("atdata_appview").setLevel(min(logging.INFO, logging.getLogger().level))
+    _check_layout(args)
+    if args.workers > 1:
+        return _supervise(args)
     plc = args.plc or settings().plc
+    if args.role == "api":
+        return _serve_api(args)
     dev = dev_network()
     pdses = list(args.pds)
     if not pdses and not args.relay and dev.get("pds"):
         pdses = [dev["pds"]]
         log.info("following the PDS of the local network `atdata dev up` started")
+    if args.role == "ingest":
+        return _ingest(args, plc, pdses)
+    return _serve_all(args, plc, pdses, dev)
+
+
+def _postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def _check_layout(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise ServeError(f"--workers {args.workers}: give at least 1")
+    if not _postgres(args.db) and (args.role != "all" or args.workers > 1):
+        raise ServeError(
+            f"--role {args.role} --workers {args.workers}: separate ingest and API processes share a "
+            "PostgreSQL database (--db postgresql://...); on SQLite run one process, --role all"
+        )
+    if args.role == "ingest" and args.workers > 1:
+        raise ServeError("--workers counts API processes; --role ingest is one process")
+
+
+def _serve_all(args: argparse.Namespace, plc: str, pdses: list[str], dev: dict[str, str]) -> int:
+    from atdata_appview.lens_index import ChangePublisher
+    from atdata_appview.service import Appview
+    from atdata_appview.store import open_store
+    from atdata_appview.xrpc.server import create_app
+
     store = open_store(args.db)
     # .test handles of a local network resolve only at its PDS: the pds setting (ATDATA_PDS, the
     # config file or the dev network) names it, as for every other command.
     handle_resolver = args.handle_resolver or settings().pds
-    appview = Appview(store, plc_url=plc, handle_resolver=handle_resolver, resync_workers=args.resync_workers)
+    listeners = []
+    if _postgres(args.db):  # API processes beside this one follow what it ingests
+        publisher = ChangePublisher(store)
+        publisher({"*"})  # a previous ingester may have died between a commit and its log entry
+        listeners.append(publisher)
+    appview = Appview(
+        store,
+        plc_url=plc,
+        handle_resolver=handle_resolver,
+        resync_workers=args.resync_workers,
+        listeners=listeners,
+    )
     app = create_app(appview, relays=args.relay, pdses=pdses, graph_refresh=args.graph_refresh)
     url = f"http://{args.host}:{args.port}"
     log.info("appview listening on %s (database %s)", url, _redacted(args.db))
@@ -119,20 +195,147 @@ def _serve(args: argparse.Namespace) -> int:
         # uvicorn re-raises SIGTERM once it has shut down; as an exception, the cleanup below runs.
         signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            lifespan="on",
-            http=GuardedH11Protocol,
-            h11_max_incomplete_event_size=H11_MAX_INCOMPLETE,
-            timeout_keep_alive=5,
-        )
+        _run_http(app, args)
     finally:
         if on_dev and dev_network().get("appview") == url:
             forget_dev_network("appview")
     return 0
+
+
+def _serve_api(args: argparse.Namespace) -> int:
+    from atdata_appview.store import open_store
+    from atdata_appview.store.postgres import API_POOL_SIZE, PostgresStore
+    from atdata_appview.xrpc.server import create_api_app
+
+    open_store(args.db).close()  # migrated (and the URL checked) before serving
+    store = PostgresStore(args.db, pool_size=API_POOL_SIZE)
+    app = create_api_app(store)
+    log.info(
+        "appview API process %d listening on http://%s:%d (database %s), following its change log",
+        os.getpid(),
+        args.host,
+        args.port,
+        _redacted(args.db),
+    )
+    _run_http(app, args)
+    return 0
+
+
+def _run_http(app: object, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from atdata_appview.xrpc.transport import H11_MAX_INCOMPLETE, GuardedH11Protocol
+
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="on",
+        http=GuardedH11Protocol,
+        h11_max_incomplete_event_size=H11_MAX_INCOMPLETE,
+        timeout_keep_alive=5,
+    )
+    server = uvicorn.Server(config)
+    if not args.reuse_port:
+        server.run()
+        return
+    # One of several API processes on one port: the kernel spreads connections over them.
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((args.host, args.port))
+    server.run(sockets=[sock])
+
+
+def _ingest(args: argparse.Namespace, plc: str, pdses: list[str]) -> int:
+    from atdata_appview.lens_index import ChangePublisher
+    from atdata_appview.service import Appview
+    from atdata_appview.store import open_store
+
+    if not args.relay and not pdses:
+        raise ServeError("--role ingest needs a firehose to follow: --relay URL or --pds URL")
+    store = open_store(args.db)
+    publisher = ChangePublisher(store)
+    publisher({"*"})  # a previous ingester may have died between a commit and its log entry
+    appview = Appview(
+        store,
+        plc_url=plc,
+        handle_resolver=args.handle_resolver or settings().pds,
+        resync_workers=args.resync_workers,
+        listeners=[publisher],
+        serve_queries=False,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("appview ingester %d (database %s), PLC directory %s", os.getpid(), _redacted(args.db), plc)
+    for source in (*args.relay, *pdses):
+        log.info("following the firehose of %s", source)
+    try:
+        appview.follow(args.relay, pdses)
+        stop.wait()
+    finally:
+        appview.close()
+        store.close()
+    return 0
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """``--workers N``: N API processes (``--role api --reuse-port``) on one port and, for
+    ``--role all``, one ingester beside them; a worker that dies is started again."""
+    argv = _child_argv(args)
+    env = {**os.environ, DB_ENV: args.db}  # the URL (maybe with a password) stays off the children's argv
+    base = [sys.executable, "-m", "atdata.cli.main", *argv]
+    api = [*base, "--role", "api", "--workers", "1", "--reuse-port"]
+    specs = [api] * args.workers
+    if args.role == "all":
+        specs = [[*base, "--role", "ingest", "--workers", "1"], *specs]
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    children = [subprocess.Popen(spec, env=env) for spec in specs]
+    log.info(
+        "appview: %d API process(es) on http://%s:%d%s (pids %s)",
+        args.workers,
+        args.host,
+        args.port,
+        " and one ingester" if args.role == "all" else "",
+        ", ".join(str(c.pid) for c in children),
+    )
+    try:
+        while not stop.wait(0.5):
+            for i, child in enumerate(children):
+                if child.poll() is not None:
+                    log.warning(
+                        "appview process %d exited with %s; starting it again", child.pid, child.returncode
+                    )
+                    time.sleep(1.0)
+                    children[i] = subprocess.Popen(specs[i], env=env)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    return 0
+
+
+def _child_argv(args: argparse.Namespace) -> list[str]:
+    """The ``serve`` flags every child shares (not --db, --role, --workers: set per child)."""
+    argv = ["appview", "serve", "--host", args.host, "--port", str(args.port)]
+    argv += ["--resync-workers", str(args.resync_workers), "--graph-refresh", str(args.graph_refresh)]
+    for flag, values in (("--relay", args.relay), ("--pds", args.pds)):
+        for value in values:
+            argv += [flag, value]
+    for flag, value in (("--plc", args.plc), ("--handle-resolver", args.handle_resolver)):
+        if value is not None:
+            argv += [flag, value]
+    return argv
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -24,8 +24,8 @@ from atdata.lexicon.nsid import LENS
 from atdata.network.identity import IdentityResolver
 from atdata.network.predecessor import ALT_LENS
 from atdata_appview.checks import lens_code_report, predecessor_lens_report, record_problems
-from atdata_appview.collections import is_known
 from atdata_appview.derive import derive
+from atdata_appview.indexed_collections import is_known
 from atdata_appview.ingest.events import (
     AccountEvent,
     CommitEvent,
@@ -144,12 +144,17 @@ class Applier:
 
     def apply_snapshot(self, snap: Snapshot, source: str = "resync") -> bool:
         """Make the store hold exactly ``snap``'s records and drop the repo from the resync queue.
-        False (nothing changed) when the store already holds a newer commit than the snapshot."""
+        False (nothing changed) when the store already holds a newer commit than the snapshot, or
+        the account was deleted meanwhile."""
         changed: set[str] = set()
         after = _After()
         with self.store.transaction() as tx:
             repo = self.store.repo(snap.did)
             if repo is not None and repo.rev is not None and snap.rev < repo.rev:
+                return False
+            if repo is not None and repo.status == "deleted":
+                # A fetch that raced the account's deletion: its records stay gone.
+                tx.resync_done(snap.did)
                 return False
             self._apply_snapshot(tx, source, snap, changed)
             tx.resync_done(snap.did)

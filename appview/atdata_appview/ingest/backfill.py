@@ -12,7 +12,7 @@ from atdata.errors import NetworkError
 from atdata.lexicon.nsid import AUTHORITY
 from atdata.network.identity import IdentityResolver
 from atdata.network.predecessor import NAMESPACE as PREDECESSOR_NAMESPACE
-from atdata_appview.collections import is_ours
+from atdata_appview.indexed_collections import is_ours
 from atdata_appview.ingest import mst, verify
 from atdata_appview.ingest.car import CarError, read_car
 from atdata_appview.ingest.events import OpRejection, RecordOp, Snapshot

@@ -16,7 +16,7 @@ from atproto_subscription.frames import ErrorFrame, Frame, MessageFrame
 from atdata.errors import NetworkError
 from atdata.lexicon.formats import is_did
 from atdata.network.identity import IdentityResolver
-from atdata_appview.collections import is_ours
+from atdata_appview.indexed_collections import is_ours
 from atdata_appview.ingest import verify
 from atdata_appview.ingest.car import CarError, cid_bytes, read_car
 from atdata_appview.ingest.events import (

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from atdata.errors import AtUriError
 from atdata.lexicon.formats import datetime_text
-from atdata_appview.collections import DERIVED_TABLE
+from atdata.network.refs import AtUri
+from atdata_appview.indexed_collections import DERIVED_TABLE
 from atdata_appview.store.migrations import MIGRATIONS, Dialect
 
 # Derived index tables, each keyed by the record's uri; only valid records get a row.
@@ -28,6 +30,9 @@ _COLUMNS: dict[str, frozenset[str]] = {
     "datasets": frozenset({"uri", "did", "name", "schema_uri"}),
     "attestations": frozenset({"uri", "did", "subject_uri"}),
 }
+# The change log keeps this many entries; a follower further behind reloads its lens index.
+CHANGE_LOG_KEEP = 100_000
+CHANGE_LOG_PRUNE_EVERY = 1000
 Order = Literal["uri", "newest", "version", "search"]
 _ORDERS: dict[str, str] = {
     "uri": "d.uri",
@@ -177,10 +182,10 @@ class Tx:
         puts: list[tuple[Any, ...]] = []
         deletes: list[tuple[str]] = []
         for uri, write in records.items():
-            table = DERIVED_TABLE.get(_collection_of(uri))
+            tables = _derived_tables(uri)
             if write is None:
                 deletes.append((uri,))
-                if table is not None:
+                for table in tables:
                     gone.setdefault(table, []).append((uri,))
                 continue
             rec, derived, at = write
@@ -199,7 +204,7 @@ class Tx:
                 )
             )
             if derived is None:
-                if table is not None:
+                for table in tables:
                     gone.setdefault(table, []).append((uri,))
             else:
                 key = (derived.table, tuple(derived.columns))
@@ -265,9 +270,13 @@ class Tx:
         )
 
 
-def _collection_of(uri: str) -> str:
-    # The store is handed uris the ingest built and verified itself: at://did/collection/rkey.
-    return uri.split("/")[3] if uri.count("/") >= 4 else ""
+def _derived_tables(uri: str) -> Sequence[str]:
+    """The derived table that may hold a row for ``uri`` (every one, for an address outside the syntax)."""
+    try:
+        table = DERIVED_TABLE.get(AtUri.parse(uri).collection)
+    except AtUriError:
+        return DERIVED_TABLES
+    return [table] if table else []
 
 
 class Store:
@@ -562,18 +571,93 @@ class Store:
             row["record"] = json.loads(row.pop("record_json"))
         return rows
 
+    _LENS_EDGES = (
+        "SELECT d.uri, d.cid, d.did, d.source_uri, d.source_cid, d.target_uri, d.target_cid"
+        " FROM lenses d JOIN records r ON r.uri = d.uri LEFT JOIN repos p ON p.did = d.did"
+        f" WHERE {_SERVED} AND d.code_ok = 1"
+    )
+
     def lens_edges(self, uri: str | None = None) -> list[tuple[str, str, str, str, str, str, str]]:
         """(uri, cid, did, source uri, source cid, target uri, target cid) of every served lens whose
         code passed the sandbox validator (or of just ``uri``): the lens graph's edges."""
-        P = self.P
-        where, params = (f"AND d.uri = {P}", [uri]) if uri is not None else ("", [])
-        rows = self._query(
-            "SELECT d.uri, d.cid, d.did, d.source_uri, d.source_cid, d.target_uri, d.target_cid"
-            " FROM lenses d JOIN records r ON r.uri = d.uri LEFT JOIN repos p ON p.did = d.did"
-            f" WHERE {self._SERVED} AND d.code_ok = 1 {where}",
-            params,
-        )
+        if uri is not None:
+            return self.lens_edges_of([uri])
+        return [tuple(row) for row in self._query(self._LENS_EDGES)]  # type: ignore[misc]
+
+    def lens_edges_of(self, uris: Sequence[str]) -> list[tuple[str, str, str, str, str, str, str]]:
+        """:meth:`lens_edges` of the lenses among ``uris`` that are edges."""
+        if not uris:
+            return []
+        marks = ", ".join([self.P] * len(uris))
+        rows = self._query(f"{self._LENS_EDGES} AND d.uri IN ({marks})", list(uris))
         return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    _LENS_GRAPH = (
+        "SELECT d.uri, d.did, d.source_uri, d.target_uri FROM lenses d JOIN records r ON r.uri = d.uri"
+        f" LEFT JOIN repos p ON p.did = d.did WHERE {_SERVED} AND d.code_ok = 1"
+    )
+
+    def iter_lens_graph(self, batch: int = 50_000) -> Iterator[tuple[str, str, str, str]]:
+        """(uri, did, source uri, target uri) of every edge of :meth:`lens_edges`, streamed ``batch``
+        rows at a time (a million lenses never sit in memory as rows all at once)."""
+        with self._use(write=False) as conn:
+            cur = self._stream(conn)
+            cur.execute(self._LENS_GRAPH)
+            while rows := cur.fetchmany(batch):
+                yield from rows
+
+    def _stream(self, conn: Any) -> Any:
+        """A cursor that fetches a large result in parts (a server-side cursor where there is one)."""
+        return conn.cursor()
+
+    # --- the change log (API processes that do not ingest follow it) ---------------------------
+    def log_change(self, uris: set[str]) -> None:
+        """Append one entry (the record uris a committed batch touched, or ``*``) to the change log and
+        wake the processes following it. Entries are numbered in commit order; the oldest are pruned."""
+        P = self.P
+        with self._use(write=True) as conn:
+            self._lock_change_log(conn)
+            cur = self._execute(
+                conn, f"INSERT INTO changes (uris) VALUES ({P}) RETURNING id", (json.dumps(sorted(uris)),)
+            )
+            change_id = int(cur.fetchone()[0])
+            if change_id % CHANGE_LOG_PRUNE_EVERY == 0:
+                floor = change_id - CHANGE_LOG_KEEP
+                self._execute(conn, f"DELETE FROM changes WHERE id <= {P}", (floor,))
+                self._execute(
+                    conn,
+                    "INSERT INTO atdata_meta (key, value) VALUES ('changes_pruned_through', "
+                    f"{P}) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(floor),),
+                )
+            self._notify_change(conn, change_id)
+
+    def last_change_id(self) -> int:
+        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM changes")[0][0])
+
+    def changes_since(self, change_id: int, limit: int = 10_000) -> tuple[list[tuple[int, set[str]]], bool]:
+        """The change log's entries after ``change_id``, oldest first, and whether they are complete
+        (False: entries after ``change_id`` were pruned; reload instead)."""
+        P = self.P
+        pruned = self._query("SELECT value FROM atdata_meta WHERE key = 'changes_pruned_through'")
+        if pruned and int(pruned[0][0]) > change_id:
+            return [], False
+        rows = self._query(
+            f"SELECT id, uris FROM changes WHERE id > {P} ORDER BY id LIMIT {P}", (change_id, limit)
+        )
+        return [(int(i), set(json.loads(u))) for i, u in rows], True
+
+    def change_wakeups(self, stop: threading.Event, poll: float) -> Iterator[None]:
+        """Yields whenever the change log may have grown, until ``stop`` is set; here every ``poll``
+        seconds (PostgreSQL also wakes at once on each notification)."""
+        while not stop.wait(poll):
+            yield
+
+    def _lock_change_log(self, conn: Any) -> None:
+        """Serialize appends so that entry ids are taken, and become visible, in commit order."""
+
+    def _notify_change(self, conn: Any, change_id: int) -> None:
+        """Wake the followers (at commit)."""
 
     def _search_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
         """A condition on the schemas table (as ``d``) matching rows that hold a word starting with

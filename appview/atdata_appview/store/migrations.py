@@ -150,4 +150,15 @@ MIGRATIONS: list[tuple[int, Migration]] = [
             "CREATE INDEX resyncs_due ON resyncs (next_at)",
         ],
     ),
+    (
+        4,
+        [
+            # The change log API processes follow (see Store.log_change): one row per committed batch
+            # that touched records, numbered in commit order; pruned from the oldest.
+            """CREATE TABLE changes (
+                id {ID},
+                uris TEXT NOT NULL
+            )""",
+        ],
+    ),
 ]

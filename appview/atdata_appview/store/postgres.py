@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,12 +12,19 @@ from atdata.extras import require
 from atdata_appview.store.base import Store
 from atdata_appview.store.migrations import POSTGRES
 
+log = logging.getLogger(__name__)
+
 # Any constant works; it only has to be the same for every appview process sharing the database.
 _MIGRATION_LOCK_ID = 0x61746461
 _WRITE_LOCK_ID = 0x61746462
+_CHANGE_LOG_LOCK_ID = 0x61746463
+CHANGES_CHANNEL = "atdata_changes"
 # Enough for the firehose followers, the resync workers, the identity refresher and the web
 # server's threads at once; more connections than that would only queue on the database's locks.
 POOL_SIZE = 16
+# An API process's reads are single statements from the web server's threads; a few connections per
+# process keep many processes within PostgreSQL's connection limit.
+API_POOL_SIZE = 8
 
 
 class PostgresStore(Store):
@@ -82,3 +90,49 @@ class PostgresStore(Store):
 
     def _search_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
         return "d.search_tsv @@ to_tsquery('simple', %s)", [" & ".join(f"{w}:*" for w in words)]
+
+    # --- reads in parts and the change log's notifications -----------------------------------
+    def iter_lens_graph(self, batch: int = 50_000) -> Iterator[tuple[str, str, str, str]]:
+        with self._acquire() as conn, conn.transaction():
+            cur = conn.cursor(name="lens_graph")  # server-side: rows arrive ``batch`` at a time
+            cur.itersize = batch
+            cur.execute(self._LENS_GRAPH)
+            while rows := cur.fetchmany(batch):
+                yield from rows
+
+    def _lock_change_log(self, conn: Any) -> None:
+        self._execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_CHANGE_LOG_LOCK_ID,))
+
+    def _notify_change(self, conn: Any, change_id: int) -> None:
+        # Delivered at commit, so a follower woken by it finds the entry.
+        self._execute(conn, "SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, str(change_id)))
+
+    def change_wakeups(self, stop: threading.Event, poll: float) -> Iterator[None]:
+        """Yields on each NOTIFY of the change log (several close together: once), at least every
+        ``poll`` seconds, and after each (re)connection of the listening connection, so that the
+        follower catches up on whatever it missed while disconnected."""
+        import psycopg
+
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if conn is None:
+                        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                        conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+                    else:
+                        if list(conn.notifies(timeout=poll, stop_after=1)):
+                            list(conn.notifies(timeout=0.01))  # a burst of batches: one catch-up
+                except psycopg.Error as e:
+                    log.warning(
+                        "listening for the change log failed (%s); reconnecting", str(e).strip()[:200]
+                    )
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    stop.wait(1.0)
+                    continue
+                yield
+        finally:
+            if conn is not None:
+                conn.close()

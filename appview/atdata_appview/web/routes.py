@@ -1,4 +1,5 @@
-"""The web page's routes: gather from the store and the graph, render with :mod:`pages` and :mod:`svg`."""
+"""The web page's routes: gather from the store and the graph, render with :mod:`pages` and draw the
+lens graph with :mod:`atdata.drawing` (the SDK's renderer, which escapes every text)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from atdata import drawing
 from atdata.errors import LensPathError
 from atdata.network.predecessor import ALT_LENS
-from atdata_appview.graph import GraphService
+from atdata_appview.lens_index import GraphService
 from atdata_appview.store import Store
-from atdata_appview.web import pages, svg
-from atdata_appview.xrpc.queries import Queries, XrpcError
+from atdata_appview.web import pages
+from atdata_appview.xrpc.queries import Queries, QueryError
 
 # No scripts at all; styles inline; nothing loaded from elsewhere.
 _HEADERS = {
@@ -40,19 +42,23 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
         if q:
             try:
                 rows = queries.search_schemas({"q": q, "limit": 50})["schemas"]
-            except XrpcError:
+            except QueryError:
                 rows = []
             results = [{**r, "did": r["author"]} for r in rows]
         else:
             results = store.derived("schemas", order="newest", limit=50)
         return _html(pages.home(q, results))
 
+    def served(table: str, uri: str) -> dict[str, Any] | None:
+        """The row of the record at ``uri`` in a derived table, if it is served."""
+        rows = store.derived(table, uri=uri)
+        return rows[0] if rows else None
+
     def schema(request: Request) -> HTMLResponse:
         uri = request.query_params.get("uri", "")
-        rows = store.derived("schemas", uri=uri)
-        if not rows:
+        row = served("schemas", uri)
+        if row is None:
             return _html(pages.not_found(f"no schema at {uri}"), 404)
-        row = rows[0]
         versions = store.derived(
             "schemas", did=row["did"], name=row["name"], exclude_uri=uri, order="version", limit=50
         )
@@ -60,37 +66,61 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
         lenses_in = store.derived("lenses", target_uri=uri, limit=100)
         lenses_out = store.derived("lenses", source_uri=uri, limit=100)
         target = request.query_params.get("target", "")
-        path: list[str] = []
+        highlight: list[str] = []
         note = "Choose a target to highlight the shortest lens path."
-        edges = [
-            svg.Edge(lens["source_uri"], lens["target_uri"], str(lens.get("name") or lens["uri"]))
-            for lens in (*lenses_in[:NEIGHBOURS], *lenses_out[:NEIGHBOURS])
+        arrows: list[drawing.Arrow] = []
+        if target:
+            try:
+                steps = graph.path(uri, target)
+                arrows += [drawing.Arrow(s.uri, s.source_uri, s.target_uri) for s in steps]
+                highlight = [s.uri for s in steps]
+                note = f"Shortest path: {len(steps)} lens(es)."
+            except LensPathError as e:
+                note = str(e).split("\n", 1)[0]
+        neighbours = (*lenses_in[:NEIGHBOURS], *lenses_out[:NEIGHBOURS])
+        arrows += [
+            drawing.Arrow(lens["uri"], lens["source_uri"], lens["target_uri"], str(lens.get("name") or ""))
+            for lens in neighbours
             if lens["code_ok"]
         ]
-        edges += [  # atdata 0.7 lenses: shown, marked, never used for a path
-            svg.Edge(
+        arrows += [  # atdata 0.7 lenses: shown, marked, never used for a path
+            drawing.Arrow(
+                lens["uri"],
                 lens["source_uri"],
                 lens["target_uri"],
                 f"{lens.get('name') or lens['uri']}: code by git reference, not runnable here",
                 runnable=False,
             )
-            for lens in (*lenses_in[:NEIGHBOURS], *lenses_out[:NEIGHBOURS])
+            for lens in neighbours
             if f"/{ALT_LENS}/" in lens["uri"]
         ]
-        if target:
-            try:
-                steps = graph.path(uri, target)
-                path = [uri, *(s.target_uri for s in steps)]
-                edges += [svg.Edge(s.source_uri, s.target_uri, s.uri) for s in steps]
-                note = f"Shortest path: {len(steps)} lens(es)."
-            except LensPathError as e:
-                note = str(e).split("\n", 1)[0]
+        # Parallel lenses share one arrow (the path's, if it is one of them): the picture shows which
+        # schemas convert, not how often.
+        pairs = {(a.source, a.target): a for a in reversed(arrows)}
+        arrows = [a for a in arrows if pairs[(a.source, a.target)] is a]
         readable = readable_as(uri)
         reachable = graph.reachable(uri)[:50]
-        nodes = {uri, *path, *(e.source for e in edges), *(e.target for e in edges), *reachable}
+        nodes = {uri, *(a.source for a in arrows), *(a.target for a in arrows), *reachable}
         found = schema_rows(sorted(nodes))
         labels = {u: f"{r['name']}@{r['version']}" for u, r in found.items()}
-        picture = svg.render(uri, labels, edges, path)
+        shown = {uri, *(a.source for a in arrows), *(a.target for a in arrows)}
+        boxes = [
+            drawing.Box(
+                u,
+                labels.get(u, u.rsplit("/", 1)[-1]),
+                str(found[u].get("handle") or found[u]["did"]) if u in found else "",
+                tooltip=u,
+            )
+            for u in sorted(shown)
+        ]
+        picture = drawing.render(
+            boxes,
+            arrows,
+            highlight=highlight,
+            focus=uri,
+            title=f"lens graph around {labels.get(uri, uri)}",
+            path_label="shortest path",
+        )
         targets = [(u, labels.get(u, u)) for u in reachable]
         return _html(
             pages.schema_page(
@@ -102,7 +132,7 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
         """Datasets of other schemas a lens path converts to ``uri`` (what atdata.find_datasets lists)."""
         try:
             views = queries.list_datasets({"schema": uri, "convertible": True, "limit": 100})["datasets"]
-        except XrpcError:
+        except QueryError:
             return []
         views = [v for v in views if v.get("path")]
         lens_uris = sorted({step["uri"] for v in views for step in v["path"]})
@@ -121,10 +151,9 @@ def routes(store: Store, graph: GraphService, queries: Queries) -> list[Route]:
 
     def lens(request: Request) -> HTMLResponse:
         uri = request.query_params.get("uri", "")
-        rows = store.derived("lenses", uri=uri)
-        if not rows:
+        row = served("lenses", uri)
+        if row is None:
             return _html(pages.not_found(f"no lens at {uri}"), 404)
-        row = rows[0]
         ends = schema_rows([row["source_uri"], row["target_uri"]])
 
         def end(u: str) -> str:

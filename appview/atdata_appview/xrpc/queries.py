@@ -24,7 +24,7 @@ from atdata.lenses.graph import LensFilter
 from atdata.lexicon import nsid as N
 from atdata.network.predecessor import ALT_SCHEMA
 from atdata.ranking import rank
-from atdata_appview.graph import GraphService, LensInfo
+from atdata_appview.lens_index import GraphService, LensInfo
 from atdata_appview.store import Store
 
 COUNTS_TTL = 5.0  # seconds describeService's record counts may lag: COUNT(*) scans each table
@@ -32,7 +32,7 @@ _UNVERSIONED = "0.0.0"
 _WORD = re.compile(r"[^\W_]+")  # the letters and digits of a query; everything else separates words
 
 
-class XrpcError(AtdataError):
+class QueryError(AtdataError):
     """An XRPC error answer: HTTP status, error name (from the lexicon) and message."""
 
     def __init__(self, status: int, error: str, message: str) -> None:
@@ -42,8 +42,8 @@ class XrpcError(AtdataError):
         super().__init__(f"{error}: {message}")
 
 
-def _not_found(message: str) -> XrpcError:
-    return XrpcError(400, "NotFound", message)
+def _not_found(message: str) -> QueryError:
+    return QueryError(400, "NotFound", message)
 
 
 def _ref(uri: str, cid: str) -> dict[str, str]:
@@ -80,7 +80,7 @@ def _page(params: dict[str, Any]) -> tuple[int, int]:
     if cursor is None:
         return limit, 0
     if not isinstance(cursor, str) or not _CURSOR.fullmatch(cursor):
-        raise XrpcError(400, "InvalidRequest", f"cursor {str(cursor)[:40]!r} was not issued by this service")
+        raise QueryError(400, "InvalidRequest", f"cursor {str(cursor)[:40]!r} was not issued by this service")
     return limit, int(cursor)
 
 
@@ -134,7 +134,7 @@ class Queries:
         authors = sorted({r["did"] for r in rows})
         if author is None and len(authors) > 1 and not any(a in trusted for a in authors):
             names = ", ".join(sorted({r.get("handle") or r["did"] for r in rows}))
-            raise XrpcError(
+            raise QueryError(
                 400,
                 "Ambiguous",
                 f"{len(authors)} authors publish {name!r} ({names}); "
@@ -290,8 +290,9 @@ class Queries:
 
     def find_lens_path(self, params: dict[str, Any]) -> dict[str, Any]:
         source, target = params["source"], params["target"]
+        served = self.store.schema_cids([source, target])  # one light query: no record is parsed
         for uri in (source, target):
-            if self._schema_row(uri) is None:
+            if uri not in served:
                 raise _not_found(f"no schema at {uri}")
         policy = self._trust(params.get("trusted") or [], params.get("maxHops"))
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,9 +21,11 @@ from starlette.routing import Route
 
 from atdata.errors import RecordValidationError
 from atdata.lexicon.validator import parse_params, validate_output
+from atdata_appview.lens_index import GraphService
 from atdata_appview.service import Appview
+from atdata_appview.store import Store
 from atdata_appview.web.routes import routes as web_routes
-from atdata_appview.xrpc.queries import Queries, XrpcError
+from atdata_appview.xrpc.queries import Queries, QueryError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def answer(queries: Queries, nsid: str, raw: dict[str, list[str]]) -> tuple[int,
         return 400, {"error": "InvalidRequest", "message": "; ".join(str(p) for p in e.problems)}
     try:
         body = handler(params)
-    except XrpcError as e:
+    except QueryError as e:
         return e.status, {"error": e.error, "message": e.message}
     problems = validate_output(nsid, body)
     if problems:
@@ -66,26 +69,12 @@ def create_app(
     pdses: Sequence[str] = (),
     graph_refresh: float = 30.0,
 ) -> Starlette:
-    """The ASGI app; starting it loads the lens graph and starts following the given firehoses.
+    """The ASGI app of a process that ingests and serves (``--role all``); starting it loads the lens
+    graph and starts following the given firehoses.
 
-    A process that follows nothing serves a database another process ingests into (several API
-    processes, one ingester, on PostgreSQL): it reloads its lens graph every ``graph_refresh`` seconds.
+    A process that follows nothing serves a database another process ingests into: it reloads its lens
+    graph every ``graph_refresh`` seconds (:func:`create_api_app` follows the change log instead).
     """
-    queries = Queries(appview.store, appview.graph)
-
-    def xrpc(request: Request) -> JSONResponse:
-        if request.method != "GET":
-            return _error(405, "InvalidRequest", "queries are GET requests")
-        raw: dict[str, list[str]] = {}
-        for key, value in request.query_params.multi_items():
-            raw.setdefault(key, []).append(value)
-        try:
-            status, body = answer(queries, request.path_params["nsid"], raw)
-        except Exception:
-            log.exception("XRPC %s failed", request.path_params["nsid"])
-            return _error(500, "InternalServerError", "the query failed; see the appview's log")
-        return JSONResponse(body, status_code=status)
-
     stop = threading.Event()
 
     def reload_graph() -> None:
@@ -107,10 +96,53 @@ def create_app(
             stop.set()
             appview.close()
 
+    return _app(appview.store, appview.graph, lifespan)
+
+
+def create_api_app(store: Store, *, poll: float = 5.0) -> Starlette:
+    """The ASGI app of an API process (``--role api``): it only reads the store, which an ingester
+    process writes; its lens index follows the store's change log (woken by PostgreSQL NOTIFY, checked
+    at least every ``poll`` seconds). Starting it loads the lens index first."""
+    graph = GraphService(store)
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        started = time.monotonic()
+        graph.load()
+        log.info("lens index: %d lenses loaded in %.1f s", len(graph), time.monotonic() - started)
+        follower = threading.Thread(target=graph.follow, args=(stop, poll), name="change log", daemon=True)
+        follower.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            follower.join(timeout=poll + 5)
+            store.close()
+
+    return _app(store, graph, lifespan)
+
+
+def _app(store: Store, graph: GraphService, lifespan: Any) -> Starlette:
+    queries = Queries(store, graph)
+
+    def xrpc(request: Request) -> JSONResponse:
+        if request.method != "GET":
+            return _error(405, "InvalidRequest", "queries are GET requests")
+        raw: dict[str, list[str]] = {}
+        for key, value in request.query_params.multi_items():
+            raw.setdefault(key, []).append(value)
+        try:
+            status, body = answer(queries, request.path_params["nsid"], raw)
+        except Exception:
+            log.exception("XRPC %s failed", request.path_params["nsid"])
+            return _error(500, "InternalServerError", "the query failed; see the appview's log")
+        return JSONResponse(body, status_code=status)
+
     return Starlette(
         routes=[
             Route("/xrpc/{nsid}", xrpc, methods=["GET", "POST"]),
-            *web_routes(appview.store, appview.graph, queries),
+            *web_routes(store, graph, queries),
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},

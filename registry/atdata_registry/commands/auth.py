@@ -19,7 +19,7 @@ from atdata_registry.session import current_session, login, logout
 PASSWORD_ENV = "ATDATA_APP_PASSWORD"
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register_login(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("login", help="sign in with a handle and an app password")
     p.add_argument("handle", help="your handle, e.g. alice.bsky.social")
     add_password_options(p, "app password")
@@ -34,9 +34,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.set_defaults(func=_login)
 
+
+def register_whoami(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("whoami", help="show who is signed in")
     p.set_defaults(func=_whoami)
 
+
+def register_logout(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("logout", help="end the session and delete the session file")
     p.set_defaults(func=_logout)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from atdata.errors import AtdataError, PublishError
 from atdata.lexicon.definitions import ATTESTATION_KINDS
-from atdata_registry.publish import Published, Publisher
+from atdata_registry.publish import BLOB_LIMIT, Published, Publisher
 from atdata_registry.session import Session, current_session
 
 
@@ -46,6 +46,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--description")
     p.add_argument(
         "--replace", action="store_true", help="update a dataset already published under this name"
+    )
+    p.add_argument(
+        "--blobs",
+        action="store_true",
+        help="upload the (local) shards to your PDS as blobs; readers fetch them by CID",
+    )
+    p.add_argument(
+        "--blob-limit",
+        type=int,
+        default=BLOB_LIMIT,
+        metavar="BYTES",
+        help=f"your PDS's blob size limit (default {BLOB_LIMIT}, the official PDS's); larger shards "
+        "are refused",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_dataset)
@@ -142,6 +155,8 @@ def _dataset(args: argparse.Namespace) -> int:
             license=args.license,
             description=args.description,
             replace=args.replace,
+            blobs=args.blobs,
+            blob_limit=args.blob_limit,
         ),
     )
 

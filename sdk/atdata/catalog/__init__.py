@@ -12,9 +12,10 @@ the systems' lenses converge on:
 - :mod:`~atdata.catalog.shared`: ``ImagingFrame``, ``CellTrace``, ``CalciumEvent``, ``Synapse``,
   ``Connection``.
 
-Importing the package registers every lens with ``@atdata.lens``, so ``Dataset.as_type`` finds
-paths between the catalog's types in this process; :func:`catalog_registry` builds a separate
-registry (optionally without the shortcuts) for callers that want to choose.
+Importing the package registers nothing: its lenses are made with ``@atdata.lens(register=False)``.
+:func:`catalog_registry` builds a lens registry holding them (optionally without the shortcuts), to
+pass as ``Dataset.as_type(T, lenses=...)``; :func:`register` adds them to a registry you name, the
+process-wide one that ``as_type`` searches by default if you ask for it.
 
 Paths worth knowing (``atdata catalog list`` prints the whole graph; ``--svg`` draws it):
 
@@ -72,7 +73,7 @@ from atdata.catalog.openastrocytes import (
 )
 from atdata.catalog.shared import CalciumEvent, CellTrace, Connection, ImagingFrame, Synapse
 from atdata.errors import LensError
-from atdata.lenses import Lens, LensRegistry
+from atdata.lenses import Lens, LensRegistry, default_registry
 
 CATALOG_TYPES: tuple[type, ...] = (
     # shared
@@ -137,13 +138,18 @@ SHORTCUT_LENSES: tuple[Lens[Any, Any], ...] = (
 """One-hop lenses that duplicate a longer path; left out to make the demo's path three hops."""
 
 
-def catalog_registry(*, shortcuts: bool = True) -> LensRegistry:
-    """A fresh lens registry holding the catalog's lenses (without the shortcuts if asked)."""
-    reg = LensRegistry()
+def register(registry: LensRegistry = default_registry, *, shortcuts: bool = True) -> LensRegistry:
+    """Add the catalog's lenses (without the shortcuts if asked) to ``registry``, by default the
+    process-wide one ``Dataset.as_type`` searches; returns ``registry``."""
     for lens in CATALOG_LENSES:
         if shortcuts or lens not in SHORTCUT_LENSES:
-            reg.register(lens)
-    return reg
+            registry.register(lens)
+    return registry
+
+
+def catalog_registry(*, shortcuts: bool = True) -> LensRegistry:
+    """A fresh lens registry holding the catalog's lenses (without the shortcuts if asked)."""
+    return register(LensRegistry(), shortcuts=shortcuts)
 
 
 def select(
@@ -195,5 +201,6 @@ __all__ = [
     "VisualBehaviorTraceRow",
     "catalog_registry",
     "lens_by_name",
+    "register",
     "select",
 ]

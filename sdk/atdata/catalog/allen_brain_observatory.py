@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 import atdata
 from atdata.catalog.openastrocytes import Frame
 from atdata.catalog.shared import CellTrace, ImagingFrame
+from atdata.types.packable import spec_of
 
 
 @atdata.packable
@@ -33,9 +34,9 @@ class BrainObservatoryCellTrace:
     """The ophys experiment (one session; ``id`` in the experiment metadata)."""
     experiment_container_id: int
     """The container: one imaging location in one mouse across sessions."""
-    timestamps: Annotated[NDArray, atdata.Array(shape=(None,), dims=("time",)), atdata.Unit("s")]
+    timestamps: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("time",)), atdata.Unit("s")]
     """Time of each frame."""
-    dff: Annotated[NDArray, atdata.Array(shape=(None,), dims=("time",))]
+    dff: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("time",))]
     """Change in fluorescence over baseline (dF/F), one value per timestamp."""
     targeted_structure: str
     """Targeted visual area: ``VISal``, ``VISam``, ``VISl``, ``VISp``, ``VISpm`` or ``VISrl``."""
@@ -80,7 +81,7 @@ def cell_traces(
             f"dff must be (cells, time) with one row per cell specimen id; got {traces.shape} "
             f"for {len(ids)} ids"
         )
-    known = set(BrainObservatoryCellTrace.__atdata_spec__.field_index)  # type: ignore[attr-defined]
+    known = set(spec_of(BrainObservatoryCellTrace).field_index)
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in experiment.items():
@@ -99,7 +100,7 @@ def cell_traces(
 class BrainObservatoryFrame:
     """One frame of a Brain Observatory 2-photon movie, with its experiment's metadata."""
 
-    image: Annotated[NDArray, atdata.Array(shape=(None, None), dims=("y", "x"))]
+    image: Annotated[NDArray[Any], atdata.Array(shape=(None, None), dims=("y", "x"))]
     """Pixel intensities of the frame."""
     frame_index: int
     """Index of the frame within the movie, from 0."""
@@ -124,7 +125,7 @@ class BrainObservatoryFrame:
 # --- lenses -------------------------------------------------------------------------------
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def observatory_to_cell_trace(s: BrainObservatoryCellTrace) -> CellTrace:
     """A Brain Observatory cell's dF/F trace as a cell trace."""
     return CellTrace(
@@ -150,7 +151,7 @@ def observatory_to_cell_trace(s: BrainObservatoryCellTrace) -> CellTrace:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def frame_to_observatory_frame(s: Frame) -> BrainObservatoryFrame:
     """A generic frame exported from a Brain Observatory movie, whose metadata is the experiment's
     metadata dict plus ``frame: {t_index, t}``, as a Brain Observatory frame."""
@@ -175,7 +176,7 @@ def frame_to_observatory_frame(s: Frame) -> BrainObservatoryFrame:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def observatory_to_imaging_frame(s: BrainObservatoryFrame) -> ImagingFrame:
     """A Brain Observatory frame as a plain imaging frame (single channel), experiment labels in metadata."""
     return ImagingFrame(

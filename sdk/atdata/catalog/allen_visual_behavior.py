@@ -11,7 +11,7 @@ experiment's full traces of one ROI), which is how the traces are stored before 
 matched across sessions (so one cell has several ROI ids but one specimen id).
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,13 +58,13 @@ class VisualBehaviorTraceRow:
 class VisualBehaviorCellTrace:
     """One ROI's full traces in one experiment, with the experiment metadata of the tidy table."""
 
-    timestamps: Annotated[NDArray, atdata.Array(shape=(None,), dims=("time",)), atdata.Unit("s")]
+    timestamps: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("time",)), atdata.Unit("s")]
     """Time of each 2-photon frame."""
-    dff: Annotated[NDArray, atdata.Array(shape=(None,), dims=("time",))]
+    dff: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("time",))]
     """Calcium fluorescence normalized to background fluorescence (dF/F), one value per timestamp."""
-    events: Annotated[NDArray, atdata.Array(shape=(None,), dims=("time",))]
+    events: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("time",))]
     """Events deconvolved from the dF/F trace, approximating the neuron's firing rate."""
-    filtered_events: Annotated[NDArray, atdata.Array(shape=(None,), dims=("time",))]
+    filtered_events: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("time",))]
     """Events smoothed with a half-Gaussian kernel."""
     cell_roi_id: int
     """ROI of the cell in this experiment."""
@@ -91,7 +91,7 @@ class VisualBehaviorCellTrace:
 # --- lenses -------------------------------------------------------------------------------
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def visual_behavior_to_cell_trace(s: VisualBehaviorCellTrace) -> CellTrace:
     """A Visual Behavior ROI's dF/F trace as a cell trace; the deconvolved events stay in the source type."""
     return CellTrace(
@@ -115,7 +115,7 @@ def visual_behavior_to_cell_trace(s: VisualBehaviorCellTrace) -> CellTrace:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def visual_behavior_row_to_cell_trace(s: VisualBehaviorTraceRow) -> CellTrace:
     """One tidy row as a one-sample cell trace, so tidy tables enter the same graph as whole traces."""
     return CellTrace(

@@ -15,7 +15,7 @@ otherwise, kept as NaN). Write the table with ``ShardWriter.write_dataframe(even
 index_as="event_id")``: no column needs mapping by hand.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,17 +58,19 @@ class AstroCastEvent:
     """Number of voxels carrying the event's id."""
     v_bbox_pix_num: Annotated[int | None, atdata.Unit("voxel")] = None
     """Number of voxels in the bounding box, dz * dx * dy."""
-    mask: Annotated[NDArray, _FLAT] | None = None
+    mask: Annotated[NDArray[Any], _FLAT] | None = None
     """The event's voxels in its bounding box, flattened from ``(dz, dx, dy)`` (True inside)."""
-    footprint: Annotated[NDArray, _FLAT] | None = None
+    footprint: Annotated[NDArray[Any], _FLAT] | None = None
     """The event's 2-D footprint (any frame), flattened from ``(dx, dy)``."""
-    trace: Annotated[NDArray, atdata.Array(shape=(None,), dims=("z",))]
+    trace: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("z",))]
     """Mean signal over the event's pixels in each frame of its z span."""
     v_max_height: float
     """Height of the trace: max(trace) - min(trace)."""
-    contours: list[Annotated[NDArray, atdata.Array(shape=(None, 3), dims=("point", "zxy"))]] | None = None
+    contours: list[Annotated[NDArray[Any], atdata.Array(shape=(None, 3), dims=("point", "zxy"))]] | None = (
+        None
+    )
     """Contours of the event in each of its frames, each an ``(n, 3)`` array of (z, x, y) points."""
-    noise_mask_trace: Annotated[NDArray, atdata.Array(shape=(None,), dims=("z",))] | None = None
+    noise_mask_trace: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("z",))] | None = None
     """Mean signal over the bounding box's pixels outside the event, per frame."""
     v_max_gradient: float | None = None
     """Steepest rise of the trace, max(diff(trace)) (NaN/None for one-frame events)."""
@@ -151,7 +153,7 @@ class AstroCastEvent:
 # --- lenses -------------------------------------------------------------------------------
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def astrocast_to_calcium_event(s: AstroCastEvent) -> CalciumEvent:
     """An astroCAST event row as a calcium event: extent, centroid, footprint area and trace."""
     x = s.cx
@@ -190,7 +192,7 @@ def astrocast_to_calcium_event(s: AstroCastEvent) -> CalciumEvent:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def calcium_event_to_astrocast(s: CalciumEvent) -> AstroCastEvent:
     """A calcium event as an astroCAST event row, so astroCAST's event analyses can run on it.
 

@@ -20,7 +20,7 @@ as :class:`~atdata.catalog.shared.Synapse` and use :func:`~atdata.catalog.shared
 """
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,11 +50,11 @@ class MicronsSynapse:
     """Supervoxel at the postsynaptic point."""
     post_pt_root_id: int
     """Root id of the postsynaptic segment (the receiving neuron)."""
-    pre_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("nm")]
+    pre_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("nm")]
     """Presynaptic point, x, y, z."""
-    post_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("nm")]
+    post_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("nm")]
     """Postsynaptic point, x, y, z."""
-    ctr_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("nm")]
+    ctr_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("nm")]
     """Centre of the synaptic cleft, x, y, z."""
     created: datetime | None = None
     """When the annotation was created (UTC)."""
@@ -82,11 +82,11 @@ class MicronsSynapseVoxels:
     """Supervoxel at the postsynaptic point."""
     post_pt_root_id: int
     """Root id of the postsynaptic segment."""
-    pre_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("voxel")]
+    pre_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("voxel")]
     """Presynaptic point, x, y, z voxel indices."""
-    post_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("voxel")]
+    post_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("voxel")]
     """Postsynaptic point, x, y, z voxel indices."""
-    ctr_pt_position: Annotated[NDArray, _POSITION, atdata.Unit("voxel")]
+    ctr_pt_position: Annotated[NDArray[Any], _POSITION, atdata.Unit("voxel")]
     """Centre of the synaptic cleft, x, y, z voxel indices."""
     created: datetime | None = None
     """When the annotation was created (UTC)."""
@@ -149,7 +149,7 @@ class MicronsSynapseSplit:
 # --- lenses -------------------------------------------------------------------------------
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def microns_to_synapse(s: MicronsSynapse) -> Synapse:
     """A MICrONS synapse row as a synapse between neuron segments, positioned at the cleft centre."""
     return Synapse(
@@ -182,7 +182,7 @@ def microns_to_synapse_put(view: Synapse, source: MicronsSynapse) -> MicronsSyna
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def voxels_to_nm(s: MicronsSynapseVoxels) -> MicronsSynapse:
     """Voxel positions to nanometres, multiplying by the row's own voxel size."""
     scale = np.array([s.resolution_x, s.resolution_y, s.resolution_z], dtype=np.float64)
@@ -203,7 +203,7 @@ def voxels_to_nm(s: MicronsSynapseVoxels) -> MicronsSynapse:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def split_to_synapse(s: MicronsSynapseSplit) -> MicronsSynapse:
     """The split-position columns joined back into ``[x, y, z]`` positions (nanometres both sides)."""
     return MicronsSynapse(

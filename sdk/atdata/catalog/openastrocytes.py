@@ -44,7 +44,7 @@ BATH_INTERVENTION_S = 300.0
 class Frame:
     """A generic microscope frame: an image and whatever metadata the acquisition software wrote."""
 
-    image: NDArray
+    image: NDArray[Any]
     """Pixel intensities: 2-D ``(y, x)`` as toile exports OpenAstrocytes movies (``(1, y, x)`` also read)."""
     metadata: dict[str, Any] | None = None
     """Acquisition metadata as written by the microscope export (layout in the module docstring)."""
@@ -58,7 +58,7 @@ class AstrocyteRecordingFrame:
     """An OpenAstrocytes frame whose recording identity (protocol, compound, mouse, slice, field of
     view) has been parsed from the source file name, before choosing an experiment's type."""
 
-    image: Annotated[NDArray, _FRAME_IMAGE]
+    image: Annotated[NDArray[Any], _FRAME_IMAGE]
     """Pixel intensities, ``(y, x)``."""
     t_index: int
     """Index of the frame within its movie, from 0."""
@@ -97,7 +97,7 @@ class BathApplicationFrame:
 
     applied_compound: Literal["baclofen", "tacpd", "unknown"]
     """The compound applied to the bath."""
-    image: Annotated[NDArray, _FRAME_IMAGE]
+    image: Annotated[NDArray[Any], _FRAME_IMAGE]
     """Pixel intensities, ``(y, x)``, as the toolkit's frames hold them."""
     t_index: int
     """Index of the frame within its movie, from 0."""
@@ -130,7 +130,7 @@ class UncagingFrame:
 
     uncaged_compound: Literal["gaba", "glu", "laser_only", "unknown"]
     """The neurotransmitter freed from its cage (``laser_only``: the control without a cage)."""
-    image: Annotated[NDArray, _FRAME_IMAGE]
+    image: Annotated[NDArray[Any], _FRAME_IMAGE]
     """Pixel intensities, ``(y, x)``, as the toolkit's frames hold them."""
     t_index: int
     """Index of the frame within its movie, from 0."""
@@ -160,14 +160,16 @@ class UncagingFrame:
 class EmbeddingResult:
     """Vision-transformer outputs for one frame: CLS token, register tokens and patch embeddings."""
 
-    cls_embedding: Annotated[NDArray, atdata.Array(shape=(None,), dims=("feature",))]
+    cls_embedding: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("feature",))]
     """Global image embedding from the CLS token, ``(hidden_size,)``."""
-    registers: Annotated[NDArray, atdata.Array(shape=(None, None), dims=("register", "feature"))] | None = (
-        None
-    )
+    registers: (
+        Annotated[NDArray[Any], atdata.Array(shape=(None, None), dims=("register", "feature"))] | None
+    ) = None
     """Register token embeddings, ``(num_registers, hidden_size)``."""
     patches: (
-        Annotated[NDArray, atdata.Array(shape=(None, None, None), dims=("patch_y", "patch_x", "feature"))]
+        Annotated[
+            NDArray[Any], atdata.Array(shape=(None, None, None), dims=("patch_y", "patch_x", "feature"))
+        ]
         | None
     ) = None
     """Per-patch embeddings, ``(patches_y, patches_x, hidden_size)`` (14 x 14 x 4096 for ViT-7B/16)."""
@@ -180,7 +182,7 @@ class EmbeddingPCResult:
     """Patch embeddings of one frame projected onto a corpus PCA basis."""
 
     patch_pcs: Annotated[
-        NDArray, atdata.Array(shape=(None, None, None), dims=("patch_y", "patch_x", "component"))
+        NDArray[Any], atdata.Array(shape=(None, None, None), dims=("patch_y", "patch_x", "component"))
     ]
     """Coordinates of each patch's embedding along each principal component."""
     metadata: dict[str, Any] | None = None
@@ -191,9 +193,9 @@ class EmbeddingPCResult:
 class PatchEmbeddingTrace:
     """The time course of one image patch's embedding principal components over a whole movie."""
 
-    values: Annotated[NDArray, atdata.Array(shape=(None, None), dims=("time", "component"))]
+    values: Annotated[NDArray[Any], atdata.Array(shape=(None, None), dims=("time", "component"))]
     """PC coordinates of the patch, one row per frame, one column per component (64 in the article)."""
-    ts: Annotated[NDArray, atdata.Array(shape=(None,), dims=("time",)), atdata.Unit("s")]
+    ts: Annotated[NDArray[Any], atdata.Array(shape=(None,), dims=("time",)), atdata.Unit("s")]
     """Time of each row relative to recording onset."""
     i_patch: int | None = None
     """Row of the patch in the grid (0..13, top to bottom)."""
@@ -221,7 +223,7 @@ BATH_COMPOUNDS = ("baclofen", "tacpd")
 UNCAGING_COMPOUNDS = ("gaba", "glu", "laser_only")
 
 
-def _acquisition(image: NDArray, md: dict[str, Any]) -> dict[str, Any]:
+def _acquisition(image: NDArray[Any], md: dict[str, Any]) -> dict[str, Any]:
     """Frame timing, movie, date and pixel scale from a generic frame's metadata."""
     frame = md["frame"]
     scale = md.get("scale") or {}
@@ -238,17 +240,17 @@ def _acquisition(image: NDArray, md: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _channel_first(image: NDArray) -> NDArray:
+def _channel_first(image: NDArray[Any]) -> NDArray[Any]:
     """A 2-D ``(y, x)`` frame as ``(1, y, x)``; channel-first frames unchanged."""
     if image.ndim == 2:
         return np.expand_dims(image, 0)
     return image
 
 
-def _plane(image: NDArray) -> NDArray:
+def _plane(image: NDArray[Any]) -> NDArray[Any]:
     """A single-channel frame as the toolkit's 2-D ``(y, x)`` image; other shapes are an error."""
     if image.ndim == 3 and image.shape[0] == 1:
-        return image[0]
+        return image.reshape(image.shape[1:])
     if image.ndim != 2:
         raise ValueError(
             "expected a 2-D (y, x) or single-channel (1, y, x) frame, got shape " + str(image.shape)
@@ -312,7 +314,7 @@ def _recording_identity(filename: str | None, md: dict[str, Any]) -> dict[str, A
     return identity
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def frame_to_imaging_frame(s: Frame) -> ImagingFrame:
     """Parse a generic frame's acquisition metadata (time, movie, scale, file name) into fields."""
     md = s.metadata or {}
@@ -360,11 +362,11 @@ def frame_to_imaging_frame_put(view: ImagingFrame, source: Frame) -> Frame:
         else:
             md[key] = value
     md.pop("scale", None)
-    for key, value in (("scale_x", view.scale_x), ("scale_y", view.scale_y)):
-        if value is None:
+    for key, scale in (("scale_x", view.scale_x), ("scale_y", view.scale_y)):
+        if scale is None:
             md.pop(key, None)
         else:
-            md[key] = value
+            md[key] = scale
     if view.source_system == "unknown":
         md.pop("source_system", None)
     else:
@@ -375,7 +377,7 @@ def frame_to_imaging_frame_put(view: ImagingFrame, source: Frame) -> Frame:
     return Frame(image=image, metadata=md)
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def imaging_to_recording_frame(s: ImagingFrame) -> AstrocyteRecordingFrame:
     """Read the OpenAstrocytes recording identity from the file name, with explicit metadata winning."""
     ident = _recording_identity(s.source_filename, s.metadata or {})
@@ -398,96 +400,92 @@ def imaging_to_recording_frame(s: ImagingFrame) -> AstrocyteRecordingFrame:
     )
 
 
-@atdata.lens
+def _experiment_fields(s: AstrocyteRecordingFrame) -> dict[str, Any]:
+    """The fields both experiments' frames take from the recording frame as they are."""
+    return {
+        "image": s.image,
+        "t_index": s.t_index,
+        "t": s.t,
+        "t_intervention": s.t_intervention,
+        "is_test": s.is_test,
+        "date_acquired": s.date_acquired,
+        "mouse_id": s.mouse_id,
+        "slice_id": s.slice_id,
+        "fov_id": s.fov_id,
+        "movie_uuid": s.movie_uuid,
+        "scale_x": s.scale_x,
+        "scale_y": s.scale_y,
+    }
+
+
+def _frame_experiment(s: Frame) -> tuple[str, dict[str, Any]]:
+    """A generic frame's compound, and the fields both experiments' frames share, read in one hop
+    exactly as the three-hop path reads them."""
+    md = s.metadata or {}
+    acq = _acquisition(s.image, md)
+    ident = _recording_identity(md.get("_source_filename"), md)
+    return ident["compound"], {
+        "image": _plane(acq["image"]),
+        "t_index": acq["t_index"],
+        "t": acq["t"],
+        "t_intervention": ident["t_intervention"],
+        "is_test": ident["is_test"],
+        "date_acquired": acq["date_acquired"],
+        "mouse_id": ident["mouse_id"],
+        "slice_id": ident["slice_id"],
+        "fov_id": ident["fov_id"],
+        "movie_uuid": acq["movie"],
+        "scale_x": acq["scale_x"],
+        "scale_y": acq["scale_y"],
+    }
+
+
+@atdata.lens(register=False)
 def recording_to_bath_application(s: AstrocyteRecordingFrame) -> BathApplicationFrame:
     """A recording frame as a bath-application frame; compounds other than baclofen and t-ACPD: unknown."""
     return BathApplicationFrame(
-        applied_compound=s.compound if s.compound in BATH_COMPOUNDS else "unknown",
-        image=s.image,
-        t_index=s.t_index,
-        t=s.t,
-        t_intervention=s.t_intervention,
-        is_test=s.is_test,
-        date_acquired=s.date_acquired,
-        mouse_id=s.mouse_id,
-        slice_id=s.slice_id,
-        fov_id=s.fov_id,
-        movie_uuid=s.movie_uuid,
-        scale_x=s.scale_x,
-        scale_y=s.scale_y,
+        # One of the literals: the test above checks it, and pydantic again.
+        applied_compound=s.compound if s.compound in BATH_COMPOUNDS else "unknown",  # type: ignore[arg-type]
+        **_experiment_fields(s),
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def recording_to_uncaging(s: AstrocyteRecordingFrame) -> UncagingFrame:
     """A recording frame as an uncaging frame; compounds other than GABA, glutamate, laser: unknown."""
     return UncagingFrame(
-        uncaged_compound=s.compound if s.compound in UNCAGING_COMPOUNDS else "unknown",
-        image=s.image,
-        t_index=s.t_index,
-        t=s.t,
-        t_intervention=s.t_intervention,
-        is_test=s.is_test,
-        date_acquired=s.date_acquired,
-        mouse_id=s.mouse_id,
-        slice_id=s.slice_id,
-        fov_id=s.fov_id,
-        movie_uuid=s.movie_uuid,
-        scale_x=s.scale_x,
-        scale_y=s.scale_y,
+        # One of the literals: the test above checks it, and pydantic again.
+        uncaged_compound=s.compound if s.compound in UNCAGING_COMPOUNDS else "unknown",  # type: ignore[arg-type]
+        **_experiment_fields(s),
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def frame_to_bath_application(s: Frame) -> BathApplicationFrame:
     """The one-hop shortcut: a generic frame straight to a bath-application frame.
 
     Gives the same result as the three-hop path through ImagingFrame and AstrocyteRecordingFrame.
     """
-    md = s.metadata or {}
-    acq = _acquisition(s.image, md)
-    ident = _recording_identity(md.get("_source_filename"), md)
+    compound, fields = _frame_experiment(s)
     return BathApplicationFrame(
-        applied_compound=ident["compound"] if ident["compound"] in BATH_COMPOUNDS else "unknown",
-        image=_plane(acq["image"]),
-        t_index=acq["t_index"],
-        t=acq["t"],
-        t_intervention=ident["t_intervention"],
-        is_test=ident["is_test"],
-        date_acquired=acq["date_acquired"],
-        mouse_id=ident["mouse_id"],
-        slice_id=ident["slice_id"],
-        fov_id=ident["fov_id"],
-        movie_uuid=acq["movie"],
-        scale_x=acq["scale_x"],
-        scale_y=acq["scale_y"],
+        # One of the literals: the test above checks it, and pydantic again.
+        applied_compound=compound if compound in BATH_COMPOUNDS else "unknown",  # type: ignore[arg-type]
+        **fields,
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def frame_to_uncaging(s: Frame) -> UncagingFrame:
     """The one-hop shortcut: a generic frame straight to an uncaging frame."""
-    md = s.metadata or {}
-    acq = _acquisition(s.image, md)
-    ident = _recording_identity(md.get("_source_filename"), md)
+    compound, fields = _frame_experiment(s)
     return UncagingFrame(
-        uncaged_compound=ident["compound"] if ident["compound"] in UNCAGING_COMPOUNDS else "unknown",
-        image=_plane(acq["image"]),
-        t_index=acq["t_index"],
-        t=acq["t"],
-        t_intervention=ident["t_intervention"],
-        is_test=ident["is_test"],
-        date_acquired=acq["date_acquired"],
-        mouse_id=ident["mouse_id"],
-        slice_id=ident["slice_id"],
-        fov_id=ident["fov_id"],
-        movie_uuid=acq["movie"],
-        scale_x=acq["scale_x"],
-        scale_y=acq["scale_y"],
+        # One of the literals: the test above checks it, and pydantic again.
+        uncaged_compound=compound if compound in UNCAGING_COMPOUNDS else "unknown",  # type: ignore[arg-type]
+        **fields,
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def bath_application_to_imaging_frame(s: BathApplicationFrame) -> ImagingFrame:
     """Forget the experiment: a bath-application frame as a plain imaging frame.
 
@@ -515,7 +513,7 @@ def bath_application_to_imaging_frame(s: BathApplicationFrame) -> ImagingFrame:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def uncaging_to_imaging_frame(s: UncagingFrame) -> ImagingFrame:
     """Forget the experiment: an uncaging frame as a plain imaging frame (labels kept in metadata)."""
     return ImagingFrame(
@@ -539,7 +537,7 @@ def uncaging_to_imaging_frame(s: UncagingFrame) -> ImagingFrame:
     )
 
 
-def patch_pc_projector(components: NDArray) -> atdata.Lens[EmbeddingResult, EmbeddingPCResult]:
+def patch_pc_projector(components: NDArray[Any]) -> atdata.Lens[EmbeddingResult, EmbeddingPCResult]:
     """A local lens projecting each patch embedding onto ``components`` (``(n_components, hidden)``).
 
     As the toolkit's ``patch_pc_projector``: ``components @ patch`` for every patch, without
@@ -560,7 +558,7 @@ def patch_pc_projector(components: NDArray) -> atdata.Lens[EmbeddingResult, Embe
     return project_patches
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def patch_trace_to_cell_trace(s: PatchEmbeddingTrace) -> CellTrace:
     """A patch's first embedding principal component over time, as the trace of an image-patch ROI."""
     if s.values.ndim != 2 or s.values.shape[0] != len(s.ts):

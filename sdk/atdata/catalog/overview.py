@@ -1,15 +1,16 @@
 """The catalog as a graph to look at: types as nodes, lenses as edges, hop distances, a text listing.
 
-Pure: built from type classes and lenses, no I/O. :mod:`atdata.catalog.svg` draws it.
+Pure: built from type classes and lenses, no I/O. :func:`picture` draws it with :mod:`atdata.drawing`.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from atdata import drawing
 from atdata.errors import LensCompositionError
 from atdata.types.packable import spec_of
 
@@ -63,65 +64,6 @@ class CatalogGraph:
     def path(self, source: str, target: str, *, exclude: Iterable[str] = ()) -> list[Edge] | None:
         return self.hops_from(source, exclude=exclude).get(target)
 
-    def forward_edges(self, *, first: Iterable[str] = (), last: Iterable[str] = ()) -> list[Edge]:
-        """The edges left after breaking every cycle: a depth-first search from the types no lens
-        leads into (then from the rest, in name order) drops the edges that close a cycle.
-
-        The search follows lenses named in ``first`` before others and those in ``last`` after,
-        which decides which edge of a cycle is dropped (so a drawn path can run left to right).
-        """
-        first_set, last_set = set(first), set(last)
-
-        def ordered(n: str) -> Iterator[Edge]:
-            return iter(sorted(self.out(n), key=lambda e: (e.lens not in first_set, e.lens in last_set)))
-
-        indegree = {n: 0 for n in self.nodes}
-        for e in self.edges:
-            indegree[e.target] += 1
-        order = sorted(n for n, d in indegree.items() if d == 0) + sorted(
-            n for n, d in indegree.items() if d > 0
-        )
-        state: dict[str, int] = {}  # 1: on the current path, 2: done
-        keep: list[Edge] = []
-        for root in order:
-            if root in state:
-                continue
-            stack = [(root, ordered(root))]
-            state[root] = 1
-            while stack:
-                here, edges = stack[-1]
-                step = next(edges, None)
-                if step is None:
-                    state[here] = 2
-                    stack.pop()
-                elif state.get(step.target) == 1:
-                    continue  # closes a cycle
-                else:
-                    keep.append(step)
-                    if step.target not in state:
-                        state[step.target] = 1
-                        stack.append((step.target, ordered(step.target)))
-        return keep
-
-    def layers(self, *, first: Iterable[str] = (), last: Iterable[str] = ()) -> dict[str, int]:
-        """Column of each type for drawing: the longest chain of (cycle-free) lenses leading to it,
-        so every forward lens points to a later column (``first``/``last`` as in forward_edges)."""
-        forward = self.forward_edges(first=first, last=last)
-        preds: dict[str, list[str]] = {n: [] for n in self.nodes}
-        for e in forward:
-            preds[e.target].append(e.source)
-        layer: dict[str, int] = {}
-
-        def depth(n: str) -> int:
-            if n not in layer:
-                layer[n] = 0  # provisional; forward edges have no cycles
-                layer[n] = max((depth(p) + 1 for p in preds[n]), default=0)
-            return layer[n]
-
-        for n in sorted(self.nodes):
-            depth(n)
-        return layer
-
 
 def system_of(cls: type) -> str:
     return cls.__module__.rsplit(".", 1)[-1]
@@ -168,3 +110,25 @@ def describe_path(path: list[Edge]) -> str:
     if not path:
         return "(same type)"
     return " -> ".join([path[0].source] + [f"[{e.lens}] {e.target}" for e in path])
+
+
+def picture(
+    graph: CatalogGraph,
+    *,
+    highlight: Iterable[str] = (),
+    deemphasize: Iterable[str] = (),
+    untrusted: Iterable[str] = (),
+    title: str = "atdata catalog",
+) -> str:
+    """The graph as an SVG document: types coloured by system, ``highlight`` (lens names, a path)
+    drawn thick left to right, ``deemphasize`` (shortcuts) kept from deciding the columns,
+    ``untrusted`` lenses dashed and labelled."""
+    rivals = set(untrusted)
+    boxes = [
+        drawing.Box(
+            name, name, f"{node.system} \u00b7 {node.fields} fields", node.system, f"{name}: {node.summary}"
+        )
+        for name, node in graph.nodes.items()
+    ]
+    arrows = [drawing.Arrow(e.lens, e.source, e.target, untrusted=e.lens in rivals) for e in graph.edges]
+    return drawing.render(boxes, arrows, highlight=highlight, deemphasize=deemphasize, title=title)

@@ -22,7 +22,7 @@ class ImagingFrame:
     interpretation: what was imaged when, at what scale, from which file.
     """
 
-    image: Annotated[NDArray, atdata.Array(shape=(None, None, None), dims=("channel", "y", "x"))]
+    image: Annotated[NDArray[Any], atdata.Array(shape=(None, None, None), dims=("channel", "y", "x"))]
     """Pixel intensities, channel first (a single-channel movie has one channel)."""
     t_index: int
     """Index of the frame within its movie, from 0."""
@@ -54,9 +54,9 @@ class CellTrace:
 
     trace_id: str
     """Identifier of the region of interest, unique within its source system."""
-    timestamps: Annotated[NDArray, atdata.Array("float64", (None,), ("time",)), atdata.Unit("s")]
+    timestamps: Annotated[NDArray[Any], atdata.Array("float64", (None,), ("time",)), atdata.Unit("s")]
     """Time of each value."""
-    values: Annotated[NDArray, atdata.Array("float64", (None,), ("time",))]
+    values: Annotated[NDArray[Any], atdata.Array("float64", (None,), ("time",))]
     """The measured quantity at each timestamp (see ``quantity``)."""
     quantity: Literal["dff", "fluorescence", "events", "embedding_pc"]
     """What ``values`` holds: dF/F (fluorescence change over baseline, dimensionless), raw
@@ -115,7 +115,7 @@ class CalciumEvent:
     amplitude: float | None = None
     """Height of the event's signal: astroCAST's ``v_max_height`` (max - min of its trace); for a
     transient found in a trace, its height above the trace's median."""
-    trace: Annotated[NDArray, atdata.Array("float64", (None,), ("time",))] | None = None
+    trace: Annotated[NDArray[Any], atdata.Array("float64", (None,), ("time",))] | None = None
     """Mean signal over the event's pixels, one value per frame of the event."""
     subject_id: str | None = None
     """The animal or sample the event was recorded from."""
@@ -135,7 +135,7 @@ class Synapse:
     """Identifier of the presynaptic neuron (segment)."""
     post_id: str
     """Identifier of the postsynaptic neuron (segment)."""
-    position: Annotated[NDArray, atdata.Array("float64", (3,), ("xyz",)), atdata.Unit("nm")]
+    position: Annotated[NDArray[Any], atdata.Array("float64", (3,), ("xyz",)), atdata.Unit("nm")]
     """Centre of the synaptic cleft, x, y, z."""
     source_system: str
     """The data system the synapse came from."""
@@ -189,7 +189,7 @@ def aggregate_connections(synapses: list[Synapse]) -> list[Connection]:
 # Lens bodies are self-contained lens-dialect code (published and run on their own).
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def cell_trace_to_largest_transient(s: CellTrace) -> CalciumEvent:
     """The trace's largest transient as an event: the span around the maximum where the trace stays
     above half way between its median (the baseline) and that maximum."""
@@ -228,7 +228,7 @@ def cell_trace_to_largest_transient(s: CellTrace) -> CalciumEvent:
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def calcium_event_to_cell_trace(s: CalciumEvent) -> CellTrace:
     """An event's mean signal as a trace, timed from the event's first to last frame."""
     if s.trace is None:
@@ -245,14 +245,14 @@ def calcium_event_to_cell_trace(s: CalciumEvent) -> CellTrace:
         timestamps=np.linspace(s.t_start, s.t_end, n),
         values=np.array(s.trace, dtype=np.float64),
         quantity="fluorescence",
-        roi_kind=kind,
+        roi_kind=kind,  # type: ignore[arg-type]  # one of the literals: checked above, and by pydantic
         source_system=s.source_system,
         subject_id=s.subject_id,
         metadata={"group": s.group, "frame_start": s.frame_start, "frame_end": s.frame_end},
     )
 
 
-@atdata.lens
+@atdata.lens(register=False)
 def synapse_to_connection(s: Synapse) -> Connection:
     """One synapse as a connection of one synapse (aggregate many with :func:`aggregate_connections`)."""
     return Connection(

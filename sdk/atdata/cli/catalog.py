@@ -14,7 +14,7 @@ from pathlib import Path
 from atdata.errors import AtdataError, LensPathError, PublishError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     catalog = subparsers.add_parser("catalog", help="the starter catalog of neuroscience types and lenses")
     sub = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
 
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from atdata.catalog import SHORTCUT_LENSES, overview, select, svg
+    from atdata.catalog import SHORTCUT_LENSES, overview, select
 
     types, lenses = select(shortcuts=not args.without_shortcuts)
     graph = overview.build(types, lenses)
@@ -66,7 +66,7 @@ def _list(args: argparse.Namespace) -> int:
         highlight = [e.lens for e in path]
         print(f"\nfewest hops from {source} to {target} ({len(path)}):\n  {overview.describe_path(path)}")
     if args.svg:
-        picture = svg.render(graph, highlight=highlight, deemphasize=shortcuts)
+        picture = overview.picture(graph, highlight=highlight, deemphasize=shortcuts)
         try:
             args.svg.write_text(picture, encoding="utf-8")
         except OSError as e:

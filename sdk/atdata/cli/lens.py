@@ -10,7 +10,7 @@ from typing import Any
 from atdata.errors import AtdataError
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "lens", help="check and test lens code", description="Work with lens code."
     )
@@ -27,35 +27,59 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     check.set_defaults(func=_check)
     imp = lens_sub.add_parser(
         "import",
-        help="turn an atdata 0.7 lens file into a lens module of this dialect",
-        description="Reads FILE, an atdata 0.7 lens module (the file its science.alt.dataset.lens "
-        "record names, at its commit), and prints the dialect module it becomes; lists what blocks "
-        "it (exit 1) when it cannot become one. Nothing in FILE is run.",
+        help="turn an atdata 0.7 lens (record or file) into a lens module of this dialect",
+        description="SOURCE is the at-uri of a science.alt.dataset.lens record (atdata 0.7's: a git "
+        "reference to code) or a local FILE holding the lens module. For a record, the file it names "
+        "is fetched from its repository at exactly its commit (shallow, into a temporary directory, "
+        "under a size limit and a timeout; only https:// and http:// repositories at public "
+        "addresses). Prints the dialect module it becomes, headed by where it came from; lists what "
+        "blocks it (exit 1) when it cannot become one. Nothing of the code is run.",
     )
-    imp.add_argument("file", metavar="FILE", type=Path)
+    imp.add_argument("file", metavar="AT_URI_OR_FILE", help="a 0.7 lens record's at-uri, or a file")
     imp.add_argument("-o", "--output", type=Path, help="write the module here instead of printing it")
+    imp.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="fetch from HOST even if it is a loopback or private address (repeatable)",
+    )
+    imp.add_argument(
+        "--allow-file-repository",
+        action="store_true",
+        help="allow a file:// repository (a path on this machine, named by the record)",
+    )
     imp.set_defaults(func=_import07)
     _add_laws(lens_sub)
     return parser
 
 
 def _import07(args: argparse.Namespace) -> int:
-    from atdata.lenses.translate07 import translate
+    from atdata.lenses.translate07 import import_record, translate
 
-    try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise AtdataError(f"cannot read {args.file}: {e}") from None
-    result = translate(text, filename=str(args.file))
-    if result.blockers:
-        for b in result.blockers:
-            print(f"{args.file}:{b}", file=sys.stderr)
-        return 1
-    assert result.source is not None
-    if args.output is not None:
-        args.output.write_text(result.source, encoding="utf-8")
+    if str(args.file).startswith("at://"):
+        imported = import_record(
+            args.file, allow_hosts=args.allow_host, allow_file=args.allow_file_repository
+        )
+        for line in imported.provenance:
+            print(line, file=sys.stderr)
+        result, where, module = imported.translation, imported.code.path, imported.module
     else:
-        sys.stdout.write(result.source)
+        path = Path(args.file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise AtdataError(f"cannot read {path}: {e}") from None
+        result, where = translate(text, filename=str(path)), str(path)
+        module = result.source
+    if result.blockers or module is None:
+        for b in result.blockers:
+            print(f"{where}:{b}", file=sys.stderr)
+        return 1
+    if args.output is not None:
+        args.output.write_text(module, encoding="utf-8")
+    else:
+        sys.stdout.write(module)
     return 0
 
 

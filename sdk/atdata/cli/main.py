@@ -1,4 +1,11 @@
-"""Entry point of the ``atdata`` command: discovers subcommand modules and dispatches.
+"""Entry point of the ``atdata`` command: finds its subcommands through entry points and dispatches.
+
+Each subcommand is an entry point in the ``atdata.commands`` group (``pyproject.toml``'s
+``[project.entry-points."atdata.commands"]``), named for the command, whose value is a function
+``register(subparsers)`` adding that one command. The SDK, the registry and the appview declare theirs
+there, and so may any other installed distribution; nothing is found by walking packages, so a module
+becomes a command only where a distribution says so. A command whose module cannot be imported is
+left out with a warning instead of breaking every other command.
 
 Flags named ``--appview``, ``--plc`` and ``--pds`` on any command are handed to
 :func:`atdata.config.configure` before the command runs, so every command reads its settings the one
@@ -9,10 +16,8 @@ Help text is plain text: docstrings with reST markup are cleaned by :func:`plain
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.metadata
 import logging
-import pkgutil
 import re
 import sys
 from collections.abc import Sequence
@@ -20,23 +25,17 @@ from collections.abc import Sequence
 from atdata.config import SETTING_KEYS, configure
 from atdata.errors import AtdataError
 
-# Packages whose modules each define `register(subparsers)`; registry and appview add theirs.
-COMMAND_PACKAGES = ("atdata.cli", "atdata_registry.commands", "atdata_appview.commands")
+COMMAND_GROUP = "atdata.commands"
+"""The entry-point group whose entries are the ``atdata`` subcommands (name -> ``register``)."""
 
 
-def _command_modules() -> list[str]:
-    names: list[str] = []
-    for pkg_name in COMMAND_PACKAGES:
-        try:
-            pkg = importlib.import_module(pkg_name)
-        except ModuleNotFoundError as e:
-            if e.name and pkg_name.startswith(e.name):
-                continue  # that part of the project is not installed
-            raise
-        for info in pkgutil.iter_modules(pkg.__path__):
-            if info.name != "main" and not info.name.startswith("_"):
-                names.append(f"{pkg_name}.{info.name}")
-    return sorted(names)
+def command_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """The installed ``atdata.commands`` entry points, one per name (the first on ``sys.path`` wins,
+    as for imports), sorted by name."""
+    found: dict[str, importlib.metadata.EntryPoint] = {}
+    for ep in importlib.metadata.entry_points(group=COMMAND_GROUP):
+        found.setdefault(ep.name, ep)
+    return [found[name] for name in sorted(found)]
 
 
 _ROLES = re.compile(r":(?:[a-z]+:)?[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
@@ -83,11 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"atdata {version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _command_modules():
-        module = importlib.import_module(name)
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(sub)
+    commands = command_entry_points()
+    if not commands:
+        parser.epilog = (
+            f"No commands found: no installed distribution declares {COMMAND_GROUP!r} entry points. "
+            "Install atdata (pip install atdata, or pip install -e . in a checkout)."
+        )
+    for ep in commands:
+        try:
+            register = ep.load()
+        except ImportError as e:
+            # One command's missing module (a partial install, a broken plugin) must not take the
+            # others down; the message names the entry point so the owner can fix it.
+            dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+            print(
+                f"atdata: command {ep.name!r} ({ep.value}, from {dist}) is unavailable: {e}", file=sys.stderr
+            )
+            continue
+        register(sub)
     _plain_everywhere(parser)
     return parser
 

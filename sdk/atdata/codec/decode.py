@@ -172,18 +172,26 @@ def _list(inner: Convert) -> Convert:
 
 
 _JSON_LEAVES = frozenset((str, int, float, bool, type(None)))
+_CONTAINERS = frozenset((dict, list))
+_JSON_TYPES = _JSON_LEAVES | _CONTAINERS
+_STR = frozenset((str,))
 
 
 def _json_ok(v: Any) -> bool:
+    # Type sets built by map() run in C: a flat dict or list costs no Python step per element.
     t = type(v)
     if t is dict:
-        for k, x in v.items():
-            if type(k) is not str or (type(x) not in _JSON_LEAVES and not _json_ok(x)):
-                return False
-        return True
-    if t is list:
-        return all(type(x) in _JSON_LEAVES or _json_ok(x) for x in v)
-    return t in _JSON_LEAVES
+        if not _STR.issuperset(map(type, v)):
+            return False
+        values: Any = v.values()
+    elif t is list:
+        values = v
+    else:
+        return t in _JSON_LEAVES
+    kinds = set(map(type, values))
+    if not kinds <= _JSON_TYPES:
+        return False
+    return kinds.isdisjoint(_CONTAINERS) or all(_json_ok(x) for x in values if type(x) in _CONTAINERS)
 
 
 def _json(v: Any) -> Any:

@@ -45,7 +45,7 @@ class Batch(Generic[T]):
         f = self._spec.field_index.get(name)
         if f is None:
             raise KeyError(f"{self._spec.name} has no field {name!r}")
-        values = [s.__dict__[name] for s in self.samples]  # type: ignore[attr-defined]
+        values = [s.__dict__[name] for s in self.samples]
         column: Any = values
         if _is_array(f.type) and values and all(isinstance(v, np.ndarray) for v in values):
             column = self._stack(name, values)

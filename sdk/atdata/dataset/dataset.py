@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import typing
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -13,6 +14,7 @@ from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
 from atdata.dataset.provenance import ATTR, Origin, carry
 from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
+from atdata.shards.blobs import record_sidecars
 from atdata.shards.reader import samples as shard_samples
 from atdata.shards.shard_cache import DEFAULT_MAX_BYTES, ShardCache
 from atdata.shards.sidecar import Sidecar, read_sidecar
@@ -29,13 +31,13 @@ Transform = Callable[[list[Any], list[str]], list[Any]]
 Keyed = Iterator[tuple[str, Any]]
 
 
-
 def check_iteration(*, batch_size: int | None, shuffle: bool, buffer: int) -> None:
     """Refuse iteration arguments no reader can honour (every kind of dataset checks the same way)."""
     if batch_size is not None and batch_size < 1:
         raise DatasetError(f"batch_size must be a positive int or None, not {batch_size!r}")
     if shuffle and buffer < 1:
         raise DatasetError(f"buffer must be positive, not {buffer!r}")
+
 
 class Dataset(Generic[T]):
     """Samples of one type, read from WebDataset shards: ``Dataset[Frame]("out/frames-{0000..0009}.tar")``.
@@ -111,6 +113,8 @@ class Dataset(Generic[T]):
                 if sha is not None:
                     self._record_sha256[url] = sha
         self._sidecars: dict[str, Sidecar | None] = {}
+        if self.published is not None:  # shards stored as blobs: count and size are in the record
+            self._sidecars.update(record_sidecars(self.published.record, self._urls))
         self._source: Dataset[Any] | None = None
         self._transform: Transform | None = None
         self._chunk = 64
@@ -370,20 +374,42 @@ class Dataset(Generic[T]):
     def _transformed_keyed(self, source: Keyed) -> Keyed:
         transform = self._transform
         assert transform is not None
+        # A transform that runs in worker processes takes chunks ahead (``submit``), so that the
+        # next chunks are decoded while the workers compute; answers are still taken in order.
+        depth = getattr(transform, "depth", 0)
+        submit = getattr(transform, "submit", None)
+        ahead: deque[tuple[list[Any], list[str], Callable[[], list[Any]]]] = deque()
+        for batch, keys in self._chunks(source):
+            if not depth or submit is None:
+                yield from self._apply(transform, batch, keys)
+                continue
+            ahead.append((batch, keys, submit(batch, keys)))
+            if len(ahead) >= depth:
+                yield from self._apply(transform, *ahead.popleft())
+        while ahead:
+            yield from self._apply(transform, *ahead.popleft())
+
+    def _chunks(self, source: Keyed) -> Iterator[tuple[list[Any], list[str]]]:
         keys: list[str] = []
         batch: list[Any] = []
         for key, sample in source:
             keys.append(key)
             batch.append(sample)
             if len(batch) >= self._chunk:
-                yield from self._apply(transform, batch, keys)
+                yield batch, keys
                 keys, batch = [], []
         if batch:
-            yield from self._apply(transform, batch, keys)
+            yield batch, keys
 
-    def _apply(self, transform: Transform, batch: list[Any], keys: list[str]) -> Keyed:
+    def _apply(
+        self,
+        transform: Transform,
+        batch: list[Any],
+        keys: list[str],
+        submitted: Callable[[], list[Any]] | None = None,
+    ) -> Keyed:
         try:
-            out = transform(batch, keys)
+            out = transform(batch, keys) if submitted is None else submitted()
         except LensExecutionError:
             # One sample failed somewhere in the chunk: redo it sample by sample, so every sample
             # before the failing one is delivered and on_error decides about the failing one.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 from atdata.config import how_to_set, settings
@@ -67,14 +68,38 @@ def coerce(
     if lens.steps == 0:
         return dataset
     return dataset._transformed(
-        target, lens.get_many, chunk=chunk, on_error=on_error, lens_path=lens.step_names
+        target, LensTransform(lens), chunk=chunk, on_error=on_error, lens_path=lens.step_names
     )
+
+
+class LensTransform:
+    """A lens as a dataset's transform: ``lens.get_many``, and ``submit`` to read ahead of it.
+
+    ``depth`` is how many chunks the dataset keeps in flight through :meth:`submit` (0: none, the
+    chain runs nothing in worker processes), so shards are decoded while the workers compute.
+    """
+
+    def __init__(self, lens: Lens[Any, Any]) -> None:
+        self.lens = lens
+
+    @property
+    def depth(self) -> int:
+        return self.lens.pipeline_depth
+
+    def __call__(self, samples: list[Any], keys: list[str]) -> list[Any]:
+        return self.lens.get_many(samples, keys)
+
+    def submit(self, samples: list[Any], keys: list[str]) -> Callable[[], list[Any]]:
+        return self.lens.submit_many(samples, keys)
 
 
 def _network_lens(
     source: type, target: type, policy: TrustPolicy, source_ref: dict[str, str] | None
 ) -> Lens[Any, Any]:
     """A published lens path: the appview's when one is configured and up, else the trusted repos'."""
+    from atdata.sandbox.checker import prestart
+
+    prestart()  # the lenses' code is checked in a child: let it start up while this process works
     from atdata.lenses.remote import remote_lens, repo_lens
 
     url = settings().appview

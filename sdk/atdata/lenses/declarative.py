@@ -86,7 +86,7 @@ class Ops:
     def from_record(cls, ops: Sequence[Mapping[str, Any]]) -> Ops:
         """Operations from a lens record's ``code.ops`` (``$type`` members, constants as value objects)."""
         from atdata.lexicon.nsid import LENS
-        from atdata.schema.values import decode_value
+        from atdata.schema.value_objects import decode_value
 
         plain: list[dict[str, Any]] = []
         problems: list[Violation] = []

@@ -56,6 +56,8 @@ def lens(
         src, tgt = _types_of(func, source, target)
         made = Lens.native(func, source=src, target=tgt)
         made.__doc__ = func.__doc__
+        # Pickled by reference when the module holds it under the function's name (Lens.__reduce__).
+        made._reference = (func.__module__, func.__qualname__)
         if publishable and _source_visible(func):
             from atdata.lenses.extract import extract_source
 

@@ -45,7 +45,7 @@ from atdata.lenses.declarative import Ops
 from atdata.lenses.graph import LensEdge, LensGraph
 from atdata.lenses.lens import Lens
 from atdata.lexicon.nsid import ATTESTATION, LENS
-from atdata.network.appview import AppviewClient, LensPath, PathStep, SchemaView
+from atdata.network.appview_client import AppviewClient, LensPath, PathStep, SchemaView
 from atdata.network.record_fetch import FetchedRecord, RecordFetcher
 from atdata.network.refs import StrongRef
 from atdata.resolve import schema_class, schema_ref

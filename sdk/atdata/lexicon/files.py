@@ -1,4 +1,7 @@
-"""Lexicon documents on disk: one JSON file per NSID, at ``<root>/<nsid segments>.json``."""
+"""Lexicon documents on disk: one JSON file per NSID, at ``<root>/<nsid segments>.json``.
+
+The files are the source of atdata's wire contract (:mod:`atdata.lexicon.definitions` reads them).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,6 @@ from atdata.errors import Problem, SchemaError
 def document_path(root: Path, nsid: str) -> Path:
     """Where a document lives: ``dev.atdata.schema`` -> ``<root>/dev/atdata/schema.json``."""
     return root.joinpath(*nsid.split(".")).with_suffix(".json")
-
-
-def render(doc: dict[str, Any]) -> str:
-    """The exact text of a committed lexicon file (stable, so files can be compared byte for byte)."""
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 def load_documents(root: Path) -> dict[str, dict[str, Any]]:
@@ -33,6 +31,9 @@ def load_documents(root: Path) -> dict[str, dict[str, Any]]:
         if not isinstance(nsid, str):
             problems.append(Problem(str(path), "not a lexicon document (no string 'id')"))
             continue
+        if doc.get("lexicon") != 1 or not isinstance(doc.get("defs"), dict):
+            problems.append(Problem(str(path), 'not a Lexicon v1 document (needs "lexicon": 1 and "defs")'))
+            continue
         if document_path(root, nsid) != path:
             problems.append(Problem(str(path), f"document {nsid} belongs at {document_path(root, nsid)}"))
             continue
@@ -40,23 +41,3 @@ def load_documents(root: Path) -> dict[str, dict[str, Any]]:
     if problems:
         raise SchemaError(f"lexicon files under {root}", problems)
     return docs
-
-
-def write_documents(root: Path, docs: dict[str, dict[str, Any]], authority: str) -> list[Path]:
-    """Write ``docs`` under ``root`` and delete stale files of the same authority; returns changed paths."""
-    changed: list[Path] = []
-    wanted = {document_path(root, nsid) for nsid in docs}
-    for nsid, doc in sorted(docs.items()):
-        path = document_path(root, nsid)
-        text = render(doc)
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            changed.append(path)
-    own_dir = root.joinpath(*authority.split("."))
-    if own_dir.is_dir():
-        for stale in sorted(own_dir.rglob("*.json")):
-            if stale not in wanted:
-                stale.unlink()
-                changed.append(stale)
-    return changed

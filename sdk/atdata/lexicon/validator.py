@@ -128,6 +128,22 @@ def nesting_depth(value: Any) -> int:
     return depth
 
 
+def _is_blob_ref(value: Any) -> bool:
+    """A blob reference in its JSON form, exactly the keys the official validator allows."""
+    if not isinstance(value, dict) or set(value) != {"$type", "ref", "mimeType", "size"}:
+        return False
+    ref = value["ref"]
+    return (
+        value["$type"] == "blob"
+        and isinstance(ref, dict)
+        and set(ref) == {"$link"}
+        and isinstance(ref["$link"], str)
+        and is_cid(ref["$link"])
+        and isinstance(value["mimeType"], str)
+        and type(value["size"]) is int
+    )
+
+
 def data_model_problems(value: Any, path: str = "$") -> list[Problem]:
     """Violations of the ATProto data model anywhere in ``value`` (floats, non-string keys, ...).
 
@@ -367,8 +383,14 @@ class Lexicons:
             ):
                 out.append(Problem(str(path), 'must be a CID link ({"$link": "<cid>"})'))
         elif kind == "blob":
-            if not (isinstance(value, dict) and value.get("$type") == "blob"):
-                out.append(Problem(str(path), "must be a blob reference"))
+            if not _is_blob_ref(value):
+                out.append(
+                    Problem(
+                        str(path),
+                        'must be a blob reference ({"$type": "blob", "ref": {"$link": "<cid>"}, '
+                        '"mimeType": "...", "size": <bytes>})',
+                    )
+                )
         elif kind == "token":
             out.append(Problem(str(path), "a token cannot hold a value"))
         else:

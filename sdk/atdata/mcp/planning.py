@@ -30,7 +30,7 @@ from atdata.mcp.models import (
     SourceList,
     TypeSource,
 )
-from atdata.network.appview import AppviewClient, SchemaView
+from atdata.network.appview_client import AppviewClient, SchemaView
 from atdata.network.record_fetch import RecordFetcher
 from atdata.network.refs import AtUri
 from atdata.resolve import find_schema, resolve_record, schema_class

@@ -54,7 +54,7 @@ from atdata.mcp.models import (
     TypeExplanation,
     TypeSource,
 )
-from atdata.network.appview import AppviewClient
+from atdata.network.appview_client import AppviewClient
 from atdata.network.guard import Guard, guarding
 from atdata.trust import TrustPolicy
 

@@ -38,7 +38,7 @@ from atdata.mcp.models import (
 )
 from atdata.mcp.preview import MAX_SAMPLES, read_samples
 from atdata.mcp.quoting import Author, Authors, quote
-from atdata.network.appview import AppviewClient, DatasetView, LensView, SchemaView
+from atdata.network.appview_client import AppviewClient, DatasetView, LensView, SchemaView
 from atdata.network.guard import Guard
 from atdata.network.guard import active as active_guard
 from atdata.network.predecessor import ALT_SCHEMA, convert_schema

@@ -9,8 +9,8 @@ every endpoint can be pointed at a local network: ``plc_url`` for the PLC direct
 a PDS asked ``com.atproto.identity.resolveHandle`` (the only way ``.test`` handles resolve), and
 did:web on a loopback host is fetched over plain http.
 
-DID documents are cached per resolver for ``ttl`` seconds; ``resolve_did(did, fresh=True)`` refetches
-(a commit signed with an unknown key may mean the key was rotated), ``forget`` drops one entry.
+DID documents and handles are cached per resolver for ``ttl`` seconds; ``resolve_did(did, fresh=True)``
+refetches (a commit signed with an unknown key may mean the key was rotated), ``forget`` drops one entry.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
-from atproto_core.did_doc import DidDocument
-from atproto_identity.handle.resolver import HandleResolver
 
 from atdata.errors import AtdataError, IdentityError, NetworkError
 from atdata.lexicon.formats import is_did, is_handle
 from atdata.network.guard import active as guard_active
 from atdata.network.guard import active_transport
+from atdata.network.tls import ssl_context
 from atdata.network.xrpc import XrpcClient, XrpcError
 
 DEFAULT_PLC_URL = "https://plc.directory"
@@ -107,10 +106,13 @@ class IdentityResolver:
         self.timeout = timeout
         self.use_dns = use_dns
         self.ttl = ttl
-        self._handles = HandleResolver(timeout=timeout)
+        self._handles: Any = None  # atproto's DNS and well-known resolver, made when first needed
         # Under an active location guard (the MCP server's tools), did:web goes only where it allows.
-        self._http = httpx.Client(timeout=timeout, follow_redirects=True, transport=active_transport())
+        self._http = httpx.Client(
+            timeout=timeout, follow_redirects=True, transport=active_transport(), verify=ssl_context()
+        )
         self._cache: dict[str, tuple[float, Identity]] = {}
+        self._handle_cache: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -120,6 +122,16 @@ class IdentityResolver:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
+
+    def _handle_resolver(self) -> Any:
+        # Imported and made here: atproto's resolver pulls in dnspython (a fifth of `import atdata`)
+        # and makes its own HTTP client, and local networks and DIDs never need it.
+        with self._lock:
+            if self._handles is None:
+                from atproto_identity.handle.resolver import HandleResolver
+
+                self._handles = HandleResolver(timeout=self.timeout)
+            return self._handles
 
     def _plc_hint(self) -> str:
         # A DID of a local network asked of the public directory: say which setting points elsewhere.
@@ -140,14 +152,19 @@ class IdentityResolver:
 
     # --- handle -> DID ---
 
-    def resolve_handle(self, handle: str) -> str:
-        """The DID a handle points at (IdentityError if it is malformed or points nowhere)."""
+    def resolve_handle(self, handle: str, *, fresh: bool = False) -> str:
+        """The DID a handle points at (IdentityError if it is malformed or points nowhere); an answer
+        is kept for the resolver's ttl, as DID documents are."""
         h = normalize_handle(handle)
+        with self._lock:
+            hit = self._handle_cache.get(h)
+        if hit is not None and not fresh and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
         did = self._via_pds(h) if self.pds_url else None
         if did is None and self.use_dns:
-            did = self._handles.resolve_dns(h)
+            did = self._handle_resolver().resolve_dns(h)
         if did is None and _guard_allows(h):
-            did = self._handles.resolve_http(h)
+            did = self._handle_resolver().resolve_http(h)
         if did is None:
             where = [f"{self.pds_url} (resolveHandle)"] if self.pds_url else []
             where += ["DNS _atproto TXT"] if self.use_dns else []
@@ -155,6 +172,8 @@ class IdentityResolver:
             raise IdentityError(f"handle {h!r} did not resolve to a DID (tried {', '.join(where)})")
         if not is_did(did):
             raise IdentityError(f"handle {h!r} resolved to {did!r}, which is not a DID")
+        with self._lock:
+            self._handle_cache[h] = (time.monotonic(), did)
         return did
 
     def verified_handle(self, identity: Identity) -> str | None:
@@ -212,7 +231,7 @@ class IdentityResolver:
         if handle_or_did.startswith("did:"):
             return self.resolve_did(handle_or_did, fresh=fresh)
         handle = normalize_handle(handle_or_did)
-        identity = self.resolve_did(self.resolve_handle(handle), fresh=fresh)
+        identity = self.resolve_did(self.resolve_handle(handle, fresh=fresh), fresh=fresh)
         if identity.handle != handle:
             raise IdentityError(
                 f"handle {handle!r} points at {identity.did}, but that DID document claims "
@@ -239,6 +258,8 @@ class IdentityResolver:
     def forget(self, did: str) -> None:
         with self._lock:
             self._cache.pop(did, None)
+            for handle in [h for h, (_, d) in self._handle_cache.items() if d == did]:
+                del self._handle_cache[handle]
 
     def _try_fetch(self, did: str) -> Identity | None:
         try:
@@ -256,8 +277,7 @@ class IdentityResolver:
             ) from None
         if resp.status_code in (404, 410):
             raise IdentityError(
-                f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code})"
-                f"{self._plc_hint()}"
+                f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code}){self._plc_hint()}"
             )
         if resp.status_code != 200:
             raise NetworkError(
@@ -274,6 +294,8 @@ class IdentityResolver:
 def identity_from_document(did: str, raw: Any, where: str) -> Identity:
     """Check a DID document fetched from ``where`` and keep what atproto needs of it."""
     try:
+        from atproto_core.did_doc import DidDocument  # pydantic models: a sixth of `import atdata`
+
         doc = DidDocument.from_dict(raw)
         pds = doc.get_pds_endpoint()
         key = doc.get_did_key()

@@ -35,11 +35,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from atdata.errors import AtdataError, Problem, SchemaError
 from atdata.lexicon.nsid import SCHEMA, defs
-from atdata.schema.values import encode_value
+from atdata.schema.value_objects import encode_value
+from atdata.shards.blobs import blob_url, sha256_of_cid
 
 NAMESPACE = "science.alt.dataset"
 ALT_SCHEMA = f"{NAMESPACE}.schema"
@@ -293,10 +294,9 @@ def convert_entry(
                     f"0.7 dataset entry {where}",
                     [Problem(f"$.storage.blobs[{i}].blob", "not a blob reference")],
                 )
-            urls.append(
-                f"{author_pds.rstrip('/')}/xrpc/com.atproto.sync.getBlob?did={quote(author)}&cid={link}"
-            )
-            checksums.append(_checksum(blob) or _blob_sha256(link))
+            urls.append(blob_url(author_pds, author, link))
+            sha = sha256_of_cid(link)
+            checksums.append(_checksum(blob) or ({"algorithm": "sha256", "digest": sha} if sha else None))
     elif kind.endswith(".storageExternal"):
         for i, url in enumerate(_list(storage, "urls", where)):
             if not isinstance(url, str):
@@ -360,19 +360,6 @@ def _str(obj: Any, key: str, path: str, where: str) -> str:
     return value
 
 
-def _blob_sha256(cid: str) -> dict[str, str] | None:
-    """A blob's CID names the sha-256 of its bytes: the check a reader makes on what getBlob returns."""
-    import libipld
-
-    try:
-        h = libipld.decode_cid(cid)["hash"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if h.get("code") != 0x12 or h.get("size") != 32:
-        return None
-    return {"algorithm": "sha256", "digest": bytes(h["digest"]).hex()}
-
-
 def expected_sha256(checksum: Mapping[str, str] | None) -> str | None:
     """The hex sha-256 a shard must hash to, from a 0.7 checksum (None for other algorithms)."""
     if checksum is None or checksum.get("algorithm", "").lower().replace("-", "") != "sha256":
@@ -386,3 +373,80 @@ def _checksum(shard: Any) -> dict[str, str] | None:
     if not isinstance(c, Mapping) or c.get("algorithm") in (None, "none") or not c.get("digest"):
         return None
     return {"algorithm": str(c["algorithm"]), "digest": str(c["digest"])}
+
+
+# --- lens ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """One ``science.alt.dataset.lens#codeReference``: a function in a file of a repository at a commit.
+
+    Nothing here is checked beyond its shape: :mod:`atdata.network.gitfetch` checks the repository,
+    commit and path before anything is fetched.
+    """
+
+    repository: str
+    commit: str
+    path: str
+    """The file in the repository (``lenses/x.py``; a 0.7 module path ``pkg.mod`` becomes ``pkg/mod.py``)."""
+    function: str | None
+    """The function the record names after the ``:``, if it names one."""
+
+    @property
+    def where(self) -> str:
+        return f"{self.repository} at commit {self.commit}, path {self.path}"
+
+
+@dataclass(frozen=True)
+class LensRef:
+    """A ``science.alt.dataset.lens`` as this project reads it: schemas and where its code is."""
+
+    name: str
+    source_uri: str
+    target_uri: str
+    getter: CodeRef
+    putter: CodeRef | None
+
+
+def convert_lens(record: Mapping[str, Any], where: str) -> LensRef:
+    """The schemas and code references of a 0.7 lens record (``where``, its at-uri, goes into errors)."""
+    if record.get("$type") != ALT_LENS:
+        raise SchemaError(
+            f"record {where}", [Problem("$.$type", f"{record.get('$type')!r} is not {ALT_LENS}")]
+        )
+    problems: list[Problem] = []
+    uris = {}
+    for key in ("sourceSchema", "targetSchema"):
+        value = record.get(key)
+        if not isinstance(value, str) or not value.startswith("at://"):
+            problems.append(Problem(f"$.{key}", "missing or not an at-uri"))
+        uris[key] = str(value)
+    getter = _code_ref(record.get("getterCode"), "$.getterCode", problems)
+    putter = _code_ref(record["putterCode"], "$.putterCode", problems) if record.get("putterCode") else None
+    if problems or getter is None:
+        raise SchemaError(f"0.7 lens record {where}", problems)
+    name = record.get("name")
+    return LensRef(
+        str(name) if isinstance(name, str) else "", uris["sourceSchema"], uris["targetSchema"], getter, putter
+    )
+
+
+def _code_ref(value: Any, path: str, problems: list[Problem]) -> CodeRef | None:
+    if not isinstance(value, Mapping):
+        problems.append(Problem(path, "missing or not a code reference"))
+        return None
+    parts = {}
+    for key in ("repository", "commit", "path"):
+        text = value.get(key)
+        if not isinstance(text, str) or not text:
+            problems.append(Problem(f"{path}.{key}", "missing or not a string"))
+            return None
+        parts[key] = text
+    file, function = parts["path"], None
+    head, sep, tail = file.rpartition(":")
+    if sep and tail.isidentifier():
+        file, function = head, tail
+    if not file.endswith(".py") and all(p.isidentifier() for p in file.split(".")):
+        file = file.replace(".", "/") + ".py"  # a module path, as 0.7's publish_from_lens_object writes
+    return CodeRef(parts["repository"], parts["commit"], file, function)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from atdata.config import settings
 from atdata.errors import AtUriError, IntegrityError, RecordNotFoundError, SchemaError
+from atdata.network.guard import active as guard_active
 from atdata.network.identity import IdentityResolver
 from atdata.network.refs import AtUri
 from atdata.network.xrpc import XrpcClient, XrpcError
@@ -34,6 +36,15 @@ _PAGE = 100
 # (did, collection) -> (repo rev, records): a listing stays good while the repo's revision is the same.
 _listings: dict[tuple[str, str], tuple[str, list[FetchedRecord]]] = {}
 _listings_lock = threading.Lock()
+
+PINNED_TTL = 60.0
+"""Seconds a record fetched by uri and CID is answered from memory. Its content cannot change (the
+CID is its hash); only its deletion by the author could, and that shows within this long."""
+# (uri, cid) -> (monotonic time fetched, record)
+_pinned: dict[tuple[str, str], tuple[float, FetchedRecord]] = {}
+_MAX_PINNED = 10_000
+# (plc, pds) -> the resolver every fetcher of this process shares, so DID documents are cached once
+_resolvers: dict[tuple[str, str | None], IdentityResolver] = {}
 
 
 @dataclass(frozen=True)
@@ -56,12 +67,27 @@ def default_resolver() -> IdentityResolver:
     return IdentityResolver(s.plc, pds_url=s.pds)
 
 
+def _shared_resolver() -> IdentityResolver | None:
+    """The process's resolver for the configured network (never closed), or None under a location
+    guard, whose transport is fixed when a resolver is made and must not outlive the guard."""
+    if guard_active() is not None:
+        return None
+    s = settings()
+    key = (s.plc, s.pds)
+    with _listings_lock:
+        resolver = _resolvers.get(key)
+        if resolver is None:
+            resolver = _resolvers[key] = IdentityResolver(s.plc, pds_url=s.pds)
+        return resolver
+
+
 class RecordFetcher:
     """Fetches records from their authors' PDSes (one XRPC client per PDS, reused)."""
 
     def __init__(self, identities: IdentityResolver | None = None, *, timeout: float = 10.0) -> None:
-        self._own_identities = identities is None
-        self.identities = identities or default_resolver()
+        shared = None if identities is not None else _shared_resolver()
+        self._own_identities = identities is None and shared is None
+        self.identities = identities or shared or default_resolver()
         self.timeout = timeout
         self._clients: dict[str, XrpcClient] = {}
 
@@ -136,7 +162,24 @@ class RecordFetcher:
         return list(records)
 
     def fetch(self, uri: str, cid: str | None = None) -> FetchedRecord:
-        """The record at ``uri`` (pinned to ``cid`` when given), CID-checked."""
+        """The record at ``uri`` (pinned to ``cid`` when given), CID-checked.
+
+        A pinned record fetched in the last :data:`PINNED_TTL` seconds is answered from memory.
+        """
+        if cid is not None:
+            with _listings_lock:
+                hit = _pinned.get((uri, cid))
+            if hit is not None and time.monotonic() - hit[0] < PINNED_TTL:
+                return hit[1]
+        record = self._fetch(uri, cid)
+        if cid is not None:
+            with _listings_lock:
+                if len(_pinned) >= _MAX_PINNED:
+                    _pinned.clear()
+                _pinned[(uri, cid)] = (time.monotonic(), record)
+        return record
+
+    def _fetch(self, uri: str, cid: str | None) -> FetchedRecord:
         at = AtUri.parse(uri)
         author = self.identities.resolve(at.repo)
         client = self._client(author.pds)

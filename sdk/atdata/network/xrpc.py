@@ -15,6 +15,7 @@ import httpx
 
 from atdata.errors import AuthError, NetworkError
 from atdata.network.guard import active_transport
+from atdata.network.tls import ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ class XrpcClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # Under an active location guard (the MCP server's tools), calls go only where it allows.
-        self._http = httpx.Client(timeout=timeout, transport=transport or active_transport())
+        self._http = httpx.Client(
+            timeout=timeout, transport=transport or active_transport(), verify=ssl_context()
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -125,9 +128,13 @@ class XrpcClient:
     def procedure(self, nsid: str, body: dict[str, Any] | None = None, *, token: str | None = None) -> Any:
         return self._send("POST", nsid, token=token, json=body if body is not None else None)
 
+    def upload(self, nsid: str, data: bytes, content_type: str, *, token: str | None = None) -> Any:
+        """A procedure whose input is raw bytes (``com.atproto.repo.uploadBlob``)."""
+        return self._send("POST", nsid, token=token, content=data, headers={"Content-Type": content_type})
+
     def _send(self, method: str, nsid: str, *, token: str | None, **kwargs: Any) -> Any:
         url = self.url(nsid)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         try:
             response = self._http.request(method, url, headers=headers, **kwargs)
         except httpx.TransportError as e:

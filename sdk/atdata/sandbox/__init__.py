@@ -31,16 +31,45 @@ when the program is loaded.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from atdata.sandbox.inline import InlineProgram
-from atdata.sandbox.process import ProcessProgram
-from atdata.sandbox.records import RecordShape
-from atdata.sandbox.runtime import LensStep, Limits
-from atdata.sandbox.validator import check_source, validate_source
+if TYPE_CHECKING:
+    from atdata.sandbox.dialect_check import check_source, validate_source
+    from atdata.sandbox.inline import InlineProgram
+    from atdata.sandbox.lens_records import RecordShape
+    from atdata.sandbox.process import ProcessProgram
+    from atdata.sandbox.spec import LensStep, Limits
 
-Program = InlineProgram | ProcessProgram
+    Program = InlineProgram | ProcessProgram
+
+# Imported on first use (PEP 562): the dialect check's child and the lens workers import modules of
+# this package, and must not pay for libcst or the process machinery they do not run; a parent
+# that is about to check code starts that child before it imports libcst itself.
+_EXPORTS = {
+    "check_source": "atdata.sandbox.dialect_check",
+    "validate_source": "atdata.sandbox.dialect_check",
+    "InlineProgram": "atdata.sandbox.inline",
+    "RecordShape": "atdata.sandbox.lens_records",
+    "ProcessProgram": "atdata.sandbox.process",
+    "LensStep": "atdata.sandbox.spec",
+    "Limits": "atdata.sandbox.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Program":
+        from atdata.sandbox.inline import InlineProgram
+        from atdata.sandbox.process import ProcessProgram
+
+        return InlineProgram | ProcessProgram
+    home = _EXPORTS.get(name)
+    if home is None:
+        raise AttributeError(f"module 'atdata.sandbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
 
 
 def load_program(
@@ -55,6 +84,10 @@ def load_program(
     ``workers`` (process isolation, default 1) is how many worker processes a run may spread its
     batches over; a run of one big batch is split between the running ones.
     """
+    from atdata.sandbox.inline import InlineProgram
+    from atdata.sandbox.process import ProcessProgram
+    from atdata.sandbox.spec import Limits
+
     if not steps:
         raise ValueError("a lens program needs at least one step")
     limits = limits or Limits()

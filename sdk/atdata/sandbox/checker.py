@@ -48,10 +48,17 @@ def mark_child() -> None:
 def tree_violations(source: str) -> list[Violation]:
     """The libcst and CPython parse check of gated ``source``, run where a crash is harmless."""
     if _in_child:
-        from atdata.sandbox.validator import tree_violations_here
+        from atdata.sandbox.dialect_tree import tree_violations_here
 
         return tree_violations_here(source)
     return _CLIENT.check(source)
+
+
+def prestart() -> None:
+    """Start the checker child now, if none runs, so that it starts up (imports libcst) while the
+    caller does other work, such as fetching the lens records it is about to check."""
+    if not _in_child:
+        _CLIENT.prestart()
 
 
 class _Child:
@@ -75,6 +82,7 @@ class _Child:
         self.reader = wire.FrameReader(self.from_child, timed=True)
         self.pid = os.getpid()
         self.cpu_left = float("inf")
+        self.answered = False
 
     def ask(self, message: dict[str, Any], deadline: float) -> Any:
         wire.write_frame(self.to_child, wire.encode(message))
@@ -100,6 +108,12 @@ class _Client:
         self._lock = threading.Lock()
         self._child: _Child | None = None
 
+    def prestart(self) -> None:
+        with self._lock:
+            if self._child is None:
+                with contextlib.suppress(OSError):  # the check itself then reports it
+                    self._child = _Child()
+
     def check(self, source: str) -> list[Violation]:
         with self._lock:
             child = self._child
@@ -107,12 +121,14 @@ class _Client:
                 if child.pid == os.getpid():
                     child.kill()  # its lifetime CPU limit could cut the next check short
                 child = self._child = None
-            started = child is None
             try:
                 if child is None:
                     child = self._child = _Child()
+                # A child that has not answered yet may still be starting up (also when prestarted).
+                started = not child.answered
                 deadline = time.monotonic() + CHECK_WALL_SECONDS + (STARTUP_SECONDS if started else 0)
                 reply = child.ask({"source": source}, deadline)
+                child.answered = True
             except wire.WireTimeout:
                 self._drop()
                 return [Violation(1, 0, f"the dialect check ran longer than {CHECK_WALL_SECONDS:g} s; "
@@ -172,7 +188,7 @@ def main(argv: list[str]) -> int:
     import pyseccomp  # noqa: F401
 
     from atdata.sandbox import worker
-    from atdata.sandbox.validator import tree_violations_here
+    from atdata.sandbox.dialect_tree import tree_violations_here
 
     mark_child()
 

@@ -3,7 +3,8 @@
 Lens code is published by strangers and runs on other people's machines, so it is written in a
 small, checkable dialect of Python 3.11. ``atdata lens check FILE`` reports every place a file
 leaves it (``FILE:line:col: reason``). This module is the reference: the tables below are what the
-validator (:mod:`atdata.sandbox.validator`) and the runtime (:mod:`atdata.sandbox.runtime`) enforce.
+static check (:mod:`atdata.sandbox.dialect_check`) and the compiler (:mod:`atdata.sandbox.instrument`)
+and guards (:mod:`atdata.sandbox.guards`) enforce.
 
 Shape of a lens module
 ----------------------
@@ -128,7 +129,7 @@ The classes below are defended as classes, each by the layers named.
 7. **The host after the worker answers**: nothing is unpickled (msgpack and raw array buffers of
    plain dtypes only); the host accepts at most the worker's memory limit per answer, with an
    array referenced several times sent once; output conversion stops after
-   :data:`atdata.sandbox.records.MAX_OUTPUT_NODES` values counted expanded, so a value repeating
+   :data:`atdata.sandbox.lens_records.MAX_OUTPUT_NODES` values counted expanded, so a value repeating
    one list many levels deep cannot blow up; exception text is built through a bounded repr;
    captured output is capped; ``StopIteration``, ``SystemExit`` and every ``BaseException`` are
    caught at the boundary and reported as the lens's failure.

@@ -31,7 +31,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from atdata.errors import LensExecutionError, LensLimitError
-from atdata.sandbox.runtime import Engine, LensStep, Limits, StepFailure
+from atdata.sandbox.engine import Engine
+from atdata.sandbox.failures import StepFailure
+from atdata.sandbox.spec import LensStep, Limits
 
 
 class InlineProgram:

@@ -21,7 +21,8 @@ import msgpack
 import numpy as np
 
 from atdata.errors import AtdataError
-from atdata.sandbox.records import plain_dtype_ok
+from atdata.sandbox.columns import Stack
+from atdata.sandbox.lens_records import plain_dtype_ok
 
 MAGIC = b"ATDL"
 HEADER = struct.Struct("<4sIQQ")  # magic, document length, in-band data length, arena length
@@ -33,6 +34,10 @@ MAX_META_BYTES = 1 << 30
 
 class WireError(AtdataError):
     """A frame is malformed, too large, or the other side went away."""
+
+
+class WireClosed(WireError):
+    """The other side closed the stream (a worker that died, or was killed)."""
 
 
 class WireTimeout(WireError):
@@ -63,6 +68,8 @@ def encode(message: Any, arena: memoryview | None = None) -> list[Any]:
     by_id: dict[int, msgpack.ExtType] = {}  # the message holds every array, so ids stay unique
 
     def default(value: Any) -> Any:
+        if type(value) is Stack:
+            return stack_ext(value)
         if type(value) is np.ndarray:
             # The same object, or another view of the same bytes, is sent once.
             ext = by_id.get(id(value))
@@ -76,6 +83,21 @@ def encode(message: Any, arena: memoryview | None = None) -> list[Any]:
         if isinstance(value, np.generic) and plain_dtype_ok(value.dtype):
             return value.item()
         raise WireError(f"a {type(value).__name__} can't be sent to or from a lens worker")
+
+    def stack_ext(value: Stack) -> msgpack.ExtType:
+        # Rows go straight into the arena when they fit; else they are stacked and sent in-band.
+        nonlocal arena_used
+        dtype, shape = value.dtype, value.shape
+        if not plain_dtype_ok(dtype):
+            raise WireError(f"arrays of dtype {dtype} can't be sent")
+        nbytes = math.prod(shape) * dtype.itemsize
+        start = arena_used + (-arena_used % ALIGN)
+        if arena is None or start + nbytes > arena_size or not nbytes:
+            return array_ext(np.stack(value.rows))
+        value.write_into(np.frombuffer(arena, dtype, math.prod(shape), start).reshape(shape))
+        arena_used = start + nbytes
+        desc = _ARRAY_HEAD.pack(start, len(shape)) + _DIMS[len(shape)].pack(*shape) + dtype.str.encode()
+        return msgpack.ExtType(ARENA_EXT, desc)
 
     def array_ext(value: np.ndarray) -> msgpack.ExtType:
         nonlocal offset, arena_used
@@ -229,7 +251,13 @@ class FrameReader:
         max_total: int = 1 << 62,
         readonly: bool = False,
         copy_arena: bool = False,
+        arena: memoryview | None = None,
     ) -> Any:
+        """The next frame's message, None at a clean end of stream.
+
+        Arena arrays are read from ``arena`` when given (else the reader's own): the receiver
+        names the region each frame may point into, whatever the frame claims.
+        """
         if deadline is not None and self._poller is None:
             raise ValueError("a deadline needs a timed FrameReader")
         header = bytearray(HEADER.size)
@@ -252,7 +280,7 @@ class FrameReader:
                 bytes(meta),
                 data,
                 readonly=readonly,
-                arena=self.arena,
+                arena=self.arena if arena is None else arena,
                 arena_len=arena_len,
                 copy_arena=copy_arena,
             )
@@ -295,6 +323,6 @@ def _read_into(
         if n == 0:
             if got == 0 and eof_ok:
                 return False
-            raise WireError("the other side closed the stream")
+            raise WireClosed("the other side closed the stream")
         got += n
     return True

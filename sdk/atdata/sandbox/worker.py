@@ -1,6 +1,6 @@
-"""The lens worker: ``python -I -m atdata.sandbox.worker IN_FD OUT_FD PROGRESS_FD ARENA_FD``.
+"""The lens worker: ``python -I -m atdata.sandbox.worker IN OUT PROGRESS ARENA_IN ARENA_OUT``.
 
-Started fresh by :mod:`atdata.sandbox.process` (never forked from the host). It imports what it
+Started fresh by :mod:`atdata.sandbox.worker_handle` (never forked from the host). It imports what it
 needs, then locks itself down before reading any lens code: resource limits (CPU, address space,
 open files, file size, processes), an unprivileged user when started as root, no-new-privileges
 and a default-deny seccomp filter (no open, no fork/clone/exec, no sockets, writes only to its
@@ -21,6 +21,9 @@ import sys
 from typing import Any
 
 PROGRESS = struct.Struct("<qq")
+SLOTS = 2
+"""Batches that may be in flight to one worker (arena slots per direction): it computes one while
+the next waits in its slot."""
 NOBODY = 65534
 
 # Everything the worker may do once locked down. Anything else fails with EPERM.
@@ -46,11 +49,11 @@ def preload() -> None:
     import pyseccomp  # noqa: F401
 
     from atdata.lenses import declarative
-    from atdata.sandbox import runtime
-    from atdata.sandbox.validator import validate_source
+    from atdata.sandbox.dialect_check import validate_source
+    from atdata.sandbox.module_proxies import module_proxy
 
-    runtime.module_proxy("numpy")
-    runtime.module_proxy("math")
+    module_proxy("numpy")
+    module_proxy("math")
     declarative.Ops.parse([{"op": "dtypeCast", "field": "x", "dtype": "float32"}]).get({"x": np.ones(1)})
     validate_source("import numpy as np\ndef get(s):\n    return {'x': np.zeros(1)}\n")
     np.linalg.norm(np.ones(2))
@@ -109,28 +112,37 @@ def _install_seccomp(out_fd: int) -> None:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the host to handle
-    in_fd, out_fd, progress_fd, arena_fd = (int(a) for a in argv[:4])
+    in_fd, out_fd, progress_fd, arena_in_fd, arena_out_fd = (int(a) for a in argv[:5])
     from atdata.sandbox.checker import mark_child
 
     mark_child()  # this process is the sandbox: the dialect check runs here, not in another child
     preload()
 
     from atdata.errors import LensValidationError
-    from atdata.sandbox import wire
-    from atdata.sandbox.records import RecordShape
-    from atdata.sandbox.runtime import Engine, LensStep, StepFailure
+    from atdata.sandbox import columns, wire
+    from atdata.sandbox.engine import Engine
+    from atdata.sandbox.failures import StepFailure
+    from atdata.sandbox.lens_records import RecordShape
+    from atdata.sandbox.spec import LensStep
 
     page = mmap.mmap(progress_fd, PROGRESS.size)
     os.close(progress_fd)
-    arena_size = os.fstat(arena_fd).st_size
-    arena = memoryview(mmap.mmap(arena_fd, arena_size))
-    os.close(arena_fd)
-    arena_in, arena_out = arena[: arena_size // 2], arena[arena_size // 2 :]
+    # The input arena's descriptor is read-only: this mapping can never be made writable.
+    in_size = os.fstat(arena_in_fd).st_size
+    in_map = memoryview(mmap.mmap(arena_in_fd, in_size, prot=mmap.PROT_READ))
+    os.close(arena_in_fd)
+    out_size = os.fstat(arena_out_fd).st_size
+    out_map = memoryview(mmap.mmap(arena_out_fd, out_size))
+    os.close(arena_out_fd)
+    slot_in, slot_out = in_size // SLOTS, out_size // SLOTS
+    arena_in = [in_map[i * slot_in : (i + 1) * slot_in] for i in range(SLOTS)]
+    arena_out = [out_map[i * slot_out : (i + 1) * slot_out] for i in range(SLOTS)]
+    batches = 0  # batch k's arrays are in input slot k % SLOTS, its answer's go to output slot k % SLOTS
 
     def progress(step: int, item: int) -> None:
         PROGRESS.pack_into(page, 0, step, item)
 
-    reader = wire.FrameReader(in_fd, reuse=True, arena=arena_in)
+    reader = wire.FrameReader(in_fd, reuse=True)
     request = reader.read()
     if request is None or request.get("op") != "load":
         return 2
@@ -138,11 +150,13 @@ def main(argv: list[str]) -> int:
     cpu_limit = lock_down(limits, out_fd)
     wall = float(limits["wall_seconds_per_batch"])
 
-    def reply(message: dict[str, Any]) -> None:
+    def reply(message: dict[str, Any], arena: memoryview | None = None) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu_left = cpu_limit - (usage.ru_utime + usage.ru_stime)
         try:
-            frame = wire.encode({**message, "cpu_left": cpu_left}, arena=arena_out)
+            if "items" in message:
+                message = {**message, "items": columns.pack(message["items"])}
+            frame = wire.encode({**message, "cpu_left": cpu_left}, arena=arena)
         except (
             wire.WireError,
             OverflowError,
@@ -182,21 +196,26 @@ def main(argv: list[str]) -> int:
     reply({"ok": True})
 
     while True:
-        request = reader.read(readonly=True)  # inputs are read-only, as inline
+        slot = batches % SLOTS
+        request = reader.read(readonly=True, arena=arena_in[slot])  # inputs are read-only, as inline
         if request is None:
             return 0
-        reply(_answer(engine, request, wall))
+        batches += 1
+        PROGRESS.pack_into(page, 0, -1, -1)  # a death before the first item names no sample
+        reply(_answer(engine, request, wall), arena_out[slot])
         del request  # drop every view into the read buffer, so that it can be reused
 
 
 def _answer(engine: Any, request: dict[str, Any], wall: float) -> dict[str, Any]:
-    from atdata.sandbox.runtime import StepFailure
+    from atdata.sandbox import columns
+    from atdata.sandbox.failures import StepFailure
 
     try:
         if request["op"] == "run":
-            result = engine.run(request["items"], wall)
+            result = engine.run(columns.unpack(request["items"]), wall)
         else:
-            result = engine.run_put(request["views"], request["sources"], request["step"], wall)
+            views, sources = columns.unpack(request["views"]), columns.unpack(request["sources"])
+            result = engine.run_put(views, sources, request["step"], wall)
     except StepFailure as e:
         return {"ok": False, "kind": "failure", "step": e.step, "item": e.item, "reason": e.reason,
                 "limit": e.limit}  # fmt: skip

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -45,8 +46,28 @@ def record_cid(record: Mapping[str, Any]) -> str:
     problems = data_model_problems(record)
     if problems:
         raise SchemaError("record is outside the ATProto data model", problems)
-    digest = hashlib.sha256(libipld.encode_dag_cbor(dict(record))).digest()
+    digest = hashlib.sha256(libipld.encode_dag_cbor(_data_model(dict(record)))).digest()
     return str(libipld.encode_cid(_CIDV1_DAG_CBOR_SHA256 + digest))
+
+
+def _data_model(value: Any) -> Any:
+    """A value in ATProto's JSON form as the PDS stores it: ``{"$link": cid}`` is a link (a blob's
+    ``ref``) and ``{"$bytes": base64}`` is bytes, as the PDS reads the JSON it is sent."""
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("$link"), str):
+            try:
+                return libipld.decode_multibase(value["$link"])[1]  # libipld encodes CID bytes as a link
+            except ValueError:
+                return value
+        if len(value) == 1 and isinstance(value.get("$bytes"), str):
+            try:
+                return base64.b64decode(value["$bytes"] + "=" * (-len(value["$bytes"]) % 4), validate=True)
+            except ValueError:
+                return value
+        return {k: _data_model(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_data_model(v) for v in value]
+    return value
 
 
 def record_key(record: Mapping[str, Any]) -> str:

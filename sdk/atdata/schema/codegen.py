@@ -19,7 +19,7 @@ from atdata.lexicon.nsid import DEFS
 from atdata.schema.canonical import content_hash
 from atdata.schema.record import REF_ATTR, VERSION_ATTR, Resolver, fetch_schema
 from atdata.schema.validate import check_schema_record, dependency_order
-from atdata.schema.values import decode_value
+from atdata.schema.value_objects import decode_value
 
 
 def generate_module(record: Mapping[str, Any], *, resolve: Resolver | None = None) -> str:

@@ -18,7 +18,7 @@ from atdata.lexicon.nsid import SCHEMA, defs
 from atdata.schema import by_reference
 from atdata.schema.canonical import record_cid
 from atdata.schema.validate import check_schema_record, dependency_order
-from atdata.schema.values import decode_value, encode_value
+from atdata.schema.value_objects import decode_value, encode_value
 from atdata.types.fields import (
     MISSING,
     ArrayType,

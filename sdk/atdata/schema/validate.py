@@ -19,7 +19,7 @@ from atdata.errors import Problem, SampleTypeError, SchemaError
 from atdata.lexicon.definitions import FIELD_TYPES
 from atdata.lexicon.nsid import DEFS, SCHEMA
 from atdata.lexicon.validator import MAX_DEPTH, child_path, nesting_depth, validate_record
-from atdata.schema.values import decode_value
+from atdata.schema.value_objects import decode_value
 from atdata.types.fields import normalize_dtype
 
 # Records travel to and from a PDS, whose limit on a record is about 1 MB; stay below it.

@@ -5,7 +5,7 @@ astroCAST's ``v_mask_centroid_local-0``, matches the field with each other chara
 ``_``), with a ``{column: field}`` mapping (pandas' ``rename`` convention) for the rest; columns no
 field takes are left out. ``index_as`` names a field that takes each row's index label. Each row
 goes through the sample type's ordinary strict construction, so numpy and pandas values are
-converted only when lossless (:mod:`atdata.types.coerce`). pandas is never imported here: any object
+converted only when lossless (:mod:`atdata.types.lossless`). pandas is never imported here: any object
 with ``columns``, ``index`` and per-column ``tolist()`` works, so pandas stays an optional
 dependency.
 """

@@ -6,9 +6,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from atdata.errors import ShardIntegrityError
+from atdata.shards.blobs import cid_of_url, open_blob
 from atdata.shards.shard_cache import PendingShard, ShardCache
 from atdata.shards.sidecar import Sidecar
-from atdata.shards.streams import DEFAULT_TIMEOUT, ChunkStream, MappedFile, ShardReader, open_shard
+from atdata.shards.streams import (
+    DEFAULT_TIMEOUT,
+    ChunkStream,
+    MappedFile,
+    ShardReader,
+    forget_mappings,
+    open_shard,
+)
 from atdata.shards.tar import members
 from atdata.shards.urls import display, scheme
 
@@ -86,6 +94,9 @@ def samples(
 def _open(
     url: str, sidecar: Sidecar | None, timeout: float, cache: ShardCache | None
 ) -> tuple[ShardReader, PendingShard | None]:
+    cid = cid_of_url(url)
+    if cid is not None:  # a blob: downloaded and checked against its CID before any sample is read
+        return open_blob(url, cid, sidecar, cache, timeout), None
     if cache is None or sidecar is None or scheme(url) == "file":
         return open_shard(url, timeout), None
     local = cache.lookup(sidecar)
@@ -103,8 +114,10 @@ def _open(
 
 
 def forget_verified() -> None:
-    """Hash every shard again on its next read (benchmarks use it to measure first reads)."""
+    """Read every shard as a new process would: hashed again, mapped afresh (benchmarks measure
+    first reads with it)."""
     _verified.clear()
+    forget_mappings()
 
 
 def _start_check(reader: ShardReader, expected: Sidecar | None) -> Callable[[], str] | None:

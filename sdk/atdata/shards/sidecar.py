@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 
 from atdata.errors import ShardIntegrityError
+from atdata.shards.blobs import cid_of_url
 from atdata.shards.streams import DEFAULT_TIMEOUT, fetch_small
 from atdata.shards.urls import display, sidecar_url
 
@@ -56,6 +57,8 @@ class Sidecar:
 
 def read_sidecar(shard_url: str, timeout: float = DEFAULT_TIMEOUT) -> Sidecar | None:
     """The sidecar of a shard, or None when the shard has none."""
+    if cid_of_url(shard_url) is not None:
+        return None  # a blob has no file beside it: its dataset record gives count and size
     where = sidecar_url(shard_url)
     text = fetch_small(where, timeout)
     return None if text is None else Sidecar.parse(text, where)

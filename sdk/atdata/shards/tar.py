@@ -65,8 +65,9 @@ def _pax_records(data: bytes, url: str, offset: int) -> dict[str, str]:
     return out
 
 
-# name, size, checksum, type flag, magic, ustar prefix
-_FIELDS = struct.Struct("100s24x12s12x8sc100x5s83x155s")
+# name, size, type flag, magic (the ustar prefix at byte 345 is rarely set: read only then)
+_FIELDS = struct.Struct("100s24x12s20xc100x5s")
+_PREFIX = 345
 
 
 def members(
@@ -93,7 +94,7 @@ def members(
                     f"truncated tar: ends at byte {offset} without the end-of-archive marker", url=url
                 )
             raise ShardError(f"truncated tar: ends inside the header at byte {offset}", url=url)
-        raw_name, raw_size, _, kind, magic, prefix = unpack(header)
+        raw_name, raw_size, kind, magic = unpack(header)
         if raw_name[0] == 0 and header == _ZERO:
             return
         if check_headers or offset == 0 or magic != b"ustar":
@@ -125,8 +126,8 @@ def members(
             else:
                 end = raw_name.find(0)
                 name = (raw_name if end < 0 else raw_name[:end]).decode("utf-8", "surrogateescape")
-                if prefix[0] != 0 and magic == b"ustar":
-                    name = _name(prefix) + "/" + name
+                if header[_PREFIX] != 0 and magic == b"ustar":
+                    name = _name(bytes(header[_PREFIX : _PREFIX + 155])) + "/" + name
             if pax:
                 pax = {}
             yield name, body[:size] if size != padded else body

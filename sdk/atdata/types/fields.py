@@ -161,7 +161,7 @@ def normalize_dtype(dtype: Any) -> str:
         raise SampleTypeError(f"{dtype!r} is not a numpy dtype") from e
     if dt.hasobject or dt.fields is not None:
         raise SampleTypeError(f"dtype {dt} is not allowed in a sample type (objects/records)")
-    return dt.name if dt.byteorder in "=|" or dt.isnative else dt.str
+    return str(dt.name if dt.byteorder in "=|" or dt.isnative else dt.str)
 
 
 # --- reading Python annotations --------------------------------------------------------------
@@ -290,6 +290,7 @@ def annotation_of(ft: FieldType) -> Any:
     if isinstance(ft, OptionalType):
         return annotation_of(ft.inner) | None
     if isinstance(ft, ListType):
+        # A generic alias built from a value at run time, which a static checker cannot follow.
         return list[annotation_of(ft.inner)]  # type: ignore[misc]
     if isinstance(ft, JsonType):
         return dict[str, Any]

@@ -17,7 +17,7 @@ from atdata.lexicon.definitions import ATTESTATION_KINDS
 from atdata.lexicon.formats import datetime_text
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS
 from atdata.network.refs import StrongRef
-from atdata.schema.values import encode_value
+from atdata.schema.value_objects import encode_value
 
 _DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

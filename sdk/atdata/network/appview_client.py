@@ -35,8 +35,8 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class _IndexedRecord:
-    """What every indexed schema or lens view has: its address, author and name@version."""
+class _Indexed:
+    """What every indexed view has: its address, author, when it was indexed and its name."""
 
     uri: str
     cid: str
@@ -44,6 +44,12 @@ class _IndexedRecord:
     handle: str | None
     indexed_at: str
     name: str
+
+
+@dataclass(frozen=True)
+class _IndexedRecord(_Indexed):
+    """What every indexed schema or lens view has besides: its version (name@version)."""
+
     version: str
 
     @property
@@ -118,15 +124,9 @@ class LensView(_IndexedRecord):
 
 
 @dataclass(frozen=True)
-class DatasetView:
+class DatasetView(_Indexed):
     """A dataset record as indexed; ``path`` lists the lenses to its queried schema (convertible lists)."""
 
-    uri: str
-    cid: str
-    author: str
-    handle: str | None
-    indexed_at: str
-    name: str
     schema: StrongRef
     path: tuple[StrongRef, ...]
     record: dict[str, Any] = field(repr=False)

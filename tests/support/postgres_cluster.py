@@ -1,10 +1,8 @@
-"""A throwaway PostgreSQL cluster on a free loopback port, for the appview tests and benchmarks.
-
-PostgreSQL refuses to run as root, so under root the cluster belongs to the ``postgres`` user.
-"""
+"""A throwaway PostgreSQL cluster on loopback, for the tests and the benchmarks (real PostgreSQL)."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -13,14 +11,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from atdata.network.loopback import free_port
 
 
-def postgres_bin() -> Path:
-    """The directory of the server binaries (``initdb``, ``postgres``) of the newest installed version."""
+def _postgres_bin() -> Path:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
     if not candidates and shutil.which("initdb"):
         candidates = [shutil.which("initdb") or ""]
@@ -29,14 +25,14 @@ def postgres_bin() -> Path:
     return Path(candidates[0]).parent
 
 
-@contextmanager
-def postgres_cluster(*, durable: bool = False) -> Iterator[str]:
-    """Start a fresh cluster and yield its admin URL; stop and delete it afterwards.
+@contextlib.contextmanager
+def postgres_cluster(**settings: str) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free loopback port (``settings``: server settings, as
+    ``-c key=value``); yields its admin URL and removes the cluster afterwards.
 
-    ``durable=False`` turns fsync off (tests: durability across OS crashes is not under test);
-    benchmarks keep the server's defaults.
+    PostgreSQL refuses to run as root, so under root the cluster belongs to the ``postgres`` user.
     """
-    bin_dir = postgres_bin()
+    bin_dir = _postgres_bin()
     as_user: list[str] = []
     root = Path(tempfile.mkdtemp(prefix="atdata-pg-"))
     if os.geteuid() == 0:
@@ -51,7 +47,6 @@ def postgres_cluster(*, durable: bool = False) -> Iterator[str]:
         capture_output=True,
     )
     port = free_port()
-    settings = [] if durable else ["-c", "fsync=off"]
     server = subprocess.Popen(
         [
             *as_user,
@@ -64,7 +59,9 @@ def postgres_cluster(*, durable: bool = False) -> Iterator[str]:
             "127.0.0.1",
             "-k",
             str(sock),
-            *settings,
+            "-c",
+            "fsync=off",  # a test cluster: durability across OS crashes is not under test
+            *(arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

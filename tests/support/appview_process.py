@@ -28,6 +28,7 @@ class AppviewProcess:
     url: str
     process: subprocess.Popen[bytes]
     log_file: Path
+    role: str = "all"
 
     def log(self, last: int = 4000) -> str:
         return self.log_file.read_text(errors="replace")[-last:]
@@ -38,9 +39,15 @@ class AppviewProcess:
         except httpx.HTTPError:
             return False
 
+    def ready(self) -> bool:
+        """Answers queries; an ingester (no HTTP) has started following its firehoses."""
+        if self.role == "ingest":
+            return "following the firehose" in self.log(last=1_000_000)
+        return self.answers()
+
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        while not self.answers():
+        while not self.ready():
             if self.process.poll() is not None:
                 raise AppviewProcessError(f"the appview exited with {self.process.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
@@ -73,12 +80,14 @@ def start(
     port: int | None = None,
     extra: Sequence[str] = (),
     wait: bool = True,
+    role: str = "all",
 ) -> AppviewProcess:
-    """Start ``atdata appview serve --db DB`` on 127.0.0.1 (a free port unless given), appending its
-    output to ``log_file``; with ``wait``, return once it answers describeService."""
+    """Start ``atdata appview serve --db DB --role ROLE`` on 127.0.0.1 (a free port unless given),
+    appending its output to ``log_file``; with ``wait``, return once it answers describeService (an
+    ingester: once it follows its firehoses)."""
     url = f"http://127.0.0.1:{port or free_port()}"
     cmd = [sys.executable, "-m", "atdata.cli.main", "appview", "serve", "--db", db]
-    cmd += ["--port", url.rsplit(":", 1)[1]]
+    cmd += ["--port", url.rsplit(":", 1)[1], "--role", role]
     for host in pds:
         cmd += ["--pds", host]
     for relay in relays:
@@ -90,7 +99,7 @@ def start(
     cmd += list(extra)
     with open(log_file, "ab") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    appview = AppviewProcess(url, process, log_file)
+    appview = AppviewProcess(url, process, log_file, role)
     if wait:
         try:
             appview.wait_ready()

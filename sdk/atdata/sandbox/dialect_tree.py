@@ -1,10 +1,8 @@
-"""The static check of lens code against the dialect (see :mod:`atdata.sandbox.dialect`).
+"""The tree check of lens code against the dialect: libcst's parse, walked by :class:`_Checker`.
 
-:func:`validate_source` is pure: it never runs the code and never raises on bad code; it returns
-every :class:`~atdata.errors.Violation` it finds. A tokenizer pass bounds size, nesting and
-operator chains *before* anything parses the code (:mod:`atdata.sandbox.gate`), and libcst then
-parses it in a locked-down child process (:mod:`atdata.sandbox.checker`), because libcst's native
-parser has crashed whole processes on pathological input instead of raising.
+It runs only where a parser crash is harmless, in the dialect check's child process (or a lens
+worker, already the sandbox): :func:`atdata.sandbox.dialect_check.validate_source` is the entry
+point, and only this module imports libcst.
 """
 
 from __future__ import annotations
@@ -17,26 +15,11 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from atdata.errors import LensValidationError, Violation
+from atdata.errors import Violation
 from atdata.sandbox import dialect as d
-from atdata.sandbox.checker import tree_violations
-from atdata.sandbox.gate import error_position, gate_text
+from atdata.sandbox.gate import error_position
 
 _MODULE_FUNCTIONS = {"get": 1, "put": 2}
-
-
-def validate_source(source: str, *, filename: str = "<lens>") -> list[Violation]:
-    """Every place ``source`` leaves the lens dialect, sorted by position; empty when it is clean.
-
-    The lexical gate runs here; the parse and tree check run in the checker child
-    (:mod:`atdata.sandbox.checker`), whose crash or timeout is reported as a violation.
-    """
-    del filename  # kept in the signature so callers can name the file in future messages
-    gate, fatal = gate_text(source)
-    if fatal:
-        return gate
-    found = gate + tree_violations(source)
-    return sorted(set(found), key=lambda v: (v.line, v.column, v.reason))
 
 
 def tree_violations_here(source: str) -> list[Violation]:
@@ -53,13 +36,6 @@ def tree_violations_here(source: str) -> list[Violation]:
     except (RecursionError, MemoryError):
         return [Violation(1, 0, "code is too deeply nested to check")]
     return checker.violations + _compile_problems(source)
-
-
-def check_source(source: str, *, filename: str = "<lens>") -> None:
-    """Raise :class:`~atdata.errors.LensValidationError` listing every violation, if any."""
-    violations = validate_source(source, filename=filename)
-    if violations:
-        raise LensValidationError(filename, violations)
 
 
 def _compile_problems(source: str) -> list[Violation]:

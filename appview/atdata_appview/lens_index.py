@@ -1,0 +1,487 @@
+"""The lens index: the store's valid lenses as a compact in-memory graph, kept current.
+
+Nodes are schema at-uris; an edge is a lens whose record is served and whose code passed the sandbox
+validator. Edges are keyed by the lens record's at-uri, never by its CID: two authors publishing
+byte-identical lens records (one CID) are two edges, each filtered by trust in its own author.
+
+At network scale (100,000 schemas, 1,000,000 lenses) an object per lens would cost gigabytes and
+seconds, so the index holds integers: schema, author and CID strings are interned once, an edge is a
+row of ``array`` columns (source, target, author, and the CIDs its record names), and the adjacency is
+CSR (sorted with numpy) plus a small overlay of the edges added since, folded in once it grows. Trust
+filtering compares author ids; a removed edge is only marked dead.
+
+Path answers follow :class:`atdata.lenses.graph.LensGraph` exactly (fewest hops, then the
+lexicographically smallest sequence of edge ids, here lens uris; every appview edge costs 1): a
+bidirectional BFS fixes the hop count, then the path is chosen greedily among the shortest ones.
+Answers are cached per graph version.
+
+Kept current in-process (the ingest calls :meth:`GraphService.on_change` after each committed batch)
+or, in an API process that does not ingest, by :meth:`GraphService.follow`: the store's change log,
+woken by PostgreSQL LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from atdata.errors import LensPathError
+from atdata.lenses.graph import LensFilter
+from atdata.lexicon.nsid import LENS
+from atdata_appview.store import Store
+
+log = logging.getLogger(__name__)
+
+_REACHABLE_SHOWN = 25
+_REACHABLE_COUNTED = 1000  # an error message need not walk a 100,000-schema component to count it
+_OVERLAY_FOLD = 4096  # edges added since the CSR was built before it is rebuilt
+_CACHE_SIZE = 20_000  # path answers kept per graph version
+_FULL_RELOAD = "*"
+_CHANGED = object()  # a change that may touch every lens (an account's visibility changed)
+
+
+@dataclass(frozen=True)
+class LensInfo:
+    uri: str
+    cid: str
+    author: str
+    source_uri: str
+    source_cid: str
+    target_uri: str
+    target_cid: str
+
+
+GraphRow = tuple[str, str, str, str]  # what the graph keeps of a lens: uri, author, source uri, target uri
+
+
+class _Interned:
+    """Strings numbered in order of first sight."""
+
+    __slots__ = ("ids", "names")
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def id(self, name: str) -> int:
+        i = self.ids.get(name)
+        if i is None:
+            i = self.ids[name] = len(self.names)
+            self.names.append(name)
+        return i
+
+    def ids_of(self, names: Iterable[str]) -> array[int]:
+        ids, known = self.ids, len(self.ids)
+        out = array("i", [ids.setdefault(n, len(ids)) for n in names])
+        if len(ids) > known:
+            self.names += itertools.islice(ids, known, None)  # dicts keep insertion order: id order
+        return out
+
+
+class _Policy:
+    """A :class:`LensFilter` compiled against one graph: author ids and edge ids."""
+
+    __slots__ = ("all", "attested", "authors", "max_hops")
+
+    def __init__(self, policy: LensFilter | None, graph: CompactLensGraph) -> None:
+        policy = policy or LensFilter()
+        self.all = policy.authors is None and policy.attested is None
+        self.authors = {graph.authors.ids[a] for a in policy.authors or () if a in graph.authors.ids}
+        self.attested = {graph.edge_of[u] for u in policy.attested or () if u in graph.edge_of}
+        self.max_hops = policy.max_hops
+
+
+class CompactLensGraph:
+    """Schemas and lenses as integers; not thread-safe (:class:`GraphService` locks around it)."""
+
+    def __init__(self) -> None:
+        self.nodes = _Interned()
+        self.authors = _Interned()
+        self.src = array("i")
+        self.dst = array("i")
+        self.author = array("i")
+        self.alive = bytearray()
+        self.uris: list[str] = []
+        self.edge_of: dict[str, int] = {}  # live edges by lens uri
+        self._csr_edges = 0  # edges [0, _csr_edges) are in the CSR arrays, the rest in the overlay
+        self._out_ptr: list[int] = [0]
+        self._out = array("i")
+        self._in_ptr: list[int] = [0]
+        self._in = array("i")
+        self._extra_out: dict[int, list[int]] = {}
+        self._extra_in: dict[int, list[int]] = {}
+
+    # --- building -------------------------------------------------------------------------
+    @classmethod
+    def build(cls, rows: Iterable[GraphRow], batch: int = 50_000) -> CompactLensGraph:
+        """The graph of ``rows``, a column at a time (C loops: a million lenses in seconds)."""
+        g = cls()
+        it = iter(rows)
+        while chunk := list(itertools.islice(it, batch)):
+            uris, authors, sources, targets = zip(*chunk, strict=True)
+            first = len(g.uris)
+            g.uris += uris
+            g.src.extend(g.nodes.ids_of(sources))
+            g.dst.extend(g.nodes.ids_of(targets))
+            g.author.extend(g.authors.ids_of(authors))
+            g.alive.extend(b"\x01" * len(chunk))
+            g.edge_of.update(zip(uris, range(first, first + len(chunk)), strict=True))
+        g._fold()
+        return g
+
+    def _append(self, row: GraphRow) -> int:
+        uri, author, source_uri, target_uri = row
+        e = len(self.uris)
+        self.uris.append(uri)
+        self.src.append(self.nodes.id(source_uri))
+        self.dst.append(self.nodes.id(target_uri))
+        self.author.append(self.authors.id(author))
+        self.alive.append(1)
+        self.edge_of[uri] = e
+        return e
+
+    def _fold(self) -> None:
+        """Rebuild the CSR arrays over every edge (dead ones are skipped by ``alive``)."""
+        n, m = len(self.nodes.names), len(self.uris)
+        src = np.frombuffer(self.src, dtype=np.int32) if m else np.zeros(0, np.int32)
+        dst = np.frombuffer(self.dst, dtype=np.int32) if m else np.zeros(0, np.int32)
+        for ends, attr in ((src, "out"), (dst, "in")):
+            order = np.argsort(ends, kind="stable").astype(np.int32)
+            ptr = np.zeros(n + 1, np.int64)
+            np.cumsum(np.bincount(ends, minlength=n), out=ptr[1:])
+            setattr(self, f"_{attr}", array("i", order.tobytes()))
+            setattr(self, f"_{attr}_ptr", ptr.tolist())
+        self._csr_edges = m
+        self._extra_out.clear()
+        self._extra_in.clear()
+
+    def add(self, row: GraphRow) -> None:
+        self.remove(row[0])
+        e = self._append(row)
+        self._extra_out.setdefault(self.src[e], []).append(e)
+        self._extra_in.setdefault(self.dst[e], []).append(e)
+        if len(self.uris) - self._csr_edges > _OVERLAY_FOLD:
+            self._fold()
+
+    def remove(self, uri: str) -> bool:
+        e = self.edge_of.pop(uri, None)
+        if e is None:
+            return False
+        self.alive[e] = 0
+        return True
+
+    def __len__(self) -> int:
+        return len(self.edge_of)
+
+    # --- adjacency ------------------------------------------------------------------------
+    def _out_edges(self, u: int) -> Iterable[int]:
+        ptr = self._out_ptr
+        base = self._out[ptr[u] : ptr[u + 1]] if u + 1 < len(ptr) else ()
+        extra = self._extra_out.get(u)
+        return [*base, *extra] if extra else base
+
+    def _in_edges(self, v: int) -> Iterable[int]:
+        ptr = self._in_ptr
+        base = self._in[ptr[v] : ptr[v + 1]] if v + 1 < len(ptr) else ()
+        extra = self._extra_in.get(v)
+        return [*base, *extra] if extra else base
+
+    def _allowed(self, policy: _Policy) -> Callable[[int], bool]:
+        alive = self.alive
+        if policy.all:
+            return alive.__getitem__  # type: ignore[return-value]
+        author, authors, attested = self.author, policy.authors, policy.attested
+        return lambda e: bool(alive[e]) and (author[e] in authors or e in attested)
+
+    # --- queries --------------------------------------------------------------------------
+    def path(self, source: str, target: str, policy: _Policy) -> list[int]:
+        """Edge ids of the best path (see the module docstring); LensPathError when there is none."""
+        if source == target:
+            return []
+        s, t = self.nodes.ids.get(source), self.nodes.ids.get(target)
+        if s is None or t is None:
+            missing = source if s is None else target
+            raise LensPathError(
+                f"no lens path from {source} to {target}: no lens reads or writes {missing}",
+                reachable=self._reachable_names(s, policy)[0] if s is not None else [],
+            )
+        found = self._search(s, t, policy)
+        if found is None:
+            hops = f" within {policy.max_hops} hop(s)" if policy.max_hops is not None else ""
+            reachable, count = self._reachable_names(s, policy)
+            raise LensPathError(
+                f"no lens path from {source} to {target}{hops} under the trust policy "
+                f"({count} schema(s) reachable; the nearest are listed)",
+                reachable=reachable,
+            )
+        return found
+
+    def reachable(self, s: int, policy: _Policy, stop_after: int | None = None) -> list[int]:
+        """Nodes reachable from ``s`` by layers, each sorted by name; stops after the layer that
+        passes ``stop_after``."""
+        ok, dst, names = self._allowed(policy), self.dst, self.nodes.names
+        limit = policy.max_hops
+        seen = {s}
+        layer = [s]
+        order: list[int] = []
+        depth = 0
+        while layer and (limit is None or depth < limit) and (stop_after is None or len(order) < stop_after):
+            nxt: list[int] = []
+            for u in layer:
+                for e in self._out_edges(u):
+                    v = dst[e]
+                    if v not in seen and ok(e):
+                        seen.add(v)
+                        nxt.append(v)
+            nxt.sort(key=names.__getitem__)
+            order.extend(nxt)
+            layer = nxt
+            depth += 1
+        return order
+
+    def _reachable_names(self, s: int, policy: _Policy) -> tuple[list[str], str]:
+        found = self.reachable(s, policy, stop_after=_REACHABLE_COUNTED)
+        count = f"at least {len(found)}" if len(found) >= _REACHABLE_COUNTED else str(len(found))
+        return [self.nodes.names[n] for n in found[:_REACHABLE_SHOWN]], count
+
+    def _search(self, s: int, t: int, policy: _Policy) -> list[int] | None:
+        ok, src, dst = self._allowed(policy), self.src, self.dst
+        limit = policy.max_hops
+        fdist = {s: 0}
+        bdist = {t: 0}
+        fl, bl = [s], [t]
+        fr = br = 0  # radius of each completely expanded side
+        meeting: list[int] = []  # edges u->v with fdist[u] == fr and bdist[v] == br
+        while fl and bl and not meeting:
+            if limit is not None and fr + br + 1 > limit:
+                return None
+            nxt: list[int] = []
+            if len(fl) <= len(bl):
+                for u in fl:
+                    for e in self._out_edges(u):
+                        v = dst[e]
+                        if v in bdist:
+                            if bdist[v] == br and ok(e):
+                                meeting.append(e)
+                        elif v not in fdist and ok(e):
+                            fdist[v] = fr + 1
+                            nxt.append(v)
+                if not meeting:
+                    fl, fr = nxt, fr + 1
+            else:
+                for v in bl:
+                    for e in self._in_edges(v):
+                        u = src[e]
+                        if u in fdist:
+                            if fdist[u] == fr and ok(e):
+                                meeting.append(e)
+                        elif u not in bdist and ok(e):
+                            bdist[u] = br + 1
+                            nxt.append(u)
+                if not meeting:
+                    bl, br = nxt, br + 1
+        if not meeting:
+            return None
+        return self._smallest_shortest(s, meeting, fdist, bdist, fr, ok)
+
+    def _smallest_shortest(
+        self,
+        s: int,
+        meeting: list[int],
+        fdist: dict[int, int],
+        bdist: dict[int, int],
+        fr: int,
+        ok: Callable[[int], bool],
+    ) -> list[int]:
+        """The shortest path whose lens uris are lexicographically smallest. Every shortest path
+        crosses one meeting edge; the forward nodes that lead to one are marked layer by layer back
+        to the source, after which choosing the smallest next uri at each step is exact."""
+        src, dst, uris = self.src, self.dst, self.uris
+        leads: list[set[int]] = [set() for _ in range(fr + 1)]  # leads[i]: nodes at depth i on a path
+        leads[fr] = {src[e] for e in meeting}
+        for depth in range(fr, 0, -1):
+            leads[depth - 1] = {
+                src[e]
+                for v in leads[depth]
+                for e in self._in_edges(v)
+                if fdist.get(src[e]) == depth - 1 and ok(e)
+            }
+        path: list[int] = []
+        x = s
+        for depth in range(fr):
+            e = min(
+                (
+                    e
+                    for e in self._out_edges(x)
+                    if dst[e] in leads[depth + 1] and fdist.get(dst[e]) == depth + 1 and ok(e)
+                ),
+                key=uris.__getitem__,
+            )
+            path.append(e)
+            x = dst[e]
+        e = min((e for e in meeting if src[e] == x), key=uris.__getitem__)
+        path.append(e)
+        x = dst[e]
+        while bdist[x] > 0:
+            step = bdist[x] - 1
+            e = min(
+                (e for e in self._out_edges(x) if bdist.get(dst[e]) == step and ok(e)), key=uris.__getitem__
+            )
+            path.append(e)
+            x = dst[e]
+        return path
+
+
+class GraphService:
+    """The lens index of one appview process: built from the store, kept current, answers cached."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.RLock()
+        self._graph = CompactLensGraph()
+        self.version = 0  # bumped on every change; keys the answer cache
+        self._cache: dict[tuple[object, ...], list[int] | LensPathError] = {}
+        self._cache_version = -1
+        self.change_id = 0  # the last entry of the store's change log applied (see follow)
+
+    def load(self) -> None:
+        change_id = self.store.last_change_id()  # read first: whatever commits later is caught up on
+        graph = CompactLensGraph.build(self.store.iter_lens_graph())
+        with self._lock:
+            self._graph = graph
+            self.version += 1
+            self.change_id = max(self.change_id, change_id)
+
+    def on_change(self, changed: set[str]) -> None:
+        """Called after a commit with the record uris (or ``*``) it touched."""
+        if _FULL_RELOAD in changed:
+            self.load()  # an account changed visibility: every lens of it may have come or gone
+            return
+        lenses = sorted(uri for uri in changed if f"/{LENS}/" in uri)
+        if not lenses:
+            return
+        rows = {row[0]: row for row in self.store.lens_edges_of(lenses)}
+        with self._lock:
+            for uri in lenses:
+                row = rows.get(uri)
+                if row is not None:
+                    self._graph.add((row[0], row[2], row[3], row[5]))
+                else:
+                    self._graph.remove(uri)
+            self.version += 1
+
+    def follow(self, stop: threading.Event, poll: float = 5.0) -> None:
+        """Keep this index current from the store's change log until ``stop`` is set (an API process
+        that does not ingest; call :meth:`load` first). Wakes on each notification (PostgreSQL
+        LISTEN/NOTIFY), every ``poll`` seconds and after a lost connection, and applies the entries
+        after the last one applied; a log pruned past that point means a full reload."""
+        for _ in self.store.change_wakeups(stop, poll):
+            try:
+                self.catch_up()
+            except Exception:  # keep serving the graph we have; the next wakeup retries
+                log.exception("applying the store's change log to the lens index failed")
+
+    def catch_up(self) -> None:
+        while True:
+            changes, complete = self.store.changes_since(self.change_id)
+            if not complete:
+                log.info("the change log was pruned past entry %d: reloading the lens index", self.change_id)
+                self.load()
+                return
+            if not changes:
+                return
+            touched: set[str] = set().union(*(uris for _, uris in changes))
+            self.on_change(touched)
+            self.change_id = max(self.change_id, changes[-1][0])
+
+    # --- queries ---------------------------------------------------------------------------
+    def path(self, source: str, target: str, policy: LensFilter | None = None) -> list[LensInfo]:
+        """Raises :class:`~atdata.errors.LensPathError` when there is none."""
+        key = (
+            source,
+            target,
+            policy.authors if policy else None,
+            policy.attested if policy else None,
+            policy.max_hops if policy else None,
+        )
+        for _ in range(3):
+            with self._lock:
+                if self._cache_version != self.version:
+                    self._cache.clear()
+                    self._cache_version = self.version
+                found = self._cache.get(key)
+                if found is None:
+                    graph = self._graph
+                    try:
+                        uris = [graph.uris[e] for e in graph.path(source, target, _Policy(policy, graph))]
+                        found = self._lenses(uris)
+                    except LensPathError as e:
+                        found = e
+                    if len(self._cache) >= _CACHE_SIZE:
+                        self._cache.clear()
+                    self._cache[key] = found
+            if isinstance(found, LensPathError):
+                raise LensPathError(str(found), reachable=found.reachable)
+            if found is not _CHANGED:
+                return list(found)
+        raise LensPathError(f"the lenses from {source} to {target} keep changing; ask again", reachable=[])
+
+    def _lenses(self, uris: list[str]) -> tuple[LensInfo, ...] | object:
+        """The lenses of a path as the store holds them now (the graph keeps no CIDs: they would
+        double its size); ``_CHANGED`` when one has just gone (the graph follows, the search reruns)."""
+        rows = {row[0]: row for row in self.store.lens_edges_of(uris)}
+        gone = {u for u in uris if u not in rows}
+        if gone:
+            self.on_change(gone)
+            return _CHANGED
+        return tuple(LensInfo(*rows[u]) for u in uris)
+
+    def reachable(self, source: str, policy: LensFilter | None = None) -> list[str]:
+        with self._lock:
+            graph = self._graph
+            s = graph.nodes.ids.get(source)
+            if s is None:
+                return []
+            return [graph.nodes.names[n] for n in graph.reachable(s, _Policy(policy, graph))]
+
+    def current(self, refs: set[tuple[str, str]]) -> frozenset[str]:
+        """The lens uris among ``refs`` (uri, cid) whose current record has that CID: what an
+        attestation (a strong ref) vouches for, as edge ids for :class:`LensFilter` ``attested``."""
+        lenses = sorted({uri for uri, _ in refs if f"/{LENS}/" in uri})
+        current = {row[0]: row[1] for row in self.store.lens_edges_of(lenses)}
+        return frozenset(uri for uri, cid in refs if current.get(uri) == cid)
+
+    def lens(self, uri: str) -> LensInfo | None:
+        rows = self.store.lens_edges_of([uri])
+        return LensInfo(*rows[0]) if rows else None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._graph)
+
+
+class ChangePublisher:
+    """The ingest's listener that appends each committed batch's uris to the store's change log, for
+    the API processes following it. A failed append is not lost: the next one asks every follower to
+    reload (``*``), since what it touched is no longer known."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._missed = False
+
+    def __call__(self, changed: set[str]) -> None:
+        with self._lock:
+            uris = {_FULL_RELOAD} if self._missed else changed
+            try:
+                self.store.log_change(uris)
+                self._missed = False
+            except Exception:
+                log.exception("appending to the change log failed; the next entry reloads every lens index")
+                self._missed = True

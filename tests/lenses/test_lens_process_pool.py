@@ -1,0 +1,89 @@
+"""Process-isolated lens chains keep their workers: across batches, epochs and Lens objects, and
+``as_type`` reads ahead of them (the next chunks are sent while the workers compute)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lens_types import BathApplicationFrame, Thumbnail, bath_application, frame
+
+import atdata
+from atdata.errors import LensExecutionError
+
+THUMBNAIL_CODE = (
+    "import numpy as np\n"
+    "def get(s):\n"
+    "    return {'compound': s.applied_compound, 'pixels': np.ascontiguousarray(s.image[::2, ::2])}\n"
+)
+
+
+def _lens(code: str = THUMBNAIL_CODE) -> atdata.Lens[BathApplicationFrame, Thumbnail]:
+    return atdata.Lens.from_source(code, source=BathApplicationFrame, target=Thumbnail, isolation="process")
+
+
+def _pids(lens: atdata.Lens[Any, Any]) -> set[int]:
+    return {p for seg in lens._chain().segments for prog in seg.programs for p in prog.worker_pids}
+
+
+def test_a_closed_lens_leaves_its_workers_to_the_next_lens_of_the_same_code() -> None:
+    view = bath_application(frame(1))
+    first = _lens()
+    want = first(view)
+    pids = _pids(first)
+    first.close()
+    with _lens() as second:
+        assert second(view) == want
+        assert _pids(second) == pids
+
+
+def test_lenses_of_different_code_do_not_share_workers() -> None:
+    view = bath_application(frame(1))
+    other = THUMBNAIL_CODE.replace("[::2, ::2]", "[::1, ::1]")
+    with _lens() as a, _lens(other) as b:
+        a(view), b(view)
+        assert _pids(a).isdisjoint(_pids(b))
+
+
+def test_as_type_through_a_process_keeps_its_workers_over_epochs_and_delivers_in_order(
+    tmp_path: Path,
+) -> None:
+    with atdata.ShardWriter(str(tmp_path / "f-%06d.tar"), maxcount=1000) as sink:
+        for i in range(300):
+            sink.write(bath_application(frame(i)))
+    ds = atdata.Dataset[BathApplicationFrame](str(tmp_path / "f-000000.tar"))
+    with _lens() as lens:
+        assert lens.pipeline_depth >= 2
+        thumbs = ds.as_type(Thumbnail, lens=lens, chunk=16)
+        seen = []
+        for _epoch in range(2):
+            got = [t.pixels[0, 0] for t in thumbs.ordered()]
+            assert got == [float(i) for i in range(300)]
+            seen.append(_pids(lens))
+    assert seen[0] == seen[1] and seen[0]
+
+
+def test_as_type_read_ahead_skips_exactly_the_failing_sample(tmp_path: Path) -> None:
+    code = (
+        "def get(s):\n"
+        "    if s.t_index == 37:\n"
+        "        raise ValueError('no')\n"
+        "    return {'compound': s.applied_compound, 'pixels': s.image}\n"
+    )
+    with atdata.ShardWriter(str(tmp_path / "f-%06d.tar"), maxcount=1000) as sink:
+        for i in range(100):
+            sink.write(bath_application(frame(i)))
+    ds = atdata.Dataset[BathApplicationFrame](str(tmp_path / "f-000000.tar"))
+    with _lens(code) as lens:
+        got = [
+            int(t.pixels[0, 0]) for t in ds.as_type(Thumbnail, lens=lens, chunk=8, on_error="skip").ordered()
+        ]
+        assert got == [i for i in range(100) if i != 37]
+        raised = ds.as_type(Thumbnail, lens=lens, chunk=8)
+        delivered = []
+        try:
+            for t in raised.ordered():
+                delivered.append(int(t.pixels[0, 0]))
+        except LensExecutionError as e:
+            assert "ValueError: no" in e.reason
+        assert delivered == list(range(37))

@@ -1,0 +1,1 @@
+"""Test and benchmark machinery (never imported by the product packages)."""
