@@ -19,8 +19,10 @@ numpy arrays of plain dtypes, lists, str-keyed dicts, nested sample types as nes
 which with ``LensStep(source_shape=RecordShape.of(spec))`` to have them seen as records).
 
 Process isolation sends items in batches (at most a few thousand items or tens of MiB each, no
-pickles) to fresh, locked-down worker processes; a run of several batches is spread over up to
-``workers`` of them. A program is not meant to be shared between threads.
+pickles; arrays through shared memory the worker maps read-only) to fresh, locked-down worker
+processes, reused for every batch; a run of several batches is spread over up to ``workers`` of
+them, and ``program.submit(items, keys)`` sends a batch and returns, its ``.result()`` read later
+(:mod:`atdata.sandbox.process`). A program is not meant to be shared between threads.
 
 Any failure inside lens code or a broken limit raises
 :class:`~atdata.errors.LensExecutionError` naming the lens, the sample key and the reason; the
