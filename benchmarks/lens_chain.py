@@ -11,7 +11,7 @@ does), and end to end, reading shards with ``Dataset.as_type`` (the baseline rea
 shards and applies the functions). Goals (issue 18): process >= 0.7x native for the chain alone,
 and as_type through processes >= 0.8x of as_type inline end to end.
 
-    python benchmarks/lens_chain.py [--samples 20000] [--batch 256] [--repeats 3]
+    python benchmarks/lens_chain.py [--samples 20000] [--batch 256] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=CHUNK, help="samples per call (default: as_type's)")
-    ap.add_argument("--repeats", type=int, default=3, help="best of this many runs each (default 3)")
+    ap.add_argument("--repeats", type=int, default=5, help="best of this many runs each (default 5)")
     args = ap.parse_args()
     samples = make_samples(args.samples)
     keys = [f"k{i}" for i in range(len(samples))]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +44,44 @@ _ORDERS: dict[str, str] = {
 
 def now_iso() -> str:
     return datetime_text(timespec="microseconds")
+
+
+@dataclass
+class LensGraphColumns:
+    """The lens graph as the store numbers it (see :meth:`Store.lens_graph`)."""
+
+    schemas: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    uris: list[str] = field(default_factory=list)
+    sources: array[int] = field(default_factory=lambda: array("i"))
+    targets: array[int] = field(default_factory=lambda: array("i"))
+    edge_authors: array[int] = field(default_factory=lambda: array("i"))
+
+    @classmethod
+    def of(cls, batches: Iterator[list[tuple[int, int, int, int, str]]]) -> LensGraphColumns:
+        out = cls()
+        named: tuple[list[tuple[int, str]], list[tuple[int, str]]] = ([], [])
+        for rows in batches:
+            if rows[0][0] == rows[-1][0] == 2 and all(r[0] == 2 for r in rows):
+                _, sources, targets, authors, uris = zip(*rows, strict=True)
+                out.uris += uris
+                out.sources.extend(array("i", sources))
+                out.targets.extend(array("i", targets))
+                out.edge_authors.extend(array("i", authors))
+                continue
+            for kind, x, y, z, text in rows:
+                if kind == 2:
+                    out.uris.append(text)
+                    out.sources.append(x)
+                    out.targets.append(y)
+                    out.edge_authors.append(z)
+                else:
+                    named[kind].append((x, text))
+        for names, pairs in ((out.schemas, named[0]), (out.authors, named[1])):
+            names.extend([""] * len(pairs))
+            for i, text in pairs:
+                names[i] = text
+        return out
 
 
 @dataclass(frozen=True)
@@ -592,23 +631,36 @@ class Store:
         rows = self._query(f"{self._LENS_EDGES} AND d.uri IN ({marks})", list(uris))
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
+    # The graph's edges with their schemas and authors already numbered by the database (hash joins
+    # in C), so that an API process builds its index from integers; names come first in the stream,
+    # as rows (kind 0: schema, 1: author) beside the edges (kind 2).
     _LENS_GRAPH = (
-        "SELECT d.uri, d.did, d.source_uri, d.target_uri FROM lenses d JOIN records r ON r.uri = d.uri"
-        f" LEFT JOIN repos p ON p.did = d.did WHERE {_SERVED} AND d.code_ok = 1"
+        # Only valid records have derived rows (Tx.put_record), so the wide records table is not read.
+        "WITH e AS MATERIALIZED (SELECT d.uri, d.did, d.source_uri, d.target_uri"
+        " FROM lenses d LEFT JOIN repos p ON p.did = d.did"
+        " WHERE COALESCE(p.status, 'active') = 'active' AND d.code_ok = 1),"
+        " n AS MATERIALIZED (SELECT u, row_number() OVER () - 1 AS i"
+        " FROM (SELECT source_uri AS u FROM e UNION SELECT target_uri FROM e) x),"
+        " a AS MATERIALIZED (SELECT did, row_number() OVER () - 1 AS i"
+        " FROM (SELECT DISTINCT did FROM e) y)"
+        " SELECT 0, i, 0, 0, u FROM n"
+        " UNION ALL SELECT 1, i, 0, 0, did FROM a"
+        " UNION ALL SELECT 2, s.i, t.i, a.i, e.uri FROM e JOIN n s ON s.u = e.source_uri"
+        " JOIN n t ON t.u = e.target_uri JOIN a ON a.did = e.did"
     )
 
-    def iter_lens_graph(self, batch: int = 50_000) -> Iterator[tuple[str, str, str, str]]:
-        """(uri, did, source uri, target uri) of every edge of :meth:`lens_edges`, streamed ``batch``
-        rows at a time (a million lenses never sit in memory as rows all at once)."""
-        with self._use(write=False) as conn:
-            cur = self._stream(conn)
-            cur.execute(self._LENS_GRAPH)
-            while rows := cur.fetchmany(batch):
-                yield from rows
+    def lens_graph(self, batch: int = 50_000) -> LensGraphColumns:
+        """Every edge of :meth:`lens_edges` as columns: schema and author names (by id), and per edge
+        its uri, source and target schema ids and author id; streamed ``batch`` rows at a time."""
+        return LensGraphColumns.of(self._batches(self._LENS_GRAPH, batch))
 
-    def _stream(self, conn: Any) -> Any:
-        """A cursor that fetches a large result in parts (a server-side cursor where there is one)."""
-        return conn.cursor()
+    def _batches(self, sql: str, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of a large result, ``batch`` at a time (never all in memory at once)."""
+        with self._use(write=False) as conn:
+            cur = conn.cursor()
+            cur.execute(sql)
+            while rows := cur.fetchmany(batch):
+                yield rows
 
     # --- the change log (API processes that do not ingest follow it) ---------------------------
     def log_change(self, uris: set[str]) -> None:

@@ -92,13 +92,17 @@ class PostgresStore(Store):
         return "d.search_tsv @@ to_tsquery('simple', %s)", [" & ".join(f"{w}:*" for w in words)]
 
     # --- reads in parts and the change log's notifications -----------------------------------
-    def iter_lens_graph(self, batch: int = 50_000) -> Iterator[tuple[str, str, str, str]]:
+    def _batches(self, sql: str, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         with self._acquire() as conn, conn.transaction():
-            cur = conn.cursor(name="lens_graph")  # server-side: rows arrive ``batch`` at a time
+            # The planner cannot estimate CTE sizes and picks merge joins that sort a million text keys;
+            # hash joins on the numbered names are what this query needs.
+            self._execute(conn, "SET LOCAL enable_mergejoin = off")
+            self._execute(conn, "SET LOCAL work_mem = '256MB'")
+            cur = conn.cursor(name="batches")  # server-side: rows arrive ``batch`` at a time
             cur.itersize = batch
-            cur.execute(self._LENS_GRAPH)
+            cur.execute(sql)
             while rows := cur.fetchmany(batch):
-                yield from rows
+                yield rows
 
     def _lock_change_log(self, conn: Any) -> None:
         self._execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_CHANGE_LOG_LOCK_ID,))

@@ -280,7 +280,11 @@ class Lens(Generic[S, T]):
         return result
 
     def close(self) -> None:
-        """Stop any sandbox worker this lens started (it restarts on next use)."""
+        """Give back the sandbox workers this lens holds (it takes them again on next use).
+
+        Workers of process-isolated code are kept for the next lens of the same code and limits
+        (:mod:`atdata.sandbox.program_pool`, a few idle at most) and stop when the interpreter exits.
+        """
         if self._finalizer is not None:
             self._finalizer()
             self._finalizer = None

@@ -19,8 +19,10 @@ numpy arrays of plain dtypes, lists, str-keyed dicts, nested sample types as nes
 which with ``LensStep(source_shape=RecordShape.of(spec))`` to have them seen as records).
 
 Process isolation sends items in batches (at most a few thousand items or tens of MiB each, no
-pickles) to fresh, locked-down worker processes; a run of several batches is spread over up to
-``workers`` of them. A program is not meant to be shared between threads.
+pickles; arrays through shared memory the worker maps read-only) to fresh, locked-down worker
+processes, reused for every batch; a run of several batches is spread over up to ``workers`` of
+them, and ``program.submit(items, keys)`` sends a batch and returns, its ``.result()`` read later
+(:mod:`atdata.sandbox.process`). A program is not meant to be shared between threads.
 
 Any failure inside lens code or a broken limit raises
 :class:`~atdata.errors.LensExecutionError` naming the lens, the sample key and the reason; the
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 if TYPE_CHECKING:
     from atdata.sandbox.dialect_check import check_source, validate_source
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from atdata.sandbox.process import ProcessProgram
     from atdata.sandbox.spec import LensStep, Limits
 
-    Program = InlineProgram | ProcessProgram
+    Program: TypeAlias = InlineProgram | ProcessProgram
 
 # Imported on first use (PEP 562): the dialect check's child and the lens workers import modules of
 # this package, and must not pay for libcst or the process machinery they do not run; a parent
