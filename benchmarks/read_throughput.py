@@ -20,9 +20,9 @@ and the ratio to (b), with the machine's load average (other work on it lowers e
 at the end: the setting users train in, where the verifying thread of (a) competes for a core.
 
 A second table times a torch DataLoader over the same shards (``Dataset.to_torch(batch_size=64,
-tensors=True)``, persistent workers, best epoch after a warm-up one) with 1 and 2 workers; each
-worker reads and decodes its own shards. The busy processes are paused for it, since two workers
-need both cores (skipped without torch, or with ``--no-loader``).
+tensors=True)``, ``--loader-batch`` to change it, persistent workers, best epoch after a warm-up
+one) with 1 and 2 workers; each worker reads and decodes its own shards. The busy processes are
+paused for it, since two workers need both cores (skipped without torch, or with ``--no-loader``).
 """
 
 from __future__ import annotations
@@ -205,13 +205,13 @@ def signal_all(procs: list[subprocess.Popen[bytes]], sig: signal.Signals) -> Non
         proc.send_signal(sig)
 
 
-def loader(pattern: str, workers: int, epochs: int) -> float | None:
+def loader(pattern: str, workers: int, epochs: int, batch: int) -> float | None:
     """Samples/s of the best epoch of a DataLoader with ``workers`` workers (after one warm-up)."""
     try:
         from torch.utils.data import DataLoader
     except ModuleNotFoundError:
         return None
-    source = atdata.Dataset[Frame](pattern).to_torch(batch_size=64, tensors=True)
+    source = atdata.Dataset[Frame](pattern).to_torch(batch_size=batch, tensors=True)
     load = DataLoader(source, batch_size=None, num_workers=workers, persistent_workers=True)
     best = 0.0
     for epoch in range(epochs + 1):
@@ -235,6 +235,7 @@ def main() -> int:
         "--busy", type=int, default=0, help="CPU-bound processes to run beside the readers (default 0)"
     )
     parser.add_argument("--no-loader", action="store_true", help="skip the torch DataLoader table")
+    parser.add_argument("--loader-batch", type=int, default=64, help="DataLoader batch size (default 64)")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
@@ -249,7 +250,7 @@ def main() -> int:
             best, readers = run_readers(args, pattern, paths)
             if not args.no_loader:
                 signal_all(busy, signal.SIGSTOP)
-                loaders = {w: loader(pattern, w, args.repeat) for w in (1, 2)}
+                loaders = {w: loader(pattern, w, args.repeat, args.loader_batch) for w in (1, 2)}
                 signal_all(busy, signal.SIGCONT)
         finally:
             for proc in busy:
@@ -278,7 +279,8 @@ def main() -> int:
     if loaders:
         print()
         print(
-            f"torch DataLoader over the {len(paths)} shards, to_torch(batch_size=64, tensors=True), "
+            f"torch DataLoader over the {len(paths)} shards, to_torch(batch_size={args.loader_batch}, "
+            "tensors=True), "
             "best epoch after a warm-up; busy processes paused"
         )
         one = loaders[1]

@@ -17,7 +17,7 @@ from typing import Any
 
 import libipld
 from appview_network import LoopbackNetwork
-from repo_writer import (
+from support.repo_writer import (
     RepoWriter,
     SigningKey,
     commit_frame,

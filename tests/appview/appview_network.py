@@ -8,7 +8,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from repo_writer import RepoWriter, SigningKey, did_document
+from support.repo_writer import RepoWriter, SigningKey, did_document
 
 
 class _Server(ThreadingHTTPServer):

@@ -8,7 +8,7 @@ from typing import Any
 
 import appview_examples as examples
 from appview_network import LoopbackNetwork, settle
-from repo_writer import RepoWriter, commit_frame
+from support.repo_writer import RepoWriter, commit_frame
 
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
 from atdata_appview.ingest.car import cid_str

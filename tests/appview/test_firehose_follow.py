@@ -12,7 +12,7 @@ import appview_examples as examples
 import libipld
 import pytest
 from appview_network import LoopbackNetwork
-from repo_writer import RepoWriter, SigningKey, commit_frame
+from support.repo_writer import RepoWriter, SigningKey, commit_frame
 from websockets.sync.server import Server, ServerConnection, serve
 
 from atdata.lexicon.nsid import SCHEMA

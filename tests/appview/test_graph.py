@@ -59,7 +59,7 @@ def test_a_restart_rebuilds_the_same_graph_from_the_store(
 
 
 def test_lenses_of_a_taken_down_account_leave_the_graph(world: World, graph: GraphService) -> None:
-    from repo_writer import account_frame
+    from support.repo_writer import account_frame
 
     a, b = world.schema("alice.test", "A"), world.schema("alice.test", "B")
     world.lens("bob.test", "a_to_b", a, b)

@@ -19,8 +19,8 @@ import libipld
 import pytest
 from appview_hosts import FakeHost, held, node, path, repo_state, signed_export, wait_until
 from appview_network import LoopbackNetwork
-from repo_writer import RepoWriter, account_frame, commit_frame, identity_frame, sync_frame
 from support.appview_process import AppviewProcess, start
+from support.repo_writer import RepoWriter, account_frame, commit_frame, identity_frame, sync_frame
 
 from atdata.lexicon import nsid as N
 from atdata.lexicon.nsid import LENS

@@ -8,7 +8,7 @@ import appview_examples as examples
 import libipld
 import pytest
 from appview_network import LoopbackNetwork, settle
-from repo_writer import (
+from support.repo_writer import (
     RepoWriter,
     SigningKey,
     account_frame,
@@ -272,6 +272,42 @@ def test_after_an_identity_event_the_next_commit_is_checked_against_the_new_key(
     ingest.handle_frames([stale])
     assert store.record(uri(alice, schema_path("B"))) is None
     assert "signature does not match" in store.rejections()[0].reason
+
+
+def test_a_commit_after_an_identity_event_in_the_same_batch_is_checked_against_the_new_key(
+    appview: Appview, ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+) -> None:
+    alice, s = network.account(), Stream()
+    ingest.handle_frames([s.commit(alice, [("create", schema_path("A"), examples.schema("A"))])])
+    settle(appview)
+    old_key = alice.key
+    network.rotate_key(alice)
+    identity = identity_frame(10, alice.did)
+    stale = s.commit(alice, [("create", schema_path("B"), examples.schema("B"))], sign_with=old_key)
+    ingest.handle_frames([identity, stale])
+    assert store.record(uri(alice, schema_path("B"))) is None
+    assert "signature does not match" in store.rejections()[0].reason
+
+
+def test_a_record_published_twice_byte_for_byte_is_validated_once(
+    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atdata_appview.ingest import apply
+
+    validated: list[str] = []
+    real = apply.record_problems
+
+    def counting(collection: str, value: object, size: int) -> list[str]:
+        validated.append(collection)
+        return real(collection, value, size)
+
+    monkeypatch.setattr(apply, "record_problems", counting)
+    alice, bob, s = network.account("alice.test"), network.account("bob.test"), Stream()
+    same = examples.schema()
+    ingest.handle_frames([s.commit(alice, [("create", schema_path(), same)])])
+    ingest.handle_frames([s.commit(bob, [("create", schema_path(), same)])])
+    assert store.record(uri(alice, schema_path())) and store.record(uri(bob, schema_path()))
+    assert validated == [SCHEMA]
 
 
 def test_a_repo_seen_for_the_first_time_is_backfilled(

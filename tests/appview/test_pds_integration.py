@@ -16,8 +16,8 @@ from typing import Any
 import appview_examples as examples
 import httpx
 import pytest
-from repo_writer import RepoWriter, SigningKey, commit_frame
 from support.appview_process import AppviewProcess, start
+from support.repo_writer import RepoWriter, SigningKey, commit_frame
 
 from atdata.cli.main import main as atdata_main
 from atdata.lexicon.nsid import SCHEMA

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from appview_hosts import FakeHost, path
 from appview_network import LoopbackNetwork
-from repo_writer import RepoWriter
 from support.appview_process import AppviewProcess, start
+from support.repo_writer import RepoWriter
 
 from atdata.cli.main import main as atdata_main
 from atdata.lexicon import nsid as N

@@ -85,6 +85,35 @@ def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
     assert store.count("records") == 0 and store.cursor("pds") is None
 
 
+def test_the_last_write_to_a_record_in_a_transaction_wins(store: Store) -> None:
+    uri = f"at://{DID}/{SCHEMA}/Frame@1.0.0"
+    with store.transaction() as tx:
+        tx.put_record(schema_record(), schema_row())
+        tx.delete_record(uri)
+    assert store.count("records") == 0 and store.count("schemas") == 0
+    with store.transaction() as tx:
+        tx.delete_record(uri)
+        tx.put_record(schema_record(cid="bafyschema2"), schema_row())
+    rec = store.record(uri)
+    assert rec is not None and rec.cid == "bafyschema2" and store.count("schemas") == 1
+
+
+def test_a_read_inside_a_transaction_sees_its_writes_so_far(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.put_record(schema_record(), schema_row())
+        tx.reject("ws://relay.test", "a reason", did=DID)
+        assert [r.uri for r in store.records(include_unserved=True)] == [f"at://{DID}/{SCHEMA}/Frame@1.0.0"]
+        assert [r.reason for r in store.rejections(limit=5)] == ["a reason"]
+
+
+def test_deleting_a_repo_removes_the_records_written_before_in_the_same_transaction(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.upsert_repo(Repo(DID))
+        tx.put_record(schema_record(), schema_row())
+        tx.delete_repo_records(DID)
+    assert store.count("records") == 0 and store.count("schemas") == 0
+
+
 def test_the_cursor_commits_with_the_records(store: Store) -> None:
     with store.transaction() as tx:
         tx.put_record(schema_record(), schema_row())

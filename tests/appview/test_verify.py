@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from atproto_crypto.consts import P256_CURVE_ORDER, SECP256K1_CURVE_ORDER
-from repo_writer import SigningKey
+from support.repo_writer import SigningKey
 
 from atdata_appview.ingest.verify import signature_ok
 

@@ -25,6 +25,22 @@ def test_workers_leave_the_main_process_sharing_strategy_alone(frames: str) -> N
     assert torch.multiprocessing.get_sharing_strategy() == before
 
 
+def test_a_workers_tensor_batch_reaches_the_main_process_as_one_block_with_every_value(
+    frames: str,
+) -> None:
+    # One shared-memory file per batch instead of one per field (the main process maps each).
+    source = atdata.Dataset[Frame](frames).to_torch(batch_size=3, tensors=True)
+    loader = torch.utils.data.DataLoader(source, batch_size=None, num_workers=1)
+    batches = list(loader)
+    for batch in batches:
+        assert batch["image"].untyped_storage().data_ptr() == batch["index"].untyped_storage().data_ptr()
+    assert sorted(int(i) for b in batches for i in b["index"]) == list(range(10))
+    by_index = {int(i): image for b in batches for i, image in zip(b["index"], b["image"])}
+    assert all(
+        torch.equal(by_index[i], torch.arange(6, dtype=torch.float32).reshape(2, 3) + i) for i in range(10)
+    )
+
+
 def test_batches_pass_through_a_dataloader(frames: str) -> None:
     source = atdata.Dataset[Frame](frames).to_torch(batch_size=3)
     sizes = sorted(

@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 from atdata.errors import AtdataError
 from atdata.lexicon.nsid import LENS
@@ -37,12 +39,14 @@ from atdata_appview.ingest.events import (
     Snapshot,
     UnverifiedEvent,
 )
-from atdata_appview.store import Repo, Store, StoredRecord, Tx
+from atdata_appview.store import Derived, Repo, Store, StoredRecord, Tx
 
 log = logging.getLogger(__name__)
 
-# Records whose check results are kept (see Applier._checks).
+# Records whose check results are kept (see Applier._checks), and the largest record whose derived
+# row is kept with them (so that a hostile stream of large records cannot fill the memory).
 CHECKED_CACHE = 50_000
+CACHED_DERIVED_BYTES = 16 * 1024
 
 SnapshotSource = Callable[[str], Snapshot]
 ChangeListener = Callable[[set[str]], None]  # after commit: the record uris touched, or "*" for all
@@ -68,7 +72,7 @@ class Applier:
         self.listeners = list(listeners)
         self.refresh = refresh
         self.resync_queued = resync_queued
-        self._checked: dict[tuple[str, str | None], tuple[list[str], list[str]]] = {}
+        self._checked: OrderedDict[tuple[str, str | None], _Checked] = OrderedDict()
         self._checked_lock = threading.Lock()
 
     # --- entry points ----------------------------------------------------------------------
@@ -94,10 +98,12 @@ class Applier:
         after = _After()
         with self.store.transaction() as tx:
             counted = _CountingTx(tx)
+            dids = {e.did for e in events if getattr(e, "did", None) is not None}
+            stored = self.store.repos_of(dids)  # type: ignore[arg-type]
+            after.repos.update({did: stored.get(did) for did in dids})
             for event in events:
                 self._apply(counted, source, event, changed, after)  # type: ignore[arg-type]
-            for repo in after.dirty.values():  # one write per repo per batch, its last state
-                tx.upsert_repo(repo)
+            tx.upsert_repos(list(after.dirty.values()))  # one write per repo per batch, its last state
             seqs = [e.seq for e in events if e.seq is not None]
             if seqs:
                 tx.set_cursor(source, max(seqs))
@@ -138,12 +144,17 @@ class Applier:
 
     def apply_snapshot(self, snap: Snapshot, source: str = "resync") -> bool:
         """Make the store hold exactly ``snap``'s records and drop the repo from the resync queue.
-        False (nothing changed) when the store already holds a newer commit than the snapshot."""
+        False (nothing changed) when the store already holds a newer commit than the snapshot, or
+        the account was deleted meanwhile."""
         changed: set[str] = set()
         after = _After()
         with self.store.transaction() as tx:
             repo = self.store.repo(snap.did)
             if repo is not None and repo.rev is not None and snap.rev < repo.rev:
+                return False
+            if repo is not None and repo.status == "deleted":
+                # A fetch that raced the account's deletion: its records stay gone.
+                tx.resync_done(snap.did)
                 return False
             self._apply_snapshot(tx, source, snap, changed)
             tx.resync_done(snap.did)
@@ -180,7 +191,8 @@ class Applier:
         elif isinstance(event, CommitEvent):
             self._commit(tx, source, event, changed, after)
         elif isinstance(event, IdentityEvent):
-            self.identities.forget(event.did)  # the next commit is checked against a fresh document
+            # The follower already dropped the cached document where the event stands in the stream
+            # (FirehoseIngester.verify_frames); what is stored is refreshed once this commits.
             if self._repo(event.did, after) is not None:
                 after.refresh.add(event.did)
         elif isinstance(event, AccountEvent):
@@ -269,7 +281,7 @@ class Applier:
         if op.action == "delete":
             tx.delete_record(op.uri)  # the signed tree proved the record absent
             return
-        problems, report = self._checks(op)
+        problems, report, derived = self._checks(op)
         if problems:
             log.warning("rejected %s: %s", op.uri, "; ".join(problems))
             tx.reject(source, "; ".join(problems), did=op.did, uri=op.uri, cid=op.cid, seq=seq)
@@ -282,20 +294,32 @@ class Applier:
             return
         if report:
             log.info("lens %s stored without a graph edge: %s", op.uri, "; ".join(report))
-        tx.put_record(
-            self._stored(op, rev, valid=True, report=report),
-            derive(op.collection, op.value, code_report=report),
-        )
+        if derived is None:  # a large record: its row is not cached
+            derived = derive(op.collection, op.value, code_report=report)
+        tx.put_record(self._stored(op, rev, valid=True, report=report), derived)
 
-    def _checks(self, op: RecordOp) -> tuple[list[str], list[str]]:
-        """(lexicon problems, lens code report) of ``op``'s record, computed once per distinct
-        record: a CID names exactly one block, so a record seen again (a replay, a republished copy,
-        a resync) is not validated again."""
+    def prepare(self, events: Iterable[Event]) -> None:
+        """Check and derive the records ``events`` carry ahead of :meth:`apply_batch`, outside its
+        transaction (the follower does this for the next batch while the previous one commits)."""
+        for event in events:
+            if isinstance(event, CommitEvent):
+                for op in event.ops:
+                    if op.action != "delete":
+                        try:
+                            self._checks(op)
+                        except Exception:  # left to apply_batch, which records a poison event
+                            log.exception("checking %s failed", op.uri)
+
+    def _checks(self, op: RecordOp) -> _Checked:
+        """The checks and the derived row of ``op``'s record, computed once per distinct record: a
+        CID names exactly one block, so a record seen again (a replay, a republished copy, a resync)
+        is not validated again. A bounded LRU of the last :data:`CHECKED_CACHE` records."""
         key = (op.collection, op.cid)
         with self._checked_lock:
             hit = self._checked.get(key)
-        if hit is not None:
-            return hit
+            if hit is not None:
+                self._checked.move_to_end(key)
+                return hit
         problems = record_problems(op.collection, op.value, op.size)
         report: list[str] = []
         if not problems:
@@ -303,11 +327,13 @@ class Applier:
                 report = lens_code_report(op.value)
             elif op.collection == ALT_LENS:
                 report = predecessor_lens_report(op.value)
+        derived = None if problems else derive(op.collection, op.value, code_report=report)
+        kept = derived if op.size <= CACHED_DERIVED_BYTES else None
         with self._checked_lock:
-            if len(self._checked) >= CHECKED_CACHE:
-                self._checked.clear()  # a simple bound; the cache refills with what is current
-            self._checked[key] = (problems, report)
-        return problems, report
+            self._checked[key] = _Checked(problems, report, kept)
+            while len(self._checked) > CHECKED_CACHE:
+                self._checked.popitem(last=False)
+        return _Checked(problems, report, derived)
 
     @staticmethod
     def _stored(op: RecordOp, rev: str, *, valid: bool, report: list[str]) -> StoredRecord:
@@ -323,6 +349,12 @@ class Applier:
             valid=valid,
             report=report,
         )
+
+
+class _Checked(NamedTuple):
+    problems: list[str]  # lexicon problems: the record is kept (invalid) but not served
+    report: list[str]  # lens code report: served, without a graph edge
+    derived: Derived | None  # the index row of a valid record (None in the cache for large ones)
 
 
 class _After:

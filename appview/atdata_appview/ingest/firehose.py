@@ -3,7 +3,8 @@
 Frames are read in small batches: every frame already waiting is taken (up to ``batch_size``), decoded
 and verified, then applied with the new cursor in one transaction. A crash at any point therefore
 either keeps a whole batch and its cursor or neither, and the next connection resumes after the last
-committed event.
+committed event. Verifying and applying run on two threads, in order: while one batch commits, the
+next is verified and its records checked (signature checks, SQLite and PostgreSQL release the GIL).
 
 A PDS speaks only for its own accounts: from a host followed as a PDS (not as a relay the operator
 configured), an event about a DID is accepted only if the DID document names that host as its PDS.
@@ -14,6 +15,7 @@ host that accepts and then fails is not hammered.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
@@ -66,7 +68,7 @@ class FirehoseIngester:
         applier: Applier,
         identities: IdentityResolver,
         *,
-        batch_size: int = 200,
+        batch_size: int = 1000,
         retry_max: float = 60.0,
         from_start: bool = False,
         relay: bool = True,
@@ -84,27 +86,46 @@ class FirehoseIngester:
         self.events_seen = 0
 
     def handle_frames(self, frames: list[bytes]) -> list[Event]:
-        """Decode, verify and apply frames as one batch; returns the events (for callers that count).
+        """Decode, verify and apply frames as one batch; returns the events (for callers that count)."""
+        events, error = self.verify_frames(frames)
+        if events:
+            self.apply(events)
+        if error is not None:
+            raise error
+        return events
 
-        The DID documents the batch's commits need are fetched concurrently before verification.
+    def verify_frames(self, frames: list[bytes]) -> tuple[list[Event], StreamError | None]:
+        """Decode and verify frames, and check the records they carry, touching no transaction.
+
+        The frames before an error frame are returned with it (they still count; the error then
+        ends the connection). An ``#identity`` event makes its DID's cached document stale from
+        that point of the stream on: the next commit of the DID is checked against a refetched one.
+        The DID documents the batch needs are fetched concurrently before verification.
         """
         parsed: list[Event | CommitFrame] = []
-        try:
-            for raw in frames:
+        error: StreamError | None = None
+        for raw in frames:
+            try:
                 parsed.append(parse_frame(raw))
-        finally:
-            # Frames before a stream error still count; the error then ends the connection.
-            self.identities.prefetch(
-                p.did
-                for p in parsed
-                if isinstance(p, CommitFrame)
-                or (not self.relay and isinstance(p, (IdentityEvent, AccountEvent, ResyncEvent)))
-            )
-            events = [self._verify(p) for p in parsed]
-            if events:
-                self.applier.apply_batch(self.source, events)
-                self.events_seen += len(events)
-        return events
+            except StreamError as e:
+                error = e
+                break
+        for p in parsed:
+            if isinstance(p, IdentityEvent):
+                self.identities.forget(p.did)
+        self.identities.prefetch(
+            p.did
+            for p in parsed
+            if isinstance(p, CommitFrame)
+            or (not self.relay and isinstance(p, (IdentityEvent, AccountEvent, ResyncEvent)))
+        )
+        events = [self._verify(p) for p in parsed]
+        self.applier.prepare(events)
+        return events, error
+
+    def apply(self, events: list[Event]) -> None:
+        self.applier.apply_batch(self.source, events)
+        self.events_seen += len(events)
 
     def _verify(self, parsed: Event | CommitFrame) -> Event:
         try:
@@ -130,8 +151,9 @@ class FirehoseIngester:
             pds = event.identity.pds
         else:
             try:
-                # After #identity the account may have just moved here: ask the PLC, not the cache.
-                pds = self.identities.resolve(event.did, fresh=isinstance(event, IdentityEvent)).pds
+                # After #identity the account may have just moved here: verify_frames dropped the
+                # cached document, so this asks the PLC.
+                pds = self.identities.resolve(event.did).pds
             except AtdataError as e:
                 return RejectedEvent(
                     event.seq, event.did, f"cannot check which host speaks for {event.did}: {e}"
@@ -170,10 +192,7 @@ class FirehoseIngester:
                 ) as ws:
                     log.info("following %s", url)
                     connected = time.monotonic()
-                    while not stop.is_set():
-                        frames = self._next_batch(ws)
-                        if frames:
-                            self.handle_frames(frames)
+                    self._follow(ws, stop)
             except StreamError as e:
                 log.warning("%s: %s", self.source, e)
             except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError) as e:
@@ -186,6 +205,50 @@ class FirehoseIngester:
                 delay = 0.5
             stop.wait(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, self.retry_max)
+
+    def _follow(self, ws: object, stop: threading.Event) -> None:
+        """Verify batch after batch on this thread while another applies them, in order: the next
+        batch is decoded, verified and checked while the previous one commits. If applying fails,
+        nothing after the failed batch is applied and the error is raised (the caller reconnects
+        from the stored cursor, which then replays it)."""
+        batches: queue.Queue[list[Event] | None] = queue.Queue(maxsize=2)
+        failed: list[BaseException] = []
+
+        def apply_in_order() -> None:
+            while (events := batches.get()) is not None:
+                try:
+                    self.apply(events)
+                except BaseException as e:
+                    failed.append(e)
+                    return
+
+        applier = threading.Thread(target=apply_in_order, name=f"apply {self.source}", daemon=True)
+        applier.start()
+
+        def hand_over(item: list[Event] | None) -> bool:
+            while applier.is_alive():
+                try:
+                    batches.put(item, timeout=0.5)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            while not stop.is_set() and not failed:
+                frames = self._next_batch(ws)
+                if not frames:
+                    continue
+                events, error = self.verify_frames(frames)
+                if events and not hand_over(events):
+                    break
+                if error is not None:
+                    raise error
+        finally:
+            hand_over(None)
+            applier.join()
+        if failed:
+            raise failed[0]
 
     def _next_batch(self, ws: object) -> list[bytes]:
         frames: list[bytes] = []

@@ -49,6 +49,13 @@ class IdentityRefresher:
         handle = self.identities.verified_handle(ident)
         if handle is None and ident.handle:
             log.warning("%s claims the handle %r, which does not resolve back to it", did, ident.handle[:300])
+        stored = self.store.repo(did)
+        if stored is not None and (stored.handle, stored.signing_key, stored.pds) == (
+            handle,
+            ident.signing_key,
+            ident.pds,
+        ):
+            return  # most #identity events change nothing: no write transaction for them
         with self.store.transaction() as tx:
             tx.update_identity(did, handle, ident.signing_key, ident.pds)
 

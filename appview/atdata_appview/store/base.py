@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -138,26 +138,44 @@ class Rejection:
 
 class Tx:
     """Writes within one transaction. Every method is idempotent: applying the same event twice
-    leaves the store as applying it once."""
+    leaves the store as applying it once.
+
+    Record writes and rejections are collected and sent as one statement per table
+    (``executemany``: one round trip on PostgreSQL) when the transaction commits, before any other
+    statement and before any read in it. Only the last write to each record counts: every write
+    is a whole upsert or delete keyed by uri, so the earlier ones of a batch would be overwritten.
+    """
 
     def __init__(self, store: Store, conn: Any) -> None:
         self._store = store
         self._conn = conn
+        self._records: dict[str, tuple[StoredRecord, Derived | None, str] | None] = {}  # None: delete
+        self._rejections: list[tuple[Any, ...]] = []
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self.flush()
         return self._store._execute(self._conn, sql, params)
 
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._store._executemany(self._conn, sql, rows)
+
     def upsert_repo(self, repo: Repo) -> None:
-        """Insert or update a repo. The handle is only written on insert: it changes only through
+        self.upsert_repos([repo])
+
+    def upsert_repos(self, repos: Sequence[Repo]) -> None:
+        """Insert or update repos. The handle is only written on insert: it changes only through
         :meth:`update_identity`, after the two-way handle check."""
         P = self._store.P
-        self._exec(
+        self.flush()
+        at = now_iso()
+        self._many(
             "INSERT INTO repos (did, handle, signing_key, pds, status, rev, updated_at)"
             f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P})"
             " ON CONFLICT (did) DO UPDATE SET signing_key = excluded.signing_key,"
             " pds = excluded.pds, status = excluded.status, rev = excluded.rev,"
             " updated_at = excluded.updated_at",
-            (repo.did, repo.handle, repo.signing_key, repo.pds, repo.status, repo.rev, now_iso()),
+            [(r.did, r.handle, r.signing_key, r.pds, r.status, r.rev, at) for r in repos],
         )
 
     def update_identity(self, did: str, handle: str | None, signing_key: str, pds: str | None) -> None:
@@ -170,57 +188,84 @@ class Tx:
         )
 
     def put_record(self, rec: StoredRecord, derived: Derived | None) -> None:
-        P = self._store.P
-        self._exec(
-            "INSERT INTO records (uri, did, collection, rkey, cid, rev, json, indexed_at, valid, report)"
-            f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P})"
-            " ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, json = excluded.json,"
-            " indexed_at = excluded.indexed_at, valid = excluded.valid, report = excluded.report",
-            (
-                rec.uri,
-                rec.did,
-                rec.collection,
-                rec.rkey,
-                rec.cid,
-                rec.rev,
-                json.dumps(rec.value, sort_keys=True, separators=(",", ":")),
-                now_iso(),
-                1 if rec.valid else 0,
-                json.dumps(rec.report) if rec.report else None,
-            ),
-        )
-        if derived is None or not rec.valid:
-            self._delete_derived(rec.uri)
-            return
-        if derived.table not in DERIVED_TABLES:
+        if derived is not None and rec.valid and derived.table not in DERIVED_TABLES:
             raise ValueError(f"unknown derived table {derived.table!r}")
-        cols = ["uri", "did", "cid", *derived.columns]
-        values = [rec.uri, rec.did, rec.cid, *derived.columns.values()]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
-        self._exec(
-            f"INSERT INTO {derived.table} ({', '.join(cols)}) VALUES ({', '.join([P] * len(cols))})"
-            f" ON CONFLICT (uri) DO UPDATE SET {updates}",
-            values,
-        )
+        self._records[rec.uri] = (rec, derived if rec.valid else None, now_iso())
 
     def delete_record(self, uri: str) -> None:
-        P = self._store.P
-        self._exec(f"DELETE FROM records WHERE uri = {P}", (uri,))
-        self._delete_derived(uri)
+        self._records[uri] = None
 
     def delete_repo_records(self, did: str) -> None:
         P = self._store.P
         for table in (*DERIVED_TABLES, "records"):
             self._exec(f"DELETE FROM {table} WHERE did = {P}", (did,))
 
-    def _delete_derived(self, uri: str) -> None:
+    def flush(self) -> None:
+        """Send the collected record writes and rejections (see the class docstring)."""
+        if self._records:
+            records, self._records = self._records, {}
+            self._write_records(records)
+        if self._rejections:
+            rejections, self._rejections = self._rejections, []
+            P = self._store.P
+            self._many(
+                "INSERT INTO rejections (at, source, did, uri, cid, seq, reason)"
+                f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P})",
+                rejections,
+            )
+
+    def _write_records(self, records: dict[str, tuple[StoredRecord, Derived | None, str] | None]) -> None:
         P = self._store.P
-        try:
-            tables: Sequence[str] = [t] if (t := DERIVED_TABLE.get(AtUri.parse(uri).collection)) else []
-        except AtUriError:
-            tables = DERIVED_TABLES  # an address outside the syntax: whichever table holds it, not one
-        for table in tables:
-            self._exec(f"DELETE FROM {table} WHERE uri = {P}", (uri,))
+        gone: dict[str, list[tuple[str]]] = {}  # derived table -> uris whose row goes
+        rows: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}  # (table, columns) -> rows
+        puts: list[tuple[Any, ...]] = []
+        deletes: list[tuple[str]] = []
+        for uri, write in records.items():
+            tables = _derived_tables(uri)
+            if write is None:
+                deletes.append((uri,))
+                for table in tables:
+                    gone.setdefault(table, []).append((uri,))
+                continue
+            rec, derived, at = write
+            puts.append(
+                (
+                    rec.uri,
+                    rec.did,
+                    rec.collection,
+                    rec.rkey,
+                    rec.cid,
+                    rec.rev,
+                    json.dumps(rec.value, sort_keys=True, separators=(",", ":")),
+                    at,
+                    1 if rec.valid else 0,
+                    json.dumps(rec.report) if rec.report else None,
+                )
+            )
+            if derived is None:
+                for table in tables:
+                    gone.setdefault(table, []).append((uri,))
+            else:
+                key = (derived.table, tuple(derived.columns))
+                rows.setdefault(key, []).append([rec.uri, rec.did, rec.cid, *derived.columns.values()])
+        self._many(f"DELETE FROM records WHERE uri = {P}", deletes)
+        for table, uris in gone.items():
+            self._many(f"DELETE FROM {table} WHERE uri = {P}", uris)
+        self._many(
+            "INSERT INTO records (uri, did, collection, rkey, cid, rev, json, indexed_at, valid, report)"
+            f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P})"
+            " ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, json = excluded.json,"
+            " indexed_at = excluded.indexed_at, valid = excluded.valid, report = excluded.report",
+            puts,
+        )
+        for (table, columns), values in rows.items():
+            cols = ["uri", "did", "cid", *columns]
+            updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+            self._many(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([P] * len(cols))})"
+                f" ON CONFLICT (uri) DO UPDATE SET {updates}",
+                values,
+            )
 
     def reject(
         self,
@@ -232,12 +277,7 @@ class Tx:
         cid: str | None = None,
         seq: int | None = None,
     ) -> None:
-        P = self._store.P
-        self._exec(
-            "INSERT INTO rejections (at, source, did, uri, cid, seq, reason)"
-            f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P})",
-            (now_iso(), source, did, uri, cid, seq, reason[:2000]),
-        )
+        self._rejections.append((now_iso(), source, did, uri, cid, seq, reason[:2000]))
 
     def queue_resync(self, did: str, reason: str, *, at: float) -> None:
         """Ask for ``did``'s repo to be fetched whole at ``at`` (unix time). A repo already queued
@@ -267,6 +307,15 @@ class Tx:
             " ON CONFLICT (source) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
             (source, seq, now_iso()),
         )
+
+
+def _derived_tables(uri: str) -> Sequence[str]:
+    """The derived table that may hold a row for ``uri`` (every one, for an address outside the syntax)."""
+    try:
+        table = DERIVED_TABLE.get(AtUri.parse(uri).collection)
+    except AtUriError:
+        return DERIVED_TABLES
+    return [table] if table else []
 
 
 class Store:
@@ -304,7 +353,10 @@ class Store:
     @contextmanager
     def _use(self, *, write: bool) -> Iterator[Any]:
         conn = getattr(self._local, "conn", None)
-        if conn is not None:  # inside this thread's open transaction: join it
+        if conn is not None:  # inside this thread's open transaction: join it, seeing its writes
+            tx = getattr(self._local, "tx", None)
+            if tx is not None:
+                tx.flush()
             yield conn
             return
         with self._acquire() as conn:
@@ -321,6 +373,10 @@ class Store:
         cur.execute(sql, tuple(params))
         return cur
 
+    @staticmethod
+    def _executemany(conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn.cursor().executemany(sql, [tuple(r) for r in rows])
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._use(write=False) as conn:
             return list(self._execute(conn, sql, params).fetchall())
@@ -328,7 +384,15 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self._use(write=True) as conn:
-            yield Tx(self, conn)
+            if getattr(self._local, "tx", None) is not None:  # joined this thread's open transaction
+                yield self._local.tx
+                return
+            tx = self._local.tx = Tx(self, conn)
+            try:
+                yield tx
+                tx.flush()
+            finally:
+                self._local.tx = None
 
     def migrate(self) -> int:
         """Bring the schema up to date; returns the schema version. Safe to run concurrently."""
@@ -368,6 +432,19 @@ class Store:
             f"SELECT did, handle, signing_key, pds, status, rev FROM repos WHERE did = {P}", (did,)
         )
         return Repo(*rows[0]) if rows else None
+
+    def repos_of(self, dids: Iterable[str]) -> dict[str, Repo]:
+        """The stored repos among ``dids`` (one statement per 500, for a batch of events)."""
+        P, todo, found = self.P, sorted(set(dids)), {}
+        for i in range(0, len(todo), 500):
+            chunk = todo[i : i + 500]
+            rows = self._query(
+                "SELECT did, handle, signing_key, pds, status, rev FROM repos"
+                f" WHERE did IN ({', '.join([P] * len(chunk))})",
+                chunk,
+            )
+            found.update((row[0], Repo(*row)) for row in rows)
+        return found
 
     def due_resyncs(self, now: float, limit: int) -> list[tuple[str, str, int]]:
         """(did, reason, attempts) of the queued resyncs due at ``now``, the longest waiting first."""

@@ -107,20 +107,25 @@ MAX_DEPTH = 64
 
 
 def nesting_depth(value: Any) -> int:
-    """How deeply lists and objects nest in ``value`` (counted without recursion)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            node = list(node.values())
-        if isinstance(node, list):
-            depth += 1
-            deepest = max(deepest, depth)
-            if depth > MAX_DEPTH:
-                break
-            stack.extend((child, depth) for child in node)
-    return deepest
+    """How deeply lists and objects nest in ``value`` (counted without recursion, level by level;
+    stops counting past :data:`MAX_DEPTH`)."""
+    depth = 0
+    level: list[Any] = [value]
+    while depth <= MAX_DEPTH:
+        below: list[Any] = []
+        containers = False
+        for node in level:
+            if isinstance(node, dict):
+                below.extend(node.values())
+                containers = True
+            elif isinstance(node, list):
+                below.extend(node)
+                containers = True
+        if not containers:
+            return depth
+        depth += 1
+        level = below
+    return depth
 
 
 def _is_blob_ref(value: Any) -> bool:
