@@ -196,7 +196,8 @@ def serving(url: str, workers: int, log_file: Path) -> Iterator[tuple[str, list[
                 raise SystemExit(f"the API processes did not come up:\n{log_file.read_text()[-3000:]}")
             time.sleep(0.2)
         ready = time.monotonic() - started
-        pids = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        pids = [int(p) for p in children] or [proc.pid]  # one worker serves in the process started
         yield f"127.0.0.1:{port}", pids, ready
     finally:
         proc.terminate()

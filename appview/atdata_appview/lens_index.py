@@ -42,8 +42,7 @@ _REACHABLE_SHOWN = 25
 _REACHABLE_COUNTED = 1000  # an error message need not walk a 100,000-schema component to count it
 _OVERLAY_FOLD = 4096  # edges added since the CSR was built before it is rebuilt
 _CACHE_SIZE = 20_000  # path answers kept per graph version
-_FULL_RELOAD = "*"
-_CHANGED = object()  # a change that may touch every lens (an account's visibility changed)
+_FULL_RELOAD = "*"  # a change that may touch every lens (an account's visibility changed)
 
 
 @dataclass(frozen=True)
@@ -373,7 +372,7 @@ class GraphService:
         self._lock = threading.RLock()
         self._graph = CompactLensGraph()
         self.version = 0  # bumped on every change; keys the answer cache
-        self._cache: dict[tuple[object, ...], list[int] | LensPathError] = {}
+        self._cache: dict[tuple[object, ...], list[str] | LensPathError] = {}
         self._cache_version = -1
         self.change_id = 0  # the last entry of the store's change log applied (see follow)
 
@@ -446,8 +445,7 @@ class GraphService:
                 if found is None:
                     graph = self._graph
                     try:
-                        uris = [graph.uris[e] for e in graph.path(source, target, _Policy(policy, graph))]
-                        found = self._lenses(uris)
+                        found = [graph.uris[e] for e in graph.path(source, target, _Policy(policy, graph))]
                     except LensPathError as e:
                         found = e
                     if len(self._cache) >= _CACHE_SIZE:
@@ -455,19 +453,20 @@ class GraphService:
                     self._cache[key] = found
             if isinstance(found, LensPathError):
                 raise LensPathError(str(found), reachable=found.reachable)
-            if found is not _CHANGED:
-                return list(found)
+            lenses = self._lenses(found)  # outside the lock: a database round trip
+            if lenses is not None:
+                return lenses
         raise LensPathError(f"the lenses from {source} to {target} keep changing; ask again", reachable=[])
 
-    def _lenses(self, uris: list[str]) -> tuple[LensInfo, ...] | object:
+    def _lenses(self, uris: list[str]) -> list[LensInfo] | None:
         """The lenses of a path as the store holds them now (the graph keeps no CIDs: they would
-        double its size); ``_CHANGED`` when one has just gone (the graph follows, the search reruns)."""
+        double its size); None when one has just gone (the graph follows, the search reruns)."""
         rows = {row[0]: row for row in self.store.lens_edges_of(uris)}
         gone = {u for u in uris if u not in rows}
         if gone:
             self.on_change(gone)
-            return _CHANGED
-        return tuple(LensInfo(*rows[u]) for u in uris)
+            return None
+        return [LensInfo(*rows[u]) for u in uris]
 
     def reachable(self, source: str, policy: LensFilter | None = None) -> list[str]:
         with self._lock:
@@ -504,8 +503,12 @@ class ChangePublisher:
         self._missed = False
 
     def __call__(self, changed: set[str]) -> None:
+        # What API processes hold in memory is the lens graph; everything else they read from the store.
+        relevant = {u for u in changed if u == _FULL_RELOAD or f"/{LENS}/" in u}
+        if not relevant and not self._missed:
+            return
         with self._lock:
-            uris = {_FULL_RELOAD} if self._missed else changed
+            uris = {_FULL_RELOAD} if self._missed else relevant
             try:
                 self.store.log_change(uris)
                 self._missed = False

@@ -137,9 +137,18 @@ def serve_appview(db: Path, stack: DevStack, *, follow: bool = True) -> Iterator
 
 
 def snapshot(db: Path, copy: Path) -> Path:
-    """A consistent copy of a live SQLite database: an appview frozen at this moment."""
-    with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
+    """A consistent copy of a live SQLite database: an appview frozen at this moment.
+
+    Taken once no repo waits for a resync: an appview started on a copy with one queued fetches that
+    repo from its PDS as it is now, and would not be frozen at all.
+    """
+
+    def settled() -> bool:
+        with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
+            src.backup(dst)
+            return dst.execute("SELECT count(*) FROM resyncs").fetchone()[0] == 0
+
+    wait_until("the appview has no resync queued", settled)
     return copy
 
 

@@ -156,6 +156,7 @@ def _check_layout(args: argparse.Namespace) -> None:
 
 
 def _serve_all(args: argparse.Namespace, plc: str, pdses: list[str], dev: dict[str, str]) -> int:
+    from atdata_appview.ingest.apply import ChangeListener
     from atdata_appview.lens_index import ChangePublisher
     from atdata_appview.service import Appview
     from atdata_appview.store import open_store
@@ -165,7 +166,7 @@ def _serve_all(args: argparse.Namespace, plc: str, pdses: list[str], dev: dict[s
     # .test handles of a local network resolve only at its PDS: the pds setting (ATDATA_PDS, the
     # config file or the dev network) names it, as for every other command.
     handle_resolver = args.handle_resolver or settings().pds
-    listeners = []
+    listeners: list[ChangeListener] = []
     if _postgres(args.db):  # API processes beside this one follow what it ingests
         publisher = ChangePublisher(store)
         publisher({"*"})  # a previous ingester may have died between a commit and its log entry
@@ -242,7 +243,9 @@ def _run_http(app: object, args: argparse.Namespace) -> None:
         return
     # One of several API processes on one port: the kernel spreads connections over them.
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say they are TCP (without
+    # it, a response written in two parts waited for the client's delayed ACK, ~40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((args.host, args.port))

@@ -621,7 +621,7 @@ class Store:
         code passed the sandbox validator (or of just ``uri``): the lens graph's edges."""
         if uri is not None:
             return self.lens_edges_of([uri])
-        return [tuple(row) for row in self._query(self._LENS_EDGES)]  # type: ignore[misc]
+        return [tuple(row) for row in self._query(self._LENS_EDGES)]
 
     def lens_edges_of(self, uris: Sequence[str]) -> list[tuple[str, str, str, str, str, str, str]]:
         """:meth:`lens_edges` of the lenses among ``uris`` that are edges."""
@@ -629,7 +629,7 @@ class Store:
             return []
         marks = ", ".join([self.P] * len(uris))
         rows = self._query(f"{self._LENS_EDGES} AND d.uri IN ({marks})", list(uris))
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]
 
     # The graph's edges with their schemas and authors already numbered by the database (hash joins
     # in C), so that an API process builds its index from integers; names come first in the stream,
