@@ -242,10 +242,14 @@ class Applier:
         if repo is None:
             return
         status = "active" if ev.active else (ev.status or "inactive")
+        if status == repo.status:
+            return  # most #account events restate the status: nothing is seen differently
+        # Every record of this repo may have come or gone from view (listeners re-read them; a
+        # full reload of the lens graph per takedown would not scale).
+        changed.update(r.uri for r in self.store.records(did=ev.did, include_unserved=True))
         if status == "deleted":
             tx.delete_repo_records(ev.did)
         after.put_repo(Repo(repo.did, repo.handle, repo.signing_key, repo.pds, status, repo.rev))
-        changed.add("*")  # visibility of every collection of this repo may have changed
 
     def _apply_snapshot(self, tx: Tx, source: str, snap: Snapshot, changed: set[str]) -> None:
         repo = self.store.repo(snap.did)
