@@ -115,12 +115,18 @@ class IdentityResolver:
         self._handle_cache: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        # One client for every resolveHandle sent to the PDS: a client per call costs more CPU than
+        # the call (an appview checks a handle on every #identity) and reconnects each time.
+        self._pds: XrpcClient | None = None
 
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
+            pds, self._pds = self._pds, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        if pds is not None:
+            pds.close()
         self._http.close()
 
     def _handle_resolver(self) -> Any:
@@ -190,11 +196,14 @@ class IdentityResolver:
 
     def _via_pds(self, handle: str) -> str | None:
         assert self.pds_url is not None
-        with XrpcClient(self.pds_url, timeout=self.timeout) as pds:
-            try:
-                answer = pds.query("com.atproto.identity.resolveHandle", {"handle": handle})
-            except XrpcError:
-                return None  # the PDS does not know it; other methods may
+        with self._lock:
+            if self._pds is None:
+                self._pds = XrpcClient(self.pds_url, timeout=self.timeout)
+            pds = self._pds
+        try:
+            answer = pds.query("com.atproto.identity.resolveHandle", {"handle": handle})
+        except XrpcError:
+            return None  # the PDS does not know it; other methods may
         did = answer.get("did") if isinstance(answer, dict) else None
         return did if isinstance(did, str) else None
 
