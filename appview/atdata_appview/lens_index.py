@@ -129,12 +129,10 @@ class CompactLensGraph:
 
     @classmethod
     def of_columns(cls, columns: LensGraphColumns) -> CompactLensGraph:
-        """The graph of the store's numbered columns: C loops only (a million lenses in seconds)."""
+        """The graph of the store's columns: C loops only (a million lenses in about a second)."""
         g = cls()
-        g.nodes.names = columns.schemas
-        g.nodes.ids = dict(zip(columns.schemas, range(len(columns.schemas)), strict=True))
-        g.authors.names = columns.authors
-        g.authors.ids = dict(zip(columns.authors, range(len(columns.authors)), strict=True))
+        g.nodes.names, g.nodes.ids = columns.schemas, columns.schema_ids
+        g.authors.names, g.authors.ids = columns.authors, columns.author_ids
         g.uris = columns.uris
         g.src, g.dst, g.author = columns.sources, columns.targets, columns.edge_authors
         g.alive = bytearray(b"\x01" * len(g.uris))
