@@ -309,7 +309,7 @@ def render(
             stroke, marker, kind = (
                 'stroke="#999" stroke-width="1.3" stroke-dasharray="3 3"',
                 "arrow",
-                " not-runnable",
+                " git-reference",
             )
         else:
             stroke, marker, kind = 'stroke="#888" stroke-width="1.3"', "arrow", ""

@@ -82,7 +82,7 @@ def test_text_from_records_is_escaped_and_the_picture_stays_well_formed() -> Non
 def test_a_lens_that_cannot_run_is_drawn_dashed_and_never_highlighted() -> None:
     git = Arrow("at://did:plc:a/lens/1", "A", "B", "old lens: code by git reference", runnable=False)
     picture = render([], [git], highlight=[git.key])
-    assert 'class="lens not-runnable"' in picture and "highlighted" not in picture
+    assert 'class="lens git-reference"' in picture and "highlighted" not in picture
     assert picture.count('<g class="type"') == 2  # ends no box named get one, titled with their key
 
 

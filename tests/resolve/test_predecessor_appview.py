@@ -158,7 +158,7 @@ def test_the_real_atdata_0_7_client_resolves_schemas_through_this_appview(indexe
 
 def test_the_schema_page_draws_a_0_7_lens_as_a_marked_edge(indexed: Indexed) -> None:
     page = httpx.get(indexed.appview + "/schema", params={"uri": indexed.schema["uri"]}).text
-    assert 'class="edge git-reference"' in page
+    assert 'class="lens git-reference"' in page
     assert "code by git reference, not runnable here" in page
 
 
