@@ -9,6 +9,7 @@ import pytest
 from atdata.errors import LensPathError
 from atdata.lenses.graph import LensEdge, LensFilter, LensGraph
 from atdata_appview.lens_index import CompactLensGraph, _Policy
+from atdata_appview.store import Store
 
 AUTHORS = ["did:plc:alice", "did:plc:bob", "did:plc:carol"]
 
@@ -86,3 +87,32 @@ def test_edges_added_and_removed_after_the_build_answer_as_a_fresh_build() -> No
             assert _answer(compact, f"at://s/{s}", f"at://s/{t}", LensFilter()) == _answer(
                 sdk, f"at://s/{s}", f"at://s/{t}", LensFilter()
             )
+
+
+def test_the_store_hands_over_every_served_lens_with_its_names_exact_in_any_part_size(store: Store) -> None:
+    # Tabs, newlines and backslashes in a record's names must survive PostgreSQL's COPY text form,
+    # and a part boundary may fall anywhere.
+    names = ["at://s/tab\there", "at://s/new\nline", "at://s/back\\slash\\t", "at://s/plain", "at://s/\\N"]
+    rows = [
+        (f"at://did:plc:a{i}/dev.atdata.lens/l{i}", f"did:plc:a{i % 3}", names[i % 5], names[(i * 2 + 1) % 5])
+        for i in range(40)
+    ]
+    columns = "uri, did, cid, source_uri, source_cid, target_uri, target_cid, code_ok"
+    marks = ", ".join([store.P] * 8)
+    with store._use(write=True) as conn:
+        for i, (uri, did, source, target) in enumerate(rows):
+            code_ok = 0 if uri.endswith("l7") else 1  # refused code: not an edge
+            store._execute(
+                conn,
+                f"INSERT INTO lenses ({columns}) VALUES ({marks})",
+                (uri, did, f"cid{i}", source, "cs", target, "ct", code_ok),
+            )
+    for batch in (1, 3, 50_000):
+        got = store.lens_graph(batch=batch)
+        edges = {
+            (u, got.authors[a], got.schemas[s], got.schemas[t])
+            for u, a, s, t in zip(got.uris, got.edge_authors, got.sources, got.targets, strict=True)
+        }
+        assert edges == {r for r in rows if not r[0].endswith("l7")}
+        assert len(got.uris) == len(rows) - 1
+        assert sorted(got.schemas) == sorted(names) and sorted(got.authors) == sorted({r[1] for r in rows})

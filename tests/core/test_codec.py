@@ -186,8 +186,12 @@ def test_non_json_values_in_a_dict_field_are_rejected() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [{"a": [1, {"b": b"x"}]}, {"a": {"b": {"c": [[msgpack.ExtType(5, b"")]]}}}],
-    ids=["bytes in a dict in a list", "ext type deep in dicts and lists"],
+    [
+        {"a": [1, {"b": b"x"}]},
+        {"a": {"b": {"c": [[msgpack.ExtType(5, b"")]]}}},
+        {"a": [1, "s", None, 2.0, True, [], {}, b"x"]},
+    ],
+    ids=["bytes in a dict in a list", "ext type deep in dicts and lists", "bytes after valid values"],
 )
 def test_non_json_values_nested_in_a_dict_field_are_rejected(value: Any) -> None:
     d = _map(frame(0))

@@ -7,7 +7,9 @@ firehose cursor in the same ``Tx`` as the records the events carried.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,7 +50,8 @@ def now_iso() -> str:
 
 @dataclass
 class LensGraphColumns:
-    """The lens graph as the store numbers it (see :meth:`Store.lens_graph`)."""
+    """The lens graph as columns (see :meth:`Store.lens_graph`): schema and author names numbered in
+    order of first sight, and per edge its uri, source and target schema ids and author id."""
 
     schemas: list[str] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
@@ -56,32 +59,46 @@ class LensGraphColumns:
     sources: array[int] = field(default_factory=lambda: array("i"))
     targets: array[int] = field(default_factory=lambda: array("i"))
     edge_authors: array[int] = field(default_factory=lambda: array("i"))
+    schema_ids: dict[str, int] = field(default_factory=dict)  # name -> id, the inverse of ``schemas``
+    author_ids: dict[str, int] = field(default_factory=dict)
 
-    @classmethod
-    def of(cls, batches: Iterator[list[tuple[int, int, int, int, str]]]) -> LensGraphColumns:
-        out = cls()
-        named: tuple[list[tuple[int, str]], list[tuple[int, str]]] = ([], [])
-        for rows in batches:
-            if rows[0][0] == rows[-1][0] == 2 and all(r[0] == 2 for r in rows):
-                _, sources, targets, authors, uris = zip(*rows, strict=True)
-                out.uris += uris
-                out.sources.extend(array("i", sources))
-                out.targets.extend(array("i", targets))
-                out.edge_authors.extend(array("i", authors))
-                continue
-            for kind, x, y, z, text in rows:
-                if kind == 2:
-                    out.uris.append(text)
-                    out.sources.append(x)
-                    out.targets.append(y)
-                    out.edge_authors.append(z)
-                else:
-                    named[kind].append((x, text))
-        for names, pairs in ((out.schemas, named[0]), (out.authors, named[1])):
-            names.extend([""] * len(pairs))
-            for i, text in pairs:
-                names[i] = text
-        return out
+    def extend(
+        self, uris: Sequence[str], authors: Sequence[str], sources: Sequence[str], targets: Sequence[str]
+    ) -> None:
+        """Append edges given as columns of equal length, numbering the names not seen before.
+        (Interning here, in C-level loops, is cheaper than numbering in the database: a window
+        function and three hash joins over a million rows cost more than the strings they save.)"""
+        schema_ids, author_ids = self.schema_ids, self.author_ids
+        known_schemas, known_authors = len(schema_ids), len(author_ids)
+        self.uris += uris
+        # setdefault's default is evaluated first: a new name gets the next id.
+        self.sources.extend(array("i", [schema_ids.setdefault(s, len(schema_ids)) for s in sources]))
+        self.targets.extend(array("i", [schema_ids.setdefault(t, len(schema_ids)) for t in targets]))
+        self.edge_authors.extend(array("i", [author_ids.setdefault(a, len(author_ids)) for a in authors]))
+        if len(schema_ids) > known_schemas:
+            self.schemas += itertools.islice(schema_ids, known_schemas, None)
+        if len(author_ids) > known_authors:
+            self.authors += itertools.islice(author_ids, known_authors, None)
+
+
+# COPY's text form escapes these in values (and never emits octal or hex escapes).
+_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_COPY_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def copy_text_columns(text: str, width: int) -> list[list[str]]:
+    """The columns of whole rows in PostgreSQL COPY text form (``width`` NOT NULL columns; every row
+    ends in a newline). Tabs and newlines inside a value arrive escaped, so splitting on the raw ones
+    is exact; a value with a backslash (any escape) is then unescaped."""
+    fields = text.replace("\n", "\t").split("\t")
+    fields.pop()  # after the last newline
+    if len(fields) % width:
+        raise ValueError(f"COPY text of {len(fields)} fields is not whole rows of {width} columns")
+    if "\\" in text:
+        fields = [
+            _COPY_ESCAPE.sub(lambda m: _COPY_ESCAPES.get(m[1], m[1]), f) if "\\" in f else f for f in fields
+        ]
+    return [fields[i::width] for i in range(width)]
 
 
 @dataclass(frozen=True)
@@ -634,33 +651,27 @@ class Store:
     # The graph's edges with their schemas and authors already numbered by the database (hash joins
     # in C), so that an API process builds its index from integers; names come first in the stream,
     # as rows (kind 0: schema, 1: author) beside the edges (kind 2).
+    # Only valid records have derived rows (Tx.put_record), so the wide records table is not read.
     _LENS_GRAPH = (
-        # Only valid records have derived rows (Tx.put_record), so the wide records table is not read.
-        "WITH e AS MATERIALIZED (SELECT d.uri, d.did, d.source_uri, d.target_uri"
-        " FROM lenses d LEFT JOIN repos p ON p.did = d.did"
-        " WHERE COALESCE(p.status, 'active') = 'active' AND d.code_ok = 1),"
-        " n AS MATERIALIZED (SELECT u, row_number() OVER () - 1 AS i"
-        " FROM (SELECT source_uri AS u FROM e UNION SELECT target_uri FROM e) x),"
-        " a AS MATERIALIZED (SELECT did, row_number() OVER () - 1 AS i"
-        " FROM (SELECT DISTINCT did FROM e) y)"
-        " SELECT 0, i, 0, 0, u FROM n"
-        " UNION ALL SELECT 1, i, 0, 0, did FROM a"
-        " UNION ALL SELECT 2, s.i, t.i, a.i, e.uri FROM e JOIN n s ON s.u = e.source_uri"
-        " JOIN n t ON t.u = e.target_uri JOIN a ON a.did = e.did"
+        "SELECT d.uri, d.did, d.source_uri, d.target_uri FROM lenses d LEFT JOIN repos p ON p.did = d.did"
+        " WHERE COALESCE(p.status, 'active') = 'active' AND d.code_ok = 1"
     )
 
     def lens_graph(self, batch: int = 50_000) -> LensGraphColumns:
-        """Every edge of :meth:`lens_edges` as columns: schema and author names (by id), and per edge
-        its uri, source and target schema ids and author id; streamed ``batch`` rows at a time."""
-        return LensGraphColumns.of(self._batches(self._LENS_GRAPH, batch))
+        """Every edge of :meth:`lens_edges` as columns, read ``batch`` rows at a time."""
+        out = LensGraphColumns()
+        for uris, authors, sources, targets in self._lens_graph_columns(batch):
+            out.extend(uris, authors, sources, targets)
+        return out
 
-    def _batches(self, sql: str, batch: int) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows of a large result, ``batch`` at a time (never all in memory at once)."""
+    def _lens_graph_columns(self, batch: int) -> Iterator[Sequence[Sequence[str]]]:
+        """The rows of :attr:`_LENS_GRAPH` as columns (uri, did, source uri, target uri), in parts."""
         with self._use(write=False) as conn:
             cur = conn.cursor()
-            cur.execute(sql)
+            cur.execute(self._LENS_GRAPH)
             while rows := cur.fetchmany(batch):
-                yield rows
+                uris, authors, sources, targets = zip(*rows, strict=True)
+                yield uris, authors, sources, targets
 
     # --- the change log (API processes that do not ingest follow it) ---------------------------
     def log_change(self, uris: set[str]) -> None:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from atdata.extras import require
-from atdata_appview.store.base import Store
+from atdata_appview.store.base import Store, copy_text_columns
 from atdata_appview.store.migrations import POSTGRES
 
 log = logging.getLogger(__name__)
@@ -91,18 +91,30 @@ class PostgresStore(Store):
     def _search_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
         return "d.search_tsv @@ to_tsquery('simple', %s)", [" & ".join(f"{w}:*" for w in words)]
 
-    # --- reads in parts and the change log's notifications -----------------------------------
-    def _batches(self, sql: str, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    # --- the lens graph's bulk read and the change log's notifications -------------------------
+    def _lens_graph_columns(self, batch: int) -> Iterator[Sequence[Sequence[str]]]:
+        """COPY in text form, split in blocks of about ``batch`` rows by C-level string methods:
+        half the time of fetching the same rows as tuples, with no Python loop per row."""
+        block = batch * 256  # bytes: a lens row is about 250
         with self._acquire() as conn, conn.transaction():
-            # The planner cannot estimate CTE sizes and picks merge joins that sort a million text keys;
-            # hash joins on the numbered names are what this query needs.
-            self._execute(conn, "SET LOCAL enable_mergejoin = off")
-            self._execute(conn, "SET LOCAL work_mem = '256MB'")
-            cur = conn.cursor(name="batches")  # server-side: rows arrive ``batch`` at a time
-            cur.itersize = batch
-            cur.execute(sql)
-            while rows := cur.fetchmany(batch):
-                yield rows
+            # A plain scan and one hash join: compiling it (the planner's estimate trips JIT) took
+            # longer than running it.
+            self._execute(conn, "SET LOCAL jit = off")
+            encoding = conn.info.encoding
+            with conn.cursor().copy(f"COPY ({self._LENS_GRAPH}) TO STDOUT") as copy:
+                pending: list[bytes] = []
+                size = 0
+                for chunk in copy:
+                    pending.append(bytes(chunk))
+                    size += len(chunk)
+                    if size >= block:
+                        data = b"".join(pending)
+                        cut = data.rfind(b"\n") + 1  # whole rows only; the rest waits for the next part
+                        pending, size = [data[cut:]], len(data) - cut
+                        yield copy_text_columns(data[:cut].decode(encoding), 4)
+                data = b"".join(pending)
+                if data:
+                    yield copy_text_columns(data.decode(encoding), 4)
 
     def _lock_change_log(self, conn: Any) -> None:
         self._execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_CHANGE_LOG_LOCK_ID,))

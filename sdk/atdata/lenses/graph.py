@@ -11,7 +11,7 @@ cost and CID tie-break then runs over only the edges that lie on some shortest p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -142,24 +142,14 @@ class LensGraph:
         Raises :class:`LensPathError` listing the schemas that are reachable when there is none.
         """
         policy = policy or _OPEN
-        if source == target:
-            return []
-        s, t = self._node_ids.get(source), self._node_ids.get(target)
-        if s is None or t is None:
-            missing = source if s is None else target
-            raise LensPathError(
-                f"no lens path from {source} to {target}: no lens reads or writes {missing}",
-                reachable=self._reachable_names(s, policy)[0] if s is not None else [],
-            )
-        found = self._search(s, t, policy)
-        if found is None:
-            hops = f" within {policy.max_hops} hop(s)" if policy.max_hops is not None else ""
-            reachable, count = self._reachable_names(s, policy)
-            raise LensPathError(
-                f"no lens path from {source} to {target}{hops} under the trust policy "
-                f"({count} schema(s) reachable; the nearest are listed)",
-                reachable=reachable,
-            )
+        found = path_ids(
+            source,
+            target,
+            self._node_ids,
+            lambda s, t: self._search(s, t, policy),
+            lambda s: self._reachable_names(s, policy),
+            policy.max_hops,
+        )
         return [self._edge(i) for i in found]
 
     def reachable(self, source: str, policy: LensFilter | None = None) -> list[str]:
@@ -178,32 +168,13 @@ class LensGraph:
         return _EdgeFilter(policy, self)
 
     def _reachable(self, s: int, policy: LensFilter, stop_after: int | None = None) -> list[int]:
-        """Nodes reachable from ``s`` by layers; stops after the layer that passes ``stop_after``."""
-        ok = self._allowed(policy)
-        limit = policy.max_hops
-        seen = {s}
-        layer = [s]
-        order: list[int] = []
-        depth = 0
-        while layer and (limit is None or depth < limit) and (stop_after is None or len(order) < stop_after):
-            nxt: list[int] = []
-            for u in layer:
-                for e in self._out[u]:
-                    v = self._dst[e]
-                    if v not in seen and ok(e):
-                        seen.add(v)
-                        nxt.append(v)
-            nxt.sort(key=self._nodes.__getitem__)
-            order.extend(nxt)
-            layer = nxt
-            depth += 1
-        return order
+        out = self._out
+        return layered_reachable(
+            s, out.__getitem__, self._dst, self._allowed(policy), self._nodes, policy.max_hops, stop_after
+        )
 
     def _reachable_names(self, s: int, policy: LensFilter) -> tuple[list[str], str]:
-        """The nearest reachable schemas, and how many there are (``"at least N"`` past a cap)."""
-        found = self._reachable(s, policy, stop_after=_REACHABLE_COUNTED)
-        count = f"at least {len(found)}" if len(found) >= _REACHABLE_COUNTED else str(len(found))
-        return [self._nodes[n] for n in found[:_REACHABLE_SHOWN]], count
+        return nearest_names(lambda cap: self._reachable(s, policy, cap), self._nodes)
 
     def _search(self, s: int, t: int, policy: LensFilter) -> list[int] | None:
         ok = self._allowed(policy)
@@ -324,3 +295,74 @@ class _EdgeFilter:
             return True
         edge = self._edges[idx]
         return edge is not None and (edge.author in self._authors or edge.cid in self._attested)
+
+
+# --- the integer-graph core both lens graphs run on (this one and the appview's compact index) ---
+def layered_reachable(
+    s: int,
+    out_edges: Callable[[int], Iterable[int]],
+    dst: Sequence[int],
+    ok: Callable[[int], bool],
+    names: Sequence[str],
+    max_hops: int | None,
+    stop_after: int | None = None,
+) -> list[int]:
+    """Nodes reachable from ``s`` by layers, each layer sorted by name; stops after the layer that
+    passes ``stop_after``."""
+    seen = {s}
+    layer = [s]
+    order: list[int] = []
+    depth = 0
+    while (
+        layer and (max_hops is None or depth < max_hops) and (stop_after is None or len(order) < stop_after)
+    ):
+        nxt: list[int] = []
+        for u in layer:
+            for e in out_edges(u):
+                v = dst[e]
+                if v not in seen and ok(e):
+                    seen.add(v)
+                    nxt.append(v)
+        nxt.sort(key=names.__getitem__)
+        order.extend(nxt)
+        layer = nxt
+        depth += 1
+    return order
+
+
+def nearest_names(reachable: Callable[[int], list[int]], names: Sequence[str]) -> tuple[list[str], str]:
+    """The nearest reachable schemas, and how many there are (``"at least N"`` past a cap)."""
+    found = reachable(_REACHABLE_COUNTED)
+    count = f"at least {len(found)}" if len(found) >= _REACHABLE_COUNTED else str(len(found))
+    return [names[n] for n in found[:_REACHABLE_SHOWN]], count
+
+
+def path_ids(
+    source: str,
+    target: str,
+    ids: Mapping[str, int],
+    search: Callable[[int, int], list[int] | None],
+    reachable_names: Callable[[int], tuple[list[str], str]],
+    max_hops: int | None,
+) -> list[int]:
+    """Edge ids of the best path from ``source`` to ``target``; :class:`LensPathError` naming the
+    nearest reachable schemas when there is none. One error text for every graph."""
+    if source == target:
+        return []
+    s, t = ids.get(source), ids.get(target)
+    if s is None or t is None:
+        missing = source if s is None else target
+        raise LensPathError(
+            f"no lens path from {source} to {target}: no lens reads or writes {missing}",
+            reachable=reachable_names(s)[0] if s is not None else [],
+        )
+    found = search(s, t)
+    if found is None:
+        hops = f" within {max_hops} hop(s)" if max_hops is not None else ""
+        reachable, count = reachable_names(s)
+        raise LensPathError(
+            f"no lens path from {source} to {target}{hops} under the trust policy "
+            f"({count} schema(s) reachable; the nearest are listed)",
+            reachable=reachable,
+        )
+    return found
