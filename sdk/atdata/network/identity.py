@@ -265,9 +265,9 @@ class IdentityResolver:
 
     def fetch_soon(self, dids: Iterable[str]) -> None:
         """Start fetching the uncached documents of ``dids`` in the background and return at once
-        (an appview calls it when ``#identity`` arrives, so the author's next commit finds the new
-        document instead of waiting for it). A later ``resolve_did`` waits for a fetch under way
-        rather than sending another; failures are left for it to repeat and report."""
+        (for a caller that learns early that it will need them, e.g. on ``#identity``). A later
+        ``resolve_did`` waits for a fetch under way rather than sending another; failures are left
+        for it to repeat and report."""
         now = time.monotonic()
         with self._lock:
             for did in set(dids):
