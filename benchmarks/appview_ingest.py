@@ -147,6 +147,9 @@ def _serve_network(frames: list[bytes], docs: dict[str, Any], ports: Any, stop: 
     handles = {doc["alsoKnownAs"][0].removeprefix("at://"): did for did, doc in docs.items()}
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the PLC directory and PDSes answer
+        disable_nagle_algorithm = True  # headers and body leave in two writes
+
         def log_message(self, *args: object) -> None:
             pass
 

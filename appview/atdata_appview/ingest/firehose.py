@@ -110,9 +110,12 @@ class FirehoseIngester:
             except StreamError as e:
                 error = e
                 break
-        for p in parsed:
-            if isinstance(p, IdentityEvent):
-                self.identities.forget(p.did)
+        changed = [p.did for p in parsed if isinstance(p, IdentityEvent)]
+        for did in changed:
+            self.identities.forget(did)
+        # The new documents are fetched from now on, off this thread: the identity refresher and
+        # the author's next commit then find them (or wait for them) instead of fetching again.
+        self.identities.fetch_soon(changed)
         self.identities.prefetch(
             p.did
             for p in parsed

@@ -149,6 +149,8 @@ def data_model_problems(value: Any, path: str = "$") -> list[Problem]:
 
     A value nested deeper than :data:`MAX_DEPTH` gets that one problem and is not looked into.
     """
+    if _plain_data(value, 0):
+        return []  # the common case, decided in one pass; the slow walk below names each problem
     problems: list[Problem] = []
     if nesting_depth(value) > MAX_DEPTH:
         problems.append(Problem("$", f"nests deeper than {MAX_DEPTH} levels"))
@@ -157,6 +159,33 @@ def data_model_problems(value: Any, path: str = "$") -> list[Problem]:
     if path != "$":
         problems = [Problem(path + p.path[1:], p.message) for p in problems]
     return problems
+
+
+def _plain_data(value: Any, depth: int) -> bool:
+    """True when :func:`data_model_problems` finds nothing in ``value``, a container ``depth``
+    levels down: exact types only (anything unusual takes the reporting walk), and recursion stops
+    at :data:`MAX_DEPTH`, so a hostile value cannot exhaust the stack here either."""
+    t = type(value)
+    if t is str or t is bool or value is None or t is bytes:
+        return True
+    if t is int:
+        return bool(_INT64_MIN <= value <= _INT64_MAX)
+    # Plain loops rather than all(...): a generator costs a frame per item on the ingest's hot path.
+    if t is dict:
+        if depth >= MAX_DEPTH:
+            return False
+        for k, v in value.items():  # noqa: SIM110
+            if type(k) is not str or not _plain_data(v, depth + 1):
+                return False
+        return True
+    if t is list:
+        if depth >= MAX_DEPTH:
+            return False
+        for v in value:  # noqa: SIM110
+            if not _plain_data(v, depth + 1):
+                return False
+        return True
+    return False
 
 
 def _too_deep(problems: list[Problem]) -> bool:

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -115,12 +115,22 @@ class IdentityResolver:
         self._handle_cache: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        # ``forget`` bumps a DID's generation: a document fetched before it is returned to whoever
+        # asked but never cached, so nothing fetched before an #identity is trusted after it.
+        self._generation: dict[str, int] = {}
+        self._inflight: dict[str, tuple[int, Future[None]]] = {}  # fetch_soon's fetches under way
+        # One client for every resolveHandle sent to the PDS: a client per call costs more CPU than
+        # the call (an appview checks a handle on every #identity) and reconnects each time.
+        self._pds: XrpcClient | None = None
 
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
+            pds, self._pds = self._pds, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        if pds is not None:
+            pds.close()
         self._http.close()
 
     def _handle_resolver(self) -> Any:
@@ -190,11 +200,14 @@ class IdentityResolver:
 
     def _via_pds(self, handle: str) -> str | None:
         assert self.pds_url is not None
-        with XrpcClient(self.pds_url, timeout=self.timeout) as pds:
-            try:
-                answer = pds.query("com.atproto.identity.resolveHandle", {"handle": handle})
-            except XrpcError:
-                return None  # the PDS does not know it; other methods may
+        with self._lock:
+            if self._pds is None:
+                self._pds = XrpcClient(self.pds_url, timeout=self.timeout)
+            pds = self._pds
+        try:
+            answer = pds.query("com.atproto.identity.resolveHandle", {"handle": handle})
+        except XrpcError:
+            return None  # the PDS does not know it; other methods may
         did = answer.get("did") if isinstance(answer, dict) else None
         return did if isinstance(did, str) else None
 
@@ -217,14 +230,65 @@ class IdentityResolver:
         IdentityError: unknown, malformed, or not an atproto account; NetworkError: unreachable.
         """
         if not fresh:
+            hit = self._cached(did)
+            if hit is not None:
+                return hit
             with self._lock:
-                hit = self._cache.get(did)
-            if hit is not None and time.monotonic() - hit[0] < self.ttl:
-                return hit[1]
-        identity = self._fetch(did)
+                running = self._inflight.get(did)
+                current = running is not None and running[0] == self._generation.get(did, 0)
+            if running is not None and current:
+                wait([running[1]])  # the fetch fetch_soon began; its failure is ours to repeat below
+                hit = self._cached(did)
+                if hit is not None:
+                    return hit
         with self._lock:
-            self._cache[did] = (time.monotonic(), identity)
+            generation = self._generation.get(did, 0)
+        identity = self._fetch(did)
+        self._store(did, identity, generation)
         return identity
+
+    def _cached(self, did: str) -> Identity | None:
+        with self._lock:
+            hit = self._cache.get(did)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < self.ttl else None
+
+    def _store(self, did: str, identity: Identity, generation: int) -> None:
+        with self._lock:
+            if self._generation.get(did, 0) == generation:
+                self._cache[did] = (time.monotonic(), identity)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # Called with the lock held; kept for the resolver's life: a pool per call costs threads.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=_PREFETCH_THREADS, thread_name_prefix="did")
+        return self._pool
+
+    def fetch_soon(self, dids: Iterable[str]) -> None:
+        """Start fetching the uncached documents of ``dids`` in the background and return at once
+        (an appview calls it when ``#identity`` arrives, so the author's next commit finds the new
+        document instead of waiting for it). A later ``resolve_did`` waits for a fetch under way
+        rather than sending another; failures are left for it to repeat and report."""
+        now = time.monotonic()
+        with self._lock:
+            for did in set(dids):
+                generation = self._generation.get(did, 0)
+                running = self._inflight.get(did)
+                hit = self._cache.get(did)
+                if (running is not None and running[0] == generation) or (
+                    hit is not None and now - hit[0] < self.ttl
+                ):
+                    continue
+                future = self._executor().submit(self._fetch_in_background, did, generation)
+                self._inflight[did] = (generation, future)
+
+    def _fetch_in_background(self, did: str, generation: int) -> None:
+        identity = self._try_fetch(did)
+        if identity is not None:
+            self._store(did, identity, generation)
+        with self._lock:
+            running = self._inflight.get(did)
+            if running is not None and running[0] == generation:
+                del self._inflight[did]
 
     def resolve(self, handle_or_did: str, *, fresh: bool = False) -> Identity:
         """Resolve either form; a handle must be confirmed by its DID document (bidirectional check)."""
@@ -243,20 +307,22 @@ class IdentityResolver:
         """Resolve the uncached DIDs among ``dids`` concurrently (failures are left for ``resolve``)."""
         now = time.monotonic()
         with self._lock:
-            todo = [d for d in set(dids) if d not in self._cache or now - self._cache[d][0] >= self.ttl]
-        if len(todo) < 2:
-            return  # nothing to overlap
-        with self._lock:
-            if self._pool is None:  # kept for the resolver's life: a pool per call costs threads
-                self._pool = ThreadPoolExecutor(max_workers=_PREFETCH_THREADS, thread_name_prefix="did")
-            pool = self._pool
-        for did, result in zip(todo, pool.map(self._try_fetch, todo)):
+            # DIDs that fetch_soon is fetching are left to it: resolve_did waits for that fetch.
+            todo = [
+                (d, self._generation.get(d, 0))
+                for d in set(dids)
+                if (d not in self._cache or now - self._cache[d][0] >= self.ttl) and d not in self._inflight
+            ]
+            if len(todo) < 2:
+                return  # nothing to overlap
+            pool = self._executor()
+        for (did, generation), result in zip(todo, pool.map(self._try_fetch, [d for d, _ in todo])):
             if result is not None:
-                with self._lock:
-                    self._cache[did] = (time.monotonic(), result)
+                self._store(did, result, generation)
 
     def forget(self, did: str) -> None:
         with self._lock:
+            self._generation[did] = self._generation.get(did, 0) + 1
             self._cache.pop(did, None)
             for handle in [h for h, (_, d) in self._handle_cache.items() if d == did]:
                 del self._handle_cache[handle]
