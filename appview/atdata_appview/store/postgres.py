@@ -102,17 +102,14 @@ class PostgresStore(Store):
             self._execute(conn, "SET LOCAL jit = off")
             encoding = conn.info.encoding
             with conn.cursor().copy(f"COPY ({self._LENS_GRAPH}) TO STDOUT") as copy:
-                pending: list[bytes] = []
-                size = 0
-                for chunk in copy:
-                    pending.append(bytes(chunk))
-                    size += len(chunk)
-                    if size >= block:
-                        data = b"".join(pending)
+                data = bytearray()  # libpq hands over one row at a time
+                for row in copy:
+                    data += row
+                    if len(data) >= block:
                         cut = data.rfind(b"\n") + 1  # whole rows only; the rest waits for the next part
-                        pending, size = [data[cut:]], len(data) - cut
-                        yield copy_text_columns(data[:cut].decode(encoding), 4)
-                data = b"".join(pending)
+                        text = data[:cut].decode(encoding)
+                        del data[:cut]
+                        yield copy_text_columns(text, 4)
                 if data:
                     yield copy_text_columns(data.decode(encoding), 4)
 
