@@ -112,7 +112,7 @@ class FirehoseIngester:
                 break
         for p in parsed:
             if isinstance(p, IdentityEvent):
-                # Not fetched ahead with fetch_soon: measured slower on PostgreSQL (benchmarks/
+                # Not fetched ahead in the background: measured slower on PostgreSQL (benchmarks/
                 # appview_ingest.py, 2,600-3,000 events/s against 3,500-4,000 without it).
                 self.identities.forget(p.did)
         self.identities.prefetch(

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -118,7 +118,6 @@ class IdentityResolver:
         # ``forget`` bumps a DID's generation: a document fetched before it is returned to whoever
         # asked but never cached, so nothing fetched before an #identity is trusted after it.
         self._generation: dict[str, int] = {}
-        self._inflight: dict[str, tuple[int, Future[None]]] = {}  # fetch_soon's fetches under way
         # One client for every resolveHandle sent to the PDS: a client per call costs more CPU than
         # the call (an appview checks a handle on every #identity) and reconnects each time.
         self._pds: XrpcClient | None = None
@@ -233,14 +232,6 @@ class IdentityResolver:
             hit = self._cached(did)
             if hit is not None:
                 return hit
-            with self._lock:
-                running = self._inflight.get(did)
-                current = running is not None and running[0] == self._generation.get(did, 0)
-            if running is not None and current:
-                wait([running[1]])  # the fetch fetch_soon began; its failure is ours to repeat below
-                hit = self._cached(did)
-                if hit is not None:
-                    return hit
         with self._lock:
             generation = self._generation.get(did, 0)
         identity = self._fetch(did)
@@ -263,33 +254,6 @@ class IdentityResolver:
             self._pool = ThreadPoolExecutor(max_workers=_PREFETCH_THREADS, thread_name_prefix="did")
         return self._pool
 
-    def fetch_soon(self, dids: Iterable[str]) -> None:
-        """Start fetching the uncached documents of ``dids`` in the background and return at once
-        (for a caller that learns early that it will need them, e.g. on ``#identity``). A later
-        ``resolve_did`` waits for a fetch under way rather than sending another; failures are left
-        for it to repeat and report."""
-        now = time.monotonic()
-        with self._lock:
-            for did in set(dids):
-                generation = self._generation.get(did, 0)
-                running = self._inflight.get(did)
-                hit = self._cache.get(did)
-                if (running is not None and running[0] == generation) or (
-                    hit is not None and now - hit[0] < self.ttl
-                ):
-                    continue
-                future = self._executor().submit(self._fetch_in_background, did, generation)
-                self._inflight[did] = (generation, future)
-
-    def _fetch_in_background(self, did: str, generation: int) -> None:
-        identity = self._try_fetch(did)
-        if identity is not None:
-            self._store(did, identity, generation)
-        with self._lock:
-            running = self._inflight.get(did)
-            if running is not None and running[0] == generation:
-                del self._inflight[did]
-
     def resolve(self, handle_or_did: str, *, fresh: bool = False) -> Identity:
         """Resolve either form; a handle must be confirmed by its DID document (bidirectional check)."""
         if handle_or_did.startswith("did:"):
@@ -307,11 +271,10 @@ class IdentityResolver:
         """Resolve the uncached DIDs among ``dids`` concurrently (failures are left for ``resolve``)."""
         now = time.monotonic()
         with self._lock:
-            # DIDs that fetch_soon is fetching are left to it: resolve_did waits for that fetch.
             todo = [
                 (d, self._generation.get(d, 0))
                 for d in set(dids)
-                if (d not in self._cache or now - self._cache[d][0] >= self.ttl) and d not in self._inflight
+                if (d not in self._cache or now - self._cache[d][0] >= self.ttl)
             ]
             if len(todo) < 2:
                 return  # nothing to overlap
