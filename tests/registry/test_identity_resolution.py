@@ -111,19 +111,36 @@ def _multikey() -> str:
     return format_multikey(SECP256K1_JWT_ALG, raw)
 
 
+class _Host:
+    """What a did:web host serves: the document's current key (no document if None), how many
+    requests it answered, and a gate that holds answers back to make races happen every time."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.requests = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.arrived = threading.Event()
+
+
 @contextmanager
-def _did_web_host(key: str | None) -> Iterator[str]:
-    """A loopback http server holding one did:web document (none if ``key`` is None); yields the DID."""
+def _did_web_host(host: _Host) -> Iterator[str]:
+    """A loopback http server holding one did:web document; yields the DID."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             did = f"did:web:localhost%3A{self.server.server_address[1]}"
+            key = host.key  # the document as it is when the request arrives
+            host.requests += 1
+            host.arrived.set()
+            host.gate.wait(10)
             found = key is not None and self.path == "/.well-known/did.json"
+            body = json.dumps(_web_document(did, key)).encode() if key is not None and found else b""
             self.send_response(200 if found else 404)
             self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
             self.end_headers()
-            if key is not None and found:
-                self.wfile.write(json.dumps(_web_document(did, key)).encode())
+            self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -157,7 +174,7 @@ def _web_document(did: str, key: str) -> dict[str, Any]:
 @pytest.mark.integration
 def test_did_web_document_gives_the_pds_and_signing_key() -> None:
     key = _multikey()
-    with _did_web_host(key) as did:
+    with _did_web_host(_Host(key)) as did:
         who = IdentityResolver().resolve_did(did)
     assert who.pds == "https://pds.example.com"
     assert who.signing_key == f"did:key:{key}"
@@ -166,8 +183,32 @@ def test_did_web_document_gives_the_pds_and_signing_key() -> None:
 
 @pytest.mark.integration
 def test_did_web_host_without_a_document_means_an_unknown_did() -> None:
-    with _did_web_host(None) as did, pytest.raises(IdentityError, match="unknown DID"):
+    with _did_web_host(_Host(None)) as did, pytest.raises(IdentityError, match="unknown DID"):
         IdentityResolver().resolve_did(did)
+
+
+@pytest.mark.integration
+def test_a_document_fetched_before_forget_is_never_trusted_after_it() -> None:
+    """``forget`` (an #identity event): a document whose fetch began before it is returned to its
+    caller but never cached, so nothing fetched before an #identity is trusted after it."""
+    old, new = _multikey(), _multikey()
+    host = _Host(old)
+    resolver = IdentityResolver()
+    with _did_web_host(host) as did:
+        host.gate.clear()
+        early: list[str] = []
+        fetching = threading.Thread(target=lambda: early.append(resolver.resolve_did(did).signing_key))
+        fetching.start()
+        assert host.arrived.wait(10)  # that fetch has the old document in hand
+        resolver.forget(did)  # an #identity: the key changed
+        host.key = new
+        host.gate.set()
+        fetching.join(10)
+        later = resolver.resolve_did(did)
+    resolver.close()
+    assert early == [f"did:key:{old}"]
+    assert later.signing_key == f"did:key:{new}"
+    assert host.requests == 2
 
 
 def test_did_web_cannot_smuggle_a_path_into_the_url() -> None:
