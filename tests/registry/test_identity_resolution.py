@@ -14,6 +14,7 @@ from atproto_crypto.consts import SECP256K1_JWT_ALG
 from atproto_crypto.did import format_multikey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support.loopback_http import serving
 
 from atdata.cli.main import main
 from atdata.errors import IdentityError
@@ -146,12 +147,8 @@ def _did_web_host(host: _Host) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"did:web:localhost%3A{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server) as port:
+        yield f"did:web:localhost%3A{port}"
 
 
 def _web_document(did: str, key: str) -> dict[str, Any]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from support.loopback_http import serving
 
 LENS07 = Path(__file__).parents[1] / "fixtures" / "atdata07" / "lens_full_to_view.py"
 """A lens written against atdata 0.7's API (generate.py there runs it under 0.7.0b1)."""
@@ -89,9 +90,5 @@ def serve_git(root: Path) -> Iterator[str]:
     server = make_server(
         "127.0.0.1", 0, _app(root, backend), server_class=_ThreadingServer, handler_class=_Quiet
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server) as port:
+        yield f"http://127.0.0.1:{port}"

@@ -8,7 +8,6 @@ which tests may set to anything, including lies.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from atproto_crypto.consts import SECP256K1_JWT_ALG
 from atproto_crypto.did import format_multikey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support.loopback_http import serving
 
 
 def multikey() -> str:
@@ -73,12 +73,8 @@ def loopback_account(handle: str = "carol.example.com") -> Iterator[LoopbackAcco
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     port = server.server_address[1]
     holder.append(LoopbackAccount(f"did:web:localhost%3A{port}", f"http://localhost:{port}", handle))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(server):
         yield holder[0]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _document(account: LoopbackAccount, key: str) -> dict[str, Any]:
@@ -116,9 +112,5 @@ def loopback_appview(answers: dict[str, Any]) -> Iterator[str]:
             self.wfile.write(data)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server) as port:
+        yield f"http://127.0.0.1:{port}"

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import uvicorn
 from numpy.typing import NDArray
+from support.loopback_http import serving
 
 import atdata
 from atdata.errors import NotFoundError
@@ -179,12 +180,8 @@ def wait_indexed(appview: str, *uris: str) -> None:
 def serve_directory(root: Path) -> Iterator[str]:
     handler = functools.partial(_QuietFiles, directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 class _QuietFiles(SimpleHTTPRequestHandler):
