@@ -44,9 +44,11 @@ from support.postgres_cluster import postgres_cluster
 
 from atdata.lexicon import nsid as N
 from atdata.network.loopback import free_port
+from atdata.network.refs import StrongRef
 from atdata_appview.derive import derive
 from atdata_appview.ingest.car import cid_of, cid_str
 from atdata_appview.store import open_store
+from atdata_registry.record_builders import lens_record
 
 CREATED = "2026-11-21T08:00:00.000Z"
 REV = "3l000000000aa"
@@ -158,23 +160,15 @@ def _schema(i: int) -> dict[str, object]:
 
 
 def _lens(source: str, source_cid: str, target: str, target_cid: str, name: str) -> dict[str, object]:
-    import hashlib
-
-    return {
-        "$type": N.LENS,
-        "name": name,
-        "version": "1.0.0",
-        "description": "Benchmark lens.",
-        "source": {"uri": source, "cid": source_cid},
-        "target": {"uri": target, "cid": target_cid},
-        "code": {
-            "$type": f"{N.LENS}#python",
-            "language": "python",
-            "source": LENS_CODE,
-            "sha256": hashlib.sha256(LENS_CODE.encode()).hexdigest(),
-        },
-        "createdAt": CREATED,
-    }
+    return lens_record(
+        name=name,
+        version="1.0.0",
+        source=StrongRef(source, source_cid),
+        target=StrongRef(target, target_cid),
+        code=LENS_CODE,
+        description="Benchmark lens.",
+        created_at=CREATED,
+    )
 
 
 # --- 2. the API processes ----------------------------------------------------------------------------
