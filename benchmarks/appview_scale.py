@@ -147,7 +147,10 @@ def load(url: str, n_schemas: int, n_lenses: int, authors: int, seed: int) -> li
             records.write_row((uri, author, N.LENS, f"lens{j}:1.0.0", cid, REV, js, INDEXED, 1))
             lenses.write_row((uri, author, cid, name, uris[s], cids[s], uris[t], cids[t], 1))
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+        # As a store that has been running a while is: its rows vacuumed (visible to all, hint bits
+        # set). Otherwise the first reader of freshly copied rows pays for writing that to every page,
+        # and autovacuum competes with the API processes for the cores.
+        conn.execute("VACUUM (ANALYZE)")
     return uris
 
 
