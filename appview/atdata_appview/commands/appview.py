@@ -304,59 +304,33 @@ def _supervise(args: argparse.Namespace) -> int:
     lens either."""
     import multiprocessing
 
-    # What every worker runs, imported before they fork: once, shared, and no delay after the fork.
-    import uvicorn  # noqa: F401
-
-    import atdata_appview.xrpc.server  # noqa: F401
-    from atdata_appview.lens_index import GraphService
-    from atdata_appview.store import open_store
-
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    ingester: subprocess.Popen[bytes] | None = None
-    ingest_argv: list[str] = []
     env = {**os.environ, DB_ENV: args.db}  # the URL (maybe with a password) stays off the child's argv
-    if args.role == "all":
-        ingest_argv = [sys.executable, "-m", "atdata.cli.main", *_child_argv(args), "--role", "ingest"]
-        ingester = subprocess.Popen(ingest_argv, env=env)
-    started = time.monotonic()
-    store = open_store(args.db)  # migrated (and the URL checked) once, for every worker
+    ingest_argv = [sys.executable, "-m", "atdata.cli.main", *_child_argv(args), "--role", "ingest"]
+    ingester = subprocess.Popen(ingest_argv, env=env) if args.role == "all" else None
+    workers: list[multiprocessing.process.BaseProcess] = []
     try:
-        graph = GraphService(store)
-        graph.load()
-        snapshot = graph.snapshot()
-    finally:
-        store.close()  # its pool's threads end: a fork must not copy a thread's half-held locks
-    del graph
-    log.info(
-        "lens index: %d lenses loaded in %.1f s, shared by %d API process(es)",
-        len(snapshot.graph),
-        time.monotonic() - started,
-        args.workers,
-    )
-    running = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    if running:
-        log.warning("forking the API processes beside running threads: %s", ", ".join(running))
-    fork = multiprocessing.get_context("fork")
-    worker_args = argparse.Namespace(**{**vars(args), "workers": 1, "role": "api", "reuse_port": True})
+        snapshot = _shared_index(args)
+        fork = multiprocessing.get_context("fork")
+        worker_args = argparse.Namespace(**{**vars(args), "workers": 1, "role": "api", "reuse_port": True})
 
-    def start_worker() -> multiprocessing.process.BaseProcess:
-        gc.freeze()  # a child's collections would otherwise write to (and so copy) every shared object
-        worker = fork.Process(target=_api_worker, args=(worker_args, snapshot), name="appview API")
-        worker.start()
-        return worker
+        def start_worker() -> multiprocessing.process.BaseProcess:
+            gc.freeze()  # a child's collections would otherwise write to (and so copy) every shared object
+            worker = fork.Process(target=_api_worker, args=(worker_args, snapshot), name="appview API")
+            worker.start()
+            return worker
 
-    workers = [] if stop.is_set() else [start_worker() for _ in range(args.workers)]
-    log.info(
-        "appview: %d API process(es) on http://%s:%d%s (pids %s)",
-        args.workers,
-        args.host,
-        args.port,
-        " and one ingester" if ingester is not None else "",
-        ", ".join(str(p.pid) for p in ([ingester] if ingester else []) + workers),
-    )
-    try:
+        workers = [] if stop.is_set() else [start_worker() for _ in range(args.workers)]
+        log.info(
+            "appview: %d API process(es) on http://%s:%d%s (pids %s)",
+            args.workers,
+            args.host,
+            args.port,
+            " and one ingester" if ingester is not None else "",
+            ", ".join(str(p.pid) for p in ([ingester] if ingester else []) + workers),
+        )
         while not stop.wait(0.5):
             if ingester is not None and ingester.poll() is not None:
                 log.warning(
@@ -388,6 +362,36 @@ def _supervise(args: argparse.Namespace) -> int:
                 worker.kill()
                 worker.join()
     return 0
+
+
+def _shared_index(args: argparse.Namespace) -> IndexSnapshot:
+    """The store migrated and the lens index built, for every API process the supervisor forks; no
+    thread of this process left running (a fork must not copy a thread's half-held locks)."""
+    # What every worker runs, imported before they fork: once, shared, and no delay after the fork.
+    import uvicorn  # noqa: F401
+
+    import atdata_appview.xrpc.server  # noqa: F401
+    from atdata_appview.lens_index import GraphService
+    from atdata_appview.store import open_store
+
+    started = time.monotonic()
+    store = open_store(args.db)
+    try:
+        graph = GraphService(store)
+        graph.load()
+        snapshot = graph.snapshot()
+    finally:
+        store.close()  # its pool's threads end
+    log.info(
+        "lens index: %d lenses loaded in %.1f s, shared by %d API process(es)",
+        len(snapshot.graph),
+        time.monotonic() - started,
+        args.workers,
+    )
+    running = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if running:
+        log.warning("forking the API processes beside running threads: %s", ", ".join(running))
+    return snapshot
 
 
 def _api_worker(args: argparse.Namespace, snapshot: IndexSnapshot) -> None:
