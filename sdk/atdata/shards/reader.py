@@ -218,6 +218,12 @@ class ReadAhead:
     def take(self, url: str) -> MappedFile | None:
         return self._opened.pop(url, None)
 
+    def wait(self) -> None:
+        """Wait until every digest started here has finished: each shard is then checked before
+        its first sample is read."""
+        for opened in self._opened.values():
+            opened.start_digest()()
+
     def close(self) -> None:
         """Stop the digests of shards not read after all (the reader stopped early)."""
         while self._opened:
