@@ -13,7 +13,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
 from atdata.dataset.provenance import ATTR, Origin, carry
-from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
+from atdata.errors import AtdataError, DatasetError, LengthUnknownError, LensExecutionError, ShardError
 from atdata.shards import digests
 from atdata.shards.blobs import record_sidecars
 from atdata.shards.reader import ReadAhead
@@ -304,7 +304,38 @@ class Dataset(Generic[T]):
             for i, url in enumerate(shards):
                 if ahead is not None:
                     ahead.prepare(self._upcoming(shards[i : i + 1 + digests.THREADS]))
-                yield from self._shard_decoded(url, decode, skip, Origin(uri, cid, display(url)), keys, ahead)
+                shown = display(url)
+                origin = Origin(uri, cid, shown)
+                try:
+                    sidecar = self._sidecar(url) if self.verify else None
+                    for key, body in shard_samples(
+                        url,
+                        sidecar,
+                        verify=self.verify,
+                        timeout=self.timeout,
+                        cache=self.cache,
+                        sha256=self._record_sha256.get(url),
+                        ahead=ahead,
+                    ):
+                        if body is None:
+                            error = ShardError("sample has no .msgpack member", url=shown, key=key)
+                            if not skip:
+                                raise error
+                            log.warning("skipping sample: %s", error)
+                            continue
+                        try:
+                            sample = decode(body, shown, key)
+                        except ShardError as e:
+                            if not skip:
+                                raise
+                            log.warning("skipping sample: %s", e)
+                            continue
+                        sample.__dict__[ATTR] = (origin, key)
+                        yield (key, sample) if keys else sample
+                except ShardError as e:
+                    if not skip:
+                        raise
+                    log.warning("skipping the rest of the shard: %s", e)
         finally:
             if ahead is not None:
                 ahead.close()
@@ -317,51 +348,10 @@ class Dataset(Generic[T]):
                 continue
             try:
                 sidecar = self._sidecar(url)
-            except ShardError:
+            except AtdataError:
                 continue  # reported when the shard's turn comes
             out.append((url, sidecar, self._record_sha256.get(url)))
         return out
-
-    def _shard_decoded(
-        self,
-        url: str,
-        decode: Callable[..., Any],
-        skip: bool,
-        origin: Origin,
-        keys: bool,
-        ahead: ReadAhead | None,
-    ) -> Iterator[Any]:
-        shown = origin.shard
-        try:
-            sidecar = self._sidecar(url) if self.verify else None
-            for key, body in shard_samples(
-                url,
-                sidecar,
-                verify=self.verify,
-                timeout=self.timeout,
-                cache=self.cache,
-                sha256=self._record_sha256.get(url),
-                ahead=ahead,
-            ):
-                if body is None:
-                    error = ShardError("sample has no .msgpack member", url=shown, key=key)
-                    if not skip:
-                        raise error
-                    log.warning("skipping sample: %s", error)
-                    continue
-                try:
-                    sample = decode(body, shown, key)
-                except ShardError as e:
-                    if not skip:
-                        raise
-                    log.warning("skipping sample: %s", e)
-                    continue
-                sample.__dict__[ATTR] = (origin, key)
-                yield (key, sample) if keys else sample
-        except ShardError as e:
-            if not skip:
-                raise
-            log.warning("skipping the rest of the shard: %s", e)
 
     # --- derived datasets -------------------------------------------------------------------
 

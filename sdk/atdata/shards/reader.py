@@ -65,9 +65,11 @@ def samples(
         body: Any = None
         source = reader.read if reader.buffer is None else reader.buffer
         for name, data in members(source, shown):
-            slash = name.rfind("/")
-            dot = name.find(".", slash + 1)
-            k, ext = (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
+            dot = name.find(".", name.rfind("/") + 1)
+            if dot < 0:
+                k, ext = name, ""
+            else:
+                k, ext = name[:dot], name[dot + 1 :]
             if k != key:
                 if key is not None:
                     count += 1
