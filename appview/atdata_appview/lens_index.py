@@ -17,7 +17,10 @@ Answers are cached per graph version.
 
 Kept current in-process (the ingest calls :meth:`GraphService.on_change` after each committed batch)
 or, in an API process that does not ingest, by :meth:`GraphService.follow`: the store's change log,
-woken by PostgreSQL LISTEN/NOTIFY.
+woken by PostgreSQL LISTEN/NOTIFY. Building is the costly part (seconds at network scale), so the
+supervisor of several API processes builds once and hands each process it forks an
+:class:`IndexSnapshot` (shared copy-on-write), which the process brings up to date from the change
+log before it serves (:meth:`GraphService.resume`).
 """
 
 from __future__ import annotations
@@ -190,6 +193,14 @@ class CompactLensGraph:
     def __len__(self) -> int:
         return len(self.edge_of)
 
+    def edges(self) -> set[GraphRow]:
+        """Every live edge as (uri, author, source uri, target uri): what two builds are compared by."""
+        names, authors = self.nodes.names, self.authors.names
+        return {
+            (uri, authors[self.author[e]], names[self.src[e]], names[self.dst[e]])
+            for uri, e in self.edge_of.items()
+        }
+
     # --- adjacency ------------------------------------------------------------------------
     def _out_edges(self, u: int) -> Iterable[int]:
         ptr = self._out_ptr
@@ -331,6 +342,15 @@ class CompactLensGraph:
         return path
 
 
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """A lens index as built at one position of the store's change log (every entry up to
+    ``change_id`` is in it): what a process resumes from instead of building."""
+
+    graph: CompactLensGraph
+    change_id: int
+
+
 class GraphService:
     """The lens index of one appview process: built from the store, kept current, answers cached."""
 
@@ -350,6 +370,21 @@ class GraphService:
             self._graph = graph
             self.version += 1
             self.change_id = max(self.change_id, change_id)
+
+    def snapshot(self) -> IndexSnapshot:
+        """The index as it stands and the change log position it reflects (for :meth:`resume`; the
+        graph is shared, not copied: change it no more here once handed over)."""
+        with self._lock:
+            return IndexSnapshot(self._graph, self.change_id)
+
+    def resume(self, snapshot: IndexSnapshot) -> None:
+        """Start from ``snapshot`` (built by another process, maybe long ago) instead of building,
+        then apply every change logged after it: the index then equals a fresh :meth:`load`."""
+        with self._lock:
+            self._graph = snapshot.graph
+            self.version += 1
+            self.change_id = snapshot.change_id
+        self.catch_up()
 
     def on_change(self, changed: set[str]) -> None:
         """Called after a commit with the record uris (or ``*``) it touched."""

@@ -4,6 +4,8 @@ PostgreSQL, whose lens indexes follow the store's change log (issue 18 point 3).
 from __future__ import annotations
 
 import os
+import re
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -145,14 +147,14 @@ def test_workers_share_one_port_beside_one_ingester(
         extra=["--workers", "2"],
     )
     processes.append(supervisor)
-    children = (
-        Path(f"/proc/{supervisor.process.pid}/task/{supervisor.process.pid}/children").read_text().split()
-    )
+    children = _children(supervisor)
     assert len(children) == 3  # the ingester and two API processes
-    argvs = [Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0") for pid in children]
-    roles = [argv[argv.index("--role") + 1] for argv in argvs]
-    assert roles.count("api") == 2 and roles.count("ingest") == 1
-    assert not any("postgresql://" in arg for argv in argvs for arg in argv)  # the URL goes by environment
+    argvs = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0") for pid in children}
+    [ingester] = [pid for pid, argv in argvs.items() if argv[argv.index("--role") + 1] == "ingest"]
+    assert not any("postgresql://" in arg for arg in argvs[ingester])  # the URL goes by environment
+    # The API processes are forked by the supervisor, each saying so once it serves.
+    _wait("both API processes serving", lambda: len(_serving(supervisor)) == 2, 60, supervisor.log)
+    assert set(_serving(supervisor)) == set(children) - {ingester}
     lens = _publish_lens(host, alice, "a_to_b", path("A"), path("B"))
     a, b = (f"at://{alice.did}/{path(n)}" for n in "AB")
     # Each new connection lands on either worker: every answer must carry the lens, many times over.
@@ -167,6 +169,61 @@ def test_workers_share_one_port_beside_one_ingester(
         assert (
             not os.path.exists(f"/proc/{pid}/status") or "zombie" in Path(f"/proc/{pid}/status").read_text()
         )
+
+
+@pytest.mark.integration
+def test_an_api_process_started_again_serves_what_was_ingested_after_the_shared_index_was_built(
+    postgres_url: str,
+    network: LoopbackNetwork,
+    host: FakeHost,
+    processes: list[AppviewProcess],
+    tmp_path: Path,
+) -> None:
+    # The supervisor built its index before the lens existed; a worker it forks later from that index
+    # must replay the change log before its first answer, never serve the old index meanwhile.
+    alice = host.account("alice.test")
+    host.commit(alice, [("create", path(n), examples.schema(n)) for n in "AB"])
+    store = open_store(postgres_url)  # migrated before the supervisor builds: its index is empty
+    supervisor = start(
+        postgres_url,
+        log_file=tmp_path / "serve.log",
+        pds=[host.url],
+        plc=network.url,
+        handle_resolver=network.url,
+        extra=["--workers", "2"],
+    )
+    processes.append(supervisor)
+    try:
+        assert "lens index: 0 lenses loaded" in supervisor.log()
+        _wait("both API processes serving", lambda: len(_serving(supervisor)) == 2, 60, supervisor.log)
+        lens = _publish_lens(host, alice, "a_to_b", path("A"), path("B"))
+        _wait("the lens ingested", lambda: _indexed_lens(store, lens), 60, supervisor.log)
+    finally:
+        store.close()
+    first = _serving(supervisor)
+    for pid in first:
+        os.kill(pid, signal.SIGKILL)
+    _wait("two API processes started again", lambda: len(_serving(supervisor)) == 4, 60, supervisor.log)
+    again = _serving(supervisor)[2:]
+    assert set(again) <= set(_children(supervisor))
+    # Each resumed from the index without the lens and replayed the change log past it first.
+    replayed = re.findall(
+        r"API process (\d+) serving: .* from change (\d+) to (\d+)", supervisor.log(1_000_000)
+    )
+    assert {int(pid) for pid, old, new in replayed if int(new) > int(old)} == set(again)
+    _wait("the new API processes answering", supervisor.answers, 10, supervisor.log)
+    a, b = (f"at://{alice.did}/{path(n)}" for n in "AB")
+    assert all(_path(supervisor, a, b) == [lens] for _ in range(20))
+
+
+def _children(process: AppviewProcess) -> list[int]:
+    pid = process.process.pid
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _serving(supervisor: AppviewProcess) -> list[int]:
+    """The API processes that have said they serve, in order."""
+    return [int(pid) for pid in re.findall(r"appview API process (\d+) serving: ", supervisor.log(1_000_000))]
 
 
 @pytest.mark.parametrize("flags", [["--role", "api"], ["--role", "ingest"], ["--workers", "2"]])

@@ -9,6 +9,7 @@ processes sharing the port (SO_REUSEPORT), supervised by the process started.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -18,11 +19,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from atdata.config import dev_network, forget_dev_network, remember_dev_network, settings
 from atdata.errors import AtdataError
+
+if TYPE_CHECKING:
+    from atdata_appview.lens_index import IndexSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -203,14 +208,17 @@ def _serve_all(args: argparse.Namespace, plc: str, pdses: list[str], dev: dict[s
     return 0
 
 
-def _serve_api(args: argparse.Namespace) -> int:
+def _serve_api(args: argparse.Namespace, snapshot: IndexSnapshot | None = None) -> int:
+    """One API process; given a ``snapshot`` (a worker forked by :func:`_supervise`, which migrated
+    the store and built the index), it resumes from that instead of building its own."""
     from atdata_appview.store import open_store
     from atdata_appview.store.postgres import API_POOL_SIZE, PostgresStore
     from atdata_appview.xrpc.server import create_api_app
 
-    open_store(args.db).close()  # migrated (and the URL checked) before serving
+    if snapshot is None:
+        open_store(args.db).close()  # migrated (and the URL checked) before serving
     store = PostgresStore(args.db, pool_size=API_POOL_SIZE)
-    app = create_api_app(store)
+    app = create_api_app(store, snapshot=snapshot)
     log.info(
         "appview API process %d listening on http://%s:%d (database %s), following its change log",
         os.getpid(),
@@ -286,50 +294,111 @@ def _ingest(args: argparse.Namespace, plc: str, pdses: list[str]) -> int:
 
 
 def _supervise(args: argparse.Namespace) -> int:
-    """``--workers N``: N API processes (``--role api --reuse-port``) on one port and, for
-    ``--role all``, one ingester beside them; a worker that dies is started again."""
-    argv = _child_argv(args)
-    env = {**os.environ, DB_ENV: args.db}  # the URL (maybe with a password) stays off the children's argv
-    base = [sys.executable, "-m", "atdata.cli.main", *argv]
-    api = [*base, "--role", "api", "--workers", "1", "--reuse-port"]
-    specs = [api] * args.workers
-    if args.role == "all":
-        specs = [[*base, "--role", "ingest", "--workers", "1"], *specs]
+    """``--workers N``: N API processes on one port (SO_REUSEPORT) and, for ``--role all``, one
+    ingester beside them; a process that dies is started again.
+
+    The lens index is built once, here, then each API process is forked from this one (no thread
+    running, the index frozen out of the garbage collector's reach): the index's pages are shared
+    copy-on-write instead of built N times over on the same cores. A worker replays the change log
+    after the index's position before it serves, so one started again hours later serves no stale
+    lens either."""
+    import multiprocessing
+
+    # What every worker runs, imported before they fork: once, shared, and no delay after the fork.
+    import uvicorn  # noqa: F401
+
+    import atdata_appview.xrpc.server  # noqa: F401
+    from atdata_appview.lens_index import GraphService
+    from atdata_appview.store import open_store
+
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    children = [subprocess.Popen(spec, env=env) for spec in specs]
+    ingester: subprocess.Popen[bytes] | None = None
+    ingest_argv: list[str] = []
+    env = {**os.environ, DB_ENV: args.db}  # the URL (maybe with a password) stays off the child's argv
+    if args.role == "all":
+        ingest_argv = [sys.executable, "-m", "atdata.cli.main", *_child_argv(args), "--role", "ingest"]
+        ingester = subprocess.Popen(ingest_argv, env=env)
+    started = time.monotonic()
+    store = open_store(args.db)  # migrated (and the URL checked) once, for every worker
+    try:
+        graph = GraphService(store)
+        graph.load()
+        snapshot = graph.snapshot()
+    finally:
+        store.close()  # its pool's threads end: a fork must not copy a thread's half-held locks
+    del graph
+    log.info(
+        "lens index: %d lenses loaded in %.1f s, shared by %d API process(es)",
+        len(snapshot.graph),
+        time.monotonic() - started,
+        args.workers,
+    )
+    running = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if running:
+        log.warning("forking the API processes beside running threads: %s", ", ".join(running))
+    fork = multiprocessing.get_context("fork")
+    worker_args = argparse.Namespace(**{**vars(args), "workers": 1, "role": "api", "reuse_port": True})
+
+    def start_worker() -> multiprocessing.process.BaseProcess:
+        gc.freeze()  # a child's collections would otherwise write to (and so copy) every shared object
+        worker = fork.Process(target=_api_worker, args=(worker_args, snapshot), name="appview API")
+        worker.start()
+        return worker
+
+    workers = [] if stop.is_set() else [start_worker() for _ in range(args.workers)]
     log.info(
         "appview: %d API process(es) on http://%s:%d%s (pids %s)",
         args.workers,
         args.host,
         args.port,
-        " and one ingester" if args.role == "all" else "",
-        ", ".join(str(c.pid) for c in children),
+        " and one ingester" if ingester is not None else "",
+        ", ".join(str(p.pid) for p in ([ingester] if ingester else []) + workers),
     )
     try:
         while not stop.wait(0.5):
-            for i, child in enumerate(children):
-                if child.poll() is not None:
+            if ingester is not None and ingester.poll() is not None:
+                log.warning(
+                    "appview ingester %d exited with %s; starting it again", ingester.pid, ingester.returncode
+                )
+                time.sleep(1.0)
+                ingester = subprocess.Popen(ingest_argv, env=env)
+            for i, worker in enumerate(workers):
+                if not worker.is_alive():
                     log.warning(
-                        "appview process %d exited with %s; starting it again", child.pid, child.returncode
+                        "appview API process %d exited with %s; starting it again",
+                        worker.pid,
+                        worker.exitcode,
                     )
                     time.sleep(1.0)
-                    children[i] = subprocess.Popen(specs[i], env=env)
+                    workers[i] = start_worker()
     finally:
-        for child in children:
+        for child in ([ingester] if ingester else []) + workers:
             child.terminate()
-        for child in children:
+        if ingester is not None:
             try:
-                child.wait(timeout=15)
+                ingester.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+                ingester.kill()
+                ingester.wait()
+        for worker in workers:
+            worker.join(timeout=15)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
     return 0
 
 
+def _api_worker(args: argparse.Namespace, snapshot: IndexSnapshot) -> None:
+    """The body of an API process forked by :func:`_supervise`."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)  # not the supervisor's; uvicorn installs its own
+    sys.exit(_serve_api(args, snapshot))
+
+
 def _child_argv(args: argparse.Namespace) -> list[str]:
-    """The ``serve`` flags every child shares (not --db, --role, --workers: set per child)."""
+    """The ``serve`` flags of the ingester a supervisor starts (not --db, --role, --workers)."""
     argv = ["appview", "serve", "--host", args.host, "--port", str(args.port)]
     argv += ["--resync-workers", str(args.resync_workers), "--graph-refresh", str(args.graph_refresh)]
     for flag, values in (("--relay", args.relay), ("--pds", args.pds)):

@@ -44,6 +44,11 @@ _ORDERS: dict[str, str] = {
 }
 
 
+# Values bound in one IN (...) list: far below both backends' limits on a statement's parameters
+# (SQLite's 32,766, PostgreSQL's 65,535).
+_IN_LIST = 500
+
+
 def now_iso() -> str:
     return datetime_text(timespec="microseconds")
 
@@ -641,12 +646,14 @@ class Store:
         return [tuple(row) for row in self._query(self._LENS_EDGES)]
 
     def lens_edges_of(self, uris: Sequence[str]) -> list[tuple[str, str, str, str, str, str, str]]:
-        """:meth:`lens_edges` of the lenses among ``uris`` that are edges."""
-        if not uris:
-            return []
-        marks = ", ".join([self.P] * len(uris))
-        rows = self._query(f"{self._LENS_EDGES} AND d.uri IN ({marks})", list(uris))
-        return [tuple(row) for row in rows]
+        """:meth:`lens_edges` of the lenses among ``uris`` that are edges (any number of them: a
+        follower catching up on a long stretch of the change log asks for many)."""
+        out: list[tuple[str, str, str, str, str, str, str]] = []
+        for i in range(0, len(uris), _IN_LIST):
+            part = list(uris[i : i + _IN_LIST])
+            marks = ", ".join([self.P] * len(part))
+            out += [tuple(row) for row in self._query(f"{self._LENS_EDGES} AND d.uri IN ({marks})", part)]
+        return out
 
     # The graph's edges with their schemas and authors already numbered by the database (hash joins
     # in C), so that an API process builds its index from integers; names come first in the stream,

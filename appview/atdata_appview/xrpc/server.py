@@ -7,6 +7,7 @@ validated before it is sent: an output that fails is a bug, answered as an Inter
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -21,7 +22,7 @@ from starlette.routing import Route
 
 from atdata.errors import RecordValidationError
 from atdata.lexicon.validator import parse_params, validate_output
-from atdata_appview.lens_index import GraphService
+from atdata_appview.lens_index import GraphService, IndexSnapshot
 from atdata_appview.service import Appview
 from atdata_appview.store import Store
 from atdata_appview.web.routes import routes as web_routes
@@ -99,20 +100,30 @@ def create_app(
     return _app(appview.store, appview.graph, lifespan)
 
 
-def create_api_app(store: Store, *, poll: float = 5.0) -> Starlette:
+def create_api_app(store: Store, *, poll: float = 5.0, snapshot: IndexSnapshot | None = None) -> Starlette:
     """The ASGI app of an API process (``--role api``): it only reads the store, which an ingester
     process writes; its lens index follows the store's change log (woken by PostgreSQL NOTIFY, checked
-    at least every ``poll`` seconds). Starting it loads the lens index first."""
+    at least every ``poll`` seconds). Starting it builds the lens index first or, given a
+    ``snapshot`` (built by the supervisor that forked this process), resumes from it, replaying the
+    change log after it before serving."""
     graph = GraphService(store)
     stop = threading.Event()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         started = time.monotonic()
-        graph.load()
-        log.info("lens index: %d lenses loaded in %.1f s", len(graph), time.monotonic() - started)
+        if snapshot is None:
+            graph.load()
+            log.info("lens index: %d lenses loaded in %.1f s", len(graph), time.monotonic() - started)
+            how = "built here"
+        else:
+            graph.resume(snapshot)
+            how = (
+                f"the supervisor's, brought up to date from change {snapshot.change_id} to {graph.change_id}"
+            )
         follower = threading.Thread(target=graph.follow, args=(stop, poll), name="change log", daemon=True)
         follower.start()
+        log.info("appview API process %d serving: lens index of %d lenses (%s)", os.getpid(), len(graph), how)
         try:
             yield
         finally:

@@ -42,15 +42,34 @@ class Batch(Generic[T]):
     def __getitem__(self, name: str) -> Any:
         if name in self._cache:
             return self._cache[name]
+        arrays = self.arrays(name)
+        column: Any = [s.__dict__[name] for s in self.samples] if arrays is None else self._stack(arrays)
+        self._cache[name] = column
+        return column
+
+    def arrays(self, name: str) -> list[np.ndarray] | None:
+        """The samples' arrays of field ``name``, checked to stack (one shape and dtype), unstacked.
+
+        None when the field is not an array field, or a sample has None for it. For whoever
+        stacks the column into memory of its own (a DataLoader worker's shared block) rather
+        than into a new array.
+        """
         f = self._spec.field_index.get(name)
         if f is None:
             raise KeyError(f"{self._spec.name} has no field {name!r}")
+        if not _is_array(f.type):
+            return None
         values = [s.__dict__[name] for s in self.samples]
-        column: Any = values
-        if _is_array(f.type) and values and all(isinstance(v, np.ndarray) for v in values):
-            column = self._stack(name, values)
-        self._cache[name] = column
-        return column
+        if not values or not all(isinstance(v, np.ndarray) for v in values):
+            return None
+        first = values[0]
+        for key, v in zip(self.keys, values):
+            if v.shape != first.shape or v.dtype != first.dtype:
+                raise DatasetError(
+                    f"cannot stack field {name!r} of a {self._spec.name} batch: sample {self.keys[0]!r} "
+                    f"has {first.dtype}{list(first.shape)}, sample {key!r} has {v.dtype}{list(v.shape)}"
+                )
+        return values
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -60,14 +79,9 @@ class Batch(Generic[T]):
         except KeyError:
             raise AttributeError(f"{self._spec.name} batch has no field {name!r}") from None
 
-    def _stack(self, name: str, values: list[np.ndarray]) -> np.ndarray:
+    @staticmethod
+    def _stack(values: list[np.ndarray]) -> np.ndarray:
         first = values[0]
-        for key, v in zip(self.keys, values):
-            if v.shape != first.shape or v.dtype != first.dtype:
-                raise DatasetError(
-                    f"cannot stack field {name!r} of a {self._spec.name} batch: sample {self.keys[0]!r} "
-                    f"has {first.dtype}{list(first.shape)}, sample {key!r} has {v.dtype}{list(v.shape)}"
-                )
         if all(v.flags.c_contiguous for v in values):
             # Joining the raw buffers is about three times faster than np.stack over the unaligned
             # read-only views the codec returns, and gives a writable, aligned array all the same.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from atdata.dataset import handoff
 from atdata.dataset.batch import Batch
 from atdata.errors import DatasetError
 from atdata.extras import missing
@@ -70,15 +71,18 @@ class AtdataIterable(IterableDataset):  # type: ignore[type-arg]
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[Any]:
-        if get_worker_info() is not None:
+        worker = get_worker_info() is not None
+        if worker:
             _check_sendable(self.dataset.sample_type)
             _share_by_name()
         items = self.dataset._iterate(split=slot(), epoch=self.epoch, **self.options)
         if not self.tensors:
             return items
-        if get_worker_info() is not None:
-            return (one_block(as_tensors(item)) for item in items)
-        return map(as_tensors, items)
+        if not worker:
+            return map(as_tensors, items)
+        if handoff.available():
+            return map(_for_the_main_process, items)
+        return (one_block(as_tensors(item)) for item in items)
 
 
 def _share_by_name() -> None:
@@ -163,6 +167,35 @@ def one_block(fields: dict[str, Any]) -> dict[str, Any]:
         view.copy_(t)
         out[name] = view
     return out
+
+
+def _for_the_main_process(item: Any) -> dict[str, Any]:
+    """In a worker: a batch packed into one of the worker's shared blocks, a sample in one block."""
+    if not isinstance(item, Batch):
+        return one_block(as_tensors(item))
+    fields: dict[str, Any] = {}
+    for f in spec_of(item.sample_type).fields:
+        arrays = item.arrays(f.name)
+        dtype = None if arrays is None else _torch_dtype(arrays[0].dtype)
+        if arrays is not None and dtype is not None:
+            # Stacked straight into the block: the column is written once, not stacked then copied.
+            fields[f.name] = handoff.Rows(arrays, dtype)
+        else:
+            fields[f.name] = _column(item[f.name])
+    return handoff.pack(fields)
+
+
+_TORCH_DTYPES: dict[np.dtype[Any], torch.dtype | None] = {}
+
+
+def _torch_dtype(dtype: np.dtype[Any]) -> torch.dtype | None:
+    """The tensor dtype for arrays of ``dtype``, or None where torch has none (it then says why)."""
+    if dtype not in _TORCH_DTYPES:
+        try:
+            _TORCH_DTYPES[dtype] = torch.from_numpy(np.empty(0, dtype)).dtype
+        except (TypeError, ValueError):
+            _TORCH_DTYPES[dtype] = None
+    return _TORCH_DTYPES[dtype]
 
 
 def as_tensors(item: Any) -> dict[str, Any]:

@@ -1,0 +1,432 @@
+"""A DataLoader worker's tensor batches handed to the main process through reused shared memory.
+
+By default torch sends a tensor from a worker through a fresh shared-memory file per storage: the
+worker creates, sizes, fills and registers it with torch's shm manager, the main process opens,
+maps and registers it, and both unmap it and tell the manager when the batch is freed. Profiled
+with batches of 64 16 KB arrays (1 MB), that was most of the main process's work per batch, and
+the main process's share is what a second worker cannot parallelise (two workers and the main
+process share two cores).
+
+Here each worker keeps a few blocks of shared memory (anonymous ``memfd`` files, which the kernel
+frees with the last process that maps them, so a crash leaks nothing) and hands each block's
+descriptor to the main process once. A batch then crosses as its block's number and the places
+of its fields in the block; the main process hands out tensors that are views of its own mapping
+of the block, so nothing is created, mapped or unmapped per batch, and the worker writes each
+array once, straight into the block.
+
+A block is written again only after the main process has said that every tensor of the batch it
+held is gone: the batch's tensors share one base array, whose finalizer sends (block, shipment)
+back to the worker over a pipe. A batch the user keeps keeps its block (the worker makes another);
+a batch still alive in the main process when it forks retires its block instead (the worker drops
+it and makes another), since the child shares that memory and may still read it. Anything that
+stops a release (a full pipe, a worker gone) only leaves a block unused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mmap
+import os
+import secrets
+import select
+import struct
+import threading
+import weakref
+from collections.abc import Iterable
+from multiprocessing import reduction
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from atdata.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+_ALIGN = 64
+_GRAIN = 1 << 16
+_RELEASE = struct.Struct("<QQQ")  # block id, shipment number, 1 if the block is retired
+_READ = _RELEASE.size * 4096
+
+
+def available() -> bool:
+    """Whether batches can go this way here: anonymous shared files and descriptor passing (Linux)."""
+    return hasattr(os, "memfd_create") and reduction.HAVE_SEND_HANDLE
+
+
+class Rows(NamedTuple):
+    """A column to stack into the block: the samples' arrays, all of one shape and dtype."""
+
+    arrays: list[np.ndarray]
+    dtype: torch.dtype
+
+
+class _Part(NamedTuple):
+    """Where a field's tensor is in a block: contiguous, ``offset`` bytes in."""
+
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    offset: int
+    nbytes: int
+
+
+# --- the worker's side ---------------------------------------------------------------------------
+
+
+class _Block:
+    """One shared block in a worker: free when no view of it is alive here and no shipment is out."""
+
+    __slots__ = ("confirmed", "fd", "id", "local", "memory", "pending", "size")
+
+    def __init__(self, block_id: int, size: int) -> None:
+        self.id = block_id
+        self.size = size
+        self.fd = os.memfd_create(f"atdata-batch-{block_id}")
+        try:
+            os.ftruncate(self.fd, size)
+            self.memory = mmap.mmap(self.fd, size)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self.local = False
+        self.pending: set[int] = set()
+        self.confirmed = False  # the main process has it: it released a shipment of it
+
+    @property
+    def free(self) -> bool:
+        return not self.local and not self.pending
+
+    def close(self) -> None:
+        os.close(self.fd)
+        with contextlib.suppress(BufferError):  # the last view here is still being freed; then it goes
+            self.memory.close()
+
+
+class _Ring:
+    """This worker's blocks and the pipe on which the main process releases them."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.token = secrets.token_hex(16)
+        self.lock = threading.RLock()
+        self.blocks: dict[int, _Block] = {}
+        self.forgotten: list[int] = []
+        self.next_block = 0
+        self.next_shipment = 0
+        self.confirmed = False  # the main process has the pipe's write end
+        self.releases, self.release_end = os.pipe()
+        os.set_blocking(self.releases, False)
+        self.partial = b""
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.releases, _READ)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            data = self.partial + data
+            cut = len(data) - len(data) % _RELEASE.size
+            self.partial = data[cut:]
+            for block_id, shipment, retired in _RELEASE.iter_unpack(data[:cut]):
+                self.confirmed = True
+                block = self.blocks.get(block_id)
+                if block is None:
+                    continue
+                block.pending.discard(shipment)
+                block.confirmed = True
+                if retired:  # a process forked from the main one may still read it: never write it again
+                    del self.blocks[block_id]
+                    block.close()
+
+    def take(self, size: int) -> _Block:
+        """A free block of at least ``size`` bytes, marked as in use here."""
+        with self.lock:
+            self._drain()
+            free = [b for b in self.blocks.values() if b.free]
+            fitting = [b for b in free if b.size >= size]
+            if fitting:
+                block = min(fitting, key=lambda b: b.size)
+            else:
+                for small in free:  # outgrown: a larger block replaces it
+                    del self.blocks[small.id]
+                    self.forgotten.append(small.id)
+                    small.close()
+                try:
+                    block = _Block(self.next_block, -(-size // _GRAIN) * _GRAIN)
+                except OSError as e:
+                    raise DatasetError(
+                        f"a DataLoader worker could not make {size:,} bytes of shared memory for a batch "
+                        f"({e}); free memory, or use a smaller batch_size"
+                    ) from None
+                self.next_block += 1
+                self.blocks[block.id] = block
+            block.local = True
+            return block
+
+    def _unused_here(self, block: _Block) -> None:
+        with self.lock:
+            block.local = False
+
+    def ship(self, batch: SharedBatch) -> tuple[Any, ...]:
+        """The pickled form of ``batch``: its block's number and where each field is in it."""
+        fields: list[tuple[str, _Part | None, Any]] = []
+        for name, value in batch.items():
+            view, part = batch._parts.get(name, (None, None))
+            if part is not None and value is view:
+                fields.append((name, part, None))
+            else:  # replaced after packing (a collate_fn): sent the ordinary way
+                fields.append((name, None, value))
+        block = batch._block
+        if all(part is None for _, part, _ in fields):
+            return (dict, (dict(batch),))
+        with self.lock:
+            # Descriptors go with every shipment until the main process shows it has them.
+            pipe = None if self.confirmed else reduction.DupFd(self.release_end)
+            fd = None if block.confirmed else reduction.DupFd(block.fd)
+            shipment = self.next_shipment
+            self.next_shipment += 1
+            block.pending.add(shipment)
+            forgotten = tuple(self.forgotten)
+            self.forgotten.clear()
+        return (_receive, (self.token, pipe, block.id, block.size, fd, forgotten, shipment, tuple(fields)))
+
+
+_ring: _Ring | None = None
+_ring_lock = threading.Lock()
+
+
+def _worker_ring() -> _Ring:
+    global _ring
+    with _ring_lock:
+        if _ring is None or _ring.pid != os.getpid():
+            _ring = _Ring()
+        return _ring
+
+
+class SharedBatch(dict[str, Any]):
+    """A worker's batch: a dict of its fields whose tensors are views of one shared block.
+
+    It is a dict to the worker's own code (a ``collate_fn`` sees fields as usual) and pickles
+    as the block's number and its fields' places; a field replaced after packing is sent the
+    ordinary way.
+    """
+
+    __slots__ = ("_block", "_parts", "_ring")
+
+    _ring: _Ring
+    _block: _Block
+    _parts: dict[str, tuple[torch.Tensor, _Part]]
+
+    def __copy__(self) -> SharedBatch:
+        clone = SharedBatch(self)
+        clone._ring, clone._block, clone._parts = self._ring, self._block, self._parts
+        return clone
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Runs on the queue's feeder thread, where an exception is only logged and the main
+        # process would wait forever: anything unexpected sends the batch torch's way instead.
+        try:
+            return self._ring.ship(self)
+        except Exception:
+            log.warning("sending a batch through torch's shared memory instead of the ring", exc_info=True)
+            return (dict, (dict(self),))
+
+
+def pack(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with its tensors and :class:`Rows` written into one of this worker's blocks.
+
+    Tensors on the CPU are copied in; other values stay as they are. Returns a plain dict when
+    there is nothing to place.
+    """
+    parts: dict[str, _Part] = {}
+    total = 0
+    for name, value in fields.items():
+        if isinstance(value, Rows):
+            first, dtype = value.arrays[0], value.dtype
+            shape, nbytes = (len(value.arrays), *first.shape), len(value.arrays) * first.nbytes
+        elif isinstance(value, torch.Tensor) and value.device.type == "cpu" and not value.requires_grad:
+            shape, nbytes, dtype = tuple(value.shape), value.numel() * value.element_size(), value.dtype
+        else:
+            continue
+        total = -(-total // _ALIGN) * _ALIGN  # every field starts aligned for its dtype
+        parts[name] = _Part(dtype, shape, _contiguous(shape), total, nbytes)
+        total += nbytes
+    if not parts:
+        return {name: value.arrays if isinstance(value, Rows) else value for name, value in fields.items()}
+    ring = _worker_ring()
+    block = ring.take(max(total, 1))
+    try:
+        base = np.frombuffer(block.memory, np.uint8, count=total)
+        weakref.finalize(base, ring._unused_here, block).atexit = False
+    except BaseException:
+        ring._unused_here(block)
+        raise
+    storage = torch.from_numpy(base).untyped_storage()
+    out = SharedBatch()
+    out._ring, out._block, out._parts = ring, block, {}
+    for name, value in fields.items():
+        part = parts.get(name)
+        if part is None:
+            out[name] = value
+            continue
+        view = _view(storage, part)
+        if isinstance(value, Rows):
+            _stack_into(value.arrays, base[part.offset : part.offset + part.nbytes])
+        else:
+            view.copy_(value)
+        out[name] = view
+        out._parts[name] = (view, part)
+    return out
+
+
+def _contiguous(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides = [1] * len(shape)
+    for axis in range(len(shape) - 2, -1, -1):
+        strides[axis] = strides[axis + 1] * max(shape[axis + 1], 1)
+    return tuple(strides)
+
+
+def _view(storage: torch.UntypedStorage, part: _Part) -> torch.Tensor:
+    """The tensor at ``part`` of the block ``storage`` holds (one storage for the batch's tensors)."""
+    return torch.empty(0, dtype=part.dtype).set_(
+        storage, part.offset // part.dtype.itemsize, part.shape, part.stride
+    )
+
+
+def _stack_into(arrays: list[np.ndarray], memory: np.ndarray) -> None:
+    first = arrays[0]
+    out = memory.view(first.dtype)
+    if first.ndim:
+        np.concatenate(arrays, out=out.reshape((len(arrays) * first.shape[0], *first.shape[1:])))
+    else:
+        np.stack(arrays, out=out)
+
+
+# --- the main process's side ---------------------------------------------------------------------
+
+_forks = 0  # forks of this process so far: a batch alive across a fork retires its block
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(before=_count_fork)
+
+
+class _Received:
+    """The main process's side of one worker's ring: its blocks, mapped, and the release pipe."""
+
+    def __init__(self, token: str, pipe: int) -> None:
+        self.token = token
+        self.pid = os.getpid()
+        self.pipe: int | None = pipe
+        self.blocks: dict[int, mmap.mmap] = {}
+        self.last = -1
+        self.lock = threading.RLock()
+
+    def release(self, block_id: int, shipment: int, forks: int) -> None:
+        if os.getpid() != self.pid:
+            return  # a forked child's copy of the batch: only the main process releases
+        retired = forks != _forks
+        with self.lock:
+            if retired:
+                self.blocks.pop(block_id, None)
+            if self.pipe is None:
+                return
+            # If the worker is gone or the pipe is full, the block is simply not used again.
+            with contextlib.suppress(OSError):
+                os.write(self.pipe, _RELEASE.pack(block_id, shipment, retired))
+
+    def worker_gone(self) -> bool:
+        with self.lock:
+            if self.pipe is None:
+                return True
+            poll = select.poll()
+            poll.register(self.pipe, select.POLLOUT)
+            return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+
+    def close(self) -> None:
+        """Forget the worker's blocks (mapped until the last batch in them goes) and its pipe."""
+        with self.lock:
+            if self.pipe is not None:
+                os.close(self.pipe)
+                self.pipe = None
+            self.blocks.clear()
+
+
+_received: dict[str, _Received] = {}
+_received_lock = threading.Lock()
+
+
+def _descriptor(dup: Any) -> int:
+    fd: int = dup.detach()
+    os.set_inheritable(fd, False)
+    return fd
+
+
+def _ring_for(token: str, pipe: Any) -> _Received:
+    with _received_lock:
+        ring = _received.get(token)
+        if pipe is not None:
+            fd = _descriptor(pipe)
+            if ring is None:
+                os.set_blocking(fd, False)
+                for gone in [r for r in _received.values() if r.worker_gone()]:
+                    gone.close()
+                    del _received[gone.token]
+                ring = _received[token] = _Received(token, fd)
+            else:
+                os.close(fd)
+    if ring is None:
+        raise DatasetError(
+            "a DataLoader worker sent a batch in shared memory this process was never given (were "
+            "its earlier batches unpickled elsewhere?); iterate the DataLoader in one process"
+        )
+    return ring
+
+
+def _receive(
+    token: str,
+    pipe: Any,
+    block_id: int,
+    size: int,
+    fd: Any,
+    forgotten: Iterable[int],
+    shipment: int,
+    fields: tuple[tuple[str, _Part | None, Any], ...],
+) -> dict[str, Any]:
+    """In the main process: the batch as a dict, its tensors views of the worker's block."""
+    ring = _ring_for(token, pipe)
+    with ring.lock:
+        if fd is not None:
+            handle = _descriptor(fd)
+            try:
+                if block_id not in ring.blocks:
+                    ring.blocks[block_id] = mmap.mmap(handle, size)
+            finally:
+                os.close(handle)
+        for gone in forgotten:
+            ring.blocks.pop(gone, None)
+        if shipment <= ring.last:
+            raise DatasetError(
+                f"a DataLoader worker's batch {shipment} arrived after batch {ring.last} (a batch "
+                "unpickled twice or out of order): its shared memory may be reused, so it is refused"
+            )
+        ring.last = shipment
+        memory = ring.blocks.get(block_id)
+    if memory is None:
+        raise DatasetError(
+            f"a DataLoader worker sent a batch in shared block {block_id}, which this process was "
+            "never given; iterate the DataLoader in one process"
+        )
+    total = max(part.offset + part.nbytes for _, part, _ in fields if part is not None)
+    base = np.frombuffer(memory, np.uint8, count=total)
+    weakref.finalize(base, ring.release, block_id, shipment, _forks).atexit = False
+    storage = torch.from_numpy(base).untyped_storage()
+    return {name: value if part is None else _view(storage, part) for name, part, value in fields}

@@ -1,0 +1,100 @@
+"""Tensor batches from DataLoader workers cross in reused shared memory, and nothing held is overwritten.
+
+Workers write each batch into one of their shared blocks and reuse a block only once the main
+process has released every tensor of the batch in it (only where torch is installed).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from core_types import Frame, WriteShards, frame
+
+import atdata
+
+torch = pytest.importorskip("torch")
+
+BATCHES = 24
+
+
+@pytest.fixture
+def many(write_shards: WriteShards) -> str:
+    """48 Frames in 8 shards: 24 batches of 2, more than a worker keeps blocks for."""
+    return write_shards([frame(i) for i in range(48)], maxcount=6, name="many")
+
+
+def loader(pattern: str, **options: Any) -> Any:
+    source = atdata.Dataset[Frame](pattern).to_torch(batch_size=2, tensors=True)
+    return torch.utils.data.DataLoader(source, batch_size=None, timeout=120, **options)
+
+
+def expected_image(i: int) -> Any:
+    return torch.arange(6, dtype=torch.float32).reshape(2, 3) + i
+
+
+def test_tensors_the_user_holds_keep_their_values_while_later_batches_arrive(many: str) -> None:
+    held = []
+    for n, batch in enumerate(loader(many, num_workers=2)):
+        if n % 3 == 0:
+            held.append((batch["index"].clone(), batch["image"][1]))  # a view: the batch itself is dropped
+    assert len(held) == BATCHES // 3
+    for index, image in held:
+        assert torch.equal(image, expected_image(int(index[1])))
+
+
+def test_memory_of_released_batches_is_used_again(many: str) -> None:
+    places = set()
+    seen = []
+    for batch in loader(many, num_workers=2):
+        places.add(batch["image"].data_ptr())
+        seen += batch["index"].tolist()
+        assert all(
+            torch.equal(image, expected_image(int(i))) for i, image in zip(batch["index"], batch["image"])
+        )
+    assert sorted(seen) == list(range(48))
+    assert len(places) < BATCHES
+
+
+def test_a_forked_childs_copy_of_a_batch_keeps_its_values_after_the_parent_drops_it(many: str) -> None:
+    # The child shares the batch's memory: the parent releasing it must not let a worker reuse it.
+    batches = iter(loader(many, num_workers=1, persistent_workers=True))
+    first = next(batches)
+    indices = first["index"].tolist()
+    go, wait = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(wait)
+        os.read(go, 1)  # until the parent has read every other batch
+        images = [expected_image(i) for i in indices]
+        intact = first["index"].tolist() == indices and all(map(torch.equal, first["image"], images))
+        os._exit(0 if intact else 1)
+    os.close(go)
+    del first
+    assert len(list(batches)) == BATCHES - 1
+    os.write(wait, b"x")
+    os.close(wait)
+    assert os.waitpid(child, 0)[1] == 0
+
+
+def test_batches_from_spawned_workers_arrive_with_every_value(many: str) -> None:
+    batches = list(loader(many, num_workers=2, multiprocessing_context="spawn"))
+    assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(48))
+    for b in batches:
+        assert all(torch.equal(image, expected_image(int(i))) for i, image in zip(b["index"], b["image"]))
+        assert b["label"] == [f"frame-{int(i)}" for i in b["index"]]
+
+
+def test_fields_a_collate_fn_changes_in_the_worker_arrive_changed(many: str) -> None:
+    batches = list(loader(many, num_workers=2, collate_fn=_double_image_add_note))
+    assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(48))
+    for b in batches:
+        assert all(torch.equal(image, 2 * expected_image(int(i))) for i, image in zip(b["index"], b["image"]))
+        assert b["note"] == "doubled"
+
+
+def _double_image_add_note(batch: dict[str, Any]) -> dict[str, Any]:
+    batch["image"] = batch["image"] * 2
+    batch["note"] = "doubled"
+    return batch
