@@ -219,3 +219,28 @@ def test_mutable_defaults_are_not_shared_between_decoded_samples() -> None:
     b = _decode_map(WithList, {})
     a.xs.append(2)
     assert b.xs == [1]
+
+
+def test_array_bytes_longer_than_a_remembered_header_needs_are_rejected() -> None:
+    good = _map(frame(0))
+    _decode_map(Frame, good)  # the decoder remembers this header and the length it implies
+    good["image"] += b"\0\0\0\0"
+    with pytest.raises(ShardError, match="needs 24 bytes of data, found 28") as err:
+        _decode_map(Frame, good)
+    assert err.value.field == "image"
+
+
+def test_fields_stored_in_another_order_decode_in_declaration_order() -> None:
+    stored = _map(frame(0))
+    reordered = dict(reversed(stored.items()))
+    sample = _decode_map(Frame, reordered)
+    assert sample == frame(0)
+    assert list(sample.__dict__) == list(stored)
+
+
+def test_a_bad_value_in_a_map_of_exactly_the_fields_is_named() -> None:
+    d = _map(frame(0))
+    d["label"] = 7  # every field present and in order: the decoder checks the map in place
+    with pytest.raises(ShardError, match="expected str, got int 7") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "label"

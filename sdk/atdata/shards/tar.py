@@ -68,23 +68,79 @@ def _pax_records(data: bytes, url: str, offset: int) -> dict[str, str]:
 # name, size, type flag, magic (the ustar prefix at byte 345 is rarely set: read only then)
 _FIELDS = struct.Struct("100s24x12s20xc100x5s")
 _PREFIX = 345
+_SIZES_KEPT = 256  # size fields remembered per walk (samples of one type mostly share a few sizes)
+
+
+class _Pending:
+    """Names and sizes that pax and GNU long-name records set for the next regular member."""
+
+    __slots__ = ("any", "long_name", "pax")
+
+    def __init__(self) -> None:
+        self.any = False
+        self.long_name: str | None = None
+        self.pax: dict[str, str] = {}
+
+    def size(self, size: int, url: str, offset: int) -> int:
+        if "size" not in self.pax:
+            return size
+        try:
+            return int(self.pax["size"])
+        except ValueError:
+            raise ShardError(f"corrupt pax size at byte {offset}", url=url) from None
+
+    def name(self, raw_name: bytes, header: Any, magic: bytes) -> str:
+        """The name of a regular member, consuming what is pending."""
+        if self.long_name is not None:
+            name = self.long_name
+        elif "path" in self.pax:
+            name = self.pax["path"]
+        else:
+            name = _name(raw_name)
+            if header[_PREFIX] != 0 and magic == b"ustar":
+                name = _name(bytes(header[_PREFIX : _PREFIX + 155])) + "/" + name
+        self.any, self.long_name, self.pax = False, None, {}
+        return name
+
+    def record(self, kind: bytes, body: Any, size: int, url: str, offset: int) -> None:
+        """Take in a member that is not a regular file."""
+        if kind == _PAX:
+            self.pax = _pax_records(bytes(body[:size]), url, offset)
+        elif kind == _GNU_LONGNAME:
+            self.long_name = _name(bytes(body[:size]))
+        elif kind not in _KEEP_PENDING:  # directories, links: nothing to read, pending names dropped
+            self.long_name, self.pax = None, {}
+        self.any = self.long_name is not None or bool(self.pax)
+
+
+def _size(raw_size: bytes, url: str, offset: int) -> int:
+    try:
+        return int(raw_size[:11], 8)
+    except ValueError:
+        return _octal(raw_size, "size", url, offset)
 
 
 def members(
-    read: Callable[[int], Any], url: str, *, check_headers: bool = False
+    source: Callable[[int], Any] | memoryview | bytes, url: str, *, check_headers: bool = False
 ) -> Iterator[tuple[str, Any]]:
-    """Yield ``(name, body)`` for each regular file in a tar stream, in order.
+    """Yield ``(name, body)`` for each regular file in a tar archive, in order.
 
-    ``read(n)`` must return exactly n bytes unless the stream ends. A stream that ends before the
+    ``source`` is the whole archive in memory (a mapped file: bodies are slices of it), or a
+    ``read(n)`` that returns exactly n bytes unless the stream ends. An archive that ends before the
     end-of-archive blocks, or inside a header or body, raises :class:`ShardError` (truncated).
     Every header's magic is checked, and its checksum for the first header, for headers without
     the ustar magic, and for all of them with ``check_headers``: summing 512 bytes costs more than
     the rest of the parsing, a header whose size is corrupt misaligns the next one (caught by its
     magic), and shard contents are covered by the sidecar's sha-256.
     """
+    if callable(source):
+        return _streamed(source, url, check_headers)
+    return _in_memory(memoryview(source), url, check_headers)
+
+
+def _streamed(read: Callable[[int], Any], url: str, check_headers: bool) -> Iterator[tuple[str, Any]]:
     offset = 0
-    long_name: str | None = None
-    pax: dict[str, str] = {}
+    pending = _Pending()
     unpack = _FIELDS.unpack_from
     while True:
         header = read(BLOCK)
@@ -99,15 +155,9 @@ def members(
             return
         if check_headers or offset == 0 or magic != b"ustar":
             _check_sum(header, url, offset)
-        try:
-            size = int(raw_size[:11], 8)
-        except ValueError:
-            size = _octal(raw_size, "size", url, offset)
-        if pax and "size" in pax:
-            try:
-                size = int(pax["size"])
-            except ValueError:
-                raise ShardError(f"corrupt pax size at byte {offset}", url=url) from None
+        size = _size(raw_size, url, offset)
+        if pending.any:
+            size = pending.size(size, url, offset)
         padded = (size + BLOCK - 1) & ~(BLOCK - 1)
         body = read(padded) if padded else b""
         if len(body) < padded:
@@ -118,25 +168,60 @@ def members(
         start = offset
         offset += BLOCK + padded
         if kind in _REGULAR:
-            if long_name is not None:
-                name = long_name
-                long_name = None
-            elif pax and "path" in pax:
-                name = pax["path"]
+            if pending.any or header[_PREFIX] != 0:
+                name = pending.name(raw_name, header, magic)
             else:
                 end = raw_name.find(0)
                 name = (raw_name if end < 0 else raw_name[:end]).decode("utf-8", "surrogateescape")
-                if header[_PREFIX] != 0 and magic == b"ustar":
-                    name = _name(bytes(header[_PREFIX : _PREFIX + 155])) + "/" + name
-            if pax:
-                pax = {}
             yield name, body[:size] if size != padded else body
-        elif kind == _PAX:
-            pax = _pax_records(bytes(body[:size]), url, start)
-        elif kind == _GNU_LONGNAME:
-            long_name = _name(bytes(body[:size]))
-        elif kind not in _KEEP_PENDING:  # directories, links: nothing to read, pending names dropped
-            long_name, pax = None, {}
+        else:
+            pending.record(kind, body, size, url, start)
+
+
+def _in_memory(buf: memoryview, url: str, check_headers: bool) -> Iterator[tuple[str, Any]]:
+    # The same walk as _streamed, by offsets into one buffer: no read call or header copy per member.
+    total = len(buf)
+    pos = 0
+    pending = _Pending()
+    unpack = _FIELDS.unpack_from
+    sizes: dict[bytes, int] = {}
+    while True:
+        if total - pos < BLOCK:
+            if total == pos:
+                raise ShardError(
+                    f"truncated tar: ends at byte {pos} without the end-of-archive marker", url=url
+                )
+            raise ShardError(f"truncated tar: ends inside the header at byte {pos}", url=url)
+        raw_name, raw_size, kind, magic = unpack(buf, pos)
+        if raw_name[0] == 0 and buf[pos : pos + BLOCK] == _ZERO:
+            return
+        if check_headers or pos == 0 or magic != b"ustar":
+            _check_sum(buf[pos : pos + BLOCK], url, pos)
+        size = sizes.get(raw_size)
+        if size is None:
+            size = _size(raw_size, url, pos)
+            if len(sizes) < _SIZES_KEPT:
+                sizes[raw_size] = size
+        if pending.any:
+            size = pending.size(size, url, pos)
+        start = pos + BLOCK
+        end = start + ((size + BLOCK - 1) & ~(BLOCK - 1))
+        if end > total:
+            after = total - start
+            raise ShardError(
+                f"truncated tar: member at byte {pos} needs {size} bytes, the file ends after {after}",
+                url=url,
+            )
+        if kind in _REGULAR:
+            if pending.any or buf[pos + _PREFIX] != 0:
+                name = pending.name(raw_name, buf[pos : pos + BLOCK], magic)
+            else:
+                cut = raw_name.find(0)
+                name = (raw_name if cut < 0 else raw_name[:cut]).decode("utf-8", "surrogateescape")
+            yield name, buf[start : start + size]
+        else:
+            pending.record(kind, buf[start:end], size, url, pos)
+        pos = end
 
 
 def member_header(name: str, size: int) -> bytes:
