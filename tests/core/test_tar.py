@@ -137,3 +137,19 @@ def test_a_corrupt_pax_header_is_refused() -> None:
     data[record - 3 : record] = b"x0x"
     with pytest.raises(ShardError, match="corrupt pax header at byte 0"):
         _names(bytes(data))
+
+
+def test_a_sample_key_is_the_name_up_to_the_first_dot_of_its_last_part(tmp_path: Path) -> None:
+    from atdata.shards.reader import samples
+
+    files = {
+        "x/a.msgpack": b"1",
+        "x/a.json": b"{}",
+        "b.c.msgpack": b"2",  # extension "c.msgpack": a sample without a body
+        "d.e/f.msgpack": b"3",  # the dot is in a folder name: key "d.e/f"
+        "g": b"4",
+    }
+    path = tmp_path / "keys.tar"
+    path.write_bytes(_tar(files, tarfile.USTAR_FORMAT))
+    got = [(k, None if b is None else bytes(b)) for k, b in samples(str(path), verify=False)]
+    assert got == [("x/a", b"1"), ("b", None), ("d.e/f", b"3"), ("g", None)]

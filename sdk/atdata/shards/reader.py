@@ -21,6 +21,7 @@ from atdata.shards.tar import members
 from atdata.shards.urls import display, scheme
 
 EXTENSION = "msgpack"
+_SUFFIX = "." + EXTENSION
 
 # Local shards whose bytes matched their sidecar, by file identity: later passes over an unchanged
 # file (every epoch of training) skip re-hashing it, which costs more CPU than decoding it.
@@ -65,11 +66,11 @@ def samples(
         body: Any = None
         source = reader.read if reader.buffer is None else reader.buffer
         for name, data in members(source, shown):
-            dot = name.find(".", name.rfind("/") + 1)
-            if dot < 0:
-                k, ext = name, ""
+            if name.endswith(_SUFFIX) and "." not in (k := name[: -len(_SUFFIX)]):
+                ext = EXTENSION  # "<key>.msgpack", as ShardWriter names members: one test, no search
             else:
-                k, ext = name[:dot], name[dot + 1 :]
+                dot = name.find(".", name.rfind("/") + 1)
+                k, ext = (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
             if k != key:
                 if key is not None:
                     count += 1

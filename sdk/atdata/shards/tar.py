@@ -65,8 +65,9 @@ def _pax_records(data: bytes, url: str, offset: int) -> dict[str, str]:
     return out
 
 
-# name, size, type flag, magic (the ustar prefix at byte 345 is rarely set: read only then)
-_FIELDS = struct.Struct("100s24x12s20xc100x5s")
+# name, size, type flag, magic, and the ustar prefix's first byte (the prefix at byte 345 is rarely
+# set: read whole only then)
+_FIELDS = struct.Struct("100s24x12s20xc100x5s83xc")
 _PREFIX = 345
 _SIZES_KEPT = 256  # size fields remembered per walk (samples of one type mostly share a few sizes)
 
@@ -150,7 +151,7 @@ def _streamed(read: Callable[[int], Any], url: str, check_headers: bool) -> Iter
                     f"truncated tar: ends at byte {offset} without the end-of-archive marker", url=url
                 )
             raise ShardError(f"truncated tar: ends inside the header at byte {offset}", url=url)
-        raw_name, raw_size, kind, magic = unpack(header)
+        raw_name, raw_size, kind, magic, prefix = unpack(header)
         if raw_name[0] == 0 and header == _ZERO:
             return
         if check_headers or offset == 0 or magic != b"ustar":
@@ -168,7 +169,7 @@ def _streamed(read: Callable[[int], Any], url: str, check_headers: bool) -> Iter
         start = offset
         offset += BLOCK + padded
         if kind in _REGULAR:
-            if pending.any or header[_PREFIX] != 0:
+            if pending.any or prefix != b"\0":
                 name = pending.name(raw_name, header, magic)
             else:
                 end = raw_name.find(0)
@@ -192,7 +193,7 @@ def _in_memory(buf: memoryview, url: str, check_headers: bool) -> Iterator[tuple
                     f"truncated tar: ends at byte {pos} without the end-of-archive marker", url=url
                 )
             raise ShardError(f"truncated tar: ends inside the header at byte {pos}", url=url)
-        raw_name, raw_size, kind, magic = unpack(buf, pos)
+        raw_name, raw_size, kind, magic, prefix = unpack(buf, pos)
         if raw_name[0] == 0 and buf[pos : pos + BLOCK] == _ZERO:
             return
         if check_headers or pos == 0 or magic != b"ustar":
@@ -213,7 +214,7 @@ def _in_memory(buf: memoryview, url: str, check_headers: bool) -> Iterator[tuple
                 url=url,
             )
         if kind in _REGULAR:
-            if pending.any or buf[pos + _PREFIX] != 0:
+            if pending.any or prefix != b"\0":
                 name = pending.name(raw_name, buf[pos : pos + BLOCK], magic)
             else:
                 cut = raw_name.find(0)
