@@ -14,6 +14,9 @@
    ``--think`` seconds (exponentially distributed) before the next. A request is ``findLensPath`` between
    two random schemas, ``resolveSchema`` of a random name, or (the baseline, in the same run) a method the
    server does not serve: HTTP, routing and an XRPC error answer, the floor every query pays.
+4. The baseline of the index figure, after the rest: API processes each building their own index
+   (``--role api`` without a supervisor, as on separate machines), one alone and then ``--workers`` at
+   once on these same cores (``--no-baseline`` skips it).
 
 Goals: p99 < 20 ms and 0 errors for both queries; lens index ready < 10 s and < 1.5 GB resident per
 API process. The load average is printed: the figures only mean something on a machine doing little else.
