@@ -310,15 +310,24 @@ def _from_map(cls: type) -> Convert:
             ns[f"_default{i}"] = f.default
             absent = [f"        v{i} = _default{i}"]
         none_ok = f"v{i} is not None and " if isinstance(f.type, OptionalType) else ""
-        fast += [
-            f"    v{i} = d[{name}]",
-            f"    if {none_ok}type(v{i}) is not _fast{i}:",
-            "        try:",
-            f"            d[{name}] = _conv{i}(v{i})",
-            "        except _Bad as e:",
-            f"            e.path.insert(0, {name})",
-            "            raise",
-        ]
+        if _fast_type(f.type) is None:  # nothing to test first: the converter checks every value
+            fast += [
+                "    try:",
+                f"        d[{name}] = _conv{i}(d[{name}])",
+                "    except _Bad as e:",
+                f"        e.path.insert(0, {name})",
+                "        raise",
+            ]
+        else:
+            fast += [
+                f"    v{i} = d[{name}]",
+                f"    if {none_ok}type(v{i}) is not _fast{i}:",
+                "        try:",
+                f"            d[{name}] = _conv{i}(v{i})",
+                "        except _Bad as e:",
+                f"            e.path.insert(0, {name})",
+                "            raise",
+            ]
         general += [
             f"    v{i} = get({name}, _ABSENT)",
             f"    if v{i} is _ABSENT:",
