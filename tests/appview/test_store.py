@@ -225,6 +225,13 @@ def test_a_sqlite_database_from_schema_version_4_keeps_its_search(
     store.close()
 
 
+def test_a_rejection_naming_nul_characters_is_recorded_on_either_backend(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.reject("ws://pds", "key 'a\x00b' refused", did=DID, uri=f"at://{DID}/{SCHEMA}/a\x00b")
+    [rejection] = store.rejections()
+    assert (rejection.reason, rejection.uri) == ("key 'a\ufffdb' refused", f"at://{DID}/{SCHEMA}/a\ufffdb")
+
+
 def test_reopening_the_database_keeps_everything(db_url: str) -> None:
     first = open_store(db_url)
     with first.transaction() as tx:

@@ -53,6 +53,12 @@ def now_iso() -> str:
     return datetime_text(timespec="microseconds")
 
 
+def storable(value: Any) -> Any:
+    """``value`` as both databases can hold it: PostgreSQL text refuses NUL characters, which the
+    strings of a record or an event may carry; they become U+FFFD."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 @dataclass
 class LensGraphColumns:
     """The lens graph as columns (see :meth:`Store.lens_graph`): schema and author names numbered in
@@ -298,7 +304,8 @@ class Tx:
         cid: str | None = None,
         seq: int | None = None,
     ) -> None:
-        self._rejections.append((now_iso(), source, did, uri, cid, seq, reason[:2000]))
+        row = (now_iso(), source, did, uri, cid, seq, reason[:2000])
+        self._rejections.append(tuple(storable(v) for v in row))
 
     def queue_resync(self, did: str, reason: str, *, at: float) -> None:
         """Ask for ``did``'s repo to be fetched whole at ``at`` (unix time). A repo already queued
