@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 _OVERLAY_FOLD = 4096  # edges added since the CSR was built before it is rebuilt
 _CACHE_SIZE = 20_000  # path answers kept per graph version
-_FULL_RELOAD = "*"  # a change that may touch every lens (an account's visibility changed)
+_FULL_RELOAD = "*"  # a change that may touch every lens (see ChangePublisher)
 
 
 @dataclass(frozen=True)
@@ -389,7 +389,10 @@ class GraphService:
     def on_change(self, changed: set[str]) -> None:
         """Called after a commit with the record uris (or ``*``) it touched."""
         if _FULL_RELOAD in changed:
-            self.load()  # an account changed visibility: every lens of it may have come or gone
+            # An ingester started (its predecessor may have died before logging a commit) or failed
+            # to log one: what changed is no longer known.
+            log.info("lens index: reloading every lens (%d now)", len(self))
+            self.load()
             return
         lenses = sorted(uri for uri in changed if f"/{LENS}/" in uri)
         if not lenses:

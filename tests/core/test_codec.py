@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Annotated, Any
 
 import msgpack
 import numpy as np
 import pytest
 from core_types import Everything, Frame, Inner, everything, frame
+from numpy.typing import NDArray
 
+from atdata import Array, packable
 from atdata.codec import decode, decode_array, decoder_for, encode, encode_array
 from atdata.errors import ShardError
 
@@ -219,3 +221,41 @@ def test_mutable_defaults_are_not_shared_between_decoded_samples() -> None:
     b = _decode_map(WithList, {})
     a.xs.append(2)
     assert b.xs == [1]
+
+
+def test_array_bytes_longer_than_a_remembered_header_needs_are_rejected() -> None:
+    good = _map(frame(0))
+    _decode_map(Frame, good)  # the decoder remembers this header and the length it implies
+    good["image"] += b"\0\0\0\0"
+    with pytest.raises(ShardError, match="needs 24 bytes of data, found 28") as err:
+        _decode_map(Frame, good)
+    assert err.value.field == "image"
+
+
+def test_fields_stored_in_another_order_decode_in_declaration_order() -> None:
+    stored = _map(frame(0))
+    reordered = dict(reversed(stored.items()))
+    sample = _decode_map(Frame, reordered)
+    assert sample == frame(0)
+    assert list(sample.__dict__) == list(stored)
+
+
+def test_a_bad_value_in_a_map_of_exactly_the_fields_is_named() -> None:
+    d = _map(frame(0))
+    d["label"] = 7  # every field present and in order: the decoder checks the map in place
+    with pytest.raises(ShardError, match="expected str, got int 7") as err:
+        _decode_map(Frame, d)
+    assert err.value.field == "label"
+
+
+def test_arrays_sharing_an_axis_must_agree_in_its_length() -> None:
+    @packable
+    class Trace:
+        values: Annotated[NDArray, Array("float32", (None,), dims=("time",))]
+        timestamps: Annotated[NDArray, Array("float64", (None,), dims=("time",))]
+
+    good = {"values": encode_array(np.zeros(5, np.float32)), "timestamps": encode_array(np.zeros(5))}
+    assert _decode_map(Trace, good).values.shape == (5,)
+    bad = dict(good, values=encode_array(np.zeros(64, np.float32)))
+    with pytest.raises(ShardError, match="axis 'time' has different lengths: 64 in values, 5 in timestamps"):
+        _decode_map(Trace, bad)

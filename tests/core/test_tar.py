@@ -10,7 +10,7 @@ import pytest
 
 from atdata.errors import ShardError
 from atdata.shards.streams import MappedFile
-from atdata.shards.tar import end_of_archive, member_header, members, padding
+from atdata.shards.tar import end_of_archive, member_header, members, padding, samples
 
 
 def _tar(files: dict[str, bytes], fmt: int) -> bytes:
@@ -28,8 +28,21 @@ def _reader(data: bytes):  # type: ignore[no-untyped-def]
     return stream.read
 
 
-def _names(data: bytes) -> list[tuple[str, bytes]]:
-    return [(n, bytes(b)) for n, b in members(_reader(data), "t.tar", check_headers=True)]
+def _walk(source: object, check_headers: bool) -> tuple[str, object]:
+    try:
+        return "read", [(n, bytes(b)) for n, b in members(source, "t.tar", check_headers=check_headers)]  # type: ignore[arg-type]
+    except ShardError as e:
+        return "refused", e
+
+
+def _names(data: bytes, check_headers: bool = True) -> list[tuple[str, bytes]]:
+    """The members of ``data`` as both walks see them, streamed and in memory: they must agree."""
+    streamed = _walk(_reader(data), check_headers)
+    in_memory = _walk(data, check_headers)
+    assert streamed[0] == in_memory[0] and str(streamed[1]) == str(in_memory[1])
+    if isinstance(in_memory[1], ShardError):
+        raise in_memory[1]
+    return in_memory[1]  # type: ignore[return-value]
 
 
 LONG = "d/" + "x" * 150 + ".msgpack"
@@ -111,7 +124,8 @@ def test_a_memory_mapped_shard_reads_the_same_members(tmp_path: Path) -> None:
     path.write_bytes(data)
     reader = MappedFile(str(path))
     try:
-        got = [(n, bytes(b)) for n, b in members(reader.read, str(path))]
+        assert reader.buffer is not None
+        got = [(n, bytes(b)) for n, b in members(reader.buffer, str(path))]
     finally:
         reader.close()
     assert got == _names(data)
@@ -123,3 +137,35 @@ def test_a_corrupt_pax_header_is_refused() -> None:
     data[record - 3 : record] = b"x0x"
     with pytest.raises(ShardError, match="corrupt pax header at byte 0"):
         _names(bytes(data))
+
+
+def test_a_sample_key_is_the_name_up_to_the_first_dot_of_its_last_part() -> None:
+    files = {
+        "x/a.msgpack": b"1",
+        "x/a.json": b"{}",
+        "b.c.msgpack": b"2",  # extension "c.msgpack": a sample without a body
+        "d.e/f.msgpack": b"3",  # the dot is in a folder name: key "d.e/f"
+        "g": b"4",
+        "h.msgpack": b"5",
+        "h.msgpack ": b"6",  # not the extension: h's body stays b"5"
+    }
+    data = _tar(files, tarfile.USTAR_FORMAT)
+    want = [("x/a", b"1"), ("b", None), ("d.e/f", b"3"), ("g", None), ("h", b"5")]
+    for source in (_reader(data), data):  # streamed and in memory
+        walk = samples(source, "t.tar", "msgpack")
+        got = []
+        while True:
+            try:
+                k, b = next(walk)
+            except StopIteration as done:
+                assert done.value == len(want)  # the sample count, for the sidecar check
+                break
+            got.append((k, None if b is None else bytes(b)))
+        assert got == want
+
+
+def test_two_bodies_under_one_key_are_two_samples() -> None:
+    data = member_header("k.msgpack", 1) + b"a" + padding(1) + member_header("k.msgpack", 1) + b"b"
+    data += padding(1) + end_of_archive()
+    for source in (_reader(data), data):
+        assert [(k, bytes(b)) for k, b in samples(source, "t.tar", "msgpack")] == [("k", b"a"), ("k", b"b")]

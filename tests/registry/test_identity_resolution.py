@@ -208,6 +208,47 @@ def test_a_document_fetched_before_forget_is_never_trusted_after_it() -> None:
     assert host.requests == 2
 
 
+@pytest.mark.integration
+def test_prefetch_returns_at_once_and_a_resolve_meanwhile_waits_for_its_fetch() -> None:
+    """The ingest prefetches the documents of a batch and verifies meanwhile: ``prefetch`` does not
+    wait for the answers, and a ``resolve`` of a DID being fetched takes that answer (one request)."""
+    host = _Host(_multikey())
+    resolver = IdentityResolver()
+    with _did_web_host(host) as did:
+        host.gate.clear()
+        resolver.prefetch([did])  # returns while the host holds its answer back
+        assert host.arrived.wait(10)
+        got: list[str] = []
+        waiting = threading.Thread(target=lambda: got.append(resolver.resolve_did(did).signing_key))
+        waiting.start()
+        host.gate.set()
+        waiting.join(10)
+    resolver.close()
+    assert got == [f"did:key:{host.key}"]
+    assert host.requests == 1
+
+
+@pytest.mark.integration
+def test_a_prefetch_begun_before_forget_is_not_waited_for_after_it() -> None:
+    """An #identity arriving while a prefetch is under way: the next resolve fetches again and gets
+    the new key; the old answer is neither cached nor handed to it."""
+    old, new = _multikey(), _multikey()
+    host = _Host(old)
+    resolver = IdentityResolver()
+    with _did_web_host(host) as did:
+        host.gate.clear()
+        resolver.prefetch([did])
+        assert host.arrived.wait(10)  # the prefetch has the old document in hand
+        resolver.forget(did)
+        host.key = new
+        host.gate.set()
+        later = resolver.resolve_did(did)
+        again = resolver.resolve_did(did)
+    resolver.close()
+    assert later.signing_key == again.signing_key == f"did:key:{new}"
+    assert host.requests == 2
+
+
 def test_did_web_cannot_smuggle_a_path_into_the_url() -> None:
     with pytest.raises(IdentityError, match="not a host name"):
         did_web_url("did:web:example.com%2Fevil")

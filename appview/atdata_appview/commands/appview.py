@@ -28,6 +28,7 @@ from atdata.errors import AtdataError
 
 if TYPE_CHECKING:
     from atdata_appview.lens_index import IndexSnapshot
+    from atdata_appview.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="API processes sharing --port (PostgreSQL; with --role all, next to one ingester) "
         "(default: %(default)s)",
     )
-    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    # Set by a supervisor for its children: the ingester it starts need not ask the API processes to
+    # reload (it has just done so itself, before building the index they share).
+    serve.add_argument("--reload-logged", action="store_true", help=argparse.SUPPRESS)
+    serve.set_defaults(reuse_port=False)  # a worker forked by a supervisor shares its port
     serve.set_defaults(func=_serve)
 
     backfill = sub.add_parser("backfill", help="index a repository's current records now")
@@ -269,7 +273,8 @@ def _ingest(args: argparse.Namespace, plc: str, pdses: list[str]) -> int:
         raise ServeError("--role ingest needs a firehose to follow: --relay URL or --pds URL")
     store = open_store(args.db)
     publisher = ChangePublisher(store)
-    publisher({"*"})  # a previous ingester may have died between a commit and its log entry
+    if not args.reload_logged:
+        publisher({"*"})  # a previous ingester may have died between a commit and its log entry
     appview = Appview(
         store,
         plc_url=plc,
@@ -304,59 +309,47 @@ def _supervise(args: argparse.Namespace) -> int:
     lens either."""
     import multiprocessing
 
-    # What every worker runs, imported before they fork: once, shared, and no delay after the fork.
-    import uvicorn  # noqa: F401
-
-    import atdata_appview.xrpc.server  # noqa: F401
-    from atdata_appview.lens_index import GraphService
-    from atdata_appview.store import open_store
-
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    ingester: subprocess.Popen[bytes] | None = None
-    ingest_argv: list[str] = []
     env = {**os.environ, DB_ENV: args.db}  # the URL (maybe with a password) stays off the child's argv
-    if args.role == "all":
-        ingest_argv = [sys.executable, "-m", "atdata.cli.main", *_child_argv(args), "--role", "ingest"]
-        ingester = subprocess.Popen(ingest_argv, env=env)
-    started = time.monotonic()
-    store = open_store(args.db)  # migrated (and the URL checked) once, for every worker
+    ingest_argv = [sys.executable, "-m", "atdata.cli.main", *_child_argv(args), "--role", "ingest"]
+    ingester: subprocess.Popen[bytes] | None = None
+    workers: list[multiprocessing.process.BaseProcess] = []
     try:
-        graph = GraphService(store)
-        graph.load()
-        snapshot = graph.snapshot()
-    finally:
-        store.close()  # its pool's threads end: a fork must not copy a thread's half-held locks
-    del graph
-    log.info(
-        "lens index: %d lenses loaded in %.1f s, shared by %d API process(es)",
-        len(snapshot.graph),
-        time.monotonic() - started,
-        args.workers,
-    )
-    running = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    if running:
-        log.warning("forking the API processes beside running threads: %s", ", ".join(running))
-    fork = multiprocessing.get_context("fork")
-    worker_args = argparse.Namespace(**{**vars(args), "workers": 1, "role": "api", "reuse_port": True})
+        store = _migrated(args.db)
+        try:
+            if args.role == "all":
+                # The ingester's own first act, done here before the index is built: a previous
+                # ingester may have died between a commit and its log entry, so every follower
+                # reloads. Logged by the ingester, after the build, it would make each API process
+                # forked from the index rebuild its own at once.
+                store.log_change({"*"})
+                ingester = subprocess.Popen([*ingest_argv, "--reload-logged"], env=env)
+            snapshot = _shared_index(store, args.workers)
+        finally:
+            store.close()  # its pool's threads end: a fork must not copy a thread's half-held locks
+        running = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+        if running:
+            log.warning("forking the API processes beside running threads: %s", ", ".join(running))
+        fork = multiprocessing.get_context("fork")
+        worker_args = argparse.Namespace(**{**vars(args), "workers": 1, "role": "api", "reuse_port": True})
 
-    def start_worker() -> multiprocessing.process.BaseProcess:
-        gc.freeze()  # a child's collections would otherwise write to (and so copy) every shared object
-        worker = fork.Process(target=_api_worker, args=(worker_args, snapshot), name="appview API")
-        worker.start()
-        return worker
+        def start_worker() -> multiprocessing.process.BaseProcess:
+            gc.freeze()  # a child's collections would otherwise write to (and so copy) every shared object
+            worker = fork.Process(target=_api_worker, args=(worker_args, snapshot), name="appview API")
+            worker.start()
+            return worker
 
-    workers = [] if stop.is_set() else [start_worker() for _ in range(args.workers)]
-    log.info(
-        "appview: %d API process(es) on http://%s:%d%s (pids %s)",
-        args.workers,
-        args.host,
-        args.port,
-        " and one ingester" if ingester is not None else "",
-        ", ".join(str(p.pid) for p in ([ingester] if ingester else []) + workers),
-    )
-    try:
+        workers = [] if stop.is_set() else [start_worker() for _ in range(args.workers)]
+        log.info(
+            "appview: %d API process(es) on http://%s:%d%s (pids %s)",
+            args.workers,
+            args.host,
+            args.port,
+            " and one ingester" if ingester is not None else "",
+            ", ".join(str(p.pid) for p in ([ingester] if ingester else []) + workers),
+        )
         while not stop.wait(0.5):
             if ingester is not None and ingester.poll() is not None:
                 log.warning(
@@ -388,6 +381,33 @@ def _supervise(args: argparse.Namespace) -> int:
                 worker.kill()
                 worker.join()
     return 0
+
+
+def _migrated(db: str) -> Store:
+    """The store, migrated; and what every API process runs imported before they are forked: once,
+    shared, and no delay after the fork."""
+    import uvicorn  # noqa: F401
+
+    import atdata_appview.xrpc.server  # noqa: F401
+    from atdata_appview.store import open_store
+
+    return open_store(db)
+
+
+def _shared_index(store: Store, workers: int) -> IndexSnapshot:
+    """The lens index every API process a supervisor forks starts from."""
+    from atdata_appview.lens_index import GraphService
+
+    started = time.monotonic()
+    graph = GraphService(store)
+    graph.load()
+    log.info(
+        "lens index: %d lenses loaded in %.1f s, shared by %d API process(es)",
+        len(graph),
+        time.monotonic() - started,
+        workers,
+    )
+    return graph.snapshot()
 
 
 def _api_worker(args: argparse.Namespace, snapshot: IndexSnapshot) -> None:

@@ -13,8 +13,10 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
 from atdata.dataset.provenance import ATTR, Origin, carry
-from atdata.errors import DatasetError, LengthUnknownError, LensExecutionError, ShardError
+from atdata.errors import AtdataError, DatasetError, LengthUnknownError, LensExecutionError, ShardError
+from atdata.shards import digests
 from atdata.shards.blobs import record_sidecars
+from atdata.shards.reader import ReadAhead
 from atdata.shards.reader import samples as shard_samples
 from atdata.shards.shard_cache import DEFAULT_MAX_BYTES, ShardCache
 from atdata.shards.sidecar import Sidecar, read_sidecar
@@ -296,38 +298,60 @@ class Dataset(Generic[T]):
         skip = self.on_error == "skip"
         published = self.published
         uri, cid = (published.uri, published.cid) if published is not None else (None, None)
-        for url in shards:
-            shown = display(url)
-            origin = Origin(uri, cid, shown)
+        # Local shards are opened and hashed a little ahead of their turn (see ReadAhead).
+        ahead = ReadAhead() if self.verify else None
+        try:
+            for i, url in enumerate(shards):
+                if ahead is not None:
+                    ahead.prepare(self._upcoming(shards[i : i + 1 + digests.THREADS]))
+                shown = display(url)
+                origin = Origin(uri, cid, shown)
+                try:
+                    sidecar = self._sidecar(url) if self.verify else None
+                    for key, body in shard_samples(
+                        url,
+                        sidecar,
+                        verify=self.verify,
+                        timeout=self.timeout,
+                        cache=self.cache,
+                        sha256=self._record_sha256.get(url),
+                        ahead=ahead,
+                    ):
+                        if body is None:
+                            error = ShardError("sample has no .msgpack member", url=shown, key=key)
+                            if not skip:
+                                raise error
+                            log.warning("skipping sample: %s", error)
+                            continue
+                        try:
+                            sample = decode(body, shown, key)
+                        except ShardError as e:
+                            if not skip:
+                                raise
+                            log.warning("skipping sample: %s", e)
+                            continue
+                        sample.__dict__[ATTR] = (origin, key)
+                        yield (key, sample) if keys else sample
+                except ShardError as e:
+                    if not skip:
+                        raise
+                    log.warning("skipping the rest of the shard: %s", e)
+        finally:
+            if ahead is not None:
+                ahead.close()
+
+    def _upcoming(self, urls: list[str]) -> list[tuple[str, Sidecar | None, str | None]]:
+        """The local shards among ``urls`` with what their bytes must hash to (sidecar, record)."""
+        out: list[tuple[str, Sidecar | None, str | None]] = []
+        for url in urls:
+            if not ReadAhead.local(url):
+                continue
             try:
-                sidecar = self._sidecar(url) if self.verify else None
-                for key, body in shard_samples(
-                    url,
-                    sidecar,
-                    verify=self.verify,
-                    timeout=self.timeout,
-                    cache=self.cache,
-                    sha256=self._record_sha256.get(url),
-                ):
-                    if body is None:
-                        error = ShardError("sample has no .msgpack member", url=shown, key=key)
-                        if not skip:
-                            raise error
-                        log.warning("skipping sample: %s", error)
-                        continue
-                    try:
-                        sample = decode(body, shown, key)
-                    except ShardError as e:
-                        if not skip:
-                            raise
-                        log.warning("skipping sample: %s", e)
-                        continue
-                    sample.__dict__[ATTR] = (origin, key)
-                    yield (key, sample) if keys else sample
-            except ShardError as e:
-                if not skip:
-                    raise
-                log.warning("skipping the rest of the shard: %s", e)
+                sidecar = self._sidecar(url)
+            except AtdataError:
+                continue  # reported when the shard's turn comes
+            out.append((url, sidecar, self._record_sha256.get(url)))
+        return out
 
     # --- derived datasets -------------------------------------------------------------------
 

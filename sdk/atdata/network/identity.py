@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -118,6 +118,8 @@ class IdentityResolver:
         # ``forget`` bumps a DID's generation: a document fetched before it is returned to whoever
         # asked but never cached, so nothing fetched before an #identity is trusted after it.
         self._generation: dict[str, int] = {}
+        # Fetches started by ``prefetch`` and not finished yet, with the generation they began in.
+        self._inflight: dict[str, tuple[int, Future[Identity | None]]] = {}
         # One client for every resolveHandle sent to the PDS: a client per call costs more CPU than
         # the call (an appview checks a handle on every #identity) and reconnects each time.
         self._pds: XrpcClient | None = None
@@ -232,6 +234,9 @@ class IdentityResolver:
             hit = self._cached(did)
             if hit is not None:
                 return hit
+            running = self._running(did)
+            if running is not None:
+                return running
         with self._lock:
             generation = self._generation.get(did, 0)
         identity = self._fetch(did)
@@ -242,6 +247,19 @@ class IdentityResolver:
         with self._lock:
             hit = self._cache.get(did)
         return hit[1] if hit is not None and time.monotonic() - hit[0] < self.ttl else None
+
+    def _running(self, did: str) -> Identity | None:
+        """The result of a prefetch of ``did`` begun since the last ``forget``, waited for; None if
+        there is none or it failed (the caller then fetches itself, so a failure is retried once)."""
+        with self._lock:
+            running = self._inflight.get(did)
+            current = running is not None and running[0] == self._generation.get(did, 0)
+        if running is None or not current:
+            return None
+        try:
+            return running[1].result(timeout=self.timeout + 1.0)
+        except (CancelledError, TimeoutError):  # the resolver is closing, or the pool is stuck
+            return None
 
     def _store(self, did: str, identity: Identity, generation: int) -> None:
         with self._lock:
@@ -268,25 +286,37 @@ class IdentityResolver:
         return identity
 
     def prefetch(self, dids: Iterable[str]) -> None:
-        """Resolve the uncached DIDs among ``dids`` concurrently (failures are left for ``resolve``)."""
+        """Start fetching the uncached DIDs among ``dids`` concurrently and return at once: a
+        ``resolve`` of one of them meanwhile waits for that fetch rather than sending another, so
+        the caller's other work overlaps the round trips (failures are left for ``resolve``)."""
         now = time.monotonic()
         with self._lock:
-            todo = [
-                (d, self._generation.get(d, 0))
-                for d in set(dids)
-                if (d not in self._cache or now - self._cache[d][0] >= self.ttl)
-            ]
-            if len(todo) < 2:
-                return  # nothing to overlap
-            pool = self._executor()
-        for (did, generation), result in zip(todo, pool.map(self._try_fetch, [d for d, _ in todo])):
-            if result is not None:
-                self._store(did, result, generation)
+            for did in set(dids):
+                hit = self._cache.get(did)
+                if hit is not None and now - hit[0] < self.ttl:
+                    continue
+                generation = self._generation.get(did, 0)
+                running = self._inflight.get(did)
+                if running is not None and running[0] == generation:
+                    continue
+                future = self._executor().submit(self._prefetched, did, generation)
+                self._inflight[did] = (generation, future)
+
+    def _prefetched(self, did: str, generation: int) -> Identity | None:
+        result = self._try_fetch(did)
+        if result is not None:
+            self._store(did, result, generation)  # cached only if no forget came meanwhile
+        with self._lock:
+            running = self._inflight.get(did)
+            if running is not None and running[0] == generation:
+                del self._inflight[did]
+        return result
 
     def forget(self, did: str) -> None:
         with self._lock:
             self._generation[did] = self._generation.get(did, 0) + 1
             self._cache.pop(did, None)
+            self._inflight.pop(did, None)  # a fetch begun before this is never waited for again
             for handle in [h for h, (_, d) in self._handle_cache.items() if d == did]:
                 del self._handle_cache[handle]
 

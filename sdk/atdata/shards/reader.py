@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from atdata.errors import ShardIntegrityError
+from atdata.errors import AtdataError, ShardError, ShardIntegrityError
 from atdata.shards.blobs import cid_of_url, open_blob
 from atdata.shards.shard_cache import PendingShard, ShardCache
 from atdata.shards.sidecar import Sidecar
@@ -17,7 +17,7 @@ from atdata.shards.streams import (
     forget_mappings,
     open_shard,
 )
-from atdata.shards.tar import members
+from atdata.shards.tar import samples as tar_samples
 from atdata.shards.urls import display, scheme
 
 EXTENSION = "msgpack"
@@ -36,6 +36,7 @@ def samples(
     timeout: float = DEFAULT_TIMEOUT,
     cache: ShardCache | None = None,
     sha256: str | None = None,
+    ahead: ReadAhead | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """Yield ``(key, body)`` per sample of the shard at ``url``.
 
@@ -45,41 +46,24 @@ def samples(
     raising :class:`ShardIntegrityError` on a mismatch. With a ``cache``, a remote shard with a
     sidecar is read from its verified local copy when there is one, else copied there as it streams
     (:mod:`atdata.shards.shard_cache`). A shard without a sidecar is checked against ``sha256`` when
-    given (the checksum a dataset record names for it).
+    given (the checksum a dataset record names for it). A local shard ``ahead`` has opened (its
+    digest already under way) is taken from there; when its digest has already finished and does
+    not match, the error comes before any sample.
     """
-    reader, pending = _open(url, sidecar if verify else None, timeout, cache)
+    reader, pending = _open(url, sidecar if verify else None, timeout, cache, ahead)
     try:
         shown = reader.url
         expected = sidecar if verify else None
         digest = _start_check(reader, expected)
-        if expected is None and sha256 is not None and verify:
+        want = expected.sha256 if expected is not None else sha256.lower() if sha256 and verify else None
+        if expected is None and want is not None:
             digest = reader.start_digest()
-        count = 0
-        key: str | None = None
-        body: Any = None
-        for name, data in members(reader.read, shown):
-            slash = name.rfind("/")
-            dot = name.find(".", slash + 1)
-            k, ext = (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
-            if k != key:
-                if key is not None:
-                    count += 1
-                    yield key, body
-                key, body = k, None
-            if ext == EXTENSION:
-                if body is not None:  # two bodies under one key: keep both samples
-                    count += 1
-                    yield key, body
-                body = data
-        if key is not None:
-            count += 1
-            yield key, body
-        if expected is None and sha256 is not None and digest is not None:
-            got = digest()
-            if got != sha256.lower():
-                raise ShardIntegrityError(
-                    f"shard sha-256 is {got}, its dataset record says {sha256}", url=reader.url
-                )
+        if want is not None and digest is not None and reader.digest_done():
+            _check_digest(reader, expected, want, digest())
+        source = reader.read if reader.buffer is None else reader.buffer
+        count = yield from tar_samples(source, shown, EXTENSION)
+        if expected is None and want is not None and digest is not None:
+            _check_digest(reader, None, want, digest())
         if expected is not None:
             actual = _finish_check(reader, expected, count, digest)
             if pending is not None and actual is not None:
@@ -92,8 +76,11 @@ def samples(
 
 
 def _open(
-    url: str, sidecar: Sidecar | None, timeout: float, cache: ShardCache | None
+    url: str, sidecar: Sidecar | None, timeout: float, cache: ShardCache | None, ahead: ReadAhead | None
 ) -> tuple[ShardReader, PendingShard | None]:
+    opened = ahead.take(url) if ahead is not None else None
+    if opened is not None:
+        return opened, None
     cid = cid_of_url(url)
     if cid is not None:  # a blob: downloaded and checked against its CID before any sample is read
         return open_blob(url, cid, sidecar, cache, timeout), None
@@ -143,12 +130,82 @@ def _finish_check(
     if digest is None:
         return None
     actual = digest()
-    if actual != expected.sha256:
-        raise ShardIntegrityError(
-            f"shard sha-256 is {actual}, its sidecar says {expected.sha256}", url=reader.url
-        )
+    _check_digest(reader, expected, expected.sha256, actual)
     if reader.identity is not None:
         if len(_verified) >= _MAX_VERIFIED:
             _verified.clear()
         _verified[reader.identity] = actual
     return actual
+
+
+def _check_digest(reader: ShardReader, sidecar: Sidecar | None, want: str, actual: str) -> None:
+    if actual != want:
+        source = "its sidecar" if sidecar is not None else "its dataset record"
+        raise ShardIntegrityError(f"shard sha-256 is {actual}, {source} says {want}", url=reader.url)
+
+
+class ReadAhead:
+    """Local shards opened, their digests queued, before their turn to be read comes.
+
+    A :class:`~atdata.Dataset` names the shards it reads next (:meth:`prepare`, the current one
+    first) and :func:`samples` takes each from here when its turn comes. Hashing the next shards
+    while this one is decoded keeps the digest threads (:mod:`atdata.shards.digests`) busy instead
+    of making the decoder wait for one digest at every shard's end. Only local files are opened
+    ahead (nothing is fetched early), at most ``AHEAD_BYTES`` beyond the shard being read, and none
+    whose size already disagrees with its sidecar or that was verified unchanged before; any
+    failure to open one is left for its turn, which reports it in order.
+    """
+
+    AHEAD_BYTES = 1 << 30
+
+    def __init__(self) -> None:
+        self._opened: dict[str, MappedFile] = {}
+
+    @staticmethod
+    def local(url: str) -> bool:
+        """Whether ``url`` is a shard this would open ahead (a local file)."""
+        try:
+            return scheme(url) == "file"
+        except AtdataError:
+            return False
+
+    def prepare(self, urls: list[tuple[str, Sidecar | None, str | None]]) -> None:
+        """Open and start hashing these shards (``(url, sidecar, record sha-256)``, in reading order)."""
+        budget = self.AHEAD_BYTES
+        for i, (url, sidecar, sha256) in enumerate(urls):
+            opened = self._opened.get(url)
+            if opened is None:
+                want = sidecar.sha256 if sidecar is not None else sha256
+                if want is None or not self.local(url):
+                    continue
+                if i and sidecar is not None and sidecar.size > budget:
+                    return
+                try:
+                    opened = MappedFile(url)
+                except ShardError:
+                    continue
+                if (sidecar is not None and opened.size != sidecar.size) or (
+                    opened.identity is not None and _verified.get(opened.identity) == want
+                ):
+                    opened.close()
+                    continue
+                opened.start_digest()
+                self._opened[url] = opened
+            if i:
+                budget -= opened.size or 0
+                if budget <= 0:
+                    return
+
+    def take(self, url: str) -> MappedFile | None:
+        return self._opened.pop(url, None)
+
+    def wait(self) -> None:
+        """Wait until every digest started here has finished: each shard is then checked before
+        its first sample is read."""
+        for opened in self._opened.values():
+            opened.start_digest()()
+
+    def close(self) -> None:
+        """Stop the digests of shards not read after all (the reader stopped early)."""
+        while self._opened:
+            self._opened.popitem()[1].close()

@@ -9,9 +9,10 @@ reused while the file is unchanged: mapping a file again costs a page fault per 
 measured at a quarter of the CPU time of a later epoch. The pages are the page cache's, shared, and the
 kernel may still reclaim them; a changed file (size, mtime, ctime) is mapped afresh.
 
-Both readers offer ``read(n)`` returning exactly ``n`` bytes (fewer only at the end), so the tar
-walker needs one code path. A reader can also produce the sha-256 of everything it holds, which for
-local files runs on a second thread (hashlib releases the GIL) while samples are being decoded.
+Both readers offer ``read(n)`` returning exactly ``n`` bytes (fewer only at the end); a mapped file
+also offers its whole ``buffer``, which the tar walker reads by offsets. A reader can also produce
+the sha-256 of everything it holds, which for local files runs on the shared digest threads
+(:mod:`atdata.shards.digests`; hashlib releases the GIL) while samples are being decoded.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from atdata.errors import ShardError
+from atdata.shards import digests
 from atdata.shards.urls import display, driver_hint, local_path, scheme
 
 if TYPE_CHECKING:
     import httpx  # imported where used, so that reading local shards never pays for it
 
 CHUNK = 1 << 20
-DIGEST_CHUNK = 64 << 20
 DEFAULT_TIMEOUT = 60.0
 MAX_MAPPED = 2 << 30
 """Bytes of local shards kept mapped between reads, at most."""
@@ -80,10 +81,16 @@ class ShardReader(Protocol):
     """The shard's length in bytes, when known before reading it."""
     identity: tuple[int, ...] | None
     """For local files: changes whenever the bytes may have changed."""
+    buffer: memoryview | None
+    """The whole shard in memory (a mapped file), or None for a stream read with ``read``."""
 
     def read(self, n: int) -> Any: ...
 
     def start_digest(self) -> Callable[[], str]: ...
+
+    def digest_done(self) -> bool:
+        """Whether the digest is known without reading further (it may then be checked early)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -109,11 +116,11 @@ class MappedFile:
         except (OSError, ValueError) as e:
             raise ShardError(f"cannot open shard: {e}", url=url) from None
         self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
+        self.buffer: memoryview | None = self._view
         self.size: int | None = size
         self.identity: tuple[int, ...] | None = identity
         self._pos = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._digest: digests.Digest | None = None
 
     def read(self, n: int) -> memoryview:
         pos = self._pos
@@ -121,31 +128,17 @@ class MappedFile:
         return self._view[pos : pos + n]
 
     def start_digest(self) -> Callable[[], str]:
-        h = hashlib.sha256()
-        view = self._view
+        if self._digest is None:
+            self._digest = digests.start(self._view)
+        return self._digest.result
 
-        def run() -> None:
-            # hashlib drops the GIL during each call, and getting it back costs this thread up to a
-            # switch interval (5 ms) behind the decoder: so few, large calls, still stoppable early.
-            for start in range(0, len(view), DIGEST_CHUNK):
-                if self._stop.is_set():
-                    return
-                h.update(view[start : start + DIGEST_CHUNK])
-
-        self._thread = threading.Thread(target=run, name="atdata-shard-sha256", daemon=True)
-        self._thread.start()
-
-        def result() -> str:
-            assert self._thread is not None
-            self._thread.join()
-            return h.hexdigest()
-
-        return result
+    def digest_done(self) -> bool:
+        """Whether the digest started by :meth:`start_digest` has finished."""
+        return self._digest is not None and self._digest.done()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._digest is not None:
+            self._digest.stop()
         # A caller may still hold a buffer over a member; the map then closes when that is collected.
         with contextlib.suppress(BufferError):
             self._view.release()
@@ -165,6 +158,7 @@ class ChunkStream:
     ) -> None:
         self.url = url
         self._errors = errors
+        self.buffer: memoryview | None = None
         self.size: int | None = None
         self.identity: tuple[int, ...] | None = None
         self._chunks = chunks
@@ -224,6 +218,9 @@ class ChunkStream:
             return str(self._hash.hexdigest())
 
         return result
+
+    def digest_done(self) -> bool:
+        return False  # the digest covers the whole stream, known only once it has been read
 
     def close(self) -> None:
         self._on_close()

@@ -468,16 +468,20 @@ def construct_unchecked(cls: type[T], values: dict[str, Any]) -> T:
     Only for callers that have checked every field themselves (the codec's decoder does).
     """
     obj = _new(cls)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", set(values))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    _set_dict(obj, values)
+    _set_fields_set(obj, set(values))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 
 # Bound once: the codec calls construct_unchecked per sample, and these lookups showed up there.
+# BaseModel's slot descriptors, called directly, skip object.__setattr__'s lookup by name.
 _new = object.__new__
-_set = object.__setattr__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def as_plain(value: Any) -> Any:

@@ -1,0 +1,83 @@
+"""Shard digests on the shared threads, and local shards opened and hashed ahead of their turn."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from core_types import Frame
+
+import atdata
+from atdata.errors import ShardIntegrityError
+from atdata.shards import digests, expand
+from atdata.shards.reader import ReadAhead, samples
+from atdata.shards.sidecar import read_sidecar
+
+
+def _corrupt(shard: Path) -> None:
+    data = bytearray(shard.read_bytes())
+    data[data.index(b"frame-")] = ord("F")  # same size, other bytes
+    shard.write_bytes(bytes(data))
+
+
+def test_a_digest_covers_every_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(digests, "CHUNK", 1000)
+    data = bytes(range(256)) * 40
+    assert digests.start(memoryview(data)).result() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_digest_stopped_before_it_ran_has_no_result() -> None:
+    digest = digests.Digest(memoryview(b"abc"))  # never queued: stopping must not wait for a worker
+    digest.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        digest.result()
+
+
+def _hash_in_child(out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    out.put(digests.start(memoryview(b"child")).result())
+
+
+def test_a_forked_child_hashes_on_threads_of_its_own() -> None:
+    # A DataLoader worker is forked from a process whose digest threads do not exist in it.
+    for _ in range(digests.THREADS):  # every worker thread started here
+        assert digests.start(memoryview(b"parent")).result() == hashlib.sha256(b"parent").hexdigest()
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    child = context.Process(target=_hash_in_child, args=(out,))
+    child.start()
+    child.join(timeout=10)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child never finished its digest")
+    assert out.get(timeout=5) == hashlib.sha256(b"child").hexdigest()
+
+
+def test_a_shard_whose_digest_finished_ahead_and_differs_gives_no_sample(frames: str) -> None:
+    url = expand(frames)[1]
+    _corrupt(Path(url))
+    sidecar = read_sidecar(url)
+    ahead = ReadAhead()
+    ahead.prepare([(url, sidecar, None)])
+    ahead.wait()
+    with pytest.raises(ShardIntegrityError, match=r"sha-256 is \w+, its sidecar says") as err:
+        next(samples(url, sidecar, ahead=ahead))
+    assert err.value.url == url
+
+
+def test_a_dataset_stops_at_a_changed_shard_after_the_samples_before_it(frames: str) -> None:
+    urls = expand(frames)
+    _corrupt(Path(urls[2]))
+    read: list[int] = []
+    with pytest.raises(ShardIntegrityError) as err:
+        for sample in atdata.Dataset[Frame](frames):
+            read.append(sample.index)
+    assert err.value.url == urls[2]
+    assert read[:6] == [0, 1, 2, 3, 4, 5] and all(i < 9 for i in read)
+
+
+def test_shards_are_not_opened_ahead_beyond_local_files(frames: str) -> None:
+    assert not ReadAhead.local("https://example.org/a.tar")
+    assert not ReadAhead.local("s3://bucket/a.tar")
+    assert ReadAhead.local(expand(frames)[0])
