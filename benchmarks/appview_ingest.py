@@ -48,7 +48,6 @@ from websockets.sync.server import ServerConnection, serve
 
 from atdata.lexicon.nsid import SCHEMA, defs
 from atdata_appview.ingest.firehose import source_key
-from atdata_appview.ingest.workers import VerifyPool
 from atdata_appview.service import Appview
 from atdata_appview.store import Repo, open_store
 
@@ -220,9 +219,6 @@ def run_appview(network: Network, db: str, dids: list[str], last_seq: int) -> fl
         for did in dids:
             tx.upsert_repo(Repo(did))
     appview = Appview(store, plc_url=network.directory, handle_resolver=network.directory)
-    # The verifying worker process starts once per appview process (its imports, like the
-    # appview's own, are not part of the steady state measured here).
-    VerifyPool.start()
     start = time.perf_counter()
     appview.follow(relays=[network.relay])
     while store.cursor(source_key(network.relay)) != last_seq:

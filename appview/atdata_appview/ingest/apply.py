@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from atdata.errors import AtdataError
 from atdata.lexicon.nsid import LENS
@@ -72,7 +72,7 @@ class Applier:
         self.listeners = list(listeners)
         self.refresh = refresh
         self.resync_queued = resync_queued
-        self._checked: OrderedDict[tuple[str, str | None], Checked] = OrderedDict()
+        self._checked: OrderedDict[tuple[str, str | None], _Checked] = OrderedDict()
         self._checked_lock = threading.Lock()
 
     # --- entry points ----------------------------------------------------------------------
@@ -314,7 +314,7 @@ class Applier:
                         except Exception:  # left to apply_batch, which records a poison event
                             log.exception("checking %s failed", op.uri)
 
-    def _checks(self, op: RecordOp) -> Checked:
+    def _checks(self, op: RecordOp) -> _Checked:
         """The checks and the derived row of ``op``'s record, computed once per distinct record: a
         CID names exactly one block, so a record seen again (a replay, a republished copy, a resync)
         is not validated again. A bounded LRU of the last :data:`CHECKED_CACHE` records."""
@@ -324,18 +324,20 @@ class Applier:
             if hit is not None:
                 self._checked.move_to_end(key)
                 return hit
-        checked = record_checks(op.collection, op.value, op.size)
-        self.remember(op, checked)
-        return checked
-
-    def remember(self, op: RecordOp, checked: Checked) -> None:
-        """Keep ``checked`` as the result of :func:`record_checks` for ``op``'s record (computed
-        elsewhere: the verifying worker process checks the records it reads)."""
-        kept = checked.derived if op.size <= CACHED_DERIVED_BYTES else None
+        problems = record_problems(op.collection, op.value, op.size)
+        report: list[str] = []
+        if not problems:
+            if op.collection == LENS:
+                report = lens_code_report(op.value)
+            elif op.collection == ALT_LENS:
+                report = predecessor_lens_report(op.value)
+        derived = None if problems else derive(op.collection, op.value, code_report=report)
+        kept = derived if op.size <= CACHED_DERIVED_BYTES else None
         with self._checked_lock:
-            self._checked[(op.collection, op.cid)] = Checked(checked.problems, checked.report, kept)
+            self._checked[key] = _Checked(problems, report, kept)
             while len(self._checked) > CHECKED_CACHE:
                 self._checked.popitem(last=False)
+        return _Checked(problems, report, derived)
 
     @staticmethod
     def _stored(op: RecordOp, rev: str, *, valid: bool, report: list[str]) -> StoredRecord:
@@ -353,21 +355,7 @@ class Applier:
         )
 
 
-def record_checks(collection: str, value: Any, size: int) -> Checked:
-    """What :func:`record_problems` and the lens reports say of a record, and its derived row if
-    valid: pure, so it may run in the verifying worker process."""
-    problems = record_problems(collection, value, size)
-    report: list[str] = []
-    if not problems:
-        if collection == LENS:
-            report = lens_code_report(value)
-        elif collection == ALT_LENS:
-            report = predecessor_lens_report(value)
-    derived = None if problems else derive(collection, value, code_report=report)
-    return Checked(problems, report, derived)
-
-
-class Checked(NamedTuple):
+class _Checked(NamedTuple):
     problems: list[str]  # lexicon problems: the record is kept (invalid) but not served
     report: list[str]  # lens code report: served, without a graph edge
     derived: Derived | None  # the index row of a valid record (None in the cache for large ones)

@@ -19,10 +19,6 @@ import queue
 import random
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -39,8 +35,13 @@ from atdata_appview.ingest.events import (
     RejectedEvent,
     ResyncEvent,
 )
-from atdata_appview.ingest.frames import HARD_FRAME_BYTES, StreamError, UnsignedCommit, finish_commit
-from atdata_appview.ingest.workers import PreparedBatch, VerifyPool, prepare_batch
+from atdata_appview.ingest.frames import (
+    HARD_FRAME_BYTES,
+    CommitFrame,
+    StreamError,
+    parse_frame,
+    verify_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,6 @@ SUBSCRIBE_REPOS = "com.atproto.sync.subscribeRepos"
 HEALTHY_SECONDS = 60.0
 # Verified batches waiting for the applying thread (each at most ``batch_size`` events).
 QUEUED_BATCHES = 8
-# Batches the worker process may hold beyond the one being finished here: enough to hide the trip
-# to the worker and back (benchmarks/appview_ingest.py; measured alone: 14,000 events/s with one,
-# 24,000 with three).
-PREPARING = 3
 
 
 def source_key(url: str) -> str:
@@ -77,13 +74,10 @@ class FirehoseIngester:
         retry_max: float = 60.0,
         from_start: bool = False,
         relay: bool = True,
-        worker_process: bool = True,
     ) -> None:
         """``from_start``: with no stored cursor, ask for every event the host still holds (sensible for
         a PDS, which keeps a bounded history) instead of only new ones (what a relay should get).
-        ``relay=False``: the host is a PDS, trusted only for the DIDs whose documents name it.
-        ``worker_process``: the CPU-bound part of verification runs in a worker process
-        (:mod:`workers`) while following; otherwise all of it runs on the follower's thread."""
+        ``relay=False``: the host is a PDS, trusted only for the DIDs whose documents name it."""
         self.source = source_key(host)
         self.from_start = from_start
         self.relay = relay
@@ -91,7 +85,6 @@ class FirehoseIngester:
         self.identities = identities
         self.batch_size = batch_size
         self.retry_max = retry_max
-        self.worker_process = worker_process
         self.events_seen = 0
 
     def handle_frames(self, frames: list[bytes]) -> list[Event]:
@@ -104,64 +97,55 @@ class FirehoseIngester:
         return events
 
     def verify_frames(self, frames: list[bytes]) -> tuple[list[Event], StreamError | None]:
-        """Decode and verify frames, and check the records they carry, on this thread, touching no
-        transaction (:func:`workers.prepare_batch` then :meth:`finish`)."""
-        return self.finish(prepare_batch(frames, check_records=False))
-
-    def finish(self, prepared: PreparedBatch) -> tuple[list[Event], StreamError | None]:
-        """Finish a batch verified up to its signatures: check each commit's signature against its
-        DID's document, and apply the host-authority rule, in stream order.
+        """Decode and verify frames, and check the records they carry, touching no transaction.
 
         The frames before an error frame are returned with it (they still count; the error then
         ends the connection). An ``#identity`` event makes its DID's cached document stale from
         that point of the stream on: the next commit of the DID is checked against a refetched one.
-        The DID documents the batch needs are fetched concurrently while it is verified.
+        The DID documents the batch needs are fetched concurrently before verification.
         """
-        items = prepared.items
-        for p in items:
+        parsed: list[Event | CommitFrame] = []
+        error: StreamError | None = None
+        for raw in frames:
+            try:
+                parsed.append(parse_frame(raw))
+            except StreamError as e:
+                error = e
+                break
+        for p in parsed:
             if isinstance(p, IdentityEvent):
                 # Not fetched ahead in the background: measured slower on PostgreSQL (benchmarks/
                 # appview_ingest.py, 2,600-3,000 events/s against 3,500-4,000 without it).
                 self.identities.forget(p.did)
         self.identities.prefetch(
-            p.commit.did if isinstance(p, UnsignedCommit) else p.did
-            for p in items
-            if isinstance(p, UnsignedCommit)
+            p.did
+            for p in parsed
+            if isinstance(p, CommitFrame)
             or (not self.relay and isinstance(p, (IdentityEvent, AccountEvent, ResyncEvent)))
         )
-        for p in items:
-            if isinstance(p, UnsignedCommit):
-                for op in p.ops:
-                    checked = prepared.checks.get((op.collection, op.cid))
-                    if checked is not None and op.action != "delete":
-                        self.applier.remember(op, checked)
-        events = [self._verify(p) for p in items]
-        self.applier.prepare(events)  # what the worker did not check (none, when there is one)
-        error = StreamError(*prepared.error) if prepared.error is not None else None
+        events = [self._verify(p) for p in parsed]
+        self.applier.prepare(events)
         return events, error
 
     def apply(self, events: list[Event]) -> None:
         self.applier.apply_batch(self.source, events)
         self.events_seen += len(events)
 
-    def _verify(self, prepared: Event | UnsignedCommit) -> Event:
+    def _verify(self, parsed: Event | CommitFrame) -> Event:
         try:
-            if isinstance(prepared, UnsignedCommit):
-                event = finish_commit(prepared, self.identities)
-            else:
-                event = prepared
+            event = verify_frame(parsed, self.identities)
             return event if self.relay else self._from_its_pds(event)
         except Exception as e:
             # A bug or an input nobody foresaw: refuse this one event rather than stall the stream on
             # it, and take its repo's state from the repo itself.
-            seq: int | None = prepared.seq
-            did: str | None = (
-                prepared.commit.did
-                if isinstance(prepared, UnsignedCommit)
-                else getattr(prepared, "did", None)
-            )
+            seq = parsed.msg.seq if isinstance(parsed, CommitFrame) else parsed.seq
             log.exception("verifying event %s of %s failed", seq, self.source)
-            return RejectedEvent(seq, did, f"internal error while verifying: {e!r}"[:2000], resync=True)
+            return RejectedEvent(
+                seq,
+                getattr(parsed, "did", None),
+                f"internal error while verifying: {e!r}"[:2000],
+                resync=True,
+            )
 
     def _from_its_pds(self, event: Event) -> Event:
         """``event`` if this host is the PDS its DID document names, else a refusal (nothing applied)."""
@@ -276,46 +260,21 @@ class FirehoseIngester:
                     continue
             return False
 
-        # Batches handed to the worker process, oldest first: the next one is prepared there while
-        # this thread finishes the previous one.
-        pending: deque[Future[PreparedBatch]] = deque()
         try:
             while not stop.is_set() and not failed:
                 frames = self._next_batch(ws)
-                if not self.worker_process:
-                    if frames and not self._verified(self.verify_frames(frames), hand_over):
-                        break
+                if not frames:
                     continue
-                if frames:
-                    pending.append(VerifyPool.submit(frames))
-                handed = True
-                while handed and pending and (len(pending) > PREPARING or not frames or pending[0].done()):
-                    try:
-                        prepared = pending.popleft().result()
-                    except BrokenProcessPool:
-                        VerifyPool.reset()  # nothing of the batch was applied: reconnect and replay
-                        raise
-                    handed = self._verified(self.finish(prepared), hand_over)
-                if not handed:
+                events, error = self.verify_frames(frames)
+                if events and not hand_over(events):
                     break
+                if error is not None:
+                    raise error
         finally:
             hand_over(None)
             applier.join()
         if failed:
             raise failed[0]
-
-    @staticmethod
-    def _verified(
-        verified: tuple[list[Event], StreamError | None], hand_over: Callable[[list[Event] | None], bool]
-    ) -> bool:
-        """Hand a verified batch to the applying thread; raise the error frame that ended it, if
-        any; False if the applying thread has stopped."""
-        events, error = verified
-        if events and not hand_over(events):
-            return False
-        if error is not None:
-            raise error
-        return True
 
     def _next_batch(self, ws: object) -> list[bytes]:
         frames: list[bytes] = []

@@ -113,25 +113,9 @@ def parse_frame(raw: bytes) -> Event | CommitFrame:
     return CommitFrame(msg.repo, msg)
 
 
-@dataclass(frozen=True)
-class UnsignedCommit:
-    """A #commit checked for everything its signature does not depend on: blocks hashed, commit
-    block well-formed, each op proven in the tree the commit names and its record read. Only
-    :func:`finish_commit` (signature against the DID document, rev) makes it an event."""
-
-    seq: int
-    rev: str  # as the event claims it; must equal the signed one
-    commit: verify.SignedCommit
-    ops: tuple[RecordOp, ...]
-    rejected: tuple[OpRejection, ...]
-
-
 def verify_frame(parsed: Event | CommitFrame, identities: IdentityResolver) -> Event:
-    """Finish a parsed frame: commits are verified (see :func:`prepare_commit`), other events pass."""
-    if not isinstance(parsed, CommitFrame):
-        return parsed
-    prepared = prepare_commit(parsed.msg)
-    return finish_commit(prepared, identities) if isinstance(prepared, UnsignedCommit) else prepared
+    """Finish a parsed frame: commits are verified (see :func:`_commit`), other events pass through."""
+    return _commit(parsed.msg, identities) if isinstance(parsed, CommitFrame) else parsed
 
 
 def decode_frame(raw: bytes, identities: IdentityResolver) -> Event:
@@ -146,16 +130,22 @@ def _did_of(body: Any) -> str | None:
     return None
 
 
-def prepare_commit(msg: Any) -> Event | UnsignedCommit:
-    """Everything of a #commit's verification that needs no DID document (pure, CPU only)."""
+def _commit(msg: Any, identities: IdentityResolver) -> Event:
     did: str = msg.repo
     if msg.too_big:
         return ResyncEvent(msg.seq, did, "tooBig commit")
     try:
         car = read_car(bytes(msg.blocks))
-        commit = verify.read_commit(car, cid_bytes(str(msg.commit)), did)
+        commit_cid = cid_bytes(str(msg.commit))
+        verified = verify.verify_commit(car, commit_cid, did, identities)
+    except verify.IdentityUnavailable as e:
+        return UnverifiedEvent(msg.seq, did, str(e))
     except (CarError, verify.VerificationError) as e:
         return RejectedEvent(msg.seq, did, f"commit rejected: {e}")
+    if verified.rev != msg.rev:
+        return RejectedEvent(
+            msg.seq, did, f"commit rejected: the event's rev {msg.rev} is not the signed {verified.rev}"
+        )
     ops: list[RecordOp] = []
     rejected: list[OpRejection] = []
     for op in msg.ops:
@@ -170,31 +160,14 @@ def prepare_commit(msg: Any) -> Event | UnsignedCommit:
                     rejected.append(OpRejection(uri, None, f"{op.action} without a CID"))
                     continue
                 cid = cid_bytes(str(op.cid))
-                verify.record_in_tree(car, commit.data, path, cid)
+                verify.record_in_tree(car, verified.data, path, cid)
                 result = read_record(car, did, path, cid, op.action)
                 (ops if isinstance(result, RecordOp) else rejected).append(result)  # type: ignore[arg-type]
             elif op.action == "delete":
-                verify.record_absent(car, commit.data, path)
+                verify.record_absent(car, verified.data, path)
                 ops.append(RecordOp("delete", did, collection, rkey))
             else:
                 rejected.append(OpRejection(uri, None, f"unknown op action {op.action!r}"))
         except (CarError, verify.VerificationError) as e:
             rejected.append(OpRejection(uri, str(op.cid) if op.cid else None, str(e)))
-    return UnsignedCommit(msg.seq, msg.rev, commit, tuple(ops), tuple(rejected))
-
-
-def finish_commit(prepared: UnsignedCommit, identities: IdentityResolver) -> Event:
-    """Check a prepared commit's signature against its DID's current key, and its rev: then its
-    proven ops become an event; otherwise none of them is applied."""
-    did, seq = prepared.commit.did, prepared.seq
-    try:
-        verified = verify.check_signature(prepared.commit, identities)
-    except verify.IdentityUnavailable as e:
-        return UnverifiedEvent(seq, did, str(e))
-    except verify.VerificationError as e:
-        return RejectedEvent(seq, did, f"commit rejected: {e}")
-    if verified.rev != prepared.rev:
-        return RejectedEvent(
-            seq, did, f"commit rejected: the event's rev {prepared.rev} is not the signed {verified.rev}"
-        )
-    return CommitEvent(seq, did, verified.rev, verified.identity, prepared.ops, prepared.rejected)
+    return CommitEvent(msg.seq, did, verified.rev, verified.identity, tuple(ops), tuple(rejected))

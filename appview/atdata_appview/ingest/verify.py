@@ -126,33 +126,16 @@ def _commit_fields(car: Car, commit_cid: bytes) -> tuple[dict[str, Any], bytes]:
     return commit, libipld.encode_dag_cbor(unsigned)
 
 
-@dataclass(frozen=True)
-class SignedCommit:
-    """A commit block checked for everything but its signature (which needs the DID document)."""
-
-    did: str
-    rev: str
-    data: bytes  # MST root
-    signed_bytes: bytes  # what the signature covers
-    sig: bytes
-
-
-def read_commit(car: Car, commit_cid: bytes, did: str) -> SignedCommit:
-    """The commit at ``commit_cid``, well-formed and ``did``'s; the signature is not checked yet."""
+def verify_commit(car: Car, commit_cid: bytes, did: str, identities: IdentityResolver) -> VerifiedCommit:
+    """Check the commit at ``commit_cid`` is ``did``'s and signed with its current ``#atproto`` key."""
     commit, signed_bytes = _commit_fields(car, commit_cid)
     if commit["did"] != did:
         raise VerificationError(f"the commit is for {commit['did']}, the event says {did}")
-    return SignedCommit(did, commit["rev"], commit["data"], signed_bytes, commit["sig"])
-
-
-def check_signature(commit: SignedCommit, identities: IdentityResolver) -> VerifiedCommit:
-    """Check ``commit`` is signed with its DID's current ``#atproto`` key."""
-    did = commit.did
     try:
         ident = identities.resolve(did)
-        if not signature_ok(ident.signing_key, commit.signed_bytes, commit.sig):
+        if not signature_ok(ident.signing_key, signed_bytes, commit["sig"]):
             ident = identities.resolve(did, fresh=True)
-            if not signature_ok(ident.signing_key, commit.signed_bytes, commit.sig):
+            if not signature_ok(ident.signing_key, signed_bytes, commit["sig"]):
                 raise VerificationError(
                     f"the commit signature does not match the #atproto key of {did} ({ident.signing_key})"
                 )
@@ -162,12 +145,7 @@ def check_signature(commit: SignedCommit, identities: IdentityResolver) -> Verif
         raise IdentityUnavailable(f"cannot verify the commit of {did} now: {e}") from None
     except AtdataError as e:  # DID document unavailable or unusable: nothing to verify against
         raise VerificationError(f"cannot verify the commit of {did}: {e}") from None
-    return VerifiedCommit(did=did, rev=commit.rev, data=commit.data, identity=ident)
-
-
-def verify_commit(car: Car, commit_cid: bytes, did: str, identities: IdentityResolver) -> VerifiedCommit:
-    """Check the commit at ``commit_cid`` is ``did``'s and signed with its current ``#atproto`` key."""
-    return check_signature(read_commit(car, commit_cid, did), identities)
+    return VerifiedCommit(did=did, rev=commit["rev"], data=commit["data"], identity=ident)
 
 
 def record_in_tree(car: Car, root: bytes, path: str, claimed_cid: bytes) -> None:
