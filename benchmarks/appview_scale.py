@@ -14,6 +14,9 @@
    ``--think`` seconds (exponentially distributed) before the next. A request is ``findLensPath`` between
    two random schemas, ``resolveSchema`` of a random name, or (the baseline, in the same run) a method the
    server does not serve: HTTP, routing and an XRPC error answer, the floor every query pays.
+4. The baseline of the index figure, after the rest: API processes each building their own index
+   (``--role api`` without a supervisor, as on separate machines), one alone and then ``--workers`` at
+   once on these same cores (``--no-baseline`` skips it).
 
 Goals: p99 < 20 ms and 0 errors for both queries; lens index ready < 10 s and < 1.5 GB resident per
 API process. The load average is printed: the figures only mean something on a machine doing little else.
@@ -212,6 +215,40 @@ def serving(url: str, workers: int, log_file: Path) -> Iterator[tuple[str, int, 
             proc.kill()
 
 
+def separately(url: str, processes: int, log_file: Path) -> list[tuple[float, float]]:
+    """The baseline: ``processes`` single API processes (``--role api``, no supervisor) started at
+    once, each building its own index, as API processes on as many machines would (here sharing these
+    cores); per process, (seconds until it serves, peak resident GB). Stopped once all serve."""
+    env = {**os.environ, "ATDATA_APPVIEW_DB": url}
+    cmd = [sys.executable, "-m", "atdata.cli.main", "appview", "serve", "--role", "api"]
+    started = time.monotonic()
+    with open(log_file, "ab") as log:
+        procs = [
+            subprocess.Popen(
+                [*cmd, "--port", str(free_port())], stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+            for _ in range(processes)
+        ]
+    try:
+        ready: dict[int, float] = {}
+        while len(ready) < processes:
+            if any(p.poll() is not None for p in procs) or time.monotonic() - started > 600:
+                raise SystemExit(f"the API processes did not come up:\n{log_file.read_text()[-3000:]}")
+            now = time.monotonic() - started
+            for pid in READY.findall(log_file.read_text(errors="replace")):
+                ready.setdefault(int(pid), now)
+            time.sleep(0.05)
+        return [(ready[p.pid], memory(p.pid)[2]) for p in procs]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
 def memory(pid: int) -> tuple[float, float, float]:
     """(resident, proportional, peak resident) in GB, from /proc. Resident counts every page the
     process maps, those it shares with its siblings too; proportional divides each shared page among
@@ -340,6 +377,12 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load not measured first")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        help="skip the baseline: one API process, then --workers of them, each building its own index",
+    )
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
@@ -369,6 +412,13 @@ def main() -> None:
                 mem = {pid: memory(pid) for pid in ready}
                 if supervisor not in ready:
                     mem[supervisor] = memory(supervisor)
+            # After the layout measured, so that any cache the first reader warms favours the baseline.
+            baselines: list[tuple[str, list[tuple[float, float]]]] = []
+            if args.baseline:
+                print("baseline: API processes each building their own index ...", flush=True)
+                for n in (1, args.workers):
+                    runs = separately(url, n, log_file.with_name(f"separately-{n}.log"))
+                    baselines.append((f"{n} alone" if n == 1 else f"{n} at once", runs))
         finally:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -414,6 +464,13 @@ def main() -> None:
         f"lens index built {len(builds)} time(s), in {', '.join(f'{b:.1f} s' for b in builds)}"
         + (" (by the supervisor, before forking the API processes)" if supervisor not in ready else "")
     )
+    for label, runs in baselines:
+        times = [at for at, _ in runs]
+        print(
+            f"baseline, each process building its own index, {label}: ready after "
+            f"{', '.join(f'{t:.1f}' for t in times)} s, peak {max(peak for _, peak in runs):.2f} GB "
+            f"(the {len(ready)} sharing one index: ready in {max(ready.values()) / max(times):.2f}x the time)"
+        )
     print(
         f"load average (1 min) before/after the clients: {load_before[0]:.2f} / {load_after[0]:.2f} "
         f"on {os.cpu_count()} cores"

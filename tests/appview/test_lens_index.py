@@ -116,3 +116,25 @@ def test_the_store_hands_over_every_served_lens_with_its_names_exact_in_any_part
         assert edges == {r for r in rows if not r[0].endswith("l7")}
         assert len(got.uris) == len(rows) - 1
         assert sorted(got.schemas) == sorted(names) and sorted(got.authors) == sorted({r[1] for r in rows})
+
+
+def test_the_lenses_of_more_uris_than_one_statement_binds_are_all_found(store: Store) -> None:
+    # A follower catching up on a long stretch of the change log asks for thousands of lenses at once:
+    # more than either backend binds in one statement (SQLite 32,766 parameters, PostgreSQL 65,535).
+    lens_columns = "uri, did, cid, source_uri, source_cid, target_uri, target_cid, code_ok"
+    record_columns = "uri, did, collection, rkey, cid, rev, json, indexed_at, valid"
+    edges = [f"at://did:plc:a/dev.atdata.lens/l{i}" for i in range(0, 70_000, 1000)]
+    with store._use(write=True) as conn:
+        for uri in edges:
+            store._execute(
+                conn,
+                f"INSERT INTO lenses ({lens_columns}) VALUES ({', '.join([store.P] * 8)})",
+                (uri, "did:plc:a", "c", "at://s/1", "cs", "at://s/2", "ct", 1),
+            )
+            store._execute(
+                conn,
+                f"INSERT INTO records ({record_columns}) VALUES ({', '.join([store.P] * 9)})",
+                (uri, "did:plc:a", "dev.atdata.lens", uri.rsplit("/", 1)[1], "c", "r", "{}", "t", 1),
+            )
+    asked = [f"at://did:plc:a/dev.atdata.lens/l{i}" for i in range(70_000)]
+    assert sorted(row[0] for row in store.lens_edges_of(asked)) == sorted(edges)

@@ -138,14 +138,7 @@ def test_workers_share_one_port_beside_one_ingester(
 ) -> None:
     alice = host.account("alice.test")
     host.commit(alice, [("create", path(n), examples.schema(n)) for n in "AB"])
-    supervisor = start(
-        postgres_url,
-        log_file=tmp_path / "serve.log",
-        pds=[host.url],
-        plc=network.url,
-        handle_resolver=network.url,
-        extra=["--workers", "2"],
-    )
+    supervisor = _two_workers_and_an_ingester(postgres_url, network, host, tmp_path)
     processes.append(supervisor)
     children = _children(supervisor)
     assert len(children) == 3  # the ingester and two API processes
@@ -187,14 +180,7 @@ def test_an_api_process_started_again_serves_what_was_ingested_after_the_shared_
     alice = host.account("alice.test")
     host.commit(alice, [("create", path(n), examples.schema(n)) for n in "AB"])
     store = open_store(postgres_url)  # migrated before the supervisor builds: its index is empty
-    supervisor = start(
-        postgres_url,
-        log_file=tmp_path / "serve.log",
-        pds=[host.url],
-        plc=network.url,
-        handle_resolver=network.url,
-        extra=["--workers", "2"],
-    )
+    supervisor = _two_workers_and_an_ingester(postgres_url, network, host, tmp_path)
     processes.append(supervisor)
     try:
         assert "lens index: 0 lenses loaded" in supervisor.log()
@@ -217,6 +203,20 @@ def test_an_api_process_started_again_serves_what_was_ingested_after_the_shared_
     _wait("the new API processes answering", supervisor.answers, 10, supervisor.log)
     a, b = (f"at://{alice.did}/{path(n)}" for n in "AB")
     assert all(_path(supervisor, a, b) == [lens] for _ in range(20))
+
+
+def _two_workers_and_an_ingester(
+    postgres_url: str, network: LoopbackNetwork, host: FakeHost, tmp_path: Path
+) -> AppviewProcess:
+    """``atdata appview serve --workers 2`` (``--role all``) following ``host``."""
+    return start(
+        postgres_url,
+        log_file=tmp_path / "serve.log",
+        pds=[host.url],
+        plc=network.url,
+        handle_resolver=network.url,
+        extra=["--workers", "2"],
+    )
 
 
 def _children(process: AppviewProcess) -> list[int]:

@@ -149,6 +149,82 @@ def test_rejections_are_logged_newest_first(store: Store) -> None:
     assert [r.reason for r in store.rejections()] == ["record too large", "bad signature"]
 
 
+def numbered_schema(i: int, text: str) -> tuple[StoredRecord, Derived]:
+    name = f"T{i}"
+    rec = StoredRecord(
+        uri=f"at://{DID}/{SCHEMA}/{name}@1.0.0",
+        did=DID,
+        collection=SCHEMA,
+        rkey=f"{name}@1.0.0",
+        cid=f"bafyschema{i}",
+        rev="3k000000001",
+        value={"name": name, "version": "1.0.0", "description": text},
+    )
+    row = {"name": name, "version": "1.0.0", "version_sort": "1.0.0", "description": text}
+    return rec, Derived("schemas", {**row, "search_text": text})
+
+
+def test_a_batch_larger_than_one_statement_is_written_whole(store: Store) -> None:
+    # 600 rows: more than two statements' worth, and a remainder; odd text on the way through.
+    odd = "quote' dq\" brace{} comma, backslash\\ tab\t é 漢字"
+    with store.transaction() as tx:
+        for i in range(600):
+            tx.put_record(*numbered_schema(i, f"n{i}z {odd}"))
+        for seq in (None, 1, None):
+            tx.reject("ws://pds", f"reason {seq}", did=DID, seq=seq)
+    with store.transaction() as tx:
+        for i in range(0, 600, 7):
+            tx.delete_record(numbered_schema(i, "")[0].uri)
+        tx.put_record(*numbered_schema(1, "n1z again"))
+    assert store.count("records") == store.count("schemas") == 600 - len(range(0, 600, 7))
+    assert store.count("rejections") == 3 and {r.seq for r in store.rejections()} == {None, 1}
+    assert store.derived("schemas", name="T2")[0]["description"] == f"n2z {odd}"
+    assert store.derived("schemas", words=["n7z"]) == []
+    assert [row["description"] for row in store.derived("schemas", words=["n1z"])] == ["n1z again"]
+
+
+def test_search_follows_the_updates_and_deletes_of_a_schema(store: Store) -> None:
+    rec, row = numbered_schema(1, "frame alpha")
+    with store.transaction() as tx:
+        tx.put_record(rec, row)
+        tx.put_record(*numbered_schema(2, "frame gamma"))
+    assert [r["name"] for r in store.derived("schemas", words=["alpha"])] == ["T1"]
+    with store.transaction() as tx:
+        tx.put_record(rec, numbered_schema(1, "frame beta")[1])
+    assert store.derived("schemas", words=["alpha"]) == []
+    assert [r["name"] for r in store.derived("schemas", words=["beta"])] == ["T1"]
+    with store.transaction() as tx:
+        tx.delete_record(rec.uri)
+    assert store.derived("schemas", words=["beta"]) == []
+    assert [r["name"] for r in store.derived("schemas", words=["frame"])] == ["T2"]
+
+
+def test_a_sqlite_database_from_schema_version_4_keeps_its_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 5 keys the FTS rows by number instead of by uri; what version 4 indexed stays found."""
+    from atdata_appview.store import base
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with monkeypatch.context() as m:
+        m.setattr(base, "MIGRATIONS", [mig for mig in base.MIGRATIONS if mig[0] <= 4])
+        old = open_store(url)
+        assert old.migrate() == 4
+        with old.transaction() as tx:
+            for i in range(3):
+                tx.put_record(*numbered_schema(i, f"frame word{i}"))
+        old.close()
+    store = open_store(url)
+    assert store.migrate() == 5
+    assert [r["name"] for r in store.derived("schemas", words=["frame"])] == ["T0", "T1", "T2"]
+    with store.transaction() as tx:
+        tx.put_record(*numbered_schema(1, "frame renamed"))
+        tx.delete_record(numbered_schema(2, "")[0].uri)
+    assert [r["name"] for r in store.derived("schemas", words=["frame"])] == ["T0", "T1"]
+    assert store.derived("schemas", words=["word1"]) == [] and store.derived("schemas", words=["word2"]) == []
+    store.close()
+
+
 def test_reopening_the_database_keeps_everything(db_url: str) -> None:
     first = open_store(db_url)
     with first.transaction() as tx:

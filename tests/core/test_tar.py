@@ -10,7 +10,7 @@ import pytest
 
 from atdata.errors import ShardError
 from atdata.shards.streams import MappedFile
-from atdata.shards.tar import end_of_archive, member_header, members, padding
+from atdata.shards.tar import end_of_archive, member_header, members, padding, samples
 
 
 def _tar(files: dict[str, bytes], fmt: int) -> bytes:
@@ -137,3 +137,35 @@ def test_a_corrupt_pax_header_is_refused() -> None:
     data[record - 3 : record] = b"x0x"
     with pytest.raises(ShardError, match="corrupt pax header at byte 0"):
         _names(bytes(data))
+
+
+def test_a_sample_key_is_the_name_up_to_the_first_dot_of_its_last_part() -> None:
+    files = {
+        "x/a.msgpack": b"1",
+        "x/a.json": b"{}",
+        "b.c.msgpack": b"2",  # extension "c.msgpack": a sample without a body
+        "d.e/f.msgpack": b"3",  # the dot is in a folder name: key "d.e/f"
+        "g": b"4",
+        "h.msgpack": b"5",
+        "h.msgpack ": b"6",  # not the extension: h's body stays b"5"
+    }
+    data = _tar(files, tarfile.USTAR_FORMAT)
+    want = [("x/a", b"1"), ("b", None), ("d.e/f", b"3"), ("g", None), ("h", b"5")]
+    for source in (_reader(data), data):  # streamed and in memory
+        walk = samples(source, "t.tar", "msgpack")
+        got = []
+        while True:
+            try:
+                k, b = next(walk)
+            except StopIteration as done:
+                assert done.value == len(want)  # the sample count, for the sidecar check
+                break
+            got.append((k, None if b is None else bytes(b)))
+        assert got == want
+
+
+def test_two_bodies_under_one_key_are_two_samples() -> None:
+    data = member_header("k.msgpack", 1) + b"a" + padding(1) + member_header("k.msgpack", 1) + b"b"
+    data += padding(1) + end_of_archive()
+    for source in (_reader(data), data):
+        assert [(k, bytes(b)) for k, b in samples(source, "t.tar", "msgpack")] == [("k", b"a"), ("k", b"b")]

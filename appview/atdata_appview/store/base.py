@@ -162,10 +162,10 @@ class Tx:
     """Writes within one transaction. Every method is idempotent: applying the same event twice
     leaves the store as applying it once.
 
-    Record writes and rejections are collected and sent as one statement per table
-    (``executemany``: one round trip on PostgreSQL) when the transaction commits, before any other
-    statement and before any read in it. Only the last write to each record counts: every write
-    is a whole upsert or delete keyed by uri, so the earlier ones of a batch would be overwritten.
+    Record writes and rejections are collected and sent as a few multi-row statements per table
+    (:meth:`Store._write_rows`) when the transaction commits, before any other statement and before
+    any read in it. Only the last write to each record counts: every write is a whole upsert or
+    delete keyed by uri, so the earlier ones of a batch would be overwritten.
     """
 
     def __init__(self, store: Store, conn: Any) -> None:
@@ -178,9 +178,21 @@ class Tx:
         self.flush()
         return self._store._execute(self._conn, sql, params)
 
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def _rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        key: str | None = None,
+        update: Sequence[str] = (),
+    ) -> None:
         if rows:
-            self._store._executemany(self._conn, sql, rows)
+            self._store._write_rows(self._conn, table, columns, rows, key=key, update=update)
+
+    def _delete(self, table: str, uris: Sequence[str]) -> None:
+        if uris:
+            self._store._delete_rows(self._conn, table, "uri", uris)
 
     def upsert_repo(self, repo: Repo) -> None:
         self.upsert_repos([repo])
@@ -188,16 +200,14 @@ class Tx:
     def upsert_repos(self, repos: Sequence[Repo]) -> None:
         """Insert or update repos. The handle is only written on insert: it changes only through
         :meth:`update_identity`, after the two-way handle check."""
-        P = self._store.P
         self.flush()
         at = now_iso()
-        self._many(
-            "INSERT INTO repos (did, handle, signing_key, pds, status, rev, updated_at)"
-            f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P})"
-            " ON CONFLICT (did) DO UPDATE SET signing_key = excluded.signing_key,"
-            " pds = excluded.pds, status = excluded.status, rev = excluded.rev,"
-            " updated_at = excluded.updated_at",
+        self._rows(
+            "repos",
+            ("did", "handle", "signing_key", "pds", "status", "rev", "updated_at"),
             [(r.did, r.handle, r.signing_key, r.pds, r.status, r.rev, at) for r in repos],
+            key="did",
+            update=("signing_key", "pds", "status", "rev", "updated_at"),
         )
 
     def update_identity(self, did: str, handle: str | None, signing_key: str, pds: str | None) -> None:
@@ -229,25 +239,19 @@ class Tx:
             self._write_records(records)
         if self._rejections:
             rejections, self._rejections = self._rejections, []
-            P = self._store.P
-            self._many(
-                "INSERT INTO rejections (at, source, did, uri, cid, seq, reason)"
-                f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P})",
-                rejections,
-            )
+            self._rows("rejections", ("at", "source", "did", "uri", "cid", "seq", "reason"), rejections)
 
     def _write_records(self, records: dict[str, tuple[StoredRecord, Derived | None, str] | None]) -> None:
-        P = self._store.P
-        gone: dict[str, list[tuple[str]]] = {}  # derived table -> uris whose row goes
+        gone: dict[str, list[str]] = {}  # derived table -> uris whose row goes
         rows: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}  # (table, columns) -> rows
         puts: list[tuple[Any, ...]] = []
-        deletes: list[tuple[str]] = []
+        deletes: list[str] = []
         for uri, write in records.items():
             tables = _derived_tables(uri)
             if write is None:
-                deletes.append((uri,))
+                deletes.append(uri)
                 for table in tables:
-                    gone.setdefault(table, []).append((uri,))
+                    gone.setdefault(table, []).append(uri)
                 continue
             rec, derived, at = write
             puts.append(
@@ -266,28 +270,23 @@ class Tx:
             )
             if derived is None:
                 for table in tables:
-                    gone.setdefault(table, []).append((uri,))
+                    gone.setdefault(table, []).append(uri)
             else:
                 key = (derived.table, tuple(derived.columns))
                 rows.setdefault(key, []).append([rec.uri, rec.did, rec.cid, *derived.columns.values()])
-        self._many(f"DELETE FROM records WHERE uri = {P}", deletes)
+        self._delete("records", deletes)
         for table, uris in gone.items():
-            self._many(f"DELETE FROM {table} WHERE uri = {P}", uris)
-        self._many(
-            "INSERT INTO records (uri, did, collection, rkey, cid, rev, json, indexed_at, valid, report)"
-            f" VALUES ({P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P})"
-            " ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, json = excluded.json,"
-            " indexed_at = excluded.indexed_at, valid = excluded.valid, report = excluded.report",
+            self._delete(table, uris)
+        self._rows(
+            "records",
+            ("uri", "did", "collection", "rkey", "cid", "rev", "json", "indexed_at", "valid", "report"),
             puts,
+            key="uri",
+            update=("cid", "rev", "json", "indexed_at", "valid", "report"),
         )
         for (table, columns), values in rows.items():
-            cols = ["uri", "did", "cid", *columns]
-            updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
-            self._many(
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([P] * len(cols))})"
-                f" ON CONFLICT (uri) DO UPDATE SET {updates}",
-                values,
-            )
+            cols = ("uri", "did", "cid", *columns)
+            self._rows(table, cols, values, key="uri", update=cols[1:])
 
     def reject(
         self,
@@ -329,6 +328,32 @@ class Tx:
             " ON CONFLICT (source) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
             (source, seq, now_iso()),
         )
+
+
+# Rows per multi-row statement (see Store._write_rows).
+_CHUNK_ROWS = 256
+
+
+def _chunk_sizes(n: int) -> Iterator[int]:
+    """``n`` rows as parts of :data:`_CHUNK_ROWS`, then the rest in powers of two: a batch is a few
+    statements, and there are few enough different statement texts for the driver to keep compiled."""
+    full, rest = divmod(n, _CHUNK_ROWS)
+    yield from [_CHUNK_ROWS] * full
+    size = _CHUNK_ROWS
+    while rest:
+        size >>= 1
+        if rest >= size:
+            yield size
+            rest -= size
+
+
+def _on_conflict(key: str | None, update: Sequence[str]) -> str:
+    """The ``ON CONFLICT`` clause of :meth:`Store._write_rows` (none without a key)."""
+    if key is None:
+        return ""
+    if not update:
+        return f" ON CONFLICT ({key}) DO NOTHING"
+    return f" ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)
 
 
 def _derived_tables(uri: str) -> Sequence[str]:
@@ -395,9 +420,41 @@ class Store:
         cur.execute(sql, tuple(params))
         return cur
 
-    @staticmethod
-    def _executemany(conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        conn.cursor().executemany(sql, [tuple(r) for r in rows])
+    def _write_rows(
+        self,
+        conn: Any,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        key: str | None,
+        update: Sequence[str],
+    ) -> None:
+        """Insert ``rows`` (values in ``columns`` order) into ``table``; with ``key``, a row whose key
+        is already there gets its ``update`` columns instead. No two rows may share a key.
+
+        Here as multi-row ``VALUES`` statements of :func:`_chunk_sizes` rows: one statement per row
+        cost a statement savepoint each, and SQLite's FTS5 index writes its pending terms out as a
+        new segment at every savepoint (one segment per schema row, then merging them)."""
+        P = self.P
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        row = f"({', '.join([P] * len(columns))})"
+        tail = _on_conflict(key, update)
+        start = 0
+        for size in _chunk_sizes(len(rows)):
+            part = rows[start : start + size]
+            start += size
+            self._execute(conn, head + ", ".join([row] * size) + tail, [v for r in part for v in r])
+
+    def _delete_rows(self, conn: Any, table: str, column: str, values: Sequence[Any]) -> None:
+        """Delete the rows of ``table`` whose ``column`` is among ``values``, in few statements."""
+        P = self.P
+        start = 0
+        for size in _chunk_sizes(len(values)):
+            marks = ", ".join([P] * size)
+            part = values[start : start + size]
+            self._execute(conn, f"DELETE FROM {table} WHERE {column} IN ({marks})", part)
+            start += size
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._use(write=False) as conn:

@@ -161,4 +161,43 @@ MIGRATIONS: list[tuple[int, Migration]] = [
             )""",
         ],
     ),
+    (
+        5,
+        {
+            # SQLite: the FTS rows keyed by a stable number. Keyed by uri, an FTS5 column no index
+            # covers, every update and delete of a schema scanned the whole index; a table's own
+            # rowid would do only until a VACUUM renumbers it (it has no INTEGER PRIMARY KEY).
+            "sqlite": [
+                "DROP TRIGGER schemas_fts_insert",
+                "DROP TRIGGER schemas_fts_delete",
+                "DROP TRIGGER schemas_fts_update",
+                "DROP TABLE schemas_fts",
+                "CREATE TABLE schemas_fts_ids (id INTEGER PRIMARY KEY, uri TEXT NOT NULL UNIQUE)",
+                "CREATE VIRTUAL TABLE schemas_fts USING fts5(uri UNINDEXED, search_text)",
+                "INSERT INTO schemas_fts_ids (uri) SELECT uri FROM schemas",
+                "INSERT INTO schemas_fts (rowid, uri, search_text)"
+                " SELECT i.id, s.uri, s.search_text FROM schemas s JOIN schemas_fts_ids i ON i.uri = s.uri",
+                """CREATE TRIGGER schemas_fts_insert AFTER INSERT ON schemas BEGIN
+                    INSERT INTO schemas_fts_ids (uri) VALUES (new.uri);
+                    INSERT INTO schemas_fts (rowid, uri, search_text) VALUES (
+                        (SELECT id FROM schemas_fts_ids WHERE uri = new.uri), new.uri, new.search_text);
+                END""",
+                """CREATE TRIGGER schemas_fts_delete AFTER DELETE ON schemas BEGIN
+                    DELETE FROM schemas_fts
+                    WHERE rowid = (SELECT id FROM schemas_fts_ids WHERE uri = old.uri);
+                    DELETE FROM schemas_fts_ids WHERE uri = old.uri;
+                END""",
+                # Only a changed text is indexed again (an upsert rewrites every column).
+                """CREATE TRIGGER schemas_fts_update AFTER UPDATE ON schemas
+                WHEN new.search_text IS NOT old.search_text OR new.uri IS NOT old.uri BEGIN
+                    DELETE FROM schemas_fts
+                    WHERE rowid = (SELECT id FROM schemas_fts_ids WHERE uri = old.uri);
+                    UPDATE schemas_fts_ids SET uri = new.uri WHERE uri = old.uri;
+                    INSERT INTO schemas_fts (rowid, uri, search_text) VALUES (
+                        (SELECT id FROM schemas_fts_ids WHERE uri = new.uri), new.uri, new.search_text);
+                END""",
+            ],
+            "postgres": [],
+        },
+    ),
 ]

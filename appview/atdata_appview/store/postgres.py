@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from atdata.extras import require
-from atdata_appview.store.base import Store, copy_text_columns
+from atdata_appview.store.base import Store, _on_conflict, copy_text_columns
 from atdata_appview.store.migrations import POSTGRES
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class PostgresStore(Store):
         )
         self._opened = False
         self._open_lock = threading.Lock()
+        self._types: dict[str, dict[str, str]] = {}  # table -> column -> SQL type (see _column_types)
 
     def migrate(self) -> int:
         import psycopg
@@ -84,6 +85,47 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         self._pool.close()
+
+    # --- multi-row writes -----------------------------------------------------------------------
+    def _write_rows(
+        self,
+        conn: Any,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        key: str | None,
+        update: Sequence[str],
+    ) -> None:
+        """One statement, whatever the number of rows: each column as one array parameter, which the
+        server unnests. Row by row (``executemany``) cost an executor start per row on the server and
+        a Python loop per row in the driver, most of an ingest batch's time on both sides."""
+        types = self._column_types(conn, table)
+        # %b: arrays in binary form, which psycopg builds about 8x faster than text (no escaping).
+        arrays = ", ".join(f"%b::{types[c]}[]" for c in columns)
+        self._execute(
+            conn,
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+            + _on_conflict(key, update),
+            [list(values) for values in zip(*rows, strict=True)],
+        )
+
+    def _delete_rows(self, conn: Any, table: str, column: str, values: Sequence[Any]) -> None:
+        kind = self._column_types(conn, table)[column]
+        self._execute(conn, f"DELETE FROM {table} WHERE {column} = ANY(%b::{kind}[])", (list(values),))
+
+    def _column_types(self, conn: Any, table: str) -> dict[str, str]:
+        """The SQL types of ``table``'s columns, as the migrations made them (asked once per table)."""
+        types = self._types.get(table)
+        if types is None:
+            rows = self._execute(
+                conn,
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            ).fetchall()
+            types = self._types[table] = {str(name): str(kind) for name, kind in rows}
+        return types
 
     def _lock_for_migration(self, conn: Any) -> None:
         self._execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_ID,))

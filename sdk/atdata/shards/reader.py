@@ -17,7 +17,7 @@ from atdata.shards.streams import (
     forget_mappings,
     open_shard,
 )
-from atdata.shards.tar import members
+from atdata.shards.tar import samples as tar_samples
 from atdata.shards.urls import display, scheme
 
 EXTENSION = "msgpack"
@@ -60,29 +60,8 @@ def samples(
             digest = reader.start_digest()
         if want is not None and digest is not None and reader.digest_done():
             _check_digest(reader, expected, want, digest())
-        count = 0
-        key: str | None = None
-        body: Any = None
         source = reader.read if reader.buffer is None else reader.buffer
-        for name, data in members(source, shown):
-            dot = name.find(".", name.rfind("/") + 1)
-            if dot < 0:
-                k, ext = name, ""
-            else:
-                k, ext = name[:dot], name[dot + 1 :]
-            if k != key:
-                if key is not None:
-                    count += 1
-                    yield key, body
-                key, body = k, None
-            if ext == EXTENSION:
-                if body is not None:  # two bodies under one key: keep both samples
-                    count += 1
-                    yield key, body
-                body = data
-        if key is not None:
-            count += 1
-            yield key, body
+        count = yield from tar_samples(source, shown, EXTENSION)
         if expected is None and want is not None and digest is not None:
             _check_digest(reader, None, want, digest())
         if expected is not None:

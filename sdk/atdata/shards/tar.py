@@ -1,14 +1,17 @@
-"""A streaming tar reader and the member headers the writer emits.
+"""A streaming tar reader, the WebDataset samples it groups members into, and the member headers
+the writer emits.
 
 Python's ``tarfile`` builds a TarInfo object per member and caps near 27k members/s here; this walker
 parses only what a shard needs (name, size, type) from each 512-byte header, follows pax and GNU
-long-name records, and hands out member bodies as slices of what the reader returned.
+long-name records, and hands out member bodies as slices of what the reader returned. A shard in
+memory (mapped) is walked by offsets, grouping members into samples in the same loop: per sample,
+that loop is most of what reading costs besides decoding.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from atdata.errors import ShardError
@@ -65,8 +68,9 @@ def _pax_records(data: bytes, url: str, offset: int) -> dict[str, str]:
     return out
 
 
-# name, size, type flag, magic (the ustar prefix at byte 345 is rarely set: read only then)
-_FIELDS = struct.Struct("100s24x12s20xc100x5s")
+# name, size, type flag, magic, and the ustar prefix's first byte (the prefix at byte 345 is rarely
+# set: read whole only then)
+_FIELDS = struct.Struct("100s24x12s20xc100x5s83xc")
 _PREFIX = 345
 _SIZES_KEPT = 256  # size fields remembered per walk (samples of one type mostly share a few sizes)
 
@@ -135,7 +139,50 @@ def members(
     """
     if callable(source):
         return _streamed(source, url, check_headers)
-    return _in_memory(memoryview(source), url, check_headers)
+    return _in_memory(memoryview(source), url, check_headers, None)
+
+
+def samples(
+    source: Callable[[int], Any] | memoryview | bytes, url: str, extension: str
+) -> Generator[tuple[str, Any], None, int]:
+    """Yield ``(key, body)`` per WebDataset sample of a tar archive; return how many there were.
+
+    A sample is the consecutive members sharing a key (the name up to the first dot of its last
+    path part); ``body`` is its member named ``<key>.<extension>``, or None when it has none (two
+    such members under one key give two samples). ``source`` and the checks are as for
+    :func:`members`.
+    """
+    if callable(source):
+        return _grouped(_streamed(source, url, False), extension)
+    return _in_memory(memoryview(source), url, False, extension)
+
+
+def split_key(name: str) -> tuple[str, str]:
+    """``(key, extension)`` of a member name: split at the first dot of its last path part."""
+    dot = name.find(".", name.rfind("/") + 1)
+    return (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
+
+
+def _grouped(named: Iterator[tuple[str, Any]], extension: str) -> Generator[tuple[str, Any], None, int]:
+    count = 0
+    key: str | None = None
+    body: Any = None
+    for name, data in named:
+        k, ext = split_key(name)
+        if k != key:
+            if key is not None:
+                count += 1
+                yield key, body
+            key, body = k, None
+        if ext == extension:
+            if body is not None:
+                count += 1
+                yield key, body
+            body = data
+    if key is not None:
+        count += 1
+        yield key, body
+    return count
 
 
 def _streamed(read: Callable[[int], Any], url: str, check_headers: bool) -> Iterator[tuple[str, Any]]:
@@ -150,7 +197,7 @@ def _streamed(read: Callable[[int], Any], url: str, check_headers: bool) -> Iter
                     f"truncated tar: ends at byte {offset} without the end-of-archive marker", url=url
                 )
             raise ShardError(f"truncated tar: ends inside the header at byte {offset}", url=url)
-        raw_name, raw_size, kind, magic = unpack(header)
+        raw_name, raw_size, kind, magic, prefix = unpack(header)
         if raw_name[0] == 0 and header == _ZERO:
             return
         if check_headers or offset == 0 or magic != b"ustar":
@@ -168,7 +215,7 @@ def _streamed(read: Callable[[int], Any], url: str, check_headers: bool) -> Iter
         start = offset
         offset += BLOCK + padded
         if kind in _REGULAR:
-            if pending.any or header[_PREFIX] != 0:
+            if pending.any or prefix != b"\0":
                 name = pending.name(raw_name, header, magic)
             else:
                 end = raw_name.find(0)
@@ -178,13 +225,23 @@ def _streamed(read: Callable[[int], Any], url: str, check_headers: bool) -> Iter
             pending.record(kind, body, size, url, start)
 
 
-def _in_memory(buf: memoryview, url: str, check_headers: bool) -> Iterator[tuple[str, Any]]:
+def _in_memory(
+    buf: memoryview, url: str, check_headers: bool, extension: str | None
+) -> Generator[tuple[str, Any], None, int]:
     # The same walk as _streamed, by offsets into one buffer: no read call or header copy per member.
+    # With an extension, members are grouped into samples in this loop, by the same rule as
+    # _grouped (kept in step with it; tests run both on the same archives): a generator between
+    # walking and grouping cost as much as the grouping itself.
     total = len(buf)
     pos = 0
     pending = _Pending()
     unpack = _FIELDS.unpack_from
-    sizes: dict[bytes, int] = {}
+    sizes: dict[bytes, tuple[int, int]] = {}  # size field -> (size, size padded to blocks)
+    suffix = "." + extension if extension is not None else ""
+    cut = -len(suffix)
+    count = 0
+    key: str | None = None
+    body: Any = None
     while True:
         if total - pos < BLOCK:
             if total == pos:
@@ -192,36 +249,61 @@ def _in_memory(buf: memoryview, url: str, check_headers: bool) -> Iterator[tuple
                     f"truncated tar: ends at byte {pos} without the end-of-archive marker", url=url
                 )
             raise ShardError(f"truncated tar: ends inside the header at byte {pos}", url=url)
-        raw_name, raw_size, kind, magic = unpack(buf, pos)
+        raw_name, raw_size, kind, magic, prefix = unpack(buf, pos)
         if raw_name[0] == 0 and buf[pos : pos + BLOCK] == _ZERO:
-            return
+            break
         if check_headers or pos == 0 or magic != b"ustar":
             _check_sum(buf[pos : pos + BLOCK], url, pos)
-        size = sizes.get(raw_size)
-        if size is None:
+        known = sizes.get(raw_size)
+        if known is None:
             size = _size(raw_size, url, pos)
+            known = (size, (size + BLOCK - 1) & ~(BLOCK - 1))
             if len(sizes) < _SIZES_KEPT:
-                sizes[raw_size] = size
+                sizes[raw_size] = known
+        size, padded = known
         if pending.any:
             size = pending.size(size, url, pos)
+            padded = (size + BLOCK - 1) & ~(BLOCK - 1)
         start = pos + BLOCK
-        end = start + ((size + BLOCK - 1) & ~(BLOCK - 1))
+        end = start + padded
         if end > total:
             after = total - start
             raise ShardError(
                 f"truncated tar: member at byte {pos} needs {size} bytes, the file ends after {after}",
                 url=url,
             )
-        if kind in _REGULAR:
-            if pending.any or buf[pos + _PREFIX] != 0:
-                name = pending.name(raw_name, buf[pos : pos + BLOCK], magic)
-            else:
-                cut = raw_name.find(0)
-                name = (raw_name if cut < 0 else raw_name[:cut]).decode("utf-8", "surrogateescape")
-            yield name, buf[start : start + size]
-        else:
+        if kind not in _REGULAR:
             pending.record(kind, buf[start:end], size, url, pos)
+            pos = end
+            continue
+        if pending.any or prefix != b"\0":
+            name = pending.name(raw_name, buf[pos : pos + BLOCK], magic)
+        else:
+            nul = raw_name.find(0)
+            name = (raw_name if nul < 0 else raw_name[:nul]).decode("utf-8", "surrogateescape")
+        data = buf[start : start + size]
         pos = end
+        if extension is None:
+            yield name, data
+            continue
+        if name.endswith(suffix) and "." not in (k := name[:cut]):
+            ext = extension  # "<key>.<extension>", as ShardWriter names members: one test, no search
+        else:
+            k, ext = split_key(name)
+        if k != key:
+            if key is not None:
+                count += 1
+                yield key, body
+            key, body = k, None
+        if ext == extension:
+            if body is not None:
+                count += 1
+                yield key, body
+            body = data
+    if key is not None:
+        count += 1
+        yield key, body
+    return count
 
 
 def member_header(name: str, size: int) -> bytes:
