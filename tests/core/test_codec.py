@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Annotated, Any
 
 import msgpack
 import numpy as np
 import pytest
 from core_types import Everything, Frame, Inner, everything, frame
+from numpy.typing import NDArray
 
+from atdata import Array, packable
 from atdata.codec import decode, decode_array, decoder_for, encode, encode_array
 from atdata.errors import ShardError
 
@@ -244,3 +246,16 @@ def test_a_bad_value_in_a_map_of_exactly_the_fields_is_named() -> None:
     with pytest.raises(ShardError, match="expected str, got int 7") as err:
         _decode_map(Frame, d)
     assert err.value.field == "label"
+
+
+def test_arrays_sharing_an_axis_must_agree_in_its_length() -> None:
+    @packable
+    class Trace:
+        values: Annotated[NDArray, Array("float32", (None,), dims=("time",))]
+        timestamps: Annotated[NDArray, Array("float64", (None,), dims=("time",))]
+
+    good = {"values": encode_array(np.zeros(5, np.float32)), "timestamps": encode_array(np.zeros(5))}
+    assert _decode_map(Trace, good).values.shape == (5,)
+    bad = dict(good, values=encode_array(np.zeros(64, np.float32)))
+    with pytest.raises(ShardError, match="axis 'time' has different lengths: 64 in values, 5 in timestamps"):
+        _decode_map(Trace, bad)

@@ -236,7 +236,7 @@ def _in_memory(
     pos = 0
     pending = _Pending()
     unpack = _FIELDS.unpack_from
-    sizes: dict[bytes, int] = {}
+    sizes: dict[bytes, tuple[int, int]] = {}  # size field -> (size, size padded to blocks)
     suffix = "." + extension if extension is not None else ""
     cut = -len(suffix)
     count = 0
@@ -254,15 +254,18 @@ def _in_memory(
             break
         if check_headers or pos == 0 or magic != b"ustar":
             _check_sum(buf[pos : pos + BLOCK], url, pos)
-        size = sizes.get(raw_size)
-        if size is None:
+        known = sizes.get(raw_size)
+        if known is None:
             size = _size(raw_size, url, pos)
+            known = (size, (size + BLOCK - 1) & ~(BLOCK - 1))
             if len(sizes) < _SIZES_KEPT:
-                sizes[raw_size] = size
+                sizes[raw_size] = known
+        size, padded = known
         if pending.any:
             size = pending.size(size, url, pos)
+            padded = (size + BLOCK - 1) & ~(BLOCK - 1)
         start = pos + BLOCK
-        end = start + ((size + BLOCK - 1) & ~(BLOCK - 1))
+        end = start + padded
         if end > total:
             after = total - start
             raise ShardError(
