@@ -203,33 +203,35 @@ class Network:
             self._proc.kill()
 
 
-def run_baseline(network: Network, n: int) -> float:
-    start = time.perf_counter()
+def run_baseline(network: Network, n: int) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
     with connect(
         f"{network.relay}/xrpc/com.atproto.sync.subscribeRepos", max_size=None, compression=None
     ) as ws:
         for _ in range(n):
             Frame.from_bytes(ws.recv())  # type: ignore[arg-type]
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def run_appview(network: Network, db: str, dids: list[str], last_seq: int) -> float:
+def run_appview(network: Network, db: str, dids: list[str], last_seq: int) -> tuple[float, float]:
+    """Seconds until the cursor stands after the last event, and the CPU seconds this (the
+    appview's) process spent meanwhile, every thread counted."""
     store = open_store(db)
     with store.transaction() as tx:
         for did in dids:
             tx.upsert_repo(Repo(did))
     appview = Appview(store, plc_url=network.directory, handle_resolver=network.directory)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     appview.follow(relays=[network.relay])
     while store.cursor(source_key(network.relay)) != last_seq:
         time.sleep(0.01)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     appview.close()
     rejected = store.rejections(limit=5)
     if rejected:
         raise SystemExit(f"the replay was not ingested cleanly: {rejected}")
     store.close()
-    return elapsed
+    return elapsed, cpu
 
 
 @contextmanager
@@ -272,7 +274,7 @@ def main() -> None:
     parser.add_argument("--mix", action="append", choices=sorted(MIXES), help="default: every mix")
     args = parser.parse_args()
     dbs = args.db or ["sqlite", "postgresql"]
-    rows: list[tuple[str, str, float, float, int | None]] = []
+    rows: list[tuple[str, str, float, float, float, int | None]] = []
     for mix_name in args.mix or list(MIXES):
         t0 = time.perf_counter()
         frames, docs, counts = build_replay(args.events, args.authors, MIXES[mix_name])
@@ -284,9 +286,16 @@ def main() -> None:
             print(f"  {kind:<30} {count:>7}  ({100 * count / len(frames):.1f}%)")
         network = Network(frames, docs)
         try:
-            base = run_baseline(network, len(frames))
+            base, base_cpu = run_baseline(network, len(frames))
             rows.append(
-                (mix_name, "baseline: the relay alone (receive + decode)", base, len(frames) / base, None)
+                (
+                    mix_name,
+                    "baseline: the relay alone (receive + decode)",
+                    base,
+                    len(frames) / base,
+                    base_cpu,
+                    None,
+                )
             )
             for db_kind in dbs:
                 backend = "sqlite" if db_kind == "sqlite" else "postgresql"
@@ -294,22 +303,32 @@ def main() -> None:
                     tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp,
                     database(db_kind, Path(tmp)) as db,
                 ):
-                    full = run_appview(network, db, list(docs), len(frames))
+                    full, cpu = run_appview(network, db, list(docs), len(frames))
                 goal = GOALS[backend] if mix_name == "ours-heavy" else None
-                rows.append(
-                    (mix_name, f"appview ingest, {backend}, every check on", full, len(frames) / full, goal)
-                )
+                path = f"appview ingest, {backend}, every check on"
+                rows.append((mix_name, path, full, len(frames) / full, cpu, goal))
         finally:
             network.close()
     print()
-    print(f"{'replay':<11} {'path':<46} {'seconds':>8} {'events/s':>10} {'vs base':>8} {'goal':>8}")
+    print(
+        f"{'replay':<11} {'path':<46} {'seconds':>8} {'events/s':>10} {'vs base':>8} "
+        f"{'CPU s':>6} {'ev/CPU-s':>9} {'goal':>8}"
+    )
     base_rate = 0.0
-    for mix_name, path, secs, rate, goal in rows:
+    for mix_name, path, secs, rate, cpu, goal in rows:
         if path.startswith("baseline"):
             base_rate = rate
         verdict = "" if goal is None else f">={goal:,} {'met' if rate >= goal else 'NOT met'}"
-        print(f"{mix_name:<11} {path:<46} {secs:>8.2f} {rate:>10.0f} {rate / base_rate:>8.2f}  {verdict}")
-    print(f"\nload average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        per_cpu = f"{rate * secs / cpu:>9.0f}" if cpu else f"{'-':>9}"
+        print(
+            f"{mix_name:<11} {path:<46} {secs:>8.2f} {rate:>10.0f} {rate / base_rate:>8.2f} "
+            f"{cpu or 0:>6.2f} {per_cpu}  {verdict}"
+        )
+    print(
+        "\nCPU s: this process's CPU time, every thread (the receiving client for the baseline, the "
+        "appview otherwise);\nevents per CPU-second move less with the machine's load than events/s."
+    )
+    print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -7,14 +7,19 @@ process has released every tensor of the batch in it (only where torch is instal
 from __future__ import annotations
 
 import os
+import resource
 from typing import Any
 
 import pytest
 from core_types import Frame, WriteShards, frame
 
 import atdata
+from atdata.errors import DatasetError
 
 torch = pytest.importorskip("torch")
+from atdata.dataset import handoff  # noqa: E402  (needs torch)
+
+pytestmark = pytest.mark.skipif(not handoff.available(), reason="needs memfd and descriptor passing (Linux)")
 
 BATCHES = 24
 
@@ -98,3 +103,22 @@ def _double_image_add_note(batch: dict[str, Any]) -> dict[str, Any]:
     batch["image"] = batch["image"] * 2
     batch["note"] = "doubled"
     return batch
+
+
+def test_iterating_again_with_new_workers_leaves_no_descriptors_behind(many: str) -> None:
+    # Each epoch's workers are new; the main process lets go of the last ones' blocks and pipes.
+    batches = loader(many, num_workers=2)
+    open_after = []
+    for _ in range(5):
+        assert sum(1 for _ in batches) == BATCHES
+        open_after.append(len(os.listdir("/proc/self/fd")))
+    assert open_after[-1] <= open_after[1]
+
+
+def test_a_worker_that_cannot_make_shared_memory_says_so_in_the_main_process(many: str) -> None:
+    with pytest.raises(DatasetError, match=r"could not make .* bytes of shared memory for a batch"):
+        list(loader(many, num_workers=1, worker_init_fn=_no_files_over_4_kb))
+
+
+def _no_files_over_4_kb(worker: int) -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))

@@ -25,6 +25,7 @@ stops a release (a full pipe, a worker gone) only leaves a block unused.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import mmap
 import os
@@ -225,6 +226,10 @@ class SharedBatch(dict[str, Any]):
         clone = SharedBatch(self)
         clone._ring, clone._block, clone._parts = self._ring, self._block, self._parts
         return clone
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        # A copy owns its memory: a plain dict of copied values, not more views of the block.
+        return {name: copy.deepcopy(value, memo) for name, value in self.items()}
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Runs on the queue's feeder thread, where an exception is only logged and the main

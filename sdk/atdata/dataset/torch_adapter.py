@@ -6,7 +6,9 @@ module level so DataLoader workers started with spawn or forkserver can unpickle
 With ``tensors=True`` each item is a dict of the sample's (or batch's) fields the way ``webdataset``
 and Hugging Face ``datasets`` users expect from a torch pipeline: arrays as tensors (a batch's
 stacked along a new leading axis), numbers and booleans as tensors, everything else (strings,
-dicts, optional values that are None in a batch) as the value or the list of values.
+dicts, optional values that are None in a batch) as the value or the list of values. A worker
+hands such a batch to the main process in shared memory it reuses (``handoff``); single samples,
+and platforms without ``memfd``, go torch's way, one shared block per sample.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from atdata.dataset import handoff
 from atdata.dataset.batch import Batch
 from atdata.errors import DatasetError
 from atdata.extras import missing
@@ -33,6 +34,7 @@ except ModuleNotFoundError as e:
     if e.name != "torch":
         raise
     raise missing("torch", "torch") from None
+from atdata.dataset import handoff  # after torch: it needs torch
 from atdata.types.packable import spec_of
 
 if TYPE_CHECKING:
