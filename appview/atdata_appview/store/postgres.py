@@ -25,6 +25,9 @@ POOL_SIZE = 16
 # An API process's reads are single statements from the web server's threads; a few connections per
 # process keep many processes within PostgreSQL's connection limit.
 API_POOL_SIZE = 8
+# The text one multi-row statement carries, at most: far below PostgreSQL's 1 GB message limit, which
+# a resync's snapshot (thousands of records of up to 256 KiB each, in one transaction) could pass.
+STATEMENT_CHARS = 64 * 1024 * 1024
 
 
 class PostgresStore(Store):
@@ -99,7 +102,14 @@ class PostgresStore(Store):
     ) -> None:
         """One statement, whatever the number of rows: each column as one array parameter, which the
         server unnests. Row by row (``executemany``) cost an executor start per row on the server and
-        a Python loop per row in the driver, most of an ingest batch's time on both sides."""
+        a Python loop per row in the driver, most of an ingest batch's time on both sides. Rows whose
+        text passes :data:`STATEMENT_CHARS` go in halves."""
+        values = list(zip(*rows, strict=True))
+        if len(rows) > 1 and _text_chars(values) > STATEMENT_CHARS:
+            half = len(rows) // 2
+            self._write_rows(conn, table, columns, rows[:half], key=key, update=update)
+            self._write_rows(conn, table, columns, rows[half:], key=key, update=update)
+            return
         types = self._column_types(conn, table)
         # %b: arrays in binary form, which psycopg builds about 8x faster than text (no escaping).
         arrays = ", ".join(f"%b::{types[c]}[]" for c in columns)
@@ -107,10 +117,15 @@ class PostgresStore(Store):
             conn,
             f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
             + _on_conflict(key, update),
-            [list(values) for values in zip(*rows, strict=True)],
+            [list(column) for column in values],
         )
 
     def _delete_rows(self, conn: Any, table: str, column: str, values: Sequence[Any]) -> None:
+        if len(values) > 1 and _text_chars([values]) > STATEMENT_CHARS:
+            half = len(values) // 2
+            self._delete_rows(conn, table, column, values[:half])
+            self._delete_rows(conn, table, column, values[half:])
+            return
         kind = self._column_types(conn, table)[column]
         self._execute(conn, f"DELETE FROM {table} WHERE {column} = ANY(%b::{kind}[])", (list(values),))
 
@@ -191,3 +206,14 @@ class PostgresStore(Store):
         finally:
             if conn is not None:
                 conn.close()
+
+
+def _text_chars(columns: Sequence[Sequence[Any]]) -> int:
+    """The characters of the strings among ``columns`` (C-level ``len`` where a column is all text)."""
+    total = 0
+    for values in columns:
+        try:
+            total += sum(map(len, values))
+        except TypeError:  # NULLs or numbers among them
+            total += sum(len(v) for v in values if isinstance(v, str))
+    return total
