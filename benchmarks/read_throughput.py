@@ -113,17 +113,18 @@ def write_shards(folder: Path, count: int, per_shard: int) -> tuple[str, list[Pa
     return pattern, paths
 
 
-Measure = Callable[[], float]
-"""One run of a reader: samples per second."""
+Measure = Callable[[], tuple[float, float | None]]
+"""One run of a reader: samples per second, and CPU microseconds per sample (every thread of this
+process, when it ran here)."""
 
 
 def timed(run: Callable[[], int], before: Callable[[], None] | None = None) -> Measure:
-    def measure() -> float:
+    def measure() -> tuple[float, float | None]:
         if before is not None:
             before()  # untimed: a new process has no earlier run's mappings to tear down
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         n = run()
-        return n / (time.perf_counter() - start)
+        return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6
 
     return measure
 
@@ -183,7 +184,7 @@ def legacy(python: str | None, pattern: str) -> tuple[Measure | None, str]:
     if not Path(python).exists():
         return None, f"skipped: {python} does not exist"
 
-    def measure() -> float:
+    def measure() -> tuple[float, float | None]:
         proc = subprocess.run(
             [python, "-c", LEGACY_READER, pattern, "1"],
             capture_output=True,
@@ -194,7 +195,7 @@ def legacy(python: str | None, pattern: str) -> tuple[Measure | None, str]:
         if proc.returncode != 0:
             raise RuntimeError("atdata 0.7.0b1 failed: " + proc.stderr.strip().splitlines()[-1])
         result = json.loads(proc.stdout.strip().splitlines()[-1])
-        return float(result["samples"] / result["seconds"])
+        return float(result["samples"] / result["seconds"]), None
 
     return measure, ""
 
@@ -273,7 +274,7 @@ def main() -> int:
                 proc.wait()
     load_after = os.getloadavg()[0]
 
-    floor = best[readers[2][0]]
+    floor = best[readers[2][0]][0]
     print(
         f"read throughput: {args.samples:,} samples (one 64x64 float32 array + 6 scalar fields) in "
         f"{len(paths)} shards ({size_mb:.0f} MB); best of {args.repeat} interleaved runs"
@@ -284,12 +285,18 @@ def main() -> int:
         if args.busy
         else "setup: no busy process started (pass --busy 1 to read beside a CPU-bound process)"
     )
-    print(f"{'reader':38s} {'samples/s':>12s} {'vs (b)':>8s}")
+    print(f"{'reader':38s} {'samples/s':>12s} {'vs (b)':>8s} {'CPU us/sample':>14s}")
     for name, measure, note in readers:
         if measure is None:
             print(f"{name:38s} {'-':>12s} {'-':>8s}  {note}")
         else:
-            print(f"{name:38s} {best[name]:12,.0f} {best[name] / floor:7.1f}x")
+            rate, cpu = best[name]
+            spent = "-" if cpu is None else f"{cpu:.2f}"
+            print(f"{name:38s} {rate:12,.0f} {rate / floor:7.1f}x {spent:>14s}")
+    print(
+        "CPU us/sample: every thread of this process, least of the runs (the busy process not "
+        "counted); less sensitive to other load than samples/s"
+    )
     print("goal (issue 18): first read >= 3.0x, later epochs >= 5.0x (b), beside a busy process")
     if loaders:
         print()
@@ -315,7 +322,7 @@ def main() -> int:
 
 def run_readers(
     args: argparse.Namespace, pattern: str, paths: list[Path]
-) -> tuple[dict[str, float], list[tuple[str, Measure | None, str]]]:
+) -> tuple[dict[str, tuple[float, float | None]], list[tuple[str, Measure | None, str]]]:
     legacy_measure, legacy_note = legacy(args.legacy_python, pattern)
     readers: list[tuple[str, Measure | None, str]] = [
         ("(a)  atdata ordered(), first read", timed(ours(pattern), forget_verified), ""),
@@ -327,11 +334,16 @@ def run_readers(
     ]
     # Round-robin, best of each: a burst of load elsewhere on the machine then spoils one run
     # of every reader rather than every run of one.
-    best = {name: 0.0 for name, _, _ in readers}
+    best: dict[str, tuple[float, float | None]] = {name: (0.0, None) for name, _, _ in readers}
     for _ in range(args.repeat):
         for name, measure, _ in readers:
             if measure is not None:
-                best[name] = max(best[name], measure())
+                rate, cpu = measure()
+                least = best[name][1]
+                best[name] = (
+                    max(best[name][0], rate),
+                    cpu if least is None else least if cpu is None else min(least, cpu),
+                )
     return best, readers
 
 

@@ -10,6 +10,7 @@ from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
 from atdata.network.predecessor import ALT_ENTRY, ALT_LENS, ALT_SCHEMA, json_schema_of
 from atdata.schema.semver import sort_text
 from atdata_appview.store import Derived
+from atdata_appview.store.base import storable
 
 
 def version_sort_key(version: str) -> str:
@@ -35,6 +36,13 @@ def _field_words(fields: list[Any]) -> list[str]:
 
 
 def derive(collection: str, value: dict[str, Any], *, code_report: list[str] | None = None) -> Derived:
+    """The index row of a valid record; its text as both databases can hold it (the record itself is
+    kept as JSON, where a NUL character is escaped, and served unchanged)."""
+    row = _derive(collection, value, code_report)
+    return Derived(row.table, {column: storable(v) for column, v in row.columns.items()})
+
+
+def _derive(collection: str, value: dict[str, Any], code_report: list[str] | None) -> Derived:
     if collection == SCHEMA:
         words = [
             *name_words(value["name"]),

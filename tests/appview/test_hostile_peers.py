@@ -110,6 +110,9 @@ def test_ops_the_signed_tree_does_not_prove_change_nothing(
             {"action": "delete", "path": path("Beta"), "cid": None, "prev": None},
         ],
     )
+    # The resync this queues must not fetch the next commit's state: its event would then be
+    # skipped as already applied, and its op never judged.
+    av.wait("the first tampered commit", lambda: av.settled(host, alice.did))
     host.tampered(
         alice,
         [("create", path("Zeta"), examples.schema("Zeta"))],

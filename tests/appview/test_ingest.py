@@ -64,6 +64,20 @@ def test_a_created_record_is_verified_stored_and_served(
     assert store.rejections() == []
 
 
+def test_a_record_whose_strings_hold_nul_characters_is_indexed_on_either_backend(
+    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+) -> None:
+    # PostgreSQL text cannot hold NUL: the row it indexes has U+FFFD instead, the record stays as published.
+    alice = network.account()
+    record = examples.schema("Nul\x00Name", doc="before\x00after")
+    ingest.handle_frames([Stream().commit(alice, [("create", schema_path(), record)])])
+    assert store.rejections() == []
+    rec = store.record(uri(alice, schema_path()))
+    assert rec is not None and rec.value["description"] == "before\x00after"
+    [row] = store.derived("schemas")
+    assert (row["name"], row["description"]) == ("Nul\ufffdName", "before\ufffdafter")
+
+
 def test_updates_replace_and_deletes_remove(
     ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
 ) -> None:

@@ -183,6 +183,22 @@ def test_a_batch_larger_than_one_statement_is_written_whole(store: Store) -> Non
     assert [row["description"] for row in store.derived("schemas", words=["n1z"])] == ["n1z again"]
 
 
+def test_a_sqlite_build_allowing_999_parameters_per_statement_takes_a_batch_whole(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = open_store(f"sqlite:///{tmp_path / 'old-build.db'}")
+    with store._acquire() as conn:  # this thread's connection, as SQLite before 3.32 sets it
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    with store.transaction() as tx:
+        for i in range(600):
+            tx.put_record(*numbered_schema(i, f"n{i}z"))
+    with store.transaction() as tx:
+        for i in range(0, 600, 2):
+            tx.delete_record(numbered_schema(i, "")[0].uri)
+    assert store.count("records") == store.count("schemas") == 300
+    store.close()
+
+
 def test_search_follows_the_updates_and_deletes_of_a_schema(store: Store) -> None:
     rec, row = numbered_schema(1, "frame alpha")
     with store.transaction() as tx:
@@ -223,6 +239,13 @@ def test_a_sqlite_database_from_schema_version_4_keeps_its_search(
     assert [r["name"] for r in store.derived("schemas", words=["frame"])] == ["T0", "T1"]
     assert store.derived("schemas", words=["word1"]) == [] and store.derived("schemas", words=["word2"]) == []
     store.close()
+
+
+def test_a_rejection_naming_nul_characters_is_recorded_on_either_backend(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.reject("ws://pds", "key 'a\x00b' refused", did=DID, uri=f"at://{DID}/{SCHEMA}/a\x00b")
+    [rejection] = store.rejections()
+    assert (rejection.reason, rejection.uri) == ("key 'a\ufffdb' refused", f"at://{DID}/{SCHEMA}/a\ufffdb")
 
 
 def test_reopening_the_database_keeps_everything(db_url: str) -> None:

@@ -17,6 +17,9 @@ import atdata
 from atdata.errors import DatasetError
 
 torch = pytest.importorskip("torch")
+from atdata.dataset import handoff  # noqa: E402  (needs torch)
+
+pytestmark = pytest.mark.skipif(not handoff.available(), reason="needs memfd and descriptor passing (Linux)")
 
 BATCHES = 24
 

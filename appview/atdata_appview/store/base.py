@@ -53,6 +53,12 @@ def now_iso() -> str:
     return datetime_text(timespec="microseconds")
 
 
+def storable(value: Any) -> Any:
+    """``value`` as both databases can hold it: PostgreSQL text refuses NUL characters, which the
+    strings of a record or an event may carry; they become U+FFFD."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 @dataclass
 class LensGraphColumns:
     """The lens graph as columns (see :meth:`Store.lens_graph`): schema and author names numbered in
@@ -298,7 +304,8 @@ class Tx:
         cid: str | None = None,
         seq: int | None = None,
     ) -> None:
-        self._rejections.append((now_iso(), source, did, uri, cid, seq, reason[:2000]))
+        row = (now_iso(), source, did, uri, cid, seq, reason[:2000])
+        self._rejections.append(tuple(storable(v) for v in row))
 
     def queue_resync(self, did: str, reason: str, *, at: float) -> None:
         """Ask for ``did``'s repo to be fetched whole at ``at`` (unix time). A repo already queued
@@ -330,16 +337,20 @@ class Tx:
         )
 
 
-# Rows per multi-row statement (see Store._write_rows).
+# Rows per multi-row statement (see Store._write_rows), at most.
 _CHUNK_ROWS = 256
 
 
-def _chunk_sizes(n: int) -> Iterator[int]:
-    """``n`` rows as parts of :data:`_CHUNK_ROWS`, then the rest in powers of two: a batch is a few
-    statements, and there are few enough different statement texts for the driver to keep compiled."""
-    full, rest = divmod(n, _CHUNK_ROWS)
-    yield from [_CHUNK_ROWS] * full
-    size = _CHUNK_ROWS
+def _chunk_sizes(n: int, width: int, max_params: int) -> Iterator[int]:
+    """``n`` rows of ``width`` values as parts of :data:`_CHUNK_ROWS` rows (fewer when that many would
+    pass the driver's ``max_params``), then the rest in powers of two: a batch is a few statements,
+    and there are few enough different statement texts for the driver to keep compiled."""
+    most = _CHUNK_ROWS
+    while most > 1 and most * width > max_params:
+        most >>= 1
+    full, rest = divmod(n, most)
+    yield from [most] * full
+    size = most
     while rest:
         size >>= 1
         if rest >= size:
@@ -441,16 +452,20 @@ class Store:
         row = f"({', '.join([P] * len(columns))})"
         tail = _on_conflict(key, update)
         start = 0
-        for size in _chunk_sizes(len(rows)):
+        for size in _chunk_sizes(len(rows), len(columns), self._max_params(conn)):
             part = rows[start : start + size]
             start += size
             self._execute(conn, head + ", ".join([row] * size) + tail, [v for r in part for v in r])
+
+    def _max_params(self, conn: Any) -> int:
+        """The most parameters one statement may take."""
+        return 32766  # SQLite's default since 3.32
 
     def _delete_rows(self, conn: Any, table: str, column: str, values: Sequence[Any]) -> None:
         """Delete the rows of ``table`` whose ``column`` is among ``values``, in few statements."""
         P = self.P
         start = 0
-        for size in _chunk_sizes(len(values)):
+        for size in _chunk_sizes(len(values), 1, self._max_params(conn)):
             marks = ", ".join([P] * size)
             part = values[start : start + size]
             self._execute(conn, f"DELETE FROM {table} WHERE {column} IN ({marks})", part)

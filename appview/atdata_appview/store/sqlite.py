@@ -57,6 +57,10 @@ class SqliteStore(Store):
             raise
         conn.execute("COMMIT")
 
+    def _max_params(self, conn: Any) -> int:
+        # 999 in SQLite builds before 3.32, 32766 since; a build may set its own.
+        return int(conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+
     def close(self) -> None:
         with self._lock:
             conns, self._all_conns = self._all_conns, []

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from atdata.dataset import handoff
 from atdata.dataset.batch import Batch
 from atdata.errors import DatasetError
 from atdata.extras import missing
@@ -35,6 +34,7 @@ except ModuleNotFoundError as e:
     if e.name != "torch":
         raise
     raise missing("torch", "torch") from None
+from atdata.dataset import handoff  # after torch: it needs torch
 from atdata.types.packable import spec_of
 
 if TYPE_CHECKING:
