@@ -129,7 +129,8 @@ class IdentityResolver:
             pool, self._pool = self._pool, None
             pds, self._pds = self._pds, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # Fetches under way finish (each bounded by the timeout) before their client is closed.
+            pool.shutdown(wait=True, cancel_futures=True)
         if pds is not None:
             pds.close()
         self._http.close()
