@@ -30,11 +30,11 @@ def test_a_closed_lens_leaves_its_workers_to_the_next_lens_of_the_same_code() ->
     view = bath_application(frame(1))
     first = _lens()
     want = first(view)
-    pids = _pids(first)
+    pids = _pids(first)  # the workers up now; a second may still be starting in the background
     first.close()
     with _lens() as second:
         assert second(view) == want
-        assert _pids(second) == pids
+        assert pids <= _pids(second)
 
 
 def test_lenses_of_different_code_do_not_share_workers() -> None:
