@@ -43,6 +43,7 @@ from atdata_appview.ingest.frames import (
     parse_frame,
     verify_frame,
 )
+from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, ReadAhead
 
 log = logging.getLogger(__name__)
 
@@ -212,13 +213,11 @@ class FirehoseIngester:
             connected: float | None = None
             try:
                 # No permessage-deflate: CBOR and CAR bytes barely compress, and inflating costs CPU.
-                # Read ahead up to a whole batch: with websockets' default of 16 frames a busy
-                # stream arrived in batches of ~35 events and per-transaction costs ruled
-                # (benchmarks/appview_ingest.py: 586 batches for 20,000 events instead of 21).
+                # websockets keeps a few frames; the read-ahead (bounded in bytes) holds the batch.
                 with connect(
                     url,
                     max_size=HARD_FRAME_BYTES,
-                    max_queue=self.batch_size,
+                    max_queue=WEBSOCKET_QUEUE_FRAMES,
                     open_timeout=10,
                     close_timeout=2,
                     compression=None,
@@ -281,9 +280,13 @@ class FirehoseIngester:
                     continue
             return False
 
+        # Read ahead up to a whole batch: reading only what websockets buffered (16 frames by
+        # default) made batches of ~35 events, and per-transaction costs ruled
+        # (benchmarks/appview_ingest.py: 586 batches for 20,000 events instead of 21).
+        reader = ReadAhead(ws, batch_size=self.batch_size)  # type: ignore[arg-type]
         try:
             while not stop.is_set() and not failed:
-                frames = self._next_batch(ws)
+                frames = reader.take(timeout=1.0)
                 if not frames:
                     continue
                 events, error = self.verify_frames(frames)
@@ -292,24 +295,8 @@ class FirehoseIngester:
                 if error is not None:
                     raise error
         finally:
+            reader.close()
             hand_over(None)
             applier.join()
         if failed:
             raise failed[0]
-
-    def _next_batch(self, ws: object) -> list[bytes]:
-        frames: list[bytes] = []
-        try:
-            first = ws.recv(timeout=1.0)  # type: ignore[attr-defined]
-        except TimeoutError:
-            return frames
-        if isinstance(first, bytes):
-            frames.append(first)
-        while len(frames) < self.batch_size:
-            try:
-                more = ws.recv(timeout=0)  # type: ignore[attr-defined]
-            except TimeoutError:
-                break
-            if isinstance(more, bytes):
-                frames.append(more)
-        return frames

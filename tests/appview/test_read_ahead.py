@@ -1,0 +1,126 @@
+"""The firehose read-ahead holds at most a batch of frames and a byte budget, over a real websocket:
+a host sending frames near the size limit cannot park a batch of them in the appview's memory."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+from websockets.sync.server import ServerConnection, serve
+
+from atdata_appview.ingest.frames import HARD_FRAME_BYTES
+from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, ReadAhead
+
+MIB = 1024 * 1024
+
+
+@contextlib.contextmanager
+def host_sending(frames: list[bytes], *, then_close: bool = False) -> Iterator[ClientConnection]:
+    """A websocket host on loopback that sends ``frames`` to its client, and a client connected to it
+    as the appview connects (its own buffer of a few frames)."""
+
+    def handle(ws: ServerConnection) -> None:
+        for frame in frames:
+            ws.send(frame)
+        if then_close:
+            return
+        with contextlib.suppress(Exception):
+            ws.recv()
+
+    server = serve(handle, "127.0.0.1", 0, max_size=None, compression=None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.socket.getsockname()[1]
+    try:
+        with connect(
+            f"ws://127.0.0.1:{port}",
+            max_size=HARD_FRAME_BYTES,
+            max_queue=WEBSOCKET_QUEUE_FRAMES,
+            compression=None,
+        ) as ws:
+            yield ws
+    finally:
+        server.shutdown()
+
+
+def frame(i: int, size: int) -> bytes:
+    return i.to_bytes(4, "big") + bytes(size - 4)
+
+
+def take_all(reader: ReadAhead, n: int) -> list[list[bytes]]:
+    batches: list[list[bytes]] = []
+    deadline = time.monotonic() + 60
+    while sum(map(len, batches)) < n:
+        assert time.monotonic() < deadline, "timed out"
+        batch = reader.take(timeout=1.0)
+        if batch:
+            batches.append(batch)
+    return batches
+
+
+def wait_for_buffer(reader: ReadAhead, settle: float = 0.5) -> int:
+    """The reader's buffered bytes once they stopped growing."""
+    last, since = -1, time.monotonic()
+    while time.monotonic() - since < settle:
+        now = reader.buffered_bytes
+        if now != last:
+            last, since = now, time.monotonic()
+        time.sleep(0.02)
+    return last
+
+
+def test_a_stalled_verifier_lets_no_more_than_the_byte_budget_pile_up() -> None:
+    frames = [frame(i, 3 * MIB) for i in range(40)]  # 120 MiB on offer
+    with host_sending(frames) as ws:
+        reader = ReadAhead(ws, batch_size=1000, limit_bytes=8 * MIB)
+        try:
+            held = wait_for_buffer(reader)  # nobody takes: the reader must stop reading
+            assert 0 < held <= 8 * MIB
+            batches = take_all(reader, len(frames))
+        finally:
+            reader.close()
+    assert all(sum(map(len, b)) <= 8 * MIB for b in batches)
+    assert [int.from_bytes(f[:4], "big") for b in batches for f in b] == list(range(40))
+
+
+def test_a_frame_larger_than_the_budget_is_still_read_alone() -> None:
+    frames = [frame(0, 100), frame(1, 6 * MIB), frame(2, 100)]
+    with host_sending(frames) as ws:
+        reader = ReadAhead(ws, batch_size=1000, limit_bytes=1 * MIB)
+        try:
+            batches = take_all(reader, len(frames))
+        finally:
+            reader.close()
+    assert [int.from_bytes(f[:4], "big") for b in batches for f in b] == [0, 1, 2]
+    assert [len(b) for b in batches if any(len(f) > MIB for f in b)] == [1]  # it came alone
+
+
+def test_batches_hold_at_most_batch_size_frames() -> None:
+    frames = [frame(i, 64) for i in range(500)]
+    with host_sending(frames) as ws:
+        reader = ReadAhead(ws, batch_size=32)
+        try:
+            wait_for_buffer(reader)
+            batches = take_all(reader, len(frames))
+        finally:
+            reader.close()
+    assert max(map(len, batches)) == 32
+    assert [int.from_bytes(f[:4], "big") for b in batches for f in b] == list(range(500))
+
+
+def test_a_closed_connection_is_raised_after_the_frames_before_it() -> None:
+    frames = [frame(i, 64) for i in range(10)]
+    with host_sending(frames, then_close=True) as ws:
+        reader = ReadAhead(ws, batch_size=1000)
+        try:
+            got = take_all(reader, len(frames))
+            with pytest.raises(ConnectionClosed):
+                for _ in range(10):
+                    reader.take(timeout=1.0)
+        finally:
+            reader.close()
+    assert [int.from_bytes(f[:4], "big") for b in got for f in b] == list(range(10))
