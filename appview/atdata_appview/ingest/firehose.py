@@ -213,7 +213,7 @@ class FirehoseIngester:
             connected: float | None = None
             try:
                 # No permessage-deflate: CBOR and CAR bytes barely compress, and inflating costs CPU.
-                # websockets keeps a few frames; the read-ahead (bounded in bytes) holds the batch.
+                # websockets keeps 16 frames; the read-ahead (bounded in bytes) holds the batch.
                 with connect(
                     url,
                     max_size=HARD_FRAME_BYTES,
