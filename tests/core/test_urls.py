@@ -24,6 +24,14 @@ def test_double_colons_and_lists_join_patterns() -> None:
     assert expand(["a{1..2}", "b::c"]) == ["a1", "a2", "b", "c"]
 
 
+def test_an_ipv6_host_is_not_split_at_its_double_colons() -> None:
+    assert expand("http://[::1]:8080/s-{0..1}.tar::http://[fe80::2]/t.tar") == [
+        "http://[::1]:8080/s-0.tar",
+        "http://[::1]:8080/s-1.tar",
+        "http://[fe80::2]/t.tar",
+    ]
+
+
 def test_braces_without_a_comma_or_range_stay_literal() -> None:
     assert expand("x{y}z") == ["x{y}z"]
 

@@ -32,13 +32,33 @@ def expand(pattern: str | Sequence[str]) -> list[str]:
             out.extend(expand(p))
         return out
     out = []
-    for part in pattern.split("::"):
+    for part in _split_patterns(pattern):
         part = part.strip()
         if part:
             out.extend(_expand_one(part, pattern))
     if not out:
         raise DatasetError(f"the shard pattern {pattern!r} names no shards")
     return out
+
+
+def _split_patterns(pattern: str) -> list[str]:
+    """``pattern`` split at each ``::`` outside square brackets: ``http://[::1]:8080/a.tar`` is one
+    URL (an IPv6 host), not three patterns."""
+    parts, depth, last, i = [], 0, 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth = max(0, depth - 1)
+        elif c == ":" and depth == 0 and pattern.startswith("::", i):
+            parts.append(pattern[last:i])
+            i += 2
+            last = i
+            continue
+        i += 1
+    parts.append(pattern[last:])
+    return parts
 
 
 def _matching_brace(s: str, start: int, whole: str) -> int:
