@@ -14,7 +14,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.sync.server import ServerConnection, serve
 
 from atdata_appview.ingest.frames import HARD_FRAME_BYTES
-from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, ReadAhead
+from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, FrameReadAhead
 
 MIB = 1024 * 1024
 
@@ -51,7 +51,7 @@ def frame(i: int, size: int) -> bytes:
     return i.to_bytes(4, "big") + bytes(size - 4)
 
 
-def take_all(reader: ReadAhead, n: int) -> list[list[bytes]]:
+def take_all(reader: FrameReadAhead, n: int) -> list[list[bytes]]:
     batches: list[list[bytes]] = []
     deadline = time.monotonic() + 60
     while sum(map(len, batches)) < n:
@@ -62,7 +62,7 @@ def take_all(reader: ReadAhead, n: int) -> list[list[bytes]]:
     return batches
 
 
-def wait_for_buffer(reader: ReadAhead, settle: float = 0.5) -> int:
+def wait_for_buffer(reader: FrameReadAhead, settle: float = 0.5) -> int:
     """The reader's buffered bytes once they stopped growing."""
     last, since = -1, time.monotonic()
     while time.monotonic() - since < settle:
@@ -76,7 +76,7 @@ def wait_for_buffer(reader: ReadAhead, settle: float = 0.5) -> int:
 def test_a_stalled_verifier_lets_no_more_than_the_byte_budget_pile_up() -> None:
     frames = [frame(i, 3 * MIB) for i in range(40)]  # 120 MiB on offer
     with host_sending(frames) as ws:
-        reader = ReadAhead(ws, batch_size=1000, limit_bytes=8 * MIB)
+        reader = FrameReadAhead(ws, batch_size=1000, limit_bytes=8 * MIB)
         try:
             held = wait_for_buffer(reader)  # nobody takes: the reader must stop reading
             assert 0 < held <= 8 * MIB
@@ -90,7 +90,7 @@ def test_a_stalled_verifier_lets_no_more_than_the_byte_budget_pile_up() -> None:
 def test_a_frame_larger_than_the_budget_is_still_read_alone() -> None:
     frames = [frame(0, 100), frame(1, 6 * MIB), frame(2, 100)]
     with host_sending(frames) as ws:
-        reader = ReadAhead(ws, batch_size=1000, limit_bytes=1 * MIB)
+        reader = FrameReadAhead(ws, batch_size=1000, limit_bytes=1 * MIB)
         try:
             batches = take_all(reader, len(frames))
         finally:
@@ -102,7 +102,7 @@ def test_a_frame_larger_than_the_budget_is_still_read_alone() -> None:
 def test_batches_hold_at_most_batch_size_frames() -> None:
     frames = [frame(i, 64) for i in range(500)]
     with host_sending(frames) as ws:
-        reader = ReadAhead(ws, batch_size=32)
+        reader = FrameReadAhead(ws, batch_size=32)
         try:
             wait_for_buffer(reader)
             batches = take_all(reader, len(frames))
@@ -115,7 +115,7 @@ def test_batches_hold_at_most_batch_size_frames() -> None:
 def test_a_closed_connection_is_raised_after_the_frames_before_it() -> None:
     frames = [frame(i, 64) for i in range(10)]
     with host_sending(frames, then_close=True) as ws:
-        reader = ReadAhead(ws, batch_size=1000)
+        reader = FrameReadAhead(ws, batch_size=1000)
         try:
             got = take_all(reader, len(frames))
             with pytest.raises(ConnectionClosed):

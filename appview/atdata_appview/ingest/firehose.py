@@ -43,7 +43,7 @@ from atdata_appview.ingest.frames import (
     parse_frame,
     verify_frame,
 )
-from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, ReadAhead
+from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, FrameReadAhead
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ class FirehoseIngester:
         # Read ahead up to a whole batch: reading only what websockets buffered (16 frames by
         # default) made batches of ~35 events, and per-transaction costs ruled
         # (benchmarks/appview_ingest.py: 586 batches for 20,000 events instead of 21).
-        reader = ReadAhead(ws, batch_size=self.batch_size)  # type: ignore[arg-type]
+        reader = FrameReadAhead(ws, batch_size=self.batch_size)  # type: ignore[arg-type]
         try:
             while not stop.is_set() and not failed:
                 frames = reader.take(timeout=1.0)

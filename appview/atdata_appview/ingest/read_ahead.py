@@ -27,7 +27,7 @@ class _Receiving(Protocol):
     def recv(self) -> str | bytes: ...
 
 
-class ReadAhead:
+class FrameReadAhead:
     """Frames read from ``ws`` on a thread of their own, handed out in batches by :meth:`take`.
 
     An error of the connection (closed, too big a frame) is raised by :meth:`take` once the frames
