@@ -85,6 +85,20 @@ def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
     assert store.count("records") == 0 and store.cursor("pds") is None
 
 
+def test_a_statement_the_database_refuses_undoes_its_transaction_and_the_next_one_commits(
+    store: Store,
+) -> None:
+    for attempt in range(3):  # the same pooled connection each time: each refusal is rolled back
+        with pytest.raises(Exception, match="no_such_table"), store.transaction() as tx:
+            tx.put_record(schema_record(), schema_row())
+            tx.set_cursor("pds", attempt)
+            tx._exec("INSERT INTO no_such_table VALUES (1)")
+        assert store.count("records") == 0 and store.cursor("pds") is None
+    with store.transaction() as tx:
+        tx.set_cursor("pds", 9)
+    assert store.cursor("pds") == 9
+
+
 def test_the_last_write_to_a_record_in_a_transaction_wins(store: Store) -> None:
     uri = f"at://{DID}/{SCHEMA}/Frame@1.0.0"
     with store.transaction() as tx:
