@@ -253,10 +253,9 @@ class Tx:
         puts: list[tuple[Any, ...]] = []
         deletes: list[str] = []
         for uri, write in records.items():
-            tables = _derived_tables(uri)
             if write is None:
                 deletes.append(uri)
-                for table in tables:
+                for table in _derived_tables(uri):
                     gone.setdefault(table, []).append(uri)
                 continue
             rec, derived, at = write
@@ -275,7 +274,7 @@ class Tx:
                 )
             )
             if derived is None:
-                for table in tables:
+                for table in _derived_tables(uri):
                     gone.setdefault(table, []).append(uri)
             else:
                 key = (derived.table, tuple(derived.columns))
