@@ -189,3 +189,73 @@ def test_extra_fields_are_allowed_as_atprotos_models_allow_them(honest: bytes) -
     raw = _with(honest, futureField={"x": 1})
     assert not atproto_refuses(raw)
     assert isinstance(parse_frame(raw), CommitFrame)
+
+
+# A value of every DAG-CBOR kind (links included), and removal (...), to put in place of each field.
+_VALUES: list[Any] = [
+    ...,
+    None,
+    True,
+    0,
+    -1,
+    2**64 - 1,
+    "",
+    "did:plc:framesframesframes0000",
+    b"",
+    b"\x01\x71junk",
+    cid_of(b"a block"),
+    bytes((0x12, 32)) + bytes(32),  # a CIDv0
+    [],
+    [0],
+    [cid_of(b"b")],
+    [{"action": "create", "path": PATH, "cid": cid_of(b"r")}],
+    {},
+    {"k": 1},
+]
+_TOP_FIELDS = [
+    *("seq", "repo", "commit", "rev", "since", "blocks", "ops", "rebase", "tooBig", "blobs", "time"),
+    *("prevData", "did", "handle", "active", "status"),
+]
+
+
+def _changed(raw: bytes, name: str, value: Any, *, in_op: bool = False) -> bytes:
+    header, body = _parts(raw)
+    target = body["ops"][0] if in_op else body
+    if value is ...:
+        target.pop(name, None)
+    else:
+        target[name] = value
+    return _frame(header, body)
+
+
+def test_every_field_change_atprotos_parser_refuses_is_refused() -> None:
+    did = "did:plc:framesframesframes0000"
+    honest = {
+        "#commit": _COMMIT,
+        "#identity": identity_frame(3, did, "alice.test"),
+        "#account": account_frame(3, did, True),
+    }
+    cases = [(kind, name, v, False) for kind in honest for name in _TOP_FIELDS for v in _VALUES]
+    cases += [("#commit", name, v, True) for name in ("action", "path", "cid", "prev") for v in _VALUES]
+    missed = []
+    refused_by_atproto = 0
+    for kind, name, value, in_op in cases:
+        raw = _changed(honest[kind], name, value, in_op=in_op)
+        event = parse_frame(raw)  # never raises: every byte is untrusted
+        if atproto_refuses(raw) and not isinstance(event, SkippedEvent):
+            refused_by_atproto += 1
+            if not isinstance(event, RejectedEvent):
+                missed.append((kind, "op." + name if in_op else name, value))
+        if isinstance(event, RejectedEvent):
+            assert event.reason.startswith((f"malformed {kind} frame: ", f"{kind} frame for ")), event.reason
+    assert not missed, missed
+    assert refused_by_atproto > 150  # the cases are refusals, not changes any parser takes
+
+
+_COMMIT = commit_frame(
+    7,
+    "did:plc:framesframesframes0000",
+    RepoWriter("did:plc:framesframesframes0000", SigningKey()).commit(
+        [("create", PATH, {"$type": SCHEMA, "name": "F"})]
+    ),
+)
