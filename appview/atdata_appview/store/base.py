@@ -267,7 +267,7 @@ class Tx:
                     rec.rkey,
                     rec.cid,
                     rec.rev,
-                    json.dumps(rec.value, sort_keys=True, separators=(",", ":")),
+                    _record_json(rec.value),
                     at,
                     1 if rec.valid else 0,
                     json.dumps(rec.report) if rec.report else None,
@@ -335,6 +335,10 @@ class Tx:
             (source, seq, now_iso()),
         )
 
+
+# A record's stored text: compact, keys sorted. One encoder for every record (json.dumps with options
+# builds one per call, a fifth of the cost of encoding a small record).
+_record_json = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 # Rows per multi-row statement (see Store._write_rows), at most.
 _CHUNK_ROWS = 256
