@@ -145,3 +145,13 @@ def test_an_mst_node_whose_subtree_link_is_not_a_link_is_malformed() -> None:
     root = cid_of(node)
     with pytest.raises(mst.MalformedNode, match="subtree links"):
         mst.lookup({root: node}.__getitem__, root, "dev.atdata.schema/S1")
+
+
+def test_car_sections_of_every_length_encoding_round_trip() -> None:
+    # Section lengths of one, two and three varint bytes (under 128, under 16 KiB, above).
+    blocks = {}
+    for size in (10, 91, 92, 200, 16_347, 16_348, 40_000):
+        block = libipld.encode_dag_cbor({"pad": b"x" * size})
+        blocks[cid_of(block)] = block
+    root = next(iter(blocks))
+    assert read_car(write_car(root, blocks)).blocks == blocks

@@ -103,9 +103,14 @@ def read_car(data: bytes) -> Car:
     blocks: dict[bytes, bytes] = {}
     size = len(data)
     while pos < size:
-        if data[pos] < 0x80:  # a one-byte length, without a call
-            section_len = data[pos]
+        # Sections are mostly under 16 KiB: lengths of one or two bytes are read without a call.
+        first = data[pos]
+        if first < 0x80:
+            section_len = first
             pos += 1
+        elif pos + 1 < size and data[pos + 1] < 0x80:
+            section_len = (first & 0x7F) | (data[pos + 1] << 7)
+            pos += 2
         else:
             section_len, pos = _varint(data, pos)
         end = pos + section_len
