@@ -349,7 +349,7 @@ class IdentityResolver:
         now = time.monotonic()
         todo: list[tuple[str, int]] = []
         with self._lock:
-            for did in set(dids):
+            for did in dict.fromkeys(dids):  # in the caller's order: the first needed, first asked
                 hit = self._cache.get(did)
                 if hit is not None and now - hit[0] < self.ttl:
                     continue

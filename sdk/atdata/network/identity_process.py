@@ -38,6 +38,7 @@ from atdata.network.identity import Identity
 
 log = logging.getLogger(__name__)
 
+_STARTUP_WAIT = 30.0
 _THREADS = 16  # concurrent fetches in the child, as many as a thread-mode resolver's prefetch
 _ERRORS: dict[str, type[AtdataError]] = {
     "IdentityError": IdentityError,
@@ -71,10 +72,14 @@ class _Child:
         self._next = 0
         self.alive = True
         self.pid = os.getpid()
+        self.ready = threading.Event()
         reader = threading.Thread(
             target=self._read, args=(self.proc.stdout,), name="identity process", daemon=True
         )
         reader.start()
+        # Its imports take a moment; waited for here so that the first request (the first batch of
+        # an ingest) does not wait for them. A child that never gets ready is dealt with per request.
+        self.ready.wait(_STARTUP_WAIT)
 
     def submit(self, kind: str, config: Config, args: list[str]) -> list[Future[Any]]:
         futures: list[Future[Any]] = [Future() for _ in args]
@@ -125,6 +130,9 @@ class _Child:
         except (ValueError, TypeError):
             log.error("the identity process wrote a malformed line: %r", line[:200])
             return
+        if status == "ready":
+            self.ready.set()
+            return
         with self._lock:
             entry = self.pending.pop(rid, None) if isinstance(rid, int) else None
         if entry is None:
@@ -147,6 +155,7 @@ class _Child:
         with self._lock:
             self.alive = False
             pending, self.pending = self.pending, {}
+        self.ready.set()  # nobody waits for a child that has ended
         for future, _, _ in pending.values():
             if future.set_running_or_notify_cancel():
                 future.set_exception(NetworkError(f"the identity process ended ({why}); retry"))
@@ -252,6 +261,7 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         with lock:
             answer(message)
 
+    answer([0, "ready"])
     with ThreadPoolExecutor(_THREADS, thread_name_prefix="identity") as pool:
         for line in stdin:
             rid, kind, config, arg = json.loads(line)
