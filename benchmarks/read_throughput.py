@@ -25,9 +25,11 @@ A second table times a torch DataLoader over the same shards (``Dataset.to_torch
 tensors=True)``, ``--loader-batch`` to change it, ``DataLoader(batch_size=None)``, persistent workers,
 torch's default start method, best epoch after a warm-up one) with 1 and 2 workers; each worker
 reads and decodes its own shards and hands each batch (64 x 16 KB images, 1 MB) to the main
-process. It also gives the main process's CPU time per batch: two workers and the main process
-share two cores, so that share is what a second worker cannot add. The busy processes are paused
-for it, since two workers need both cores (skipped without torch, or with ``--no-loader``).
+process. It also gives the CPU time per batch of the main process and of the workers: two workers
+and the main process share two cores, so the main process's share is what a second worker cannot
+add. The busy processes are paused for it, since two workers need both cores (skipped without
+torch, or with ``--no-loader``; ``--loader-only`` runs it alone, without the readers or busy
+processes).
 """
 
 from __future__ import annotations
@@ -210,27 +212,46 @@ def signal_all(procs: list[subprocess.Popen[bytes]], sig: signal.Signals) -> Non
         proc.send_signal(sig)
 
 
-def loader(pattern: str, workers: int, epochs: int, batch: int) -> tuple[float, float] | None:
+def _cpu_seconds(pids: list[int]) -> float | None:
+    """CPU time of processes ``pids`` so far (Linux: /proc), or None where it cannot be read."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total if pids else None
+
+
+def loader(pattern: str, workers: int, epochs: int, batch: int) -> tuple[float, float, float | None] | None:
     """Samples/s of the best epoch of a DataLoader with ``workers`` workers (after one warm-up), and
-    the main process's CPU microseconds per batch in that epoch."""
+    the least CPU microseconds per batch of any epoch in the main process and in the workers."""
     try:
         from torch.utils.data import DataLoader
     except ModuleNotFoundError:
         return None
     source = atdata.Dataset[Frame](pattern).to_torch(batch_size=batch, tensors=True)
     load = DataLoader(source, batch_size=None, num_workers=workers, persistent_workers=True)
-    best = (0.0, 0.0)
+    best, main_cpu, worker_cpu = 0.0, float("inf"), float("inf")
     for epoch in range(epochs + 1):
-        start, cpu, batches = time.perf_counter(), time.process_time(), 0
-        n = 0
-        for batch in load:
-            n += int(batch["index"].shape[0])
-            batches += 1
+        batches = iter(load)
+        pids = [w.pid for w in getattr(batches, "_workers", [])]  # torch's own worker processes
+        before = _cpu_seconds(pids)
+        start, cpu, count, n = time.perf_counter(), time.process_time(), 0, 0
+        for item in batches:
+            n += int(item["index"].shape[0])
+            count += 1
         rate = n / (time.perf_counter() - start)
-        if epoch and rate > best[0]:
-            best = (rate, 1e6 * (time.process_time() - cpu) / batches)
+        after = _cpu_seconds(pids)
+        if epoch:
+            best = max(best, rate)
+            main_cpu = min(main_cpu, 1e6 * (time.process_time() - cpu) / count)
+            if before is not None and after is not None:
+                worker_cpu = min(worker_cpu, 1e6 * (after - before) / count)
     del load
-    return best
+    return best, main_cpu, None if worker_cpu == float("inf") else worker_cpu
 
 
 def _start_method() -> str:
@@ -251,19 +272,25 @@ def main() -> int:
         "--busy", type=int, default=0, help="CPU-bound processes to run beside the readers (default 0)"
     )
     parser.add_argument("--no-loader", action="store_true", help="skip the torch DataLoader table")
+    parser.add_argument(
+        "--loader-only", action="store_true", help="only the DataLoader table (no readers, no busy processes)"
+    )
     parser.add_argument("--loader-batch", type=int, default=64, help="DataLoader batch size (default 64)")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
     busy: list[subprocess.Popen[bytes]] = []
-    loaders: dict[int, tuple[float, float] | None] = {}
+    loaders: dict[int, tuple[float, float, float | None] | None] = {}
     with tempfile.TemporaryDirectory(prefix="atdata-bench-") as tmp:
         pattern, paths = write_shards(Path(tmp), args.samples, args.per_shard)
         size_mb = sum(p.stat().st_size for p in paths) / 1e6
         raw_bytes(paths, args.samples)()  # into the page cache
-        busy = start_busy(args.busy)
+        busy = [] if args.loader_only else start_busy(args.busy)
+        best: dict[str, tuple[float, float | None]] = {}
+        readers: list[tuple[str, Measure | None, str]] = []
         try:
-            best, readers = run_readers(args, pattern, paths)
+            if not args.loader_only:
+                best, readers = run_readers(args, pattern, paths)
             if not args.no_loader:
                 signal_all(busy, signal.SIGSTOP)
                 loaders = {w: loader(pattern, w, args.repeat, args.loader_batch) for w in (1, 2)}
@@ -274,32 +301,34 @@ def main() -> int:
                 proc.wait()
     load_after = os.getloadavg()[0]
 
-    floor = best[readers[2][0]][0]
-    print(
-        f"read throughput: {args.samples:,} samples (one 64x64 float32 array + 6 scalar fields) in "
-        f"{len(paths)} shards ({size_mb:.0f} MB); best of {args.repeat} interleaved runs"
-    )
     print(f"load average {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} CPUs")
-    print(
-        f"setup: {args.busy} CPU-bound busy process(es) running beside the readers"
-        if args.busy
-        else "setup: no busy process started (pass --busy 1 to read beside a CPU-bound process)"
-    )
-    print(f"{'reader':38s} {'samples/s':>12s} {'vs (b)':>8s} {'CPU us/sample':>14s}")
-    for name, measure, note in readers:
-        if measure is None:
-            print(f"{name:38s} {'-':>12s} {'-':>8s}  {note}")
-        else:
-            rate, cpu = best[name]
-            spent = "-" if cpu is None else f"{cpu:.2f}"
-            print(f"{name:38s} {rate:12,.0f} {rate / floor:7.1f}x {spent:>14s}")
-    print(
-        "CPU us/sample: every thread of this process, least of the runs (the busy process not "
-        "counted); less sensitive to other load than samples/s"
-    )
-    print("goal (issue 18): first read >= 3.0x, later epochs >= 5.0x (b), beside a busy process")
+    if readers:
+        floor = best[readers[2][0]][0]
+        print(
+            f"read throughput: {args.samples:,} samples (one 64x64 float32 array + 6 scalar fields) in "
+            f"{len(paths)} shards ({size_mb:.0f} MB); best of {args.repeat} interleaved runs"
+        )
+        print(
+            f"setup: {args.busy} CPU-bound busy process(es) running beside the readers"
+            if args.busy
+            else "setup: no busy process started (pass --busy 1 to read beside a CPU-bound process)"
+        )
+        print(f"{'reader':38s} {'samples/s':>12s} {'vs (b)':>8s} {'CPU us/sample':>14s}")
+        for name, measure, note in readers:
+            if measure is None:
+                print(f"{name:38s} {'-':>12s} {'-':>8s}  {note}")
+            else:
+                rate, cpu = best[name]
+                spent = "-" if cpu is None else f"{cpu:.2f}"
+                print(f"{name:38s} {rate:12,.0f} {rate / floor:7.1f}x {spent:>14s}")
+        print(
+            "CPU us/sample: every thread of this process, least of the runs (the busy process not "
+            "counted); less sensitive to other load than samples/s"
+        )
+        print("goal (issue 18): first read >= 3.0x, later epochs >= 5.0x (b), beside a busy process")
     if loaders:
-        print()
+        if readers:
+            print()
         print(
             f"torch DataLoader over the same {args.samples:,} samples in {len(paths)} shards: "
             f"to_torch(batch_size={args.loader_batch}, tensors=True) in DataLoader(batch_size=None), "
@@ -310,12 +339,25 @@ def main() -> int:
         if one is None:
             print("skipped: torch is not installed (pip install 'atdata[torch]')")
         else:
-            print(f"{'loader':38s} {'samples/s':>12s} {'vs 1':>8s} {'main CPU/batch':>15s}")
+            print(
+                f"{'loader':38s} {'samples/s':>12s} {'vs 1':>8s} {'main CPU/batch':>15s} "
+                f"{'workers CPU/batch':>18s}"
+            )
             for w, result in loaders.items():
                 assert result is not None
-                rate, main_cpu = result
+                rate, main_cpu, worker_cpu = result
                 name = f"(f)  DataLoader, {w} worker{'s' if w > 1 else ''}"
-                print(f"{name:38s} {rate:12,.0f} {rate / one[0]:7.2f}x {main_cpu:12,.0f} us")
+                spent = "-" if worker_cpu is None else f"{worker_cpu:,.0f} us"
+                print(f"{name:38s} {rate:12,.0f} {rate / one[0]:7.2f}x {main_cpu:12,.0f} us {spent:>18s}")
+            two = loaders[2]
+            if one[2] is not None and two is not None:
+                # Two workers and the main process share two cores: per batch, a worker's CPU W and
+                # the main process's M, so two workers reach at most 2W / (W + M) of one.
+                bound = 2 * one[2] / (one[2] + two[1])
+                print(
+                    f"CPU per batch, least of the epochs: one worker {one[2]:,.0f} us, the main process "
+                    f"beside two {two[1]:,.0f} us: two workers on 2 cores reach at most {bound:.2f}x"
+                )
             print("goal (issue 18): 2 workers >= 1.70x one worker")
     return 0
 

@@ -189,6 +189,22 @@ def test_an_op_claiming_a_record_the_signed_tree_does_not_hold_is_rejected(
     assert "signed tree does not hold" in store.rejections()[0].reason
 
 
+def test_cids_that_are_not_cidv1_sha256_are_refused_by_name(
+    ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
+) -> None:
+    alice = network.account()
+    commit = alice.commit([("create", schema_path(), examples.schema())])
+    v0 = bytes((0x12, 32)) + commit.cid[4:]  # a CIDv0: well-formed, but no block can be checked by it
+    ops = [*commit.ops, {"action": "create", "path": schema_path("Other"), "cid": v0}]
+    good_op = commit_frame(1, alice.did, type(commit)(commit.cid, commit.rev, commit.since, commit.car, ops))
+    bad_commit = commit_frame(2, alice.did, type(commit)(v0, commit.rev, commit.since, commit.car, ops))
+    ingest.handle_frames([good_op, bad_commit])
+    assert [r.rkey for r in store.records()] == ["Frame:1.0.0"]
+    reasons = [r.reason for r in store.rejections()]
+    assert any(r.startswith("unsupported CID Qm") for r in reasons), reasons
+    assert any(r.startswith("commit rejected: unsupported CID Qm") for r in reasons), reasons
+
+
 def test_a_record_of_the_wrong_shape_is_kept_unserved_with_its_report(
     ingest: FirehoseIngester, network: LoopbackNetwork, store: Store
 ) -> None:

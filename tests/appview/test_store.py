@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from atdata.lexicon.nsid import LENS, SCHEMA
+from atdata_appview.derive import derive
 from atdata_appview.store import Derived, Repo, Store, StoredRecord, open_store
 
 DID = "did:plc:alice0000000000000000000"
@@ -83,6 +85,20 @@ def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
         tx.set_cursor("pds", 7)
         raise RuntimeError("crash between writes")
     assert store.count("records") == 0 and store.cursor("pds") is None
+
+
+def test_a_statement_the_database_refuses_undoes_its_transaction_and_the_next_one_commits(
+    store: Store,
+) -> None:
+    for attempt in range(3):  # the same pooled connection each time: each refusal is rolled back
+        with pytest.raises(Exception, match="no_such_table"), store.transaction() as tx:
+            tx.put_record(schema_record(), schema_row())
+            tx.set_cursor("pds", attempt)
+            tx._exec("INSERT INTO no_such_table VALUES (1)")
+        assert store.count("records") == 0 and store.cursor("pds") is None
+    with store.transaction() as tx:
+        tx.set_cursor("pds", 9)
+    assert store.cursor("pds") == 9
 
 
 def test_the_last_write_to_a_record_in_a_transaction_wins(store: Store) -> None:
@@ -183,6 +199,33 @@ def test_a_batch_larger_than_one_statement_is_written_whole(store: Store) -> Non
     assert [row["description"] for row in store.derived("schemas", words=["n1z"])] == ["n1z again"]
 
 
+@pytest.mark.integration
+def test_a_postgresql_batch_whose_text_passes_the_statement_limit_goes_in_parts_whole(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atdata_appview.store import postgres
+
+    monkeypatch.setattr(postgres, "STATEMENT_CHARS", 5_000)  # the batch below holds ~20,000
+    store = open_store(postgres_url)
+    statements: list[str] = []
+    execute = store._execute
+
+    def counted(conn: object, sql: str, params: Sequence[object] = ()) -> object:
+        statements.append(sql)
+        return execute(conn, sql, params)
+
+    monkeypatch.setattr(store, "_execute", counted)
+    with store.transaction() as tx:
+        for i in range(100):  # NULL reports and integer flags beside the text
+            tx.put_record(*numbered_schema(i, f"n{i}z " + "x" * 100))
+        for seq in range(40):
+            tx.reject("ws://pds", "r" * 100, did=DID, seq=seq if seq % 2 else None)
+    assert store.count("records") == store.count("schemas") == 100 and store.count("rejections") == 40
+    assert sum(sql.startswith("INSERT INTO records") for sql in statements) >= 4
+    assert sum(sql.startswith("INSERT INTO rejections") for sql in statements) >= 2
+    store.close()
+
+
 def test_a_sqlite_build_allowing_999_parameters_per_statement_takes_a_batch_whole(tmp_path: Path) -> None:
     import sqlite3
 
@@ -213,6 +256,19 @@ def test_search_follows_the_updates_and_deletes_of_a_schema(store: Store) -> Non
         tx.delete_record(rec.uri)
     assert store.derived("schemas", words=["beta"]) == []
     assert [r["name"] for r in store.derived("schemas", words=["frame"])] == ["T2"]
+
+
+def test_search_finds_schemas_by_the_parts_of_their_names_short_or_long(store: Store) -> None:
+    long_name = "Calcium" * 30 + "TraceFrame"  # longer than the names whose words derive keeps
+    fields = [{"name": "frame_index", "type": {"kind": "int"}}, {"name": "dffTrace", "type": {}}]
+    with store.transaction() as tx:
+        for i, name in enumerate(["BathApplicationFrame", long_name, "BathApplicationFrame"]):
+            value = {"name": name, "version": "1.0.0", "fields": fields}
+            rec = StoredRecord(f"at://{DID}/{SCHEMA}/S{i}", DID, SCHEMA, f"S{i}", f"bafy{i}", "3k1", value)
+            tx.put_record(rec, derive(SCHEMA, value))
+    assert [r["uri"][-2:] for r in store.derived("schemas", words=["application"])] == ["S0", "S2"]
+    assert [r["uri"][-2:] for r in store.derived("schemas", words=["calcium", "trace"])] == ["S1"]
+    assert len(store.derived("schemas", words=["index", "dff"])) == 3
 
 
 def test_a_sqlite_database_from_schema_version_4_keeps_its_search(

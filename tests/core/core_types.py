@@ -74,6 +74,44 @@ class LabelOnly:
     label: str
 
 
+@atdata.packable
+class Mixed:
+    """A field of each kind a batch carries, every array of one shape so that batches stack."""
+
+    image: Annotated[NDArray, atdata.Array("float32", (2, 2))]
+    count: int
+    ratio: float
+    flag: bool
+    text: str
+    blob: bytes
+    mode: Literal["fast", "slow", 3]
+    maybe: float | None
+    tags: list[int]
+    arrays: list[NDArray]
+    meta: dict[str, Any]
+    maybe_array: NDArray | None
+    inner: Inner
+
+
+def mixed(i: int) -> Mixed:
+    """Every fourth sample has None where it may: a batch of two holds None or not."""
+    return Mixed(
+        image=np.full((2, 2), i, dtype=np.float32),
+        count=i,
+        ratio=0.5 * i,
+        flag=i % 2 == 0,
+        text=f"mixed {i}",
+        blob=bytes([i % 256]),
+        mode="slow" if i % 2 else 3,
+        maybe=None if i % 4 == 3 else 1.5 * i,
+        tags=[i, i + 1],
+        arrays=[np.arange(3, dtype=np.int16) + i, np.array(7.0 + i)],
+        meta={"i": i, "nested": {"even": i % 2 == 0, "xs": [1, 2.5, None, "s"]}},
+        maybe_array=None if i % 4 == 3 else np.arange(2, dtype=np.uint8) + i,
+        inner=Inner(points=np.eye(2) * i),
+    )
+
+
 def everything(i: int = 0) -> Everything:
     return Everything(
         text=f"sample {i} ünïcode",

@@ -81,3 +81,13 @@ def test_shards_are_not_opened_ahead_beyond_local_files(frames: str) -> None:
     assert not ReadAhead.local("https://example.org/a.tar")
     assert not ReadAhead.local("s3://bucket/a.tar")
     assert ReadAhead.local(expand(frames)[0])
+
+
+def test_a_shard_verified_before_is_not_hashed_ahead_for_an_upper_case_record_digest(frames: str) -> None:
+    url = expand(frames)[0]
+    sidecar = read_sidecar(url)
+    assert sidecar is not None
+    list(samples(url, sidecar))  # verified against its sidecar in this process
+    ahead = ReadAhead()
+    ahead.prepare([(url, None, sidecar.sha256.upper())])  # a record's digest, as some tools print it
+    assert ahead.take(url) is None

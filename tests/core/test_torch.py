@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+import numpy as np
 import pytest
-from core_types import Frame
+from core_types import Frame, Mixed, WriteShards, mixed
 
 import atdata
 
@@ -28,12 +32,16 @@ def test_workers_leave_the_main_process_sharing_strategy_alone(frames: str) -> N
 def test_a_workers_tensor_batch_reaches_the_main_process_as_one_block_with_every_value(
     frames: str,
 ) -> None:
-    # One shared-memory file per batch instead of one per field (the main process maps each).
+    # One shared-memory file per batch instead of one per field (the main process maps each): the
+    # batch's tensors lie side by side in one block.
     source = atdata.Dataset[Frame](frames).to_torch(batch_size=3, tensors=True)
     loader = torch.utils.data.DataLoader(source, batch_size=None, num_workers=1)
     batches = list(loader)
     for batch in batches:
-        assert batch["image"].untyped_storage().data_ptr() == batch["index"].untyped_storage().data_ptr()
+        tensors = [t for t in batch.values() if isinstance(t, torch.Tensor)]
+        start = min(t.data_ptr() for t in tensors)
+        end = max(t.data_ptr() + t.nbytes for t in tensors)
+        assert len(tensors) > 1 and end - start < sum(t.nbytes for t in tensors) + 64 * len(tensors)
     assert sorted(int(i) for b in batches for i in b["index"]) == list(range(10))
     by_index = {int(i): image for b in batches for i, image in zip(b["index"], b["image"])}
     assert all(
@@ -96,3 +104,80 @@ def test_tensor_batches_collate_in_a_dataloader_with_workers(frames: str) -> Non
     batches = list(loader)
     assert all(isinstance(b["image"], torch.Tensor) for b in batches)
     assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(10))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same types all the way down (tensors by dtype, shape and value)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, torch.Tensor):
+        return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and np.array_equal(a, b)
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if hasattr(a, "__dict__"):
+        return _same(vars(a), vars(b))
+    return bool(a == b)
+
+
+@pytest.mark.parametrize(
+    ("workers", "context", "memfd"),
+    [(1, "fork", True), (2, "fork", True), (2, "fork", False), (2, "spawn", True)],
+    ids=["one-worker", "two-workers", "no-memfd", "spawn"],
+)
+def test_worker_batches_hold_what_a_loader_without_workers_gives(
+    write_shards: WriteShards, monkeypatch: pytest.MonkeyPatch, workers: int, context: str, memfd: bool
+) -> None:
+    # Tensors for arrays and numbers, lists for the rest, arrays inside lists as tensors: every
+    # field kind, in batches with and without None, the same whichever way batches leave a worker.
+    if not memfd:
+        monkeypatch.setattr("atdata.dataset.handoff.available", lambda: False)
+    pattern = write_shards([mixed(i) for i in range(16)], maxcount=4, name="mixed")
+    source = atdata.Dataset[Mixed](pattern).to_torch(batch_size=2, tensors=True)
+    expected = {int(b["count"][0]): b for b in torch.utils.data.DataLoader(source, batch_size=None)}
+    assert isinstance(expected[0]["maybe"], torch.Tensor) and isinstance(expected[2]["maybe"], list)
+    loader = torch.utils.data.DataLoader(
+        source, batch_size=None, num_workers=workers, multiprocessing_context=context, timeout=120
+    )
+    got = {int(b["count"][0]): b for b in loader}
+    assert sorted(got) == sorted(expected) == list(range(0, 16, 2))
+    assert all(_same(got[k], expected[k]) for k in expected)
+
+
+def _keep(x: object) -> object:
+    return x
+
+
+class _Probe(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """Records whether the DataLoader iterating it is seen to hand items to default_convert."""
+
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def __iter__(self) -> Any:
+        from atdata.dataset.torch_adapter import _given_to_default_convert
+
+        self.seen.append(_given_to_default_convert(sys._getframe(1)))
+        return iter(())
+
+
+@pytest.mark.parametrize(
+    ("options", "recognised"),
+    [
+        ({"batch_size": None}, True),
+        ({"batch_size": None, "collate_fn": _keep}, False),
+        ({"batch_size": 2}, False),
+    ],
+    ids=["default-convert", "own-collate-fn", "collating"],
+)
+def test_the_installed_torch_is_seen_to_hand_items_to_default_convert(
+    options: dict[str, Any], recognised: bool
+) -> None:
+    # Workers skip default_convert's walk only where this holds: a torch that moved its fetcher
+    # would silently lose that, and fails here instead.
+    probe = _Probe()
+    list(torch.utils.data.DataLoader(probe, **options))
+    assert probe.seen == [recognised]

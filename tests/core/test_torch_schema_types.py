@@ -17,7 +17,6 @@ from atdata.errors import DatasetError
 torch = pytest.importorskip("torch")
 
 
-
 @atdata.packable
 class Site:
     name: str

@@ -55,6 +55,23 @@ def cid_bytes(cid: str) -> bytes:
     return bytes((1, info["codec"], SHA2_256, 32)) + mh["digest"]
 
 
+# The first four bytes of every CID a CAR block may have here: CIDv1, DAG-CBOR or raw, sha2-256 of
+# 32 bytes. Each is followed by the digest alone.
+_BLOCK_CID_PREFIXES = frozenset({bytes((1, DAG_CBOR, SHA2_256, 32)), bytes((1, RAW, SHA2_256, 32))})
+
+
+def supported_cid(cid: bytes) -> bytes:
+    """``cid`` (a binary CID, as a decoded DAG-CBOR link) if it is one a CAR block can be checked
+    against (CIDv1, sha2-256), else :class:`CarError` naming it."""
+    if len(cid) == 36 and cid[0] == 1 and cid[1] < 0x80 and cid[2:4] == b"\x12\x20":
+        return cid
+    try:
+        shown = cid_str(cid)
+    except ValueError:
+        raise CarError(f"{cid[:64].hex()} is not a CID") from None
+    raise CarError(f"unsupported CID {shown}: only CIDv1 with sha2-256")
+
+
 @dataclass(frozen=True)
 class Car:
     roots: list[bytes]
@@ -84,11 +101,30 @@ def read_car(data: bytes) -> Car:
     roots = [r for r in header["roots"] if isinstance(r, bytes)]
     pos += header_len
     blocks: dict[bytes, bytes] = {}
-    while pos < len(data):
-        section_len, pos = _varint(view, pos)
+    size = len(data)
+    while pos < size:
+        # Sections are mostly under 16 KiB: lengths of one or two bytes are read without a call.
+        first = data[pos]
+        if first < 0x80:
+            section_len = first
+            pos += 1
+        elif pos + 1 < size and data[pos + 1] < 0x80:
+            section_len = (first & 0x7F) | (data[pos + 1] << 7)
+            pos += 2
+        else:
+            section_len, pos = _varint(data, pos)
         end = pos + section_len
-        if end > len(data):
+        if end > size:
             raise CarError("truncated CAR block")
+        if section_len >= 36 and data[pos : pos + 4] in _BLOCK_CID_PREFIXES:
+            # The usual CID, read without decoding varints one byte at a time.
+            cid = data[pos : pos + 36]
+            block = data[pos + 36 : end]
+            if hashlib.sha256(block).digest() != cid[4:]:
+                raise CarError(f"block {cid_str(cid)} does not hash to its CID")
+            blocks[cid] = block
+            pos = end
+            continue
         version, p = _varint(view, pos)
         if version != 1:
             raise CarError(f"unsupported CID version {version} in CAR block")

@@ -159,7 +159,7 @@ class FirehoseIngester:
         except Exception as e:
             # A bug or an input nobody foresaw: refuse this one event rather than stall the stream on
             # it, and take its repo's state from the repo itself.
-            seq = parsed.msg.seq if isinstance(parsed, CommitFrame) else parsed.seq
+            seq = parsed.seq
             log.exception("verifying event %s of %s failed", seq, self.source)
             return RejectedEvent(
                 seq,

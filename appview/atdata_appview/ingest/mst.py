@@ -44,10 +44,15 @@ def _node(get: GetBlock, cid: bytes) -> tuple[bytes | None, list[tuple[bytes, by
         prev = b""
         for e in node["e"]:
             key = prev[: e["p"]] + e["k"]
-            if not isinstance(key, bytes) or not isinstance(e["v"], bytes):
+            value, right = e["v"], e.get("t")
+            if type(key) is not bytes or type(value) is not bytes:
                 raise TypeError("keys and values must be bytes")
-            entries.append((key, e["v"], e.get("t")))
+            if not (right is None or type(right) is bytes):
+                raise TypeError("subtree links must be links or null")
+            entries.append((key, value, right))
             prev = key
+        if not (left is None or type(left) is bytes):
+            raise TypeError("subtree links must be links or null")
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise MalformedNode(f"not an MST node: {e}") from None
     return left, entries

@@ -10,23 +10,26 @@ process share two cores).
 Here each worker keeps a few blocks of shared memory (anonymous ``memfd`` files, which the kernel
 frees with the last process that maps them, so a crash leaks nothing) and hands each block's
 descriptor to the main process once. A batch then crosses as its block's number and the places
-of its fields in the block; the main process hands out tensors that are views of its own mapping
-of the block, so nothing is created, mapped or unmapped per batch, and the worker writes each
-array once, straight into the block.
+of its fields in the block (names, dtype names and ints, which unpickle without running Python
+code; the main process reads each layout once and keeps it); the main process hands out tensors
+that are views of its own mapping of the block, so nothing is created, mapped or unmapped per
+batch, and the worker writes each array once, straight into the block.
 
 A block is written again only after the main process has said that every tensor of the batch it
-held is gone: the batch's tensors share one base array, whose finalizer sends (block, shipment)
-back to the worker over a pipe. A batch the user keeps keeps its block (the worker makes another);
-a batch still alive in the main process when it forks retires its block instead (the worker drops
-it and makes another), since the child shares that memory and may still read it. Anything that
-stops a release (a full pipe, a worker gone) only leaves a block unused.
+held is gone: the batch's tensors are views of one base array, whose weak reference's callback
+sends (block, shipment) back to the worker over a pipe. A batch the user keeps keeps its block
+(the worker makes another); a batch still alive in the main process when it forks retires its
+block instead (the worker drops it and makes another), since the child shares that memory and may
+still read it. Anything that stops a release (a full pipe, a worker gone) only leaves a block unused.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import logging
+import math
 import mmap
 import os
 import secrets
@@ -71,6 +74,11 @@ class _Part(NamedTuple):
     stride: tuple[int, ...]
     offset: int
     nbytes: int
+
+
+Placed = tuple[str, str, tuple[int, ...], int]
+"""A field in the block as it travels: its name, its dtype's name in torch, its shape, its offset.
+Plain ints and strings: the main process unpickles them without calling any Python code."""
 
 
 # --- the worker's side ---------------------------------------------------------------------------
@@ -173,17 +181,19 @@ class _Ring:
             block.local = False
 
     def ship(self, batch: SharedBatch) -> tuple[Any, ...]:
-        """The pickled form of ``batch``: its block's number and where each field is in it."""
-        fields: list[tuple[str, _Part | None, Any]] = []
+        """The pickled form of ``batch``: its block's number, where its tensors are, other values."""
+        layout: list[Placed | str] = []
+        values: list[Any] = []
         for name, value in batch.items():
-            view, part = batch._parts.get(name, (None, None))
-            if part is not None and value is view:
-                fields.append((name, part, None))
-            else:  # replaced after packing (a collate_fn): sent the ordinary way
-                fields.append((name, None, value))
-        block = batch._block
-        if all(part is None for _, part, _ in fields):
+            view, placed = batch._parts.get(name, (None, None))
+            if placed is not None and value is view:
+                layout.append(placed)
+            else:  # not in the block, or replaced after packing (a collate_fn): sent the ordinary way
+                layout.append(name)
+                values.append(value)
+        if len(values) == len(layout):
             return (dict, (dict(batch),))
+        block = batch._block
         with self.lock:
             # Descriptors go with every shipment until the main process shows it has them.
             pipe = None if self.confirmed else reduction.DupFd(self.release_end)
@@ -193,7 +203,10 @@ class _Ring:
             block.pending.add(shipment)
             forgotten = tuple(self.forgotten)
             self.forgotten.clear()
-        return (_receive, (self.token, pipe, block.id, block.size, fd, forgotten, shipment, tuple(fields)))
+        return (
+            _receive,
+            (self.token, pipe, block.id, block.size, fd, forgotten, shipment, tuple(layout), tuple(values)),
+        )
 
 
 _ring: _Ring | None = None
@@ -220,7 +233,7 @@ class SharedBatch(dict[str, Any]):
 
     _ring: _Ring
     _block: _Block
-    _parts: dict[str, tuple[torch.Tensor, _Part]]
+    _parts: dict[str, tuple[torch.Tensor, Placed]]
 
     def __copy__(self) -> SharedBatch:
         clone = SharedBatch(self)
@@ -241,6 +254,21 @@ class SharedBatch(dict[str, Any]):
             return (dict, (dict(self),))
 
 
+class Sealed:
+    """A worker's batch that torch's ``default_convert`` passes through untouched (it is no mapping,
+    sequence or array), pickled as the batch itself: the main process unpickles the dict."""
+
+    __slots__ = ("batch",)
+
+    def __init__(self, batch: dict[str, Any]) -> None:
+        self.batch = batch
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if isinstance(self.batch, SharedBatch):
+            return self.batch.__reduce__()
+        return (dict, (self.batch,))
+
+
 def pack(fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` with its tensors and :class:`Rows` written into one of this worker's blocks.
 
@@ -253,7 +281,12 @@ def pack(fields: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, Rows):
             first, dtype = value.arrays[0], value.dtype
             shape, nbytes = (len(value.arrays), *first.shape), len(value.arrays) * first.nbytes
-        elif isinstance(value, torch.Tensor) and value.device.type == "cpu" and not value.requires_grad:
+        elif (
+            isinstance(value, torch.Tensor)
+            and value.device.type == "cpu"
+            and not value.requires_grad
+            and _numpy_dtype(value.dtype) is not None  # the main process makes its views with numpy
+        ):
             shape, nbytes, dtype = tuple(value.shape), value.numel() * value.element_size(), value.dtype
         else:
             continue
@@ -284,8 +317,12 @@ def pack(fields: dict[str, Any]) -> dict[str, Any]:
         else:
             view.copy_(value)
         out[name] = view
-        out._parts[name] = (view, part)
+        out._parts[name] = (view, (name, _dtype_name(part.dtype), part.shape, part.offset))
     return out
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _contiguous(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -396,6 +433,74 @@ def _ring_for(token: str, pipe: Any) -> _Received:
     return ring
 
 
+class _Layout(NamedTuple):
+    """A batch's layout, made ready once in the main process: how to build each field."""
+
+    total: int  # bytes of the block the batch's tensors use
+    fields: tuple[tuple[str, np.dtype[Any] | None, tuple[int, ...], int], ...]
+    """(name, dtype, shape, offset) of each tensor in order; dtype None for the next other value."""
+
+
+_layouts: dict[tuple[Placed | str, ...], _Layout] = {}
+_MAX_LAYOUTS = 1024
+
+
+def _compiled(layout: tuple[Placed | str, ...]) -> _Layout:
+    """``layout`` ready to build from; kept, since a worker sends every batch of a shape alike."""
+    done = _layouts.get(layout)
+    if done is not None:
+        return done
+    fields: list[tuple[str, np.dtype[Any] | None, tuple[int, ...], int]] = []
+    total = 0
+    for entry in layout:
+        if isinstance(entry, str):
+            fields.append((entry, None, (), 0))
+            continue
+        name, dtype_name, shape, offset = entry
+        dtype = getattr(torch, dtype_name, None)
+        numpy_dtype = _numpy_dtype(dtype) if isinstance(dtype, torch.dtype) else None
+        if numpy_dtype is None or offset < 0 or any(n < 0 for n in shape):
+            raise DatasetError(
+                f"a DataLoader worker sent field {name!r} as {dtype_name}{list(shape)} at offset "
+                f"{offset}, which this process cannot read"
+            )
+        fields.append((name, numpy_dtype, tuple(shape), offset))
+        total = max(total, offset + math.prod(shape) * numpy_dtype.itemsize)
+    done = _Layout(total, tuple(fields))
+    if len(_layouts) >= _MAX_LAYOUTS:
+        _layouts.clear()
+    _layouts[layout] = done
+    return done
+
+
+_NUMPY_DTYPES: dict[torch.dtype, np.dtype[Any] | None] = {}
+
+
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype[Any] | None:
+    """The numpy dtype of ``dtype``'s tensors, if numpy has one (``bfloat16`` has none)."""
+    if dtype not in _NUMPY_DTYPES:
+        try:
+            _NUMPY_DTYPES[dtype] = torch.empty(0, dtype=dtype).numpy().dtype
+        except (TypeError, RuntimeError):
+            _NUMPY_DTYPES[dtype] = None
+    return _NUMPY_DTYPES[dtype]
+
+
+_Alive = dict[int, tuple["weakref.ref[np.ndarray]", _Received, int, int, int]]
+_alive: _Alive = {}
+"""Shipments whose tensors are alive here, by the id of the weak reference that reports their end
+(lighter per batch than ``weakref.finalize``). Emptied at exit: the workers are going too."""
+atexit.register(_alive.clear)
+
+
+def _gone(ref: weakref.ref[np.ndarray], alive: _Alive = _alive) -> None:
+    """The last tensor of a shipment is gone: its block may be written again."""
+    shipment = alive.pop(id(ref), None)
+    if shipment is not None:
+        _, ring, block_id, number, forks = shipment
+        ring.release(block_id, number, forks)
+
+
 def _receive(
     token: str,
     pipe: Any,
@@ -404,7 +509,8 @@ def _receive(
     fd: Any,
     forgotten: Iterable[int],
     shipment: int,
-    fields: tuple[tuple[str, _Part | None, Any], ...],
+    layout: tuple[Placed | str, ...],
+    values: tuple[Any, ...],
 ) -> dict[str, Any]:
     """In the main process: the batch as a dict, its tensors views of the worker's block."""
     ring = _ring_for(token, pipe)
@@ -430,8 +536,22 @@ def _receive(
             f"a DataLoader worker sent a batch in shared block {block_id}, which this process was "
             "never given; iterate the DataLoader in one process"
         )
-    total = max(part.offset + part.nbytes for _, part, _ in fields if part is not None)
-    base = np.frombuffer(memory, np.uint8, count=total)
-    weakref.finalize(base, ring.release, block_id, shipment, _forks).atexit = False
-    storage = torch.from_numpy(base).untyped_storage()
-    return {name: value if part is None else _view(storage, part) for name, part, value in fields}
+    plan = _compiled(layout)
+    if plan.total > len(memory):
+        raise DatasetError(
+            f"a DataLoader worker sent a batch of {plan.total:,} bytes in shared block {block_id} of "
+            f"{len(memory):,} bytes; it is refused"
+        )
+    # Every tensor holds a view of ``base``: when the last is gone, so is ``base``, and the worker
+    # hears that the block is free.
+    base = np.frombuffer(memory, np.uint8, count=plan.total)
+    end = weakref.ref(base, _gone)
+    _alive[id(end)] = (end, ring, block_id, shipment, _forks)
+    out: dict[str, Any] = {}
+    rest = iter(values)
+    for name, dtype, shape, offset in plan.fields:
+        if dtype is None:
+            out[name] = next(rest)
+        else:
+            out[name] = torch.from_numpy(np.ndarray(shape, dtype, base, offset))
+    return out

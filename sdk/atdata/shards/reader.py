@@ -55,7 +55,7 @@ def samples(
         shown = reader.url
         expected = sidecar if verify else None
         digest = _start_check(reader, expected)
-        want = expected.sha256 if expected is not None else sha256.lower() if sha256 and verify else None
+        want = wanted_digest(expected, sha256) if verify else None
         if expected is None and want is not None:
             digest = reader.start_digest()
         if want is not None and digest is not None and reader.digest_done():
@@ -105,6 +105,14 @@ def forget_verified() -> None:
     first reads with it)."""
     _verified.clear()
     forget_mappings()
+
+
+def wanted_digest(sidecar: Sidecar | None, sha256: str | None) -> str | None:
+    """The sha-256 a shard must hash to: its sidecar's, else the record's (lower-cased, as hashlib
+    prints digests), else None."""
+    if sidecar is not None:
+        return sidecar.sha256
+    return sha256.lower() if sha256 else None
 
 
 def _start_check(reader: ShardReader, expected: Sidecar | None) -> Callable[[], str] | None:
@@ -175,7 +183,7 @@ class ReadAhead:
         for i, (url, sidecar, sha256) in enumerate(urls):
             opened = self._opened.get(url)
             if opened is None:
-                want = sidecar.sha256 if sidecar is not None else sha256
+                want = wanted_digest(sidecar, sha256)
                 if want is None or not self.local(url):
                     continue
                 if i and sidecar is not None and sidecar.size > budget:
