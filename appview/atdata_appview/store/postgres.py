@@ -220,11 +220,11 @@ class PostgresStore(Store):
 
 
 def _text_chars(columns: Sequence[Sequence[Any]]) -> int:
-    """The characters of the strings among ``columns`` (C-level ``len`` where a column is all text)."""
+    """The characters of the strings among ``columns`` (C-level loops only: it runs on every batch)."""
     total = 0
     for values in columns:
         try:
             total += sum(map(len, values))
         except TypeError:  # NULLs or numbers among them
-            total += sum(len(v) for v in values if isinstance(v, str))
+            total += sum(map(len, filter(str.__instancecheck__, values)))
     return total
