@@ -15,6 +15,9 @@ The network (the PLC directory, ``resolveHandle`` and the relay) runs in a proce
 runs on other machines in production. Each appview run gets a fresh database: SQLite in a temp file,
 and PostgreSQL in a throwaway local cluster with the server's default settings (or a URL given).
 
+The table gives each run's events/s and the appview process's events per CPU-second (every thread),
+and for a PostgreSQL server on this machine the CPU its processes spent meanwhile (from ``/proc``).
+
 Baseline in the same run: the relay alone, a client that receives the same frames from the same
 relay process and decodes each one (``Frame.from_bytes``), doing nothing else. Goals (ours-heavy):
 >= 5,000 events/s on SQLite and >= 10,000 on PostgreSQL.
