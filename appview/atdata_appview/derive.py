@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from atdata.lexicon.nsid import ATTESTATION, DATASET, LENS, SCHEMA
@@ -12,9 +13,19 @@ from atdata.schema.semver import sort_text
 from atdata_appview.store import Derived
 from atdata_appview.store.base import storable
 
+# Names and versions repeat across records (field names above all); the words of the short ones
+# are kept. Bounded in number and in length, so that hostile records cannot fill the memory.
+_CACHED = 8192
+_CACHED_CHARS = 128
+
 
 def version_sort_key(version: str) -> str:
     """The ``version_sort`` column: sorts like the semver precedence of ``version`` (the SDK's one order)."""
+    return _version_sort_key(version) if len(version) <= _CACHED_CHARS else sort_text(version)
+
+
+@lru_cache(maxsize=_CACHED)
+def _version_sort_key(version: str) -> str:
     return sort_text(version)
 
 
@@ -23,15 +34,29 @@ _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 def name_words(name: str) -> list[str]:
     """A name and its parts, so a search for "frame" finds BathApplicationFrame and frame_index."""
+    return list(_words(name))
+
+
+@lru_cache(maxsize=_CACHED)
+def _name_words(name: str) -> tuple[str, ...]:
+    return _split_name(name)
+
+
+def _split_name(name: str) -> tuple[str, ...]:
     parts = [p for chunk in name.split("_") for p in _CAMEL.findall(chunk)]
-    return [name, *parts] if len(parts) > 1 else [name]
+    return (name, *parts) if len(parts) > 1 else (name,)
+
+
+def _words(name: str) -> tuple[str, ...]:
+    return _name_words(name) if len(name) <= _CACHED_CHARS else _split_name(name)
 
 
 def _field_words(fields: list[Any]) -> list[str]:
     words: list[str] = []
     for f in fields:
         if isinstance(f, dict):
-            words += [*name_words(str(f.get("name", ""))), str(f.get("doc", ""))]
+            words += _words(str(f.get("name", "")))
+            words.append(str(f.get("doc", "")))
     return words
 
 
@@ -45,13 +70,13 @@ def derive(collection: str, value: dict[str, Any], *, code_report: list[str] | N
 def _derive(collection: str, value: dict[str, Any], code_report: list[str] | None) -> Derived:
     if collection == SCHEMA:
         words = [
-            *name_words(value["name"]),
+            *_words(value["name"]),
             value.get("description", ""),
             *_field_words(value.get("fields", [])),
         ]
         for t in value.get("types", []):
             words += [
-                *name_words(t.get("name", "")),
+                *_words(t.get("name", "")),
                 t.get("description", ""),
                 *_field_words(t.get("fields", [])),
             ]
@@ -107,9 +132,9 @@ def _derive_predecessor(collection: str, value: dict[str, Any], report: list[str
     entry's schema CID is filled in when listed (its ``schemaRef`` is a bare at-uri)."""
     if collection == ALT_SCHEMA:
         props = json_schema_of(value, "").get("properties", {})
-        words = [*name_words(value["name"]), value.get("description", "") or ""]
+        words = [*_words(value["name"]), value.get("description", "") or ""]
         for name, prop in props.items():
-            words += name_words(str(name))
+            words += _words(str(name))
             if isinstance(prop, dict) and isinstance(prop.get("description"), str):
                 words.append(prop["description"])
         description = value.get("description")

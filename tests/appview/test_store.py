@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from atdata.lexicon.nsid import LENS, SCHEMA
+from atdata_appview.derive import derive
 from atdata_appview.store import Derived, Repo, Store, StoredRecord, open_store
 
 DID = "did:plc:alice0000000000000000000"
@@ -83,6 +84,20 @@ def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
         tx.set_cursor("pds", 7)
         raise RuntimeError("crash between writes")
     assert store.count("records") == 0 and store.cursor("pds") is None
+
+
+def test_a_statement_the_database_refuses_undoes_its_transaction_and_the_next_one_commits(
+    store: Store,
+) -> None:
+    for attempt in range(3):  # the same pooled connection each time: each refusal is rolled back
+        with pytest.raises(Exception, match="no_such_table"), store.transaction() as tx:
+            tx.put_record(schema_record(), schema_row())
+            tx.set_cursor("pds", attempt)
+            tx._exec("INSERT INTO no_such_table VALUES (1)")
+        assert store.count("records") == 0 and store.cursor("pds") is None
+    with store.transaction() as tx:
+        tx.set_cursor("pds", 9)
+    assert store.cursor("pds") == 9
 
 
 def test_the_last_write_to_a_record_in_a_transaction_wins(store: Store) -> None:
@@ -213,6 +228,19 @@ def test_search_follows_the_updates_and_deletes_of_a_schema(store: Store) -> Non
         tx.delete_record(rec.uri)
     assert store.derived("schemas", words=["beta"]) == []
     assert [r["name"] for r in store.derived("schemas", words=["frame"])] == ["T2"]
+
+
+def test_search_finds_schemas_by_the_parts_of_their_names_short_or_long(store: Store) -> None:
+    long_name = "Calcium" * 30 + "TraceFrame"  # longer than the names whose words derive keeps
+    fields = [{"name": "frame_index", "type": {"kind": "int"}}, {"name": "dffTrace", "type": {}}]
+    with store.transaction() as tx:
+        for i, name in enumerate(["BathApplicationFrame", long_name, "BathApplicationFrame"]):
+            value = {"name": name, "version": "1.0.0", "fields": fields}
+            rec = StoredRecord(f"at://{DID}/{SCHEMA}/S{i}", DID, SCHEMA, f"S{i}", f"bafy{i}", "3k1", value)
+            tx.put_record(rec, derive(SCHEMA, value))
+    assert [r["uri"][-2:] for r in store.derived("schemas", words=["application"])] == ["S0", "S2"]
+    assert [r["uri"][-2:] for r in store.derived("schemas", words=["calcium", "trace"])] == ["S1"]
+    assert len(store.derived("schemas", words=["index", "dff"])) == 3
 
 
 def test_a_sqlite_database_from_schema_version_4_keeps_its_search(

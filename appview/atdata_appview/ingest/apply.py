@@ -74,6 +74,10 @@ class Applier:
         self.resync_queued = resync_queued
         self._checked: OrderedDict[tuple[str, str | None], _Checked] = OrderedDict()
         self._checked_lock = threading.Lock()
+        # Events whose transaction committed (a poison event counts once it is recorded): what a
+        # benchmark or an operator watches instead of asking the database for the cursor.
+        self.events_applied = 0
+        self._applied_lock = threading.Lock()  # one applying thread per followed host
 
     # --- entry points ----------------------------------------------------------------------
     def apply_batch(self, source: str, events: Sequence[Event]) -> None:
@@ -115,6 +119,8 @@ class Applier:
             counted.rejections,
             f"; cursor {max(seqs)}" if seqs else "",
         )
+        with self._applied_lock:
+            self.events_applied += len(events)
         self._committed(changed, after)
 
     def _poison(self, source: str, event: Event) -> None:
@@ -132,6 +138,8 @@ class Applier:
                 self._queue_resync(tx, did, "poison event", after)
             if event.seq is not None:
                 tx.set_cursor(source, event.seq)
+        with self._applied_lock:
+            self.events_applied += 1
         self._committed(set(), after)
 
     def backfill(self, did: str, source: str = "backfill") -> Snapshot:

@@ -19,6 +19,12 @@ _MIGRATION_LOCK_ID = 0x61746461
 _WRITE_LOCK_ID = 0x61746462
 _CHANGE_LOG_LOCK_ID = 0x61746463
 CHANGES_CHANNEL = "atdata_changes"
+# A write transaction's start. Writers take one lock up front, as SQLite's BEGIN IMMEDIATE does: the
+# firehose batch and the resync workers touch the same repo's rows in different orders, and without
+# it PostgreSQL broke the resulting deadlocks by aborting one side (an honest event skipped).
+# Commits need not wait for the WAL flush, as SQLite's synchronous=NORMAL: a crash loses at most the
+# last transactions whole, the firehose cursor with them, which then replays them.
+_BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({_WRITE_LOCK_ID}); SET LOCAL synchronous_commit = off"
 # Enough for the firehose followers, the resync workers, the identity refresher and the web
 # server's threads at once; more connections than that would only queue on the database's locks.
 POOL_SIZE = 16
@@ -73,18 +79,23 @@ class PostgresStore(Store):
         if not write:
             yield
             return
-        # Pipeline mode: statements whose results nobody reads (the writes) go out without waiting
-        # for the server, so a batch costs a few round trips, not one per statement.
-        with conn.pipeline(), conn.transaction():
-            # Writers take one lock up front, as SQLite's BEGIN IMMEDIATE does: the firehose batch and
-            # the resync workers touch the same repo's rows in different orders, and without it
-            # PostgreSQL broke the resulting deadlocks by aborting one side (an honest event skipped).
-            self._execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_ID,))
-            # Commits need not wait for the WAL flush, as SQLite's synchronous=NORMAL: a crash loses
-            # at most the last transactions whole, the firehose cursor with them, which then
-            # replays them.
-            self._execute(conn, "SET LOCAL synchronous_commit = off")
+        # One message, one round trip, no pipeline to set up: psycopg's pipeline and transaction
+        # blocks cost more CPU than the statements of a small transaction (an identity refresh's).
+        self._execute(conn, _BEGIN_WRITE)
+        try:
             yield
+        except BaseException:
+            self._rollback(conn)
+            raise
+        self._execute(conn, "COMMIT")
+
+    def _rollback(self, conn: Any) -> None:
+        import psycopg
+
+        try:
+            self._execute(conn, "ROLLBACK")
+        except psycopg.Error:  # the connection broke: the server ended the transaction, the pool drops it
+            log.debug("rollback failed", exc_info=True)
 
     def close(self) -> None:
         self._pool.close()
