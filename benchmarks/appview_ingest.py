@@ -15,6 +15,10 @@ The network (the PLC directory, ``resolveHandle`` and the relay) runs in a proce
 runs on other machines in production. Each appview run gets a fresh database: SQLite in a temp file,
 and PostgreSQL in a throwaway local cluster with the server's default settings (or a URL given).
 
+The table gives each run's events/s and the appview process's events per CPU-second (every thread),
+the CPU its child processes spent meanwhile (the identity process), and for a PostgreSQL server on this
+machine the CPU its processes spent (both from ``/proc``).
+
 Baseline in the same run: the relay alone, a client that receives the same frames from the same
 relay process and decodes each one (``Frame.from_bytes``), doing nothing else. Goals (ours-heavy):
 >= 5,000 events/s on SQLite and >= 10,000 on PostgreSQL.
@@ -192,6 +196,7 @@ class Network:
         ports, self._stop = ctx.Queue(), ctx.Event()
         self._proc = ctx.Process(target=_serve_network, args=(frames, docs, ports, self._stop), daemon=True)
         self._proc.start()
+        self.pid = self._proc.pid
         plc_port, relay_port = ports.get(timeout=120)
         self.directory = f"http://127.0.0.1:{plc_port}"
         self.relay = f"ws://127.0.0.1:{relay_port}"
@@ -215,17 +220,19 @@ def run_baseline(network: Network, n: int) -> tuple[float, float]:
 
 def run_appview(
     network: Network, db: str, dids: list[str], last_seq: int
-) -> tuple[float, float, float | None]:
-    """Seconds until the cursor stands after the last event, the CPU seconds this (the appview's)
-    process spent meanwhile, every thread counted, and those of the database server (PostgreSQL on
-    this machine; None for SQLite, which runs inside the appview, or a server elsewhere)."""
+) -> tuple[float, float, float, float | None]:
+    """Seconds until the cursor stands after the last event; the CPU seconds this (the appview's)
+    process spent meanwhile, every thread counted; those of its child processes (the identity
+    process), the network's excepted; and those of the database server (PostgreSQL on this machine;
+    None for SQLite, which runs inside the appview, or a server elsewhere)."""
     store = open_store(db)
     with store.transaction() as tx:
         for did in dids:
             tx.upsert_repo(Repo(did))
     appview = Appview(store, plc_url=network.directory, handle_resolver=network.directory)
-    server = ServerCpu.of(db)
-    server_start = server.seconds() if server else 0.0
+    server = TreeCpu.postgres(db)
+    children = TreeCpu(os.getpid(), own=False, exclude={network.pid})
+    server_start, children_start = server.seconds() if server else 0.0, children.seconds()
     start, cpu = time.perf_counter(), time.process_time()
     appview.follow(relays=[network.relay])
     # The applier's count of committed events, not a query per poll: asking the database for the
@@ -233,6 +240,7 @@ def run_appview(
     while appview.applier.events_applied < last_seq:
         time.sleep(0.01)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    children_cpu = children.seconds() - children_start
     server_cpu = server.seconds() - server_start if server else None
     appview.close()
     if store.cursor(source_key(network.relay)) != last_seq:
@@ -241,19 +249,20 @@ def run_appview(
     if rejected:
         raise SystemExit(f"the replay was not ingested cleanly: {rejected}")
     store.close()
-    return elapsed, cpu, server_cpu
+    return elapsed, cpu, children_cpu, server_cpu
 
 
-class ServerCpu:
-    """The CPU time of a PostgreSQL server on this machine, read from ``/proc``: the postmaster's and
-    its live children's, and what its exited children (ended connections) had spent."""
+class TreeCpu:
+    """The CPU time of a process's children on this machine, read from ``/proc``: the live ones'
+    and what its exited (reaped) children had spent, with the process's own time if ``own``."""
 
-    def __init__(self, postmaster: int) -> None:
-        self.postmaster = postmaster
+    def __init__(self, root: int, *, own: bool, exclude: set[int] | None = None) -> None:
+        self.root, self.own, self.exclude = root, own, exclude or set()
         self._tick = os.sysconf("SC_CLK_TCK")
 
     @classmethod
-    def of(cls, url: str) -> ServerCpu | None:
+    def postgres(cls, url: str) -> TreeCpu | None:
+        """The server of ``url`` (its postmaster and every server process), if it runs here."""
         if not url.startswith("postgresql://"):
             return None
         import psycopg
@@ -262,9 +271,14 @@ class ServerCpu:
             row = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'"
             ).fetchone()
+        if row is None:
+            return None
         try:
-            return cls(_stat(row[0])[1]) if row else None  # the checkpointer's parent
-        except OSError:  # not on this machine
+            with open(f"/proc/{row[0]}/comm") as f:
+                if f.read().strip() != "postgres":
+                    return None  # a process of another program: the server is elsewhere
+            return cls(_stat(row[0])[1], own=True)  # the checkpointer's parent
+        except OSError:  # no such process: the server is elsewhere
             return None
 
     def seconds(self) -> float:
@@ -277,9 +291,9 @@ class ServerCpu:
                 fields = _stat(pid)
             except OSError:  # ended meanwhile
                 continue
-            if pid == self.postmaster:
-                ticks += sum(fields[11:15])  # its own time and its reaped children's
-            elif fields[1] == self.postmaster:
+            if pid == self.root:
+                ticks += sum(fields[11:15] if self.own else fields[13:15])
+            elif fields[1] == self.root and pid not in self.exclude:
                 ticks += sum(fields[11:13])
         return ticks / self._tick
 
@@ -334,7 +348,7 @@ def main() -> None:
     parser.add_argument("--mix", action="append", choices=sorted(MIXES), help="default: every mix")
     args = parser.parse_args()
     dbs = args.db or ["sqlite", "postgresql"]
-    rows: list[tuple[str, str, float, float, float, float | None, int | None]] = []
+    rows: list[tuple[str, str, float, float, float, float | None, float | None, int | None]] = []
     for mix_name in args.mix or list(MIXES):
         t0 = time.perf_counter()
         frames, docs, counts = build_replay(args.events, args.authors, MIXES[mix_name])
@@ -356,6 +370,7 @@ def main() -> None:
                     base_cpu,
                     None,
                     None,
+                    None,
                 )
             )
             for db_kind in dbs:
@@ -364,36 +379,37 @@ def main() -> None:
                     tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp,
                     database(db_kind, Path(tmp)) as db,
                 ):
-                    full, cpu, server_cpu = run_appview(network, db, list(docs), len(frames))
+                    full, cpu, child_cpu, server_cpu = run_appview(network, db, list(docs), len(frames))
                 goal = GOALS[backend] if mix_name == "ours-heavy" else None
                 path = f"appview ingest, {backend}, every check on"
-                rows.append((mix_name, path, full, len(frames) / full, cpu, server_cpu, goal))
+                rows.append((mix_name, path, full, len(frames) / full, cpu, child_cpu, server_cpu, goal))
         finally:
             network.close()
     print()
     print(
         f"{'replay':<11} {'path':<46} {'seconds':>8} {'events/s':>10} {'vs base':>8} "
-        f"{'CPU s':>6} {'ev/CPU-s':>9} {'server CPU s':>12} {'us/ev':>6} {'goal':>8}"
+        f"{'CPU s':>6} {'ev/CPU-s':>9} {'child CPU s':>11} {'server CPU s':>12} {'us/ev':>6} {'goal':>8}"
     )
     base_rate = 0.0
-    for mix_name, path, secs, rate, cpu, server_cpu, goal in rows:
+    for mix_name, path, secs, rate, cpu, child_cpu, server_cpu, goal in rows:
         if path.startswith("baseline"):
             base_rate = rate
         verdict = "" if goal is None else f">={goal:,} {'met' if rate >= goal else 'NOT met'}"
         per_cpu = f"{rate * secs / cpu:>9.0f}" if cpu else f"{'-':>9}"
+        child = f"{'-':>11}" if child_cpu is None else f"{child_cpu:>11.2f}"
         if server_cpu is None:
             server = f"{'-':>12} {'-':>6}"
         else:
             server = f"{server_cpu:>12.2f} {1e6 * server_cpu / (rate * secs):>6.0f}"
         print(
             f"{mix_name:<11} {path:<46} {secs:>8.2f} {rate:>10.0f} {rate / base_rate:>8.2f} "
-            f"{cpu or 0:>6.2f} {per_cpu} {server}  {verdict}"
+            f"{cpu or 0:>6.2f} {per_cpu} {child} {server}  {verdict}"
         )
     print(
         "\nCPU s: this process's CPU time, every thread (the receiving client for the baseline, the "
         "appview otherwise);\nevents per CPU-second move less with the machine's load than events/s. "
-        "server CPU s: the PostgreSQL\nserver's processes (read from /proc), and its CPU microseconds "
-        "per event."
+        "child CPU s: the appview's child\nprocesses (the identity process); server CPU s: the "
+        "PostgreSQL server's processes, and its CPU microseconds per event\n(both read from /proc)."
     )
     print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

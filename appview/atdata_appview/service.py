@@ -39,7 +39,9 @@ class Appview:
         process) no lens index is kept current here."""
         self.store = store
         self.graph = GraphService(store)
-        self.identities = IdentityResolver(plc_url, pds_url=handle_resolver)
+        # DID documents and handle checks in a child process: they would cost this one's GIL
+        # (busy verifying commits) about a quarter of its time on an #identity-heavy firehose.
+        self.identities = IdentityResolver(plc_url, pds_url=handle_resolver, separate_process=True)
         self.backfiller = Backfiller(self.identities, pds=repo_host)
         self.refresher = IdentityRefresher(store, self.identities)
         self.applier = Applier(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,33 @@ def test_a_batch_larger_than_one_statement_is_written_whole(store: Store) -> Non
     assert store.derived("schemas", name="T2")[0]["description"] == f"n2z {odd}"
     assert store.derived("schemas", words=["n7z"]) == []
     assert [row["description"] for row in store.derived("schemas", words=["n1z"])] == ["n1z again"]
+
+
+@pytest.mark.integration
+def test_a_postgresql_batch_whose_text_passes_the_statement_limit_goes_in_parts_whole(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atdata_appview.store import postgres
+
+    monkeypatch.setattr(postgres, "STATEMENT_CHARS", 5_000)  # the batch below holds ~20,000
+    store = open_store(postgres_url)
+    statements: list[str] = []
+    execute = store._execute
+
+    def counted(conn: object, sql: str, params: Sequence[object] = ()) -> object:
+        statements.append(sql)
+        return execute(conn, sql, params)
+
+    monkeypatch.setattr(store, "_execute", counted)
+    with store.transaction() as tx:
+        for i in range(100):  # NULL reports and integer flags beside the text
+            tx.put_record(*numbered_schema(i, f"n{i}z " + "x" * 100))
+        for seq in range(40):
+            tx.reject("ws://pds", "r" * 100, did=DID, seq=seq if seq % 2 else None)
+    assert store.count("records") == store.count("schemas") == 100 and store.count("rejections") == 40
+    assert sum(sql.startswith("INSERT INTO records") for sql in statements) >= 4
+    assert sum(sql.startswith("INSERT INTO rejections") for sql in statements) >= 2
+    store.close()
 
 
 def test_a_sqlite_build_allowing_999_parameters_per_statement_takes_a_batch_whole(tmp_path: Path) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,8 +20,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from support.loopback_http import serving
 
 from atdata.cli.main import main
-from atdata.errors import IdentityError
-from atdata.network.identity import DEFAULT_PLC_URL, IdentityResolver, did_web_url, normalize_handle
+from atdata.errors import IdentityError, LocationRefusedError, NetworkError
+from atdata.network.guard import Guard, guarding
+from atdata.network.identity import (
+    DEFAULT_PLC_URL,
+    MAX_DOCUMENT_BYTES,
+    IdentityResolver,
+    did_web_url,
+    normalize_handle,
+)
 
 # --- pure parts -------------------------------------------------------------------------------
 
@@ -104,6 +114,14 @@ def test_cli_prints_the_resolved_identity_as_json(account: Any, capsys: pytest.C
 
 
 # --- did:web against a loopback http server ------------------------------------------------
+# Each runs twice: fetched in this process, and in the child process an appview's ingest uses.
+
+
+@pytest.fixture(params=["this process", "child process"])
+def resolver(request: pytest.FixtureRequest) -> Iterator[IdentityResolver]:
+    r = IdentityResolver(separate_process=request.param == "child process", timeout=2.0)
+    yield r
+    r.close()
 
 
 def _multikey() -> str:
@@ -169,28 +187,27 @@ def _web_document(did: str, key: str) -> dict[str, Any]:
 
 
 @pytest.mark.integration
-def test_did_web_document_gives_the_pds_and_signing_key() -> None:
+def test_did_web_document_gives_the_pds_and_signing_key(resolver: IdentityResolver) -> None:
     key = _multikey()
     with _did_web_host(_Host(key)) as did:
-        who = IdentityResolver().resolve_did(did)
+        who = resolver.resolve_did(did)
     assert who.pds == "https://pds.example.com"
     assert who.signing_key == f"did:key:{key}"
     assert who.handle == "carol.example.com"
 
 
 @pytest.mark.integration
-def test_did_web_host_without_a_document_means_an_unknown_did() -> None:
+def test_did_web_host_without_a_document_means_an_unknown_did(resolver: IdentityResolver) -> None:
     with _did_web_host(_Host(None)) as did, pytest.raises(IdentityError, match="unknown DID"):
-        IdentityResolver().resolve_did(did)
+        resolver.resolve_did(did)
 
 
 @pytest.mark.integration
-def test_a_document_fetched_before_forget_is_never_trusted_after_it() -> None:
+def test_a_document_fetched_before_forget_is_never_trusted_after_it(resolver: IdentityResolver) -> None:
     """``forget`` (an #identity event): a document whose fetch began before it is returned to its
     caller but never cached, so nothing fetched before an #identity is trusted after it."""
     old, new = _multikey(), _multikey()
     host = _Host(old)
-    resolver = IdentityResolver()
     with _did_web_host(host) as did:
         host.gate.clear()
         early: list[str] = []
@@ -202,18 +219,18 @@ def test_a_document_fetched_before_forget_is_never_trusted_after_it() -> None:
         host.gate.set()
         fetching.join(10)
         later = resolver.resolve_did(did)
-    resolver.close()
     assert early == [f"did:key:{old}"]
     assert later.signing_key == f"did:key:{new}"
     assert host.requests == 2
 
 
 @pytest.mark.integration
-def test_prefetch_returns_at_once_and_a_resolve_meanwhile_waits_for_its_fetch() -> None:
+def test_prefetch_returns_at_once_and_a_resolve_meanwhile_waits_for_its_fetch(
+    resolver: IdentityResolver,
+) -> None:
     """The ingest prefetches the documents of a batch and verifies meanwhile: ``prefetch`` does not
     wait for the answers, and a ``resolve`` of a DID being fetched takes that answer (one request)."""
     host = _Host(_multikey())
-    resolver = IdentityResolver()
     with _did_web_host(host) as did:
         host.gate.clear()
         resolver.prefetch([did])  # returns while the host holds its answer back
@@ -223,18 +240,16 @@ def test_prefetch_returns_at_once_and_a_resolve_meanwhile_waits_for_its_fetch() 
         waiting.start()
         host.gate.set()
         waiting.join(10)
-    resolver.close()
     assert got == [f"did:key:{host.key}"]
     assert host.requests == 1
 
 
 @pytest.mark.integration
-def test_a_prefetch_begun_before_forget_is_not_waited_for_after_it() -> None:
+def test_a_prefetch_begun_before_forget_is_not_waited_for_after_it(resolver: IdentityResolver) -> None:
     """An #identity arriving while a prefetch is under way: the next resolve fetches again and gets
     the new key; the old answer is neither cached nor handed to it."""
     old, new = _multikey(), _multikey()
     host = _Host(old)
-    resolver = IdentityResolver()
     with _did_web_host(host) as did:
         host.gate.clear()
         resolver.prefetch([did])
@@ -244,7 +259,6 @@ def test_a_prefetch_begun_before_forget_is_not_waited_for_after_it() -> None:
         host.gate.set()
         later = resolver.resolve_did(did)
         again = resolver.resolve_did(did)
-    resolver.close()
     assert later.signing_key == again.signing_key == f"did:key:{new}"
     assert host.requests == 2
 
@@ -252,3 +266,144 @@ def test_a_prefetch_begun_before_forget_is_not_waited_for_after_it() -> None:
 def test_did_web_cannot_smuggle_a_path_into_the_url() -> None:
     with pytest.raises(IdentityError, match="not a host name"):
         did_web_url("did:web:example.com%2Fevil")
+
+
+# --- hostile hosts: huge, slow, wrong ---------------------------------------------------------
+
+
+@contextmanager
+def _raw_host(answer: Any) -> Iterator[str]:
+    """A loopback host whose every GET is answered by ``answer(handler, did)``; yields its did:web."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            answer(self, f"did:web:localhost%3A{self.server.server_address[1]}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    with serving(server) as port:
+        yield f"did:web:localhost%3A{port}"
+
+
+def _json(handler: BaseHTTPRequestHandler, body: bytes, *, length: int | None = None) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body) if length is None else length))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@pytest.mark.integration
+def test_a_document_declared_larger_than_the_limit_is_refused_naming_its_host(
+    resolver: IdentityResolver,
+) -> None:
+    def huge(h: BaseHTTPRequestHandler, did: str) -> None:
+        _json(h, b"{", length=MAX_DOCUMENT_BYTES + 1)  # never sends the rest: the header suffices
+
+    with _raw_host(huge) as did, pytest.raises(IdentityError, match=r"localhost:\d+.*more than the limit"):
+        resolver.resolve_did(did)
+
+
+@pytest.mark.integration
+def test_a_document_streamed_past_the_limit_without_a_length_is_refused(resolver: IdentityResolver) -> None:
+    def endless(h: BaseHTTPRequestHandler, did: str) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        chunk = b" " * 65536
+        try:
+            for _ in range(64):  # 4 MiB, far past the limit
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:
+            pass  # the resolver hung up, as it should
+
+    with _raw_host(endless) as did, pytest.raises(IdentityError, match="more than the limit"):
+        resolver.resolve_did(did)
+
+
+@pytest.mark.integration
+def test_a_host_trickling_its_document_is_cut_off_as_too_slow(resolver: IdentityResolver) -> None:
+    """Each byte comes well within the read timeout, so only a deadline on the whole answer stops it."""
+
+    def trickle(h: BaseHTTPRequestHandler, did: str) -> None:
+        body = json.dumps(_web_document(did, _multikey())).encode()
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        try:
+            for i in range(len(body)):
+                h.wfile.write(body[i : i + 1])
+                h.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+    with _raw_host(trickle) as did, pytest.raises(NetworkError, match=r"localhost:\d+.*too slow"):
+        resolver.resolve_did(did)
+
+
+@pytest.mark.integration
+def test_a_document_of_another_did_is_refused(resolver: IdentityResolver) -> None:
+    def other(h: BaseHTTPRequestHandler, did: str) -> None:
+        _json(h, json.dumps(_web_document("did:web:example.com", _multikey())).encode())
+
+    with _raw_host(other) as did, pytest.raises(IdentityError, match=r"is for 'did:web:example\.com'"):
+        resolver.resolve_did(did)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("separate_process", [False, True])
+def test_a_handle_answered_with_something_not_a_did_is_unverified(separate_process: bool) -> None:
+    def pds(h: BaseHTTPRequestHandler, did: str) -> None:
+        _json(h, json.dumps({"did": "javascript:alert(1)"}).encode())
+
+    with _raw_host(pds) as did:
+        url = "http://" + did.removeprefix("did:web:").replace("%3A", ":")
+        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+        with pytest.raises(IdentityError, match="which is not a DID"):
+            resolver.resolve_handle("alice.test")
+        resolver.close()
+
+
+@pytest.mark.integration
+def test_under_a_location_guard_the_child_process_is_not_used_and_loopback_is_refused() -> None:
+    """The child would not obey the guard of this context: under one, fetches stay here."""
+    with _did_web_host(_Host(_multikey())) as did, guarding(Guard.of()):
+        resolver = IdentityResolver(separate_process=True)
+        with pytest.raises(LocationRefusedError, match="loopback"):
+            resolver.resolve_did(did)
+
+
+@pytest.mark.integration
+def test_a_fetch_held_by_an_identity_process_that_dies_fails_and_the_next_one_starts_a_new_process() -> None:
+    host = _Host(_multikey())
+    resolver = IdentityResolver(separate_process=True)
+    assert resolver._child is not None
+    with _did_web_host(host) as did:
+        host.gate.clear()
+        failed: list[BaseException] = []
+
+        def fetch() -> None:
+            try:
+                resolver.resolve_did(did)
+            except NetworkError as e:
+                failed.append(e)
+
+        fetching = threading.Thread(target=fetch)
+        fetching.start()
+        assert host.arrived.wait(10)
+        first = resolver._child.pid()
+        os.kill(first, signal.SIGKILL)
+        fetching.join(10)
+        host.gate.set()
+        again = resolver.resolve_did(did)
+    resolver.close()
+    assert len(failed) == 1 and "identity process ended" in str(failed[0])
+    assert again.signing_key == f"did:key:{host.key}"
+    assert resolver._child.pid() != first

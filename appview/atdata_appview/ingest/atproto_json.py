@@ -19,14 +19,34 @@ def _as_link(b: bytes) -> str | None:
         return None
 
 
+def _bytes_json(b: bytes) -> dict[str, str]:
+    link = _as_link(b)
+    if link is not None:
+        return {"$link": link}
+    return {"$bytes": base64.b64encode(b).decode().rstrip("=")}
+
+
 def to_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [to_json(v) for v in value]
-    if isinstance(value, bytes):
-        link = _as_link(value)
-        if link is not None:
-            return {"$link": link}
-        return {"$bytes": base64.b64encode(value).decode().rstrip("=")}
+    """``value`` in the JSON form, converted in place: only byte strings are replaced, and the maps
+    and lists that hold them are the ones libipld just decoded (rebuilding every container cost the
+    ingest more than decoding the block did)."""
+    t = type(value)
+    if t is dict:
+        for k, v in value.items():
+            t = type(v)
+            if t is dict or t is list:
+                to_json(v)
+            elif t is bytes:
+                value[k] = _bytes_json(v)  # replacing a value leaves the dict's keys as they are
+        return value
+    if t is list:
+        for i, v in enumerate(value):
+            t = type(v)
+            if t is dict or t is list:
+                to_json(v)
+            elif t is bytes:
+                value[i] = _bytes_json(v)
+        return value
+    if t is bytes:
+        return _bytes_json(value)
     return value

@@ -135,14 +135,16 @@ class FirehoseIngester:
                 break
         for p in parsed:
             if isinstance(p, IdentityEvent):
-                # Not fetched ahead in the background: measured slower on PostgreSQL (benchmarks/
-                # appview_ingest.py, 2,600-3,000 events/s against 3,500-4,000 without it).
                 self.identities.forget(p.did)
+        # An #identity's DID is refetched at once (after the forget, so the answer is current): the
+        # refresher needs it, and so does the DID's next commit. The appview's resolver fetches in a
+        # child process, so asking early costs this process little (it cost a thread-mode resolver
+        # more than it saved).
         self.identities.prefetch(
             p.did
             for p in parsed
-            if isinstance(p, CommitFrame)
-            or (not self.relay and isinstance(p, (IdentityEvent, AccountEvent, ResyncEvent)))
+            if isinstance(p, (CommitFrame, IdentityEvent))
+            or (not self.relay and isinstance(p, (AccountEvent, ResyncEvent)))
         )
         events = [self._verify(p) for p in parsed]
         self.applier.prepare(events)

@@ -6,6 +6,10 @@ and adds the ATProto data-model rules that JSON cannot express: no floats anywhe
 integers within 64 bits. Unlike the official one it reports *every* problem, each with a JSON path
 such as ``$.fields[2].type.kind``, so a publisher can fix a record in one pass.
 
+That reporting walk interprets the definitions node by node; a value is first given to a check
+generated from its definition (:mod:`atdata.lexicon.compiled`), which passes only values in which
+the walk would find nothing, so the walk runs only to name the problems of a value that has some.
+
 The registry calls it before sending a record; the appview calls it on every ingested record and on
 its own query parameters and outputs.
 """
@@ -16,13 +20,16 @@ import base64
 import binascii
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atdata.errors import Problem, RecordValidationError
 from atdata.lexicon.formats import FORMATS, is_cid
 from atdata.lexicon.nsid import LENS, SCHEMA
+
+if TYPE_CHECKING:
+    from atdata.lexicon.compiled import Check, Generator
 
 Def = dict[str, Any]
 
@@ -243,6 +250,10 @@ class Lexicons:
     def __init__(self, docs: Iterable[Mapping[str, Any]]) -> None:
         self._defs: dict[str, Def] = {}
         self._union_refs: dict[int, list[str]] = {}  # absolute refs of each union def, by identity
+        # Generated yes/no checks (atdata.lexicon.compiled): a value they pass has no problem, so
+        # the reporting walk below runs only on values that have one (or that they cannot judge).
+        self._record_checks: dict[str, Callable[[Any], bool]] = {}
+        self._value_checks: dict[tuple[str, int], Check] = {}
         for doc in docs:
             nsid = doc["id"]
             for name, d in doc["defs"].items():
@@ -269,6 +280,15 @@ class Lexicons:
         uri, d = self.definition(nsid)
         if d.get("type") != "record":
             raise LookupError(f"{nsid} is a {d.get('type')}, not a record type")
+        check = self._record_checks.get(nsid)
+        if check is None:
+            check = self._record_checks[nsid] = self._generator().record(nsid, uri, d.get("record"))
+        if check(record):
+            return []
+        return self._record_problems(nsid, uri, d, record)
+
+    def _record_problems(self, nsid: str, uri: str, d: Def, record: Any) -> list[Problem]:
+        """The reporting walk of :meth:`validate_record`: names every problem."""
         if not isinstance(record, dict):
             return [Problem("$", f"a record must be an object, not {_type_name(record)}")]
         problems = data_model_problems(record)
@@ -283,6 +303,12 @@ class Lexicons:
     def validate_object(self, ref: str, value: Any) -> list[Problem]:
         """Problems with ``value`` as an instance of an object definition (``dev.atdata.defs#value``)."""
         uri, d = self.definition(ref)
+        if self._value_check(uri, d)(value, 0):
+            return []
+        return self._object_problems(uri, d, value)
+
+    def _object_problems(self, uri: str, d: Def, value: Any) -> list[Problem]:
+        """The reporting walk of :meth:`validate_object`."""
         problems = data_model_problems(value)
         if _too_deep(problems):
             return problems
@@ -350,6 +376,12 @@ class Lexicons:
         schema = (d.get("output") or {}).get("schema")
         if schema is None:
             return []
+        if type(body) is dict and self._value_check(uri, schema)(body, 0):
+            return []
+        return self._output_problems(uri, schema, body)
+
+    def _output_problems(self, uri: str, schema: Def, body: Any) -> list[Problem]:
+        """The reporting walk of :meth:`validate_output`."""
         problems = data_model_problems(body)
         if _too_deep(problems):
             return problems
@@ -358,6 +390,24 @@ class Lexicons:
             return problems
         self._value(uri, schema, body, _ROOT, problems)
         return problems
+
+    def _generator(self) -> Generator:
+        from atdata.lexicon.compiled import Generator  # it imports this module's data-model checks
+
+        return Generator(self.definition, self._absolute, self._walk_ok)
+
+    def _value_check(self, base: str, d: Def) -> Check:
+        key = (base, id(d))
+        check = self._value_checks.get(key)
+        if check is None:
+            check = self._value_checks[key] = self._generator().value(base, d)
+        return check
+
+    def _walk_ok(self, base: str, d: Def, value: Any) -> bool:
+        """Whether the reporting walk finds no lexicon problem in ``value`` (data model aside)."""
+        out: list[Problem] = []
+        self._value(base, d, value, _ROOT, out)
+        return not out
 
     def _xrpc(self, nsid: str) -> tuple[str, Def]:
         uri, d = self.definition(nsid)

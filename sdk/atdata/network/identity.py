@@ -11,17 +11,25 @@ did:web on a loopback host is fetched over plain http.
 
 DID documents and handles are cached per resolver for ``ttl`` seconds; ``resolve_did(did, fresh=True)``
 refetches (a commit signed with an unknown key may mean the key was rotated), ``forget`` drops one entry.
+
+A DID document is at most ``MAX_DOCUMENT_BYTES`` and must arrive whole within the timeout: a host
+that sends more, or trickles bytes to hold a fetch open, is refused naming it. With
+``separate_process=True`` (the appview's ingest) the fetches and handle lookups run in a child
+process (:mod:`atdata.network.identity_process`), so they cost this process's GIL almost nothing;
+caching, generations and every check of a result stay here.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import httpx
@@ -33,6 +41,9 @@ from atdata.network.guard import active_transport
 from atdata.network.tls import ssl_context
 from atdata.network.xrpc import XrpcClient, XrpcError
 
+if TYPE_CHECKING:
+    from atdata.network.identity_process import IdentityProcess
+
 DEFAULT_PLC_URL = "https://plc.directory"
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_TTL = 3600.0
@@ -40,6 +51,9 @@ DEFAULT_TTL = 3600.0
 _WEB_HOST_RE = re.compile(r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?$")
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 _PREFETCH_THREADS = 16
+# Real DID documents are about a kilobyte (a PLC operation is capped near 8 KB); a host sending more
+# is refused rather than read into memory.
+MAX_DOCUMENT_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,11 @@ class IdentityResolver:
         timeout: float = DEFAULT_TIMEOUT,
         use_dns: bool = True,
         ttl: float = DEFAULT_TTL,
+        separate_process: bool = False,
     ) -> None:
+        """``separate_process``: fetch documents and resolve handles in a child process shared by
+        every such resolver of this process (ignored while a location guard is active: the child
+        would not obey it)."""
         self.plc_url = (plc_url or DEFAULT_PLC_URL).rstrip("/")
         self.pds_url = pds_url.rstrip("/") if pds_url else None
         self.timeout = timeout
@@ -119,10 +137,37 @@ class IdentityResolver:
         # asked but never cached, so nothing fetched before an #identity is trusted after it.
         self._generation: dict[str, int] = {}
         # Fetches started by ``prefetch`` and not finished yet, with the generation they began in.
-        self._inflight: dict[str, tuple[int, Future[Identity | None]]] = {}
+        self._inflight: dict[str, tuple[int, Future[Any]]] = {}
         # One client for every resolveHandle sent to the PDS: a client per call costs more CPU than
         # the call (an appview checks a handle on every #identity) and reconnects each time.
         self._pds: XrpcClient | None = None
+        self._child: IdentityProcess | None = None
+        if separate_process and guard_active() is None:
+            from atdata.network.identity_process import shared
+
+            self._child = shared()  # started now: the first batch must not wait for its imports
+
+    @property
+    def config(self) -> tuple[str, str | None, float, bool]:
+        """What a child process needs to resolve as this resolver does."""
+        return (self.plc_url, self.pds_url, self.timeout, self.use_dns)
+
+    def _deadline(self) -> float:
+        # A fetch ends within about two timeouts (connect, then a whole answer); the rest is slack
+        # for a busy machine.
+        return 2 * self.timeout + 1.0
+
+    def _from_child(self, kind: str, arg: str, where: str) -> Any:
+        assert self._child is not None
+        (future,) = self._child.submit(kind, self.config, [arg])
+        try:
+            return future.result(timeout=self._deadline())
+        except TimeoutError:
+            future.cancel()
+            raise NetworkError(
+                f"{where}: no answer within {self._deadline():.0f}s (the identity process is stuck "
+                "or the host is too slow)"
+            ) from None
 
     def close(self) -> None:
         with self._lock:
@@ -172,6 +217,18 @@ class IdentityResolver:
             hit = self._handle_cache.get(h)
         if hit is not None and not fresh and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
+        did = (
+            self._from_child("handle", h, f"resolving the handle {h!r}")
+            if self._child is not None
+            else self.lookup_handle(h)
+        )
+        with self._lock:
+            self._handle_cache[h] = (time.monotonic(), did)
+        return did
+
+    def lookup_handle(self, h: str) -> str:
+        """Ask the network (PDS, DNS, HTTPS) which DID the normalized handle ``h`` points at, in this
+        process and uncached (what ``resolve_handle`` does on a cache miss)."""
         did = self._via_pds(h) if self.pds_url else None
         if did is None and self.use_dns:
             did = self._handle_resolver().resolve_dns(h)
@@ -183,9 +240,7 @@ class IdentityResolver:
             where += [f"https://{h}/.well-known/atproto-did"]
             raise IdentityError(f"handle {h!r} did not resolve to a DID (tried {', '.join(where)})")
         if not is_did(did):
-            raise IdentityError(f"handle {h!r} resolved to {did!r}, which is not a DID")
-        with self._lock:
-            self._handle_cache[h] = (time.monotonic(), did)
+            raise IdentityError(f"handle {h!r} resolved to {did!r:.300}, which is not a DID")
         return did
 
     def verified_handle(self, identity: Identity) -> str | None:
@@ -258,8 +313,9 @@ class IdentityResolver:
         if running is None or not current:
             return None
         try:
-            return running[1].result(timeout=self.timeout + 1.0)
-        except (CancelledError, TimeoutError):  # the resolver is closing, or the pool is stuck
+            result: Identity | None = running[1].result(timeout=self._deadline())
+            return result
+        except (CancelledError, TimeoutError, AtdataError):  # closing, stuck, or the fetch failed
             return None
 
     def _store(self, did: str, identity: Identity, generation: int) -> None:
@@ -291,8 +347,9 @@ class IdentityResolver:
         ``resolve`` of one of them meanwhile waits for that fetch rather than sending another, so
         the caller's other work overlaps the round trips (failures are left for ``resolve``)."""
         now = time.monotonic()
+        todo: list[tuple[str, int]] = []
         with self._lock:
-            for did in set(dids):
+            for did in dict.fromkeys(dids):  # in the caller's order: the first needed, first asked
                 hit = self._cache.get(did)
                 if hit is not None and now - hit[0] < self.ttl:
                     continue
@@ -300,8 +357,28 @@ class IdentityResolver:
                 running = self._inflight.get(did)
                 if running is not None and running[0] == generation:
                     continue
-                future = self._executor().submit(self._prefetched, did, generation)
-                self._inflight[did] = (generation, future)
+                if self._child is None:
+                    self._inflight[did] = (
+                        generation,
+                        self._executor().submit(self._prefetched, did, generation),
+                    )
+                elif is_did(did):  # a malformed one is left for ``resolve`` to refuse
+                    todo.append((did, generation))
+        if self._child is not None and todo:
+            self._prefetch_in_child(todo)
+
+    def _prefetch_in_child(self, todo: list[tuple[str, int]]) -> None:
+        # Sent and called back outside the lock: an answer may arrive (and its callback, which
+        # takes the lock, run) before the last request is written.
+        assert self._child is not None
+        futures = self._child.submit("document", self.config, [did for did, _ in todo])
+        sent = [(did, generation, future) for (did, generation), future in zip(todo, futures, strict=True)]
+        with self._lock:
+            for did, generation, future in sent:
+                if self._generation.get(did, 0) == generation:
+                    self._inflight[did] = (generation, future)
+        for did, generation, future in sent:
+            future.add_done_callback(functools.partial(self._child_prefetched, did, generation))
 
     def _prefetched(self, did: str, generation: int) -> Identity | None:
         result = self._try_fetch(did)
@@ -312,6 +389,15 @@ class IdentityResolver:
             if running is not None and running[0] == generation:
                 del self._inflight[did]
         return result
+
+    def _child_prefetched(self, did: str, generation: int, future: Future[Any]) -> None:
+        result = None if future.cancelled() or future.exception() is not None else future.result()
+        if isinstance(result, Identity):
+            self._store(did, result, generation)
+        with self._lock:
+            running = self._inflight.get(did)
+            if running is not None and running[1] is future:
+                del self._inflight[did]
 
     def forget(self, did: str) -> None:
         with self._lock:
@@ -329,26 +415,55 @@ class IdentityResolver:
 
     def _fetch(self, did: str) -> Identity:
         url = self.document_url(did)
+        if self._child is not None:
+            identity: Identity = self._from_child(
+                "document", did, f"cannot fetch the DID document of {did} from {url}"
+            )
+            return identity
+        return self.fetch_document(did)
+
+    def fetch_document(self, did: str) -> Identity:
+        """Fetch and check ``did``'s document in this process, uncached (what ``resolve_did`` does on
+        a cache miss): at most ``MAX_DOCUMENT_BYTES``, whole within about the resolver's timeout."""
+        url = self.document_url(did)
+        deadline = time.monotonic() + self.timeout
         try:
-            resp = self._http.get(url)
+            with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp:
+                if resp.status_code in (404, 410):
+                    raise IdentityError(
+                        f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code})"
+                        f"{self._plc_hint()}"
+                    )
+                if resp.status_code != 200:
+                    raise NetworkError(
+                        f"cannot fetch the DID document of {did} from {url}: HTTP {resp.status_code}"
+                        f"{self._plc_hint()}"
+                    )
+                body = _read_capped(resp, deadline, f"the DID document of {did} from {url}", self.timeout)
         except httpx.HTTPError as e:
             raise NetworkError(
                 f"cannot fetch the DID document of {did} from {url}: {e}{self._plc_hint()}"
             ) from None
-        if resp.status_code in (404, 410):
-            raise IdentityError(
-                f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code}){self._plc_hint()}"
-            )
-        if resp.status_code != 200:
-            raise NetworkError(
-                f"cannot fetch the DID document of {did} from {url}: HTTP {resp.status_code}"
-                f"{self._plc_hint()}"
-            )
         try:
-            raw = resp.json()
+            raw = json.loads(body)
         except ValueError:
             raise IdentityError(f"the DID document of {did} from {url} is not JSON") from None
         return identity_from_document(did, raw, url)
+
+
+def _read_capped(resp: httpx.Response, deadline: float, what: str, timeout: float) -> bytes:
+    """The body of ``resp``, refused (naming ``what``) past ``MAX_DOCUMENT_BYTES`` or ``deadline``."""
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
+        raise IdentityError(f"{what} is {declared} bytes, more than the limit of {MAX_DOCUMENT_BYTES}")
+    body = bytearray()
+    for chunk in resp.iter_bytes():
+        body += chunk
+        if len(body) > MAX_DOCUMENT_BYTES:
+            raise IdentityError(f"{what} is more than the limit of {MAX_DOCUMENT_BYTES} bytes")
+        if time.monotonic() > deadline:
+            raise NetworkError(f"{what} did not arrive whole within {timeout:g}s: refused as too slow")
+    return bytes(body)
 
 
 def identity_from_document(did: str, raw: Any, where: str) -> Identity:
