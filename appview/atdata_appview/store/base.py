@@ -464,6 +464,11 @@ class Store:
             start += size
             self._execute(conn, head + ", ".join([row] * size) + tail, [v for r in part for v in r])
 
+    def _among_text(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        """A condition that text ``column`` is one of ``values`` (at most :data:`_IN_LIST`), and its
+        parameters."""
+        return f"{column} IN ({', '.join([self.P] * len(values))})", list(values)
+
     def _max_params(self, conn: Any) -> int:
         """The most parameters one statement may take."""
         return 32766  # SQLite's default since 3.32
@@ -536,13 +541,11 @@ class Store:
 
     def repos_of(self, dids: Iterable[str]) -> dict[str, Repo]:
         """The stored repos among ``dids`` (one statement per 500, for a batch of events)."""
-        P, todo, found = self.P, sorted(set(dids)), {}
-        for i in range(0, len(todo), 500):
-            chunk = todo[i : i + 500]
+        todo, found = sorted(set(dids)), {}
+        for i in range(0, len(todo), _IN_LIST):
+            among, params = self._among_text("did", todo[i : i + _IN_LIST])
             rows = self._query(
-                "SELECT did, handle, signing_key, pds, status, rev FROM repos"
-                f" WHERE did IN ({', '.join([P] * len(chunk))})",
-                chunk,
+                f"SELECT did, handle, signing_key, pds, status, rev FROM repos WHERE {among}", params
             )
             found.update((row[0], Repo(*row)) for row in rows)
         return found
@@ -729,9 +732,8 @@ class Store:
         follower catching up on a long stretch of the change log asks for many)."""
         out: list[tuple[str, str, str, str, str, str, str]] = []
         for i in range(0, len(uris), _IN_LIST):
-            part = list(uris[i : i + _IN_LIST])
-            marks = ", ".join([self.P] * len(part))
-            out += [tuple(row) for row in self._query(f"{self._LENS_EDGES} AND d.uri IN ({marks})", part)]
+            among, params = self._among_text("d.uri", uris[i : i + _IN_LIST])
+            out += [tuple(row) for row in self._query(f"{self._LENS_EDGES} AND {among}", params)]
         return out
 
     # The graph's edges with their schemas and authors already numbered by the database (hash joins

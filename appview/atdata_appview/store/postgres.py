@@ -140,6 +140,11 @@ class PostgresStore(Store):
         kind = self._column_types(conn, table)[column]
         self._execute(conn, f"DELETE FROM {table} WHERE {column} = ANY(%b::{kind}[])", (list(values),))
 
+    def _among_text(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        # One array parameter: the same statement text whatever the number of values, which psycopg
+        # and the server prepare once (an IN list of a new length is parsed and planned afresh).
+        return f"{column} = ANY(%b::text[])", [list(values)]
+
     def _column_types(self, conn: Any, table: str) -> dict[str, str]:
         """The SQL types of ``table``'s columns, as the migrations made them (asked once per table)."""
         types = self._types.get(table)
