@@ -152,7 +152,7 @@ def _keep(x: object) -> object:
 
 
 class _Probe(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
-    """Records whether the DataLoader iterating it is seen to hand items to default_convert."""
+    """Records whether the DataLoader iterating it is seen to hand its items to default_convert."""
 
     def __init__(self) -> None:
         self.seen: list[bool] = []
@@ -160,24 +160,43 @@ class _Probe(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
     def __iter__(self) -> Any:
         from atdata.dataset.torch_adapter import _given_to_default_convert
 
-        self.seen.append(_given_to_default_convert(sys._getframe(1)))
+        self.seen.append(_given_to_default_convert(sys._getframe(1), self))
         return iter(())
 
 
+class _Wrapping(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """A user's dataset that sees another's items first (here: adds a field to each)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __iter__(self) -> Any:
+        for item in self.inner:
+            yield {**item, "seen": True}
+
+
 @pytest.mark.parametrize(
-    ("options", "recognised"),
+    ("wrap", "options", "recognised"),
     [
-        ({"batch_size": None}, True),
-        ({"batch_size": None, "collate_fn": _keep}, False),
-        ({"batch_size": 2}, False),
+        (False, {"batch_size": None}, True),
+        (False, {"batch_size": None, "collate_fn": _keep}, False),
+        (False, {"batch_size": 2}, False),
+        (True, {"batch_size": None}, False),
     ],
-    ids=["default-convert", "own-collate-fn", "collating"],
+    ids=["default-convert", "own-collate-fn", "collating", "wrapped"],
 )
 def test_the_installed_torch_is_seen_to_hand_items_to_default_convert(
-    options: dict[str, Any], recognised: bool
+    wrap: bool, options: dict[str, Any], recognised: bool
 ) -> None:
     # Workers skip default_convert's walk only where this holds: a torch that moved its fetcher
     # would silently lose that, and fails here instead.
     probe = _Probe()
-    list(torch.utils.data.DataLoader(probe, **options))
+    list(torch.utils.data.DataLoader(_Wrapping(probe) if wrap else probe, **options))
     assert probe.seen == [recognised]
+
+
+def test_a_dataset_wrapping_to_torch_gets_dicts_in_workers(frames: str) -> None:
+    source = _Wrapping(atdata.Dataset[Frame](frames).to_torch(batch_size=3, tensors=True))
+    batches = list(torch.utils.data.DataLoader(source, batch_size=None, num_workers=2, timeout=120))
+    assert all(b["seen"] for b in batches)
+    assert sorted(int(i) for b in batches for i in b["index"]) == list(range(10))

@@ -89,27 +89,27 @@ class AtdataIterable(IterableDataset):  # type: ignore[type-arg]
             return items
         if not worker:
             return map(as_tensors, items)
-        sealed = _given_to_default_convert(sys._getframe(1))
+        sealed = _given_to_default_convert(sys._getframe(1), self)
         return (_for_the_main_process(item, sealed) for item in items)
 
 
-def _given_to_default_convert(frame: FrameType | None) -> bool:
-    """Whether the DataLoader fetcher that called ``iter`` on this dataset (in ``frame``) hands each
-    item to torch's ``default_convert``: ``batch_size=None`` and no ``collate_fn`` of the user's.
+def _given_to_default_convert(frame: FrameType | None, dataset: Any) -> bool:
+    """Whether ``frame``, the caller of ``iter(dataset)``, is a DataLoader fetcher that hands each
+    item of ``dataset`` straight to torch's ``default_convert`` (``batch_size=None``, no
+    ``collate_fn`` of the user's).
 
     Torch tells a dataset nothing of the kind, so this looks at the caller (once per epoch and
-    worker). Any other torch layout answers no, which only keeps ``default_convert``'s walk.
+    worker). Only the direct caller counts: a dataset wrapping this one (a subclass's ``__iter__``,
+    a ``ChainDataset``) sees its items first and gets plain dicts. Any other torch layout answers
+    no, which only keeps ``default_convert``'s walk.
     """
-    if _Fetcher is None:
-        return False
-    for _ in range(3):
-        if frame is None:
-            return False
-        fetcher = frame.f_locals.get("self")
-        if isinstance(fetcher, _Fetcher):
-            return fetcher.collate_fn is default_convert and not fetcher.auto_collation
-        frame = frame.f_back
-    return False
+    fetcher = None if frame is None or _Fetcher is None else frame.f_locals.get("self")
+    return (
+        isinstance(fetcher, _Fetcher)
+        and fetcher.dataset is dataset
+        and fetcher.collate_fn is default_convert
+        and not fetcher.auto_collation
+    )
 
 
 def _share_by_name() -> None:
