@@ -407,3 +407,18 @@ def test_a_fetch_held_by_an_identity_process_that_dies_fails_and_the_next_one_st
     assert len(failed) == 1 and "identity process ended" in str(failed[0])
     assert again.signing_key == f"did:key:{host.key}"
     assert resolver._child.pid() != first
+
+
+@pytest.mark.integration
+def test_fetching_tells_whether_a_prefetch_is_still_under_way(resolver: IdentityResolver) -> None:
+    """The ingest verifies the commits whose documents are still on their way last."""
+    host = _Host(_multikey())
+    with _did_web_host(host) as did:
+        host.gate.clear()
+        resolver.prefetch([did])
+        assert host.arrived.wait(10)
+        during = resolver.fetching(did)
+        host.gate.set()
+        resolver.resolve_did(did)
+        after = resolver.fetching(did)
+    assert (during, after) == (True, False)

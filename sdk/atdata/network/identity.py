@@ -367,6 +367,15 @@ class IdentityResolver:
         if self._child is not None and todo:
             self._prefetch_in_child(todo)
 
+    def fetching(self, did: str) -> bool:
+        """Whether a prefetch of ``did``'s current document is still under way (a ``resolve`` of it
+        now would wait for it)."""
+        with self._lock:
+            running = self._inflight.get(did)
+            return (
+                running is not None and running[0] == self._generation.get(did, 0) and not running[1].done()
+            )
+
     def _prefetch_in_child(self, todo: list[tuple[str, int]]) -> None:
         # Sent and called back outside the lock: an answer may arrive (and its callback, which
         # takes the lock, run) before the last request is written.
