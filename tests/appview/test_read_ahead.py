@@ -1,9 +1,14 @@
 """The firehose read-ahead holds at most a batch of frames and a byte budget, over a real websocket:
-a host sending frames near the size limit cannot park a batch of them in the appview's memory."""
+a host sending frames near the size limit cannot park a batch of them in the appview's memory. The
+connection held by a receiving process hands over every frame whole and in order, and its failures."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +20,7 @@ from websockets.sync.server import ServerConnection, serve
 
 from atdata_appview.ingest.frames import HARD_FRAME_BYTES
 from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, FrameReadAhead
+from atdata_appview.ingest.relay_reader import ChildConnection, ConnectionLost
 
 MIB = 1024 * 1024
 
@@ -124,3 +130,101 @@ def test_a_closed_connection_is_raised_after_the_frames_before_it() -> None:
         finally:
             reader.close()
     assert [int.from_bytes(f[:4], "big") for b in got for f in b] == list(range(10))
+
+
+# --- the connection held by a receiving process (relay_reader) ------------------------------------
+
+
+@contextlib.contextmanager
+def host_url(frames: list[bytes], *, then_close: bool = False) -> Iterator[str]:
+    """A websocket host on loopback sending ``frames`` to each client; its URL."""
+
+    def handle(ws: ServerConnection) -> None:
+        for f in frames:
+            ws.send(f)
+        if then_close:
+            return
+        with contextlib.suppress(Exception):
+            ws.recv()
+
+    server = serve(handle, "127.0.0.1", 0, max_size=None, compression=None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+    finally:
+        server.shutdown()
+
+
+def child(url: str, max_size: int = HARD_FRAME_BYTES) -> ChildConnection:
+    return ChildConnection(url, max_size=max_size, max_queue=WEBSOCKET_QUEUE_FRAMES)
+
+
+def test_frames_received_by_the_child_process_arrive_whole_and_in_order() -> None:
+    frames = [frame(i, 64 + 997 * (i % 7)) for i in range(500)] + [frame(500, 3 * MIB)]
+    with host_url(frames) as url, child(url) as ws:
+        reader = FrameReadAhead(ws, batch_size=1000)
+        try:
+            got = [f for batch in take_all(reader, len(frames)) for f in batch]
+        finally:
+            reader.close()
+    assert got == frames
+
+
+def test_the_end_of_a_childs_connection_is_raised_after_the_frames_before_it() -> None:
+    frames = [frame(i, 64) for i in range(10)]
+    with host_url(frames, then_close=True) as url, child(url) as ws:
+        reader = FrameReadAhead(ws, batch_size=1000)
+        try:
+            got = take_all(reader, len(frames))
+            with pytest.raises(ConnectionLost, match="ConnectionClosed"):
+                for _ in range(10):
+                    reader.take(timeout=1.0)
+        finally:
+            reader.close()
+    assert [int.from_bytes(f[:4], "big") for b in got for f in b] == list(range(10))
+
+
+def test_a_frame_above_the_size_limit_ends_the_childs_connection() -> None:
+    with host_url([frame(0, 64), frame(1, 2 * MIB)]) as url, child(url, max_size=MIB) as ws:
+        assert ws.recv() == frame(0, 64)
+        with pytest.raises(ConnectionLost, match="ConnectionClosed"):
+            ws.recv()
+
+
+def test_a_host_that_cannot_be_reached_fails_the_childs_connect() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        with pytest.raises(ConnectionLost, match="ConnectionRefusedError"), child(f"ws://127.0.0.1:{port}"):
+            pass
+
+
+def test_the_receiving_process_ends_when_the_ingest_process_is_killed() -> None:
+    script = (
+        "import sys, time\n"
+        "from atdata_appview.ingest.relay_reader import ChildConnection\n"
+        "c = ChildConnection(sys.argv[1], max_size=1 << 20, max_queue=16).__enter__()\n"
+        "print(c._proc.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with host_url([]) as url:  # a quiet host: the child would wait on it forever
+        ingest = subprocess.Popen([sys.executable, "-c", script, url], stdout=subprocess.PIPE, text=True)
+        assert ingest.stdout is not None
+        pid = int(ingest.stdout.readline())
+        ingest.kill()
+        ingest.wait()
+        deadline = time.monotonic() + 10
+        while _alive(pid):
+            assert time.monotonic() < deadline, "the receiving process outlived the ingest"
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (ended, not yet reaped by init) has ended too.
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] != "Z"
+    return True

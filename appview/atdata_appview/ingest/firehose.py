@@ -22,9 +22,6 @@ import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.sync.client import connect
-
 from atdata.errors import AtdataError
 from atdata.network.identity import IdentityResolver
 from atdata_appview.ingest.apply import Applier
@@ -44,6 +41,7 @@ from atdata_appview.ingest.frames import (
     verify_frame,
 )
 from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, FrameReadAhead
+from atdata_appview.ingest.relay_reader import ChildConnection, ConnectionLost
 
 log = logging.getLogger(__name__)
 
@@ -222,22 +220,17 @@ class FirehoseIngester:
             url = self.url()
             connected: float | None = None
             try:
-                # No permessage-deflate: CBOR and CAR bytes barely compress, and inflating costs CPU.
-                # websockets keeps 16 frames; the read-ahead (bounded in bytes) holds the batch.
-                with connect(
-                    url,
-                    max_size=HARD_FRAME_BYTES,
-                    max_queue=WEBSOCKET_QUEUE_FRAMES,
-                    open_timeout=10,
-                    close_timeout=2,
-                    compression=None,
+                # Received in a process of its own (relay_reader: websockets' parsing off this
+                # process's GIL), which keeps 16 frames; the read-ahead (bounded in bytes) holds the batch.
+                with ChildConnection(
+                    url, max_size=HARD_FRAME_BYTES, max_queue=WEBSOCKET_QUEUE_FRAMES, open_timeout=10
                 ) as ws:
                     log.info("following %s", url)
                     connected = time.monotonic()
                     self._follow(ws, stop)
             except StreamError as e:
                 log.warning("%s: %s", self.source, e)
-            except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError) as e:
+            except (OSError, ConnectionLost, TimeoutError) as e:
                 log.warning("%s: connection lost (%s); retrying in %.1fs", self.source, e, delay)
             except Exception:
                 # E.g. the database went away: nothing of the batch was committed, so reconnecting

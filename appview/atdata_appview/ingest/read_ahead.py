@@ -4,9 +4,10 @@ Ingest wants big batches (per-transaction costs rule small ones), so frames must
 the previous batch is verified. websockets bounds its own buffer only in frames, and a frame may be up
 to ``HARD_FRAME_BYTES`` (64 MiB: an oversize frame must be read whole to learn its seq and skip it), so
 a read-ahead of a batch of frames would let a hostile host park a thousand 64 MiB frames in the
-appview's memory. Here websockets keeps its default 16 frames, and a reader thread moves them into a buffer
-that holds at most ``batch_size`` frames and ``limit_bytes`` bytes (one frame always, however large);
-the verifier takes whatever is buffered as its next batch.
+appview's memory. Here websockets keeps its default 16 frames (in the receiving process, see
+:mod:`relay_reader`), and a reader thread moves them into a buffer that holds at most ``batch_size``
+frames and ``limit_bytes`` bytes (one frame always, however large); the verifier takes whatever is
+buffered as its next batch.
 """
 
 from __future__ import annotations
