@@ -8,7 +8,10 @@ and Hugging Face ``datasets`` users expect from a torch pipeline: arrays as tens
 stacked along a new leading axis), numbers and booleans as tensors, everything else (strings,
 dicts, optional values that are None in a batch) as the value or the list of values. A worker
 hands such a batch to the main process in shared memory it reuses (``handoff``); single samples,
-and platforms without ``memfd``, go torch's way, one shared block per sample.
+and platforms without ``memfd``, go torch's way, one shared block per sample. Where the DataLoader
+would give a batch to torch's ``default_convert`` (``batch_size=None``, no ``collate_fn``), the
+worker does the little of its work that changes anything and hands the batch over sealed, so that
+``default_convert`` does not walk every string and dict of it.
 """
 
 from __future__ import annotations
