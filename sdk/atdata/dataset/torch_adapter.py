@@ -109,9 +109,9 @@ def _given_to_default_convert(frame: FrameType | None, dataset: Any) -> bool:
     fetcher = None if frame is None or _Fetcher is None else frame.f_locals.get("self")
     return (
         isinstance(fetcher, _Fetcher)
-        and fetcher.dataset is dataset
-        and fetcher.collate_fn is default_convert
-        and not fetcher.auto_collation
+        and getattr(fetcher, "dataset", None) is dataset
+        and getattr(fetcher, "collate_fn", None) is default_convert
+        and getattr(fetcher, "auto_collation", None) is False
     )
 
 
