@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -422,3 +423,21 @@ def test_fetching_tells_whether_a_prefetch_is_still_under_way(resolver: Identity
         resolver.resolve_did(did)
         after = resolver.fetching(did)
     assert (during, after) == (True, False)
+
+
+@pytest.mark.integration
+def test_when_the_identity_process_cannot_start_documents_are_fetched_in_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from atdata.network import identity_process
+
+    monkeypatch.setattr(identity_process, "_shared", None)
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # exits at once, never ready
+    resolver = IdentityResolver(separate_process=True)
+    monkeypatch.undo()
+    host = _Host(_multikey())
+    with _did_web_host(host) as did:
+        who = resolver.resolve_did(did)
+    resolver.close()
+    assert resolver._child is None
+    assert who.signing_key == f"did:key:{host.key}"
