@@ -441,3 +441,23 @@ def test_when_the_identity_process_cannot_start_documents_are_fetched_in_this_pr
     resolver.close()
     assert resolver._child is None
     assert who.signing_key == f"did:key:{host.key}"
+
+
+@pytest.mark.integration
+def test_a_prefetch_stuck_past_its_deadline_fails_the_resolve_without_asking_again() -> None:
+    """The identity process frozen (or a host holding every byte): the verification waits one deadline
+    (two timeouts and a second), then gives up rather than send the same request again."""
+    resolver = IdentityResolver(separate_process=True, timeout=0.5)
+    assert resolver._child is not None
+    host = _Host(_multikey())
+    with _did_web_host(host) as did:
+        child = resolver._child.pid()
+        os.kill(child, signal.SIGSTOP)
+        try:
+            resolver.prefetch([did])
+            with pytest.raises(NetworkError, match=r"localhost:\d+.*no answer within 2s$"):
+                resolver.resolve_did(did)
+        finally:
+            os.kill(child, signal.SIGCONT)
+    resolver.close()
+    assert host.requests <= 1
