@@ -451,7 +451,7 @@ def test_a_union_member_missing_from_the_lexicons_fails_as_the_walk_does() -> No
 # --- every definition, value by value at its edges (deterministic) -----------------------------
 
 
-def _specs() -> list[tuple[str, str, dict[str, Any]]]:
+def _specs(lex: Lexicons) -> list[tuple[str, str, dict[str, Any]]]:
     """(where, base, definition) of every value definition in atdata's lexicons, nested ones too."""
     out: list[tuple[str, str, dict[str, Any]]] = []
 
@@ -467,19 +467,19 @@ def _specs() -> list[tuple[str, str, dict[str, Any]]]:
         visit(base, d.get("parameters"), where + ":parameters")
         visit(base, (d.get("output") or {}).get("schema"), where + ":output")
 
-    for uri, d in DEFS.items():
+    for uri, d in lex._defs.items():
         visit(uri, d, uri)
     return out
 
 
-SPECS = _specs()
+SPECS = _specs(LEX)
 
 
-def minimal(base: str, d: dict[str, Any]) -> Any:
+def minimal(lex: Lexicons, base: str, d: dict[str, Any]) -> Any:
     """The smallest valid value of ``d`` (its first union member, required properties only)."""
     kind = d.get("type")
     if kind == "ref":
-        return minimal(*LEX.definition(d["ref"], base))
+        return minimal(lex, *lex.definition(d["ref"], base))
     if kind == "string":
         if "const" in d:
             return d["const"]
@@ -493,12 +493,12 @@ def minimal(base: str, d: dict[str, Any]) -> Any:
     if kind == "boolean":
         return d.get("const", True)
     if kind in ("object", "params"):
-        return {name: minimal(base, d["properties"][name]) for name in d.get("required", [])}
+        return {name: minimal(lex, base, d["properties"][name]) for name in d.get("required", [])}
     if kind == "array":
-        return [minimal(base, d["items"])] * d.get("minLength", 0)
+        return [minimal(lex, base, d["items"])] * d.get("minLength", 0)
     if kind == "union":
-        uri, target = LEX.definition(d["refs"][0], base)
-        return {**minimal(uri, target), "$type": uri}
+        uri, target = lex.definition(d["refs"][0], base)
+        return {**minimal(lex, uri, target), "$type": uri}
     if kind == "unknown":
         return {}
     if kind == "blob":
@@ -516,13 +516,13 @@ def _around(*limits: int) -> list[int]:
     return sorted({n + k for n in limits for k in (-1, 0, 1) if n + k >= 0})
 
 
-def variants(base: str, d: dict[str, Any]) -> list[Any]:
+def variants(lex: Lexicons, base: str, d: dict[str, Any]) -> list[Any]:
     """Values of ``d`` at and just past each of its limits, with each kind of wrong value."""
-    v = minimal(base, d)
+    v = minimal(lex, base, d)
     out: list[Any] = [v, *JUNK]
     kind = d.get("type")
     if kind == "ref":
-        return variants(*LEX.definition(d["ref"], base))
+        return variants(lex, *lex.definition(d["ref"], base))
     if kind == "string":
         byte_limits = [d[k] for k in ("minLength", "maxLength") if k in d]
         for unit in UNITS:
@@ -541,21 +541,28 @@ def variants(base: str, d: dict[str, Any]) -> list[Any]:
     elif kind in ("object", "params"):
         props = d.get("properties", {})
         for name, spec in props.items():
-            out += [{**v, name: minimal(base, spec)}, {**v, name: None}]
+            out += [{**v, name: minimal(lex, base, spec)}, {**v, name: None}]
             out += [{**v, name: junk} for junk in (1.5, "s", {"a": 1.5}, [[]])]
             out.append({k: x for k, x in v.items() if k != name})
         for extra in ({"$type": 5}, {"$type": 1.5}, {"$type": "a.b.c"}, {"x": 1.5}, {"x": [2**64]}, {"x": 1}):
             out.append({**v, **extra})
         out.append({**v, 1: "x"})
     elif kind == "array":
-        item = minimal(base, d["items"])
+        item = minimal(lex, base, d["items"])
         counts = _around(*(d[k] for k in ("minLength", "maxLength") if k in d), 1)
         out += [[item] * n for n in counts]
         out += [[item, 1.5], [item, None], [_Str("s")], [("t",)]]
+    elif kind == "bytes":
+        out += [b"", b"\x00" * 3, {"$bytes": ""}, {"$bytes": "AA"}, {"$bytes": "AAAA"}, {"$bytes": "!!"}]
+        out += [{"$bytes": "AAE", "x": 1.5}, {"$bytes": 5}]
+    elif kind == "cid-link":
+        out += [{"$link": "bafy"}, {"$link": CID, "x": 1.5}, {"$link": 5}, CID]
+    elif kind == "blob":
+        out += [{**v, "size": 1.5}, {**v, "size": "1"}, {**v, "x": 1}, {**v, "ref": {"$link": "bafy"}}]
     elif kind == "union":
-        refs = [LEX.definition(ref, base) for ref in d["refs"]]
+        refs = [lex.definition(ref, base) for ref in d["refs"]]
         for uri, target in refs:
-            member = minimal(uri, target)
+            member = minimal(lex, uri, target)
             nsid, _, name = uri.partition("#")
             for spelling in {uri, nsid if name == "main" else uri, "#" + name, 7, "a.b.c#d"}:
                 out += [{**member, "$type": spelling}, {**member, "$type": spelling, "x": 1.5}]
@@ -563,25 +570,64 @@ def variants(base: str, d: dict[str, Any]) -> list[Any]:
     return out
 
 
-def _walk_verdict(base: str, d: dict[str, Any], value: Any, depth: int) -> bool | None:
+def _walk_verdict(lex: Lexicons, base: str, d: dict[str, Any], value: Any, depth: int) -> bool | None:
     """The walk's verdict on ``value`` as a value of ``d`` ``depth`` levels down (None: it raised)."""
     try:
-        return _plain_data(value, depth) and LEX._walk_ok(base, d, value)
+        return _plain_data(value, depth) and lex._walk_ok(base, d, value)
     except Exception:
         return None
 
 
-@pytest.mark.parametrize(("where", "base", "d"), SPECS, ids=[where for where, _, _ in SPECS])
-def test_every_definition_gets_the_walks_verdict_at_its_edges(
-    where: str, base: str, d: dict[str, Any]
-) -> None:
-    assert _walk_verdict(base, d, minimal(base, d), 0), "the smallest value must be valid"
-    check = LEX._value_check(base, d)
-    for value in variants(base, d):
+def assert_verdicts_at_edges(lex: Lexicons, base: str, d: dict[str, Any]) -> None:
+    assert _walk_verdict(lex, base, d, minimal(lex, base, d), 0), "the smallest value must be valid"
+    check = lex._value_check(base, d)
+    for value in variants(lex, base, d):
         for depth in (0, MAX_DEPTH - 2, MAX_DEPTH - 1, MAX_DEPTH):
-            walked = _walk_verdict(base, d, value, depth)
+            walked = _walk_verdict(lex, base, d, value, depth)
             passed = check(value, depth)
             if passed:
                 assert walked, f"passed {value!r:.200} at depth {depth}; the walk refuses it"
             elif walked and exact_types(value):
                 pytest.fail(f"refused {value!r:.200} at depth {depth}; the walk accepts it")
+
+
+@pytest.mark.parametrize(("where", "base", "d"), SPECS, ids=[where for where, _, _ in SPECS])
+def test_every_definition_gets_the_walks_verdict_at_its_edges(where: str, base: str, d: Any) -> None:
+    assert_verdicts_at_edges(LEX, base, d)
+
+
+# Keywords atdata's own lexicons do not use (yet), so that their generated checks are tested too.
+OTHER_KEYWORDS = {
+    "lexicon": 1,
+    "id": "com.example.keywords",
+    "defs": {
+        "main": {
+            "type": "object",
+            "required": ["both", "req"],
+            "nullable": ["both", "opt"],
+            "properties": {
+                "both": {"type": "string", "maxLength": 4},
+                "opt": {"type": "integer", "enum": [1, 2]},
+                "fixed": {"type": "integer", "const": 2, "minimum": 0},
+                "req": {"type": "boolean", "const": False},
+                "closed": {"type": "union", "refs": ["#a", "#b"], "closed": True},
+                "short": {"type": "string", "minGraphemes": 3, "maxGraphemes": 4},
+                "raw": {"type": "bytes", "minLength": 1, "maxLength": 2},
+                "link": {"type": "cid-link"},
+                "file": {"type": "blob"},
+                "any": {"type": "unknown"},
+                "named": {"type": "string", "knownValues": ["x"], "enum": ["x", "y"]},
+            },
+        },
+        "a": {"type": "object", "properties": {"n": {"type": "integer", "minimum": -3, "maximum": 3}}},
+        "b": {"type": "object", "required": ["s"], "properties": {"s": {"type": "string", "const": "s"}}},
+    },
+}
+OTHER_LEX = Lexicons([OTHER_KEYWORDS])
+
+
+@pytest.mark.parametrize(
+    ("where", "base", "d"), _specs(OTHER_LEX), ids=[where for where, _, _ in _specs(OTHER_LEX)]
+)
+def test_other_keywords_get_the_walks_verdict_at_their_edges(where: str, base: str, d: Any) -> None:
+    assert_verdicts_at_edges(OTHER_LEX, base, d)

@@ -169,6 +169,8 @@ class Generator:
     def _check(self, base: str, spec: Any, var: str, depth: str) -> list[str]:
         """Lines that ``return False`` unless ``var`` (``depth`` levels down) passes ``spec``."""
         inline = self._scalar(base, spec, var, depth)
+        if inline is None and isinstance(spec, dict) and spec.get("type") == "union":
+            inline = self._union_inline(base, spec, var, depth)
         if inline is not None:
             return inline
         return [f"if not {self._function(base, spec)}({var}, {depth}):", "    return False"]
@@ -191,12 +193,17 @@ class Generator:
         ]
         for prop, spec in props.items():
             key = repr(prop)  # repr of a str is a Python string literal, whatever it holds
-            lines += [f"x = v.get({key}, _MISSING)", "if x is _MISSING:"]
-            lines.append("    return False" if prop in required else "    pass")
-            lines += ["elif x is None:"]
-            lines.append("    n += 1" if prop in nullable else "    return False")
-            lines += ["else:", "    n += 1"]
-            lines += ["    " + line for line in self._check(base, spec, "x", "d1")]
+            check = ["    " + line for line in self._check(base, spec, "x", "d1")]
+            if prop in nullable:
+                lines += [f"x = v.get({key}, _MISSING)", "if x is None:", "    n += 1"]
+                lines += ["elif x is _MISSING:", "    return False" if prop in required else "    pass"]
+                lines += ["else:", "    n += 1", *check]
+            elif prop in required:  # absent or null: refused alike
+                lines += [f"x = v.get({key})", "if x is None:", "    return False", "n += 1"]
+                lines += [line[4:] for line in check]
+            else:
+                lines += [f"x = v.get({key})", "if x is not None:", "    n += 1", *check]
+                lines += [f"elif {key} in v:", "    return False"]
         known = set(props)
         if "$type" not in known:  # a union member's or a record's own type name: plain text
             known.add("$type")
@@ -232,6 +239,10 @@ class Generator:
         return lines
 
     def _union(self, base: str, d: Def) -> list[str] | None:
+        inline = self._union_inline(base, d, "v", "depth")
+        return None if inline is None else [*inline, "return True"]
+
+    def _union_inline(self, base: str, d: Def, x: str, depth: str) -> list[str] | None:
         refs = d.get("refs")
         if not _is_strs(refs):
             return None
@@ -246,20 +257,23 @@ class Generator:
             names.setdefault(uri, self._function(uri, target))
         table: dict[str, Any] = {}
         self._dispatch.append((table, names))
-        unknown = "return False" if d.get("closed") else "return _plain(v, depth)"
-        return [
-            "if type(v) is not dict:",
+        members = self._const(table)
+        # A name the table lacks may still be a member written another way (``#local``, no ``#main``).
+        lines = [
+            f"if type({x}) is not dict:",
             "    return False",
-            "t = v.get('$type')",
+            f"t = {x}.get('$type')",
             "if type(t) is not str:",
             "    return False",
-            f"f = {self._const(table)}.get(t)",
-            "if f is None:",  # a name the table lacks may still be a member written another way
-            f"    f = {self._const(table)}.get(_absolute(t, {self._const(base)}))",
-            "    if f is None:",
-            f"        {unknown}",
-            "return f(v, depth)",
+            f"f = {members}.get(t) or {members}.get(_absolute(t, {self._const(base)}))",
+            "if f is None:",
         ]
+        if d.get("closed"):
+            lines.append("    return False")
+        else:  # a type this union does not list: only the data model applies
+            lines += [f"    if not _plain({x}, {depth}):", "        return False"]
+        lines += [f"elif not f({x}, {depth}):", "    return False"]
+        return lines
 
     def _scalar(self, base: str, d: Any, x: str, depth: str) -> list[str] | None:
         """Inline checks of a string, integer, boolean or unknown value, or None for other kinds."""
@@ -311,10 +325,9 @@ class Generator:
         if "maxLength" in d or "minLength" in d:
             # UTF-8 bytes, as the walk counts them; an ASCII string's length is its byte count.
             lines.append(f"nb = len({x}) if {x}.isascii() else len({x}.encode('utf-8', 'surrogatepass'))")
-            if "maxLength" in d:
-                lines += [f"if nb > {d['maxLength']}:", "    return False"]
-            if "minLength" in d:
-                lines += [f"if nb < {d['minLength']}:", "    return False"]
+            bounds = [f"nb > {d['maxLength']}"] if "maxLength" in d else []
+            bounds += [f"nb < {d['minLength']}"] if "minLength" in d else []
+            lines += [f"if {' or '.join(bounds)}:", "    return False"]
         if "maxGraphemes" in d:
             g = d["maxGraphemes"]
             lines += [f"if len({x}) > {g} and _graphemes({x}) > {g}:", "    return False"]
