@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -422,3 +423,41 @@ def test_fetching_tells_whether_a_prefetch_is_still_under_way(resolver: Identity
         resolver.resolve_did(did)
         after = resolver.fetching(did)
     assert (during, after) == (True, False)
+
+
+@pytest.mark.integration
+def test_when_the_identity_process_cannot_start_documents_are_fetched_in_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from atdata.network import identity_process
+
+    monkeypatch.setattr(identity_process, "_shared", None)
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # exits at once, never ready
+    resolver = IdentityResolver(separate_process=True)
+    monkeypatch.undo()
+    host = _Host(_multikey())
+    with _did_web_host(host) as did:
+        who = resolver.resolve_did(did)
+    resolver.close()
+    assert resolver._child is None
+    assert who.signing_key == f"did:key:{host.key}"
+
+
+@pytest.mark.integration
+def test_a_prefetch_stuck_past_its_deadline_fails_the_resolve_without_asking_again() -> None:
+    """The identity process frozen (or a host holding every byte): the verification waits one deadline
+    (two timeouts and a second), then gives up rather than send the same request again."""
+    resolver = IdentityResolver(separate_process=True, timeout=0.5)
+    assert resolver._child is not None
+    host = _Host(_multikey())
+    with _did_web_host(host) as did:
+        child = resolver._child.pid()
+        os.kill(child, signal.SIGSTOP)
+        try:
+            resolver.prefetch([did])
+            with pytest.raises(NetworkError, match=r"localhost:\d+.*no answer within 2s$"):
+                resolver.resolve_did(did)
+        finally:
+            os.kill(child, signal.SIGCONT)
+    resolver.close()
+    assert host.requests <= 1

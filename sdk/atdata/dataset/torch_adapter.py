@@ -8,7 +8,10 @@ and Hugging Face ``datasets`` users expect from a torch pipeline: arrays as tens
 stacked along a new leading axis), numbers and booleans as tensors, everything else (strings,
 dicts, optional values that are None in a batch) as the value or the list of values. A worker
 hands such a batch to the main process in shared memory it reuses (``handoff``); single samples,
-and platforms without ``memfd``, go torch's way, one shared block per sample.
+and platforms without ``memfd``, go torch's way, one shared block per sample. Where the DataLoader
+would give a batch to torch's ``default_convert`` (``batch_size=None``, no ``collate_fn``), the
+worker does the little of its work that changes anything and hands the batch over sealed, so that
+``default_convert`` does not walk every string and dict of it.
 """
 
 from __future__ import annotations
@@ -106,9 +109,9 @@ def _given_to_default_convert(frame: FrameType | None, dataset: Any) -> bool:
     fetcher = None if frame is None or _Fetcher is None else frame.f_locals.get("self")
     return (
         isinstance(fetcher, _Fetcher)
-        and fetcher.dataset is dataset
-        and fetcher.collate_fn is default_convert
-        and not fetcher.auto_collation
+        and getattr(fetcher, "dataset", None) is dataset
+        and getattr(fetcher, "collate_fn", None) is default_convert
+        and getattr(fetcher, "auto_collation", None) is False
     )
 
 

@@ -306,7 +306,9 @@ class IdentityResolver:
 
     def _running(self, did: str) -> Identity | None:
         """The result of a prefetch of ``did`` begun since the last ``forget``, waited for; None if
-        there is none or it failed (the caller then fetches itself, so a failure is retried once)."""
+        there is none or it failed (the caller then fetches itself, so a failure is retried once).
+        NetworkError if it is still under way after the deadline: the host is too slow, and asking
+        it again would only double the wait."""
         with self._lock:
             running = self._inflight.get(did)
             current = running is not None and running[0] == self._generation.get(did, 0)
@@ -315,7 +317,12 @@ class IdentityResolver:
         try:
             result: Identity | None = running[1].result(timeout=self._deadline())
             return result
-        except (CancelledError, TimeoutError, AtdataError):  # closing, stuck, or the fetch failed
+        except TimeoutError:
+            raise NetworkError(
+                f"cannot fetch the DID document of {did} from {self.document_url(did)}: no answer "
+                f"within {self._deadline():.0f}s"
+            ) from None
+        except (CancelledError, AtdataError):  # closing, or the fetch failed
             return None
 
     def _store(self, did: str, identity: Identity, generation: int) -> None:

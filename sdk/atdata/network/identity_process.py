@@ -185,8 +185,10 @@ class IdentityProcess:
                 child = self._child = _Child()
             return child
 
-    def start(self) -> None:
-        self._current()
+    def start(self) -> bool:
+        """Start the child unless it runs; whether it is ready (it answered its start-up line)."""
+        child = self._current()
+        return child.ready.is_set() and child.alive
 
     def pid(self) -> int:
         """The child's process id (starting it if it is not running)."""
@@ -208,15 +210,22 @@ _shared: IdentityProcess | None = None
 _shared_lock = threading.Lock()
 
 
-def shared() -> IdentityProcess:
-    """The process-wide child (started now if it is not running)."""
+def shared() -> IdentityProcess | None:
+    """The process-wide child (started now if it is not running), or None if it cannot start (then
+    the caller fetches in its own process, with the same checks)."""
     global _shared
     with _shared_lock:
         if _shared is None:
             _shared = IdentityProcess()
             atexit.register(_shared.close)
-    _shared.start()
-    return _shared
+    if _shared.start():
+        return _shared
+    log.warning(
+        "the identity process (%s -m atdata.network.identity_process) did not start; DID documents "
+        "are fetched in this process",
+        sys.executable,
+    )
+    return None
 
 
 # --- the child --------------------------------------------------------------------------------
