@@ -56,7 +56,7 @@ class StreamError(NetworkError):
         super().__init__(f"firehose error frame {error}: {message or ''}".rstrip(": "))
 
 
-class _Malformed(ValueError):
+class _Malformed(NetworkError, ValueError):
     """A frame body field does not have its lexicon type; the message names the field."""
 
 
