@@ -359,6 +359,64 @@ def test_a_document_of_another_did_is_refused(resolver: IdentityResolver) -> Non
 
 
 @pytest.mark.integration
+def test_a_redirected_document_is_followed_and_checked(resolver: IdentityResolver) -> None:
+    """The child's direct path (httpcore) leaves redirects to httpx, whose policy follows them."""
+
+    def moved(h: BaseHTTPRequestHandler, did: str) -> None:
+        if h.path == "/.well-known/did.json":
+            h.send_response(302)
+            h.send_header("Location", "/moved/did.json")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+        else:
+            _json(h, json.dumps(_web_document(did, _multikey())).encode())
+
+    with _raw_host(moved) as did:
+        assert resolver.resolve_did(did).pds == "https://pds.example.com"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("separate_process", [False, True])
+def test_a_handle_the_pds_answers_with_an_xrpc_error_does_not_resolve(separate_process: bool) -> None:
+    def pds(h: BaseHTTPRequestHandler, did: str) -> None:
+        body = json.dumps({"error": "InvalidRequest", "message": "Unable to resolve handle"}).encode()
+        h.send_response(400)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    with _raw_host(pds) as did:
+        url = "http://" + did.removeprefix("did:web:").replace("%3A", ":")
+        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+        with pytest.raises(IdentityError, match=r"did not resolve to a DID \(tried http://localhost:\d+"):
+            resolver.resolve_handle("alice.test")
+        resolver.close()
+
+
+@pytest.mark.integration
+def test_a_resolve_handle_answer_streamed_past_the_limit_is_refused_by_the_child() -> None:
+    def endless(h: BaseHTTPRequestHandler, did: str) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        chunk = b" " * 65536
+        try:
+            for _ in range(64):  # 4 MiB, far past the limit
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:
+            pass  # the resolver hung up, as it should
+
+    with _raw_host(endless) as did:
+        url = "http://" + did.removeprefix("did:web:").replace("%3A", ":")
+        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=True)
+        with pytest.raises(IdentityError, match=r"resolveHandle answer of http://localhost:\d+.*more than"):
+            resolver.resolve_handle("alice.test")
+        resolver.close()
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("separate_process", [False, True])
 def test_a_handle_answered_with_something_not_a_did_is_unverified(separate_process: bool) -> None:
     def pds(h: BaseHTTPRequestHandler, did: str) -> None:

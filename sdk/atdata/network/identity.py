@@ -16,7 +16,10 @@ A DID document is at most ``MAX_DOCUMENT_BYTES`` and must arrive whole within th
 that sends more, or trickles bytes to hold a fetch open, is refused naming it. With
 ``separate_process=True`` (the appview's ingest) the fetches and handle lookups run in a child
 process (:mod:`atdata.network.identity_process`), so they cost this process's GIL almost nothing;
-caching, generations and every check of a result stay here.
+caching, generations and every check of a result stay here. That child asks with ``direct_http``:
+httpcore's connection pool (httpx's own transport) without httpx's client layers, about half the CPU
+per request, with the same size cap, deadline and messages; a redirect or an error answer is asked
+again through httpx, whose redirect policy and XRPC error handling then apply unchanged.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ import json
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
+import httpcore
 import httpx
 
 from atdata.errors import AtdataError, IdentityError, NetworkError
@@ -54,6 +59,14 @@ _PREFETCH_THREADS = 16
 # Real DID documents are about a kilobyte (a PLC operation is capped near 8 KB); a host sending more
 # is refused rather than read into memory.
 MAX_DOCUMENT_BYTES = 128 * 1024
+# What httpcore raises (httpx wraps the same, with the same message, as httpx.HTTPError).
+_CORE_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+)
 
 
 @dataclass(frozen=True)
@@ -115,10 +128,13 @@ class IdentityResolver:
         use_dns: bool = True,
         ttl: float = DEFAULT_TTL,
         separate_process: bool = False,
+        direct_http: bool = False,
     ) -> None:
         """``separate_process``: fetch documents and resolve handles in a child process shared by
         every such resolver of this process (ignored while a location guard is active: the child
-        would not obey it)."""
+        would not obey it). ``direct_http``: plain successful answers over httpcore directly (see
+        the module docstring; ignored under a location guard or with proxies set in the
+        environment, which only httpx's client honours)."""
         self.plc_url = (plc_url or DEFAULT_PLC_URL).rstrip("/")
         self.pds_url = pds_url.rstrip("/") if pds_url else None
         self.timeout = timeout
@@ -142,6 +158,18 @@ class IdentityResolver:
         # the call (an appview checks a handle on every #identity) and reconnects each time.
         self._pds: XrpcClient | None = None
         self._child: IdentityProcess | None = None
+        self._core: httpcore.ConnectionPool | None = None
+        if direct_http and guard_active() is None and not urllib.request.getproxies():
+            # httpx's default limits, so that the direct path holds as many connections as httpx's.
+            self._core = httpcore.ConnectionPool(
+                ssl_context=ssl_context(),
+                max_connections=100,
+                max_keepalive_connections=20,
+                keepalive_expiry=5.0,
+            )
+        self._core_timeout = {
+            "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        }
         if separate_process and guard_active() is None:
             from atdata.network.identity_process import shared
 
@@ -178,6 +206,8 @@ class IdentityResolver:
             pool.shutdown(wait=True, cancel_futures=True)
         if pds is not None:
             pds.close()
+        if self._core is not None:
+            self._core.close()
         self._http.close()
 
     def _handle_resolver(self) -> Any:
@@ -257,6 +287,10 @@ class IdentityResolver:
 
     def _via_pds(self, handle: str) -> str | None:
         assert self.pds_url is not None
+        if self._core is not None:
+            direct = self._via_pds_direct(handle)
+            if direct is not None:
+                return direct[0]
         with self._lock:
             if self._pds is None:
                 self._pds = XrpcClient(self.pds_url, timeout=self.timeout)
@@ -267,6 +301,37 @@ class IdentityResolver:
             return None  # the PDS does not know it; other methods may
         did = answer.get("did") if isinstance(answer, dict) else None
         return did if isinstance(did, str) else None
+
+    def _via_pds_direct(self, handle: str) -> tuple[str | None] | None:
+        """resolveHandle over httpcore: ``(did or None,)`` from a successful answer; None for any
+        other status, asked again through :class:`XrpcClient`, whose error handling then applies."""
+        assert self._core is not None and self.pds_url is not None
+        where = f"{self.pds_url}/xrpc/com.atproto.identity.resolveHandle"
+        deadline = time.monotonic() + self.timeout
+        try:
+            with self._core.stream(
+                "GET", f"{where}?{urlencode({'handle': handle})}", extensions=self._core_timeout
+            ) as resp:
+                if not 200 <= resp.status < 300:
+                    return None
+                kind = _header(resp.headers, b"content-type")
+                body = _read_capped(
+                    _header(resp.headers, b"content-length"),
+                    resp.iter_stream(),
+                    deadline,
+                    f"the resolveHandle answer of {where}",
+                    self.timeout,
+                )
+        except _CORE_ERRORS as e:
+            raise NetworkError(f"cannot reach {where}: {type(e).__name__}: {e}") from None
+        if not body or not kind.startswith("application/json"):
+            return (None,)
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise IdentityError(f"{where} answered resolveHandle with malformed JSON") from None
+        did = answer.get("did") if isinstance(answer, dict) else None
+        return (did if isinstance(did, str) else None,)
 
     # --- DID -> document ---
 
@@ -444,19 +509,18 @@ class IdentityResolver:
         url = self.document_url(did)
         deadline = time.monotonic() + self.timeout
         try:
-            with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp:
-                if resp.status_code in (404, 410):
-                    raise IdentityError(
-                        f"unknown DID {did}: {url} has no document for it (HTTP {resp.status_code})"
-                        f"{self._plc_hint()}"
+            body = self._document_direct(did, url, deadline) if self._core is not None else None
+            if body is None:
+                with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp:
+                    body = self._document_body(
+                        did,
+                        url,
+                        resp.status_code,
+                        resp.headers.get("content-length", ""),
+                        resp.iter_bytes(),
+                        deadline,
                     )
-                if resp.status_code != 200:
-                    raise NetworkError(
-                        f"cannot fetch the DID document of {did} from {url}: HTTP {resp.status_code}"
-                        f"{self._plc_hint()}"
-                    )
-                body = _read_capped(resp, deadline, f"the DID document of {did} from {url}", self.timeout)
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, *_CORE_ERRORS) as e:
             raise NetworkError(
                 f"cannot fetch the DID document of {did} from {url}: {e}{self._plc_hint()}"
             ) from None
@@ -466,14 +530,48 @@ class IdentityResolver:
             raise IdentityError(f"the DID document of {did} from {url} is not JSON") from None
         return identity_from_document(did, raw, url)
 
+    def _document_direct(self, did: str, url: str, deadline: float) -> bytes | None:
+        """The document's bytes over httpcore; None for a redirect, which httpx then follows under
+        its own policy (the same ``deadline`` bounds both)."""
+        assert self._core is not None
+        with self._core.stream(
+            "GET", url, headers=[(b"Accept-Encoding", b"identity")], extensions=self._core_timeout
+        ) as resp:
+            if 300 <= resp.status < 400:
+                return None
+            return self._document_body(
+                did, url, resp.status, _header(resp.headers, b"content-length"), resp.iter_stream(), deadline
+            )
 
-def _read_capped(resp: httpx.Response, deadline: float, what: str, timeout: float) -> bytes:
-    """The body of ``resp``, refused (naming ``what``) past ``MAX_DOCUMENT_BYTES`` or ``deadline``."""
-    declared = resp.headers.get("content-length", "")
+    def _document_body(
+        self, did: str, url: str, status: int, declared: str, chunks: Iterable[bytes], deadline: float
+    ) -> bytes:
+        if status in (404, 410):
+            raise IdentityError(
+                f"unknown DID {did}: {url} has no document for it (HTTP {status}){self._plc_hint()}"
+            )
+        if status != 200:
+            raise NetworkError(
+                f"cannot fetch the DID document of {did} from {url}: HTTP {status}{self._plc_hint()}"
+            )
+        return _read_capped(declared, chunks, deadline, f"the DID document of {did} from {url}", self.timeout)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
+    """The first value of header ``name`` (lower-case) in httpcore's raw headers, or ''."""
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def _read_capped(declared: str, chunks: Iterable[bytes], deadline: float, what: str, timeout: float) -> bytes:
+    """The body (``chunks``, of a ``declared`` Content-Length), refused (naming ``what``) past
+    ``MAX_DOCUMENT_BYTES`` or ``deadline``."""
     if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
         raise IdentityError(f"{what} is {declared} bytes, more than the limit of {MAX_DOCUMENT_BYTES}")
     body = bytearray()
-    for chunk in resp.iter_bytes():
+    for chunk in chunks:
         body += chunk
         if len(body) > MAX_DOCUMENT_BYTES:
             raise IdentityError(f"{what} is more than the limit of {MAX_DOCUMENT_BYTES} bytes")
