@@ -26,12 +26,13 @@ import atexit
 import json
 import logging
 import os
+import queue
 import select
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import IO, Any
 
 from atdata.errors import AtdataError, IdentityError, NetworkError
@@ -249,11 +250,15 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
             return resolvers[key]
 
     def answer(message: list[Any]) -> None:
-        stdout.write(json.dumps(message).encode() + b"\n")
-        stdout.flush()
+        line = json.dumps(message).encode() + b"\n"
+        with lock:
+            stdout.write(line)
+            stdout.flush()
 
-    def run(rid: int, kind: str, config: list[Any], arg: str) -> None:
+    def run(line: bytes) -> None:
+        rid: Any = None
         try:
+            rid, kind, config, arg = json.loads(line)
             r = resolver(config)
             if kind == "document":
                 ident = r.fetch_document(arg)
@@ -268,14 +273,25 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
             message = [rid, "error", name, str(e)]
         except Exception as e:  # a bug must answer its request, not leave the parent waiting
             message = [rid, "error", "AtdataError", f"identity process: {e!r}"]
-        with lock:
-            answer(message)
+        answer(message)
 
+    def work() -> None:
+        while (line := requests.get()) is not None:
+            run(line)
+
+    # Workers waiting on a SimpleQueue rather than a ThreadPoolExecutor: a Future, its condition
+    # and the executor's bookkeeping per request cost this process more than the request's parsing.
+    requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    workers = [threading.Thread(target=work, name=f"identity {i}", daemon=True) for i in range(_THREADS)]
+    for worker in workers:
+        worker.start()
     answer([0, "ready"])
-    with ThreadPoolExecutor(_THREADS, thread_name_prefix="identity") as pool:
-        for line in stdin:
-            rid, kind, config, arg = json.loads(line)
-            pool.submit(run, rid, kind, config, arg)
+    for line in stdin:
+        requests.put(line)
+    for _ in workers:  # stdin closed (the parent ended): the requests under way finish first
+        requests.put(None)
+    for worker in workers:
+        worker.join()
 
 
 def main() -> None:
