@@ -29,28 +29,11 @@ MIB = 1024 * 1024
 def host_sending(frames: list[bytes], *, then_close: bool = False) -> Iterator[ClientConnection]:
     """A websocket host on loopback that sends ``frames`` to its client, and a client connected to it
     as the appview connects (its own buffer of a few frames)."""
-
-    def handle(ws: ServerConnection) -> None:
-        for frame in frames:
-            ws.send(frame)
-        if then_close:
-            return
-        with contextlib.suppress(Exception):
-            ws.recv()
-
-    server = serve(handle, "127.0.0.1", 0, max_size=None, compression=None)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.socket.getsockname()[1]
-    try:
-        with connect(
-            f"ws://127.0.0.1:{port}",
-            max_size=HARD_FRAME_BYTES,
-            max_queue=WEBSOCKET_QUEUE_FRAMES,
-            compression=None,
-        ) as ws:
-            yield ws
-    finally:
-        server.shutdown()
+    with (
+        host_url(frames, then_close=then_close) as url,
+        connect(url, max_size=HARD_FRAME_BYTES, max_queue=WEBSOCKET_QUEUE_FRAMES, compression=None) as ws,
+    ):
+        yield ws
 
 
 def frame(i: int, size: int) -> bytes:

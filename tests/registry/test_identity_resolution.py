@@ -310,21 +310,23 @@ def test_a_document_declared_larger_than_the_limit_is_refused_naming_its_host(
         resolver.resolve_did(did)
 
 
+def _endless_json(h: BaseHTTPRequestHandler, did: str) -> None:
+    """A host answering 200 with a chunked body that never stops short of 4 MiB."""
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    chunk = b" " * 65536
+    try:
+        for _ in range(64):  # 4 MiB, far past the limit
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    except OSError:
+        pass  # the resolver hung up, as it should
+
+
 @pytest.mark.integration
 def test_a_document_streamed_past_the_limit_without_a_length_is_refused(resolver: IdentityResolver) -> None:
-    def endless(h: BaseHTTPRequestHandler, did: str) -> None:
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        chunk = b" " * 65536
-        try:
-            for _ in range(64):  # 4 MiB, far past the limit
-                h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        except OSError:
-            pass  # the resolver hung up, as it should
-
-    with _raw_host(endless) as did, pytest.raises(IdentityError, match="more than the limit"):
+    with _raw_host(_endless_json) as did, pytest.raises(IdentityError, match="more than the limit"):
         resolver.resolve_did(did)
 
 
@@ -396,19 +398,7 @@ def test_a_handle_the_pds_answers_with_an_xrpc_error_does_not_resolve(separate_p
 
 @pytest.mark.integration
 def test_a_resolve_handle_answer_streamed_past_the_limit_is_refused_by_the_child() -> None:
-    def endless(h: BaseHTTPRequestHandler, did: str) -> None:
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        chunk = b" " * 65536
-        try:
-            for _ in range(64):  # 4 MiB, far past the limit
-                h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        except OSError:
-            pass  # the resolver hung up, as it should
-
-    with _raw_host(endless) as did:
+    with _raw_host(_endless_json) as did:
         url = "http://" + did.removeprefix("did:web:").replace("%3A", ":")
         resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=True)
         with pytest.raises(IdentityError, match=r"resolveHandle answer of http://localhost:\d+.*more than"):
