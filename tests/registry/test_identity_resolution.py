@@ -389,7 +389,7 @@ def test_a_handle_the_pds_answers_with_an_xrpc_error_does_not_resolve(separate_p
         h.wfile.write(body)
 
     with _raw_host(pds) as did:
-        url = "http://" + did.removeprefix("did:web:").replace("%3A", ":")
+        url = did_web_url(did).removesuffix("/.well-known/did.json")
         resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
         with pytest.raises(IdentityError, match=r"did not resolve to a DID \(tried http://localhost:\d+"):
             resolver.resolve_handle("alice.test")
@@ -399,7 +399,7 @@ def test_a_handle_the_pds_answers_with_an_xrpc_error_does_not_resolve(separate_p
 @pytest.mark.integration
 def test_a_resolve_handle_answer_streamed_past_the_limit_is_refused_by_the_child() -> None:
     with _raw_host(_endless_json) as did:
-        url = "http://" + did.removeprefix("did:web:").replace("%3A", ":")
+        url = did_web_url(did).removesuffix("/.well-known/did.json")
         resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=True)
         with pytest.raises(IdentityError, match=r"resolveHandle answer of http://localhost:\d+.*more than"):
             resolver.resolve_handle("alice.test")
@@ -413,7 +413,7 @@ def test_a_handle_answered_with_something_not_a_did_is_unverified(separate_proce
         _json(h, json.dumps({"did": "javascript:alert(1)"}).encode())
 
     with _raw_host(pds) as did:
-        url = "http://" + did.removeprefix("did:web:").replace("%3A", ":")
+        url = did_web_url(did).removesuffix("/.well-known/did.json")
         resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
         with pytest.raises(IdentityError, match="which is not a DID"):
             resolver.resolve_handle("alice.test")
