@@ -377,8 +377,11 @@ class _Workers:
                 now = time.monotonic()
                 held = [now - began for began in self._running.values()]
                 stuck = sum(ran >= _GROW_AFTER for ran in held)
-                if stuck:  # the waiting requests are served beside the slow ones
-                    wanted = min(_MAX_WORKERS, stuck + len(self._queue))
+                if stuck:
+                    # The waiting requests are served beside the slow ones, by twice as many workers
+                    # each time (a slow network gets its concurrency within a few rounds; one slow
+                    # answer on a quick network, or a busy machine, adds a couple of threads, not 15).
+                    wanted = min(_MAX_WORKERS, stuck + len(self._queue), 2 * stuck + 1)
                     for _ in range(wanted - self._count):
                         self._start(stays=False)
                 young = [ran for ran in held if ran < _GROW_AFTER]
@@ -389,10 +392,15 @@ def main() -> None:
     # Only answers go to the real stdout; anything printed by a library goes to stderr.
     stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr
-    # Imported before the first request, so the first answer does not wait for them.
+    # Imported (and the TLS context made: its CA bundle takes ~40 ms) before the first request, so
+    # that the first answer does not wait for them, nor does the slowness of that one request count
+    # as a slow host's.
     import atproto_core.did_doc  # noqa: F401
 
     import atdata.network.identity  # noqa: F401
+    from atdata.network.tls import ssl_context
+
+    ssl_context()
 
     _serve(sys.stdin.buffer, stdout)
 
