@@ -27,7 +27,7 @@ from typing import Any
 from atdata.errors import AtdataError, LensExecutionError, LensLimitError
 from atdata.sandbox import wire
 from atdata.sandbox.batching import MAX_BATCH_BYTES, batch_ranges, spread
-from atdata.sandbox.columns import pack, unpack
+from atdata.sandbox.columns import Batch, unpack
 from atdata.sandbox.dialect_check import check_source
 from atdata.sandbox.spec import LensStep, Limits
 from atdata.sandbox.worker import SLOTS
@@ -158,21 +158,29 @@ class ProcessProgram:
 
     # --- the public calls -----------------------------------------------------------------------
 
-    def submit(self, items: Sequence[dict[str, Any]], keys: Sequence[str | None]) -> Pending:
+    def submit(self, items: Sequence[dict[str, Any]] | Batch, keys: Sequence[str | None]) -> Pending:
         """Send ``items`` through the ``get`` steps; the answer is read by ``result()``."""
-        if len(items) != len(keys):
-            raise ValueError(f"{len(items)} items but {len(keys)} keys")
-        ranges = batch_ranges(items, self._batch_bytes)
-        return self._submit([({"op": "run", "items": pack(items[lo:hi])}, keys[lo:hi]) for lo, hi in ranges])
-
-    def run(self, items: Sequence[dict[str, Any]], keys: Sequence[str | None]) -> list[dict[str, Any]]:
-        """The ``get`` steps applied to each item, a big batch spread over the running workers."""
-        if len(items) != len(keys):
-            raise ValueError(f"{len(items)} items but {len(keys)} keys")
-        ranges = spread(batch_ranges(items, self._batch_bytes), self._running())
+        batch = self._batch(items, keys)
+        ranges = batch_ranges(batch, self._batch_bytes)
         return self._submit(
-            [({"op": "run", "items": pack(items[lo:hi])}, keys[lo:hi]) for lo, hi in ranges]
+            [({"op": "run", "items": batch.packed(lo, hi)}, keys[lo:hi]) for lo, hi in ranges]
+        )
+
+    def run(
+        self, items: Sequence[dict[str, Any]] | Batch, keys: Sequence[str | None]
+    ) -> list[dict[str, Any]]:
+        """The ``get`` steps applied to each item, a big batch spread over the running workers."""
+        batch = self._batch(items, keys)
+        ranges = spread(batch_ranges(batch, self._batch_bytes), self._running())
+        return self._submit(
+            [({"op": "run", "items": batch.packed(lo, hi)}, keys[lo:hi]) for lo, hi in ranges]
         ).result()
+
+    @staticmethod
+    def _batch(items: Sequence[dict[str, Any]] | Batch, keys: Sequence[str | None]) -> Batch:
+        if len(items) != len(keys):
+            raise ValueError(f"{len(items)} items but {len(keys)} keys")
+        return items if isinstance(items, Batch) else Batch.of_dicts(items)
 
     def run_put(
         self,
@@ -189,11 +197,12 @@ class ProcessProgram:
             raise ValueError(f"the program has {len(puts)} put steps; pass step= to choose one")
         if step is not None and step not in puts:
             raise ValueError(f"step {step} is not a put step of this program")
-        ranges = spread(batch_ranges(views, self._batch_bytes // 2), self._running())
+        view_batch, source_batch = Batch.of_dicts(views), Batch.of_dicts(sources)
+        ranges = spread(batch_ranges(view_batch, self._batch_bytes // 2), self._running())
         return self._submit(
             [
-                ({"op": "put", "views": pack(views[lo:hi]), "sources": pack(sources[lo:hi]), "step": step},
-                 keys[lo:hi])
+                ({"op": "put", "views": view_batch.packed(lo, hi), "sources": source_batch.packed(lo, hi),
+                  "step": step}, keys[lo:hi])
                 for lo, hi in ranges
             ]
         ).result()  # fmt: skip
