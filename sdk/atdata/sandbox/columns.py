@@ -109,7 +109,7 @@ class Batch:
         if self.columns is None:
             assert self.items is not None
             return [sum(v.nbytes for v in item.values() if type(v) is ndarray) for item in self.items]
-        uniform = sum(values[0].nbytes for name, values in self.columns.items() if name in self.stacked)
+        uniform: int = sum(values[0].nbytes for name, values in self.columns.items() if name in self.stacked)
         varying = [values for name, values in self.columns.items() if name not in self.stacked]
         if not any(type(v) is ndarray for values in varying for v in values):
             return uniform
