@@ -16,8 +16,9 @@ runs on other machines in production. Each appview run gets a fresh database: SQ
 and PostgreSQL in a throwaway local cluster with the server's default settings (or a URL given).
 
 The table gives each run's events/s and the appview process's events per CPU-second (every thread),
-the CPU its child processes spent meanwhile (the identity process), and for a PostgreSQL server on this
-machine the CPU its processes spent (both from ``/proc``).
+the CPU its child processes spent meanwhile (the identity process and the relay's reader) and the
+identity process's alone, the network process's (which shares this machine's cores here), and for a
+PostgreSQL server on this machine the CPU its processes spent (all from ``/proc``).
 
 Baseline in the same run: the relay alone, a client that receives the same frames from the same
 relay process and decodes each one (``Frame.from_bytes``), doing nothing else. Goals (ours-heavy):
@@ -42,6 +43,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ from websockets.sync.client import connect
 from websockets.sync.server import ServerConnection, serve
 
 from atdata.lexicon.nsid import SCHEMA, defs
+from atdata.network import identity_process
 from atdata_appview.ingest.firehose import source_key
 from atdata_appview.service import Appview
 from atdata_appview.store import Repo, open_store
@@ -144,10 +147,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def _serve_network(frames: list[bytes], docs: dict[str, Any], ports: Any, stop: Any) -> None:
-    """The network, in a process of its own as it is on another machine in production: a PLC
-    directory serving the DID documents (and ``resolveHandle`` for their handles, as a PDS would)
-    and a relay sending every frame to each client that connects."""
+def directory_server(docs: dict[str, Any]) -> ThreadingHTTPServer:
+    """A PLC directory serving the DID documents ``docs`` (and ``resolveHandle`` for their handles,
+    as a PDS would), bound to a free loopback port and not yet serving."""
     handles = {doc["alsoKnownAs"][0].removeprefix("at://"): did for did, doc in docs.items()}
 
     class Handler(BaseHTTPRequestHandler):
@@ -171,7 +173,13 @@ def _serve_network(frames: list[bytes], docs: dict[str, Any], ports: Any, stop: 
             self.end_headers()
             self.wfile.write(body)
 
-    directory = _Server(("127.0.0.1", 0), Handler)
+    return _Server(("127.0.0.1", 0), Handler)
+
+
+def _serve_network(frames: list[bytes], docs: dict[str, Any], ports: Any, stop: Any) -> None:
+    """The network, in a process of its own as it is on another machine in production: a PLC
+    directory (:func:`directory_server`) and a relay sending every frame to each client that connects."""
+    directory = directory_server(docs)
     threading.Thread(target=directory.serve_forever, daemon=True).start()
 
     def relay(ws: ServerConnection) -> None:
@@ -208,31 +216,47 @@ class Network:
             self._proc.kill()
 
 
-def run_baseline(network: Network, n: int) -> tuple[float, float]:
-    start, cpu = time.perf_counter(), time.process_time()
+@dataclass
+class Run:
+    """One row of the table: wall seconds and CPU seconds of each process taking part."""
+
+    seconds: float
+    cpu: float  # this process (the receiving client for the baseline, the appview otherwise)
+    network_cpu: float  # the network's process (PLC directory, resolveHandle, relay)
+    children_cpu: float | None = None  # the appview's child processes, the identity process among them
+    identity_cpu: float | None = None  # the identity process alone
+    server_cpu: float | None = None  # the PostgreSQL server, when it runs here
+
+
+def run_baseline(network: Network, n: int) -> Run:
+    net = TreeCpu(network.pid, own=True)
+    start, cpu, net_start = time.perf_counter(), time.process_time(), net.seconds()
     with connect(
         f"{network.relay}/xrpc/com.atproto.sync.subscribeRepos", max_size=None, compression=None
     ) as ws:
         for _ in range(n):
             Frame.from_bytes(ws.recv())  # type: ignore[arg-type]
-    return time.perf_counter() - start, time.process_time() - cpu
+    return Run(time.perf_counter() - start, time.process_time() - cpu, net.seconds() - net_start)
 
 
-def run_appview(
-    network: Network, db: str, dids: list[str], last_seq: int
-) -> tuple[float, float, float, float | None]:
+def run_appview(network: Network, db: str, dids: list[str], last_seq: int) -> Run:
     """Seconds until the cursor stands after the last event; the CPU seconds this (the appview's)
     process spent meanwhile, every thread counted; those of its child processes (the identity
-    process), the network's excepted; and those of the database server (PostgreSQL on this machine;
-    None for SQLite, which runs inside the appview, or a server elsewhere)."""
+    process and the relay's reader), the network's excepted, and of the identity process alone; the
+    network process's; and those of the database server (PostgreSQL on this machine; None for
+    SQLite, which runs inside the appview, or a server elsewhere)."""
     store = open_store(db)
     with store.transaction() as tx:
         for did in dids:
             tx.upsert_repo(Repo(did))
     appview = Appview(store, plc_url=network.directory, handle_resolver=network.directory)
+    child = identity_process.shared()
     server = TreeCpu.postgres(db)
     children = TreeCpu(os.getpid(), own=False, exclude={network.pid})
-    server_start, children_start = server.seconds() if server else 0.0, children.seconds()
+    identity = TreeCpu(child.pid(), own=True) if child is not None else None
+    net = TreeCpu(network.pid, own=True)
+    counters = [server, children, identity, net]
+    before = [c.seconds() if c else 0.0 for c in counters]
     start, cpu = time.perf_counter(), time.process_time()
     appview.follow(relays=[network.relay])
     # The applier's count of committed events, not a query per poll: asking the database for the
@@ -240,8 +264,9 @@ def run_appview(
     while appview.applier.events_applied < last_seq:
         time.sleep(0.01)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    children_cpu = children.seconds() - children_start
-    server_cpu = server.seconds() - server_start if server else None
+    server_cpu, children_cpu, identity_cpu, net_cpu = (
+        c.seconds() - b if c else None for c, b in zip(counters, before, strict=True)
+    )
     appview.close()
     if store.cursor(source_key(network.relay)) != last_seq:
         raise SystemExit(f"the cursor does not stand after the last event ({last_seq})")
@@ -249,7 +274,8 @@ def run_appview(
     if rejected:
         raise SystemExit(f"the replay was not ingested cleanly: {rejected}")
     store.close()
-    return elapsed, cpu, children_cpu, server_cpu
+    assert net_cpu is not None
+    return Run(elapsed, cpu, net_cpu, children_cpu, identity_cpu, server_cpu)
 
 
 class TreeCpu:
@@ -348,7 +374,7 @@ def main() -> None:
     parser.add_argument("--mix", action="append", choices=sorted(MIXES), help="default: every mix")
     args = parser.parse_args()
     dbs = args.db or ["sqlite", "postgresql"]
-    rows: list[tuple[str, str, float, float, float, float | None, float | None, int | None]] = []
+    rows: list[tuple[str, str, Run, int | None]] = []
     for mix_name in args.mix or list(MIXES):
         t0 = time.perf_counter()
         frames, docs, counts = build_replay(args.events, args.authors, MIXES[mix_name])
@@ -360,56 +386,51 @@ def main() -> None:
             print(f"  {kind:<30} {count:>7}  ({100 * count / len(frames):.1f}%)")
         network = Network(frames, docs)
         try:
-            base, base_cpu = run_baseline(network, len(frames))
-            rows.append(
-                (
-                    mix_name,
-                    "baseline: the relay alone (receive + decode)",
-                    base,
-                    len(frames) / base,
-                    base_cpu,
-                    None,
-                    None,
-                    None,
-                )
-            )
+            base = run_baseline(network, len(frames))
+            rows.append((mix_name, "baseline: the relay alone (receive + decode)", base, None))
             for db_kind in dbs:
                 backend = "sqlite" if db_kind == "sqlite" else "postgresql"
                 with (
                     tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp,
                     database(db_kind, Path(tmp)) as db,
                 ):
-                    full, cpu, child_cpu, server_cpu = run_appview(network, db, list(docs), len(frames))
+                    run = run_appview(network, db, list(docs), len(frames))
                 goal = GOALS[backend] if mix_name == "ours-heavy" else None
-                path = f"appview ingest, {backend}, every check on"
-                rows.append((mix_name, path, full, len(frames) / full, cpu, child_cpu, server_cpu, goal))
+                rows.append((mix_name, f"appview ingest, {backend}, every check on", run, goal))
         finally:
             network.close()
     print()
     print(
         f"{'replay':<11} {'path':<46} {'seconds':>8} {'events/s':>10} {'vs base':>8} "
-        f"{'CPU s':>6} {'ev/CPU-s':>9} {'child CPU s':>11} {'server CPU s':>12} {'us/ev':>6} {'goal':>8}"
+        f"{'CPU s':>6} {'ev/CPU-s':>9} {'child CPU s':>11} {'identity':>8} {'network CPU s':>13} "
+        f"{'server CPU s':>12} {'us/ev':>6} {'goal':>8}"
     )
     base_rate = 0.0
-    for mix_name, path, secs, rate, cpu, child_cpu, server_cpu, goal in rows:
+    n = args.events
+    for mix_name, path, run, goal in rows:
+        rate = n / run.seconds
         if path.startswith("baseline"):
             base_rate = rate
         verdict = "" if goal is None else f">={goal:,} {'met' if rate >= goal else 'NOT met'}"
-        per_cpu = f"{rate * secs / cpu:>9.0f}" if cpu else f"{'-':>9}"
-        child = f"{'-':>11}" if child_cpu is None else f"{child_cpu:>11.2f}"
-        if server_cpu is None:
-            server = f"{'-':>12} {'-':>6}"
-        else:
-            server = f"{server_cpu:>12.2f} {1e6 * server_cpu / (rate * secs):>6.0f}"
+        per_cpu = f"{n / run.cpu:>9.0f}" if run.cpu else f"{'-':>9}"
+
+        def seconds(value: float | None, width: int) -> str:
+            return f"{'-':>{width}}" if value is None else f"{value:>{width}.2f}"
+
+        server = seconds(run.server_cpu, 12)
+        server += f" {'-':>6}" if run.server_cpu is None else f" {1e6 * run.server_cpu / n:>6.0f}"
         print(
-            f"{mix_name:<11} {path:<46} {secs:>8.2f} {rate:>10.0f} {rate / base_rate:>8.2f} "
-            f"{cpu or 0:>6.2f} {per_cpu} {child} {server}  {verdict}"
+            f"{mix_name:<11} {path:<46} {run.seconds:>8.2f} {rate:>10.0f} {rate / base_rate:>8.2f} "
+            f"{run.cpu:>6.2f} {per_cpu} {seconds(run.children_cpu, 11)} {seconds(run.identity_cpu, 8)} "
+            f"{seconds(run.network_cpu, 13)} {server}  {verdict}"
         )
     print(
         "\nCPU s: this process's CPU time, every thread (the receiving client for the baseline, the "
         "appview otherwise);\nevents per CPU-second move less with the machine's load than events/s. "
-        "child CPU s: the appview's child\nprocesses (the identity process); server CPU s: the "
-        "PostgreSQL server's processes, and its CPU microseconds per event\n(both read from /proc)."
+        "child CPU s: the appview's child\nprocesses (the identity process and the relay's reader), "
+        "identity: the identity process alone; network CPU s:\nthe network's process (PLC directory, "
+        "resolveHandle and relay: other machines in production); server CPU s: the\nPostgreSQL "
+        "server's processes, and its CPU microseconds per event (all read from /proc)."
     )
     print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

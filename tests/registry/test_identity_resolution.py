@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import os
 import signal
@@ -352,6 +354,46 @@ def test_a_host_trickling_its_document_is_cut_off_as_too_slow(resolver: Identity
 
 
 @pytest.mark.integration
+def test_a_compressed_document_is_refused_naming_its_host(resolver: IdentityResolver) -> None:
+    """Asked for ``Accept-Encoding: identity``, a host answering gzip anyway is refused before its
+    body is read: a compressed body would escape the size cap until decompressed."""
+
+    def gzipped(h: BaseHTTPRequestHandler, did: str) -> None:
+        body = gzip.compress(json.dumps(_web_document(did, _multikey())).encode())
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Encoding", "gzip")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    with _raw_host(gzipped) as did, pytest.raises(IdentityError, match=r"localhost:\d+.*compressed \(gzip\)"):
+        resolver.resolve_did(did)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("separate_process", [False, True])
+def test_a_handle_answered_compressed_resolves_as_uncompressed(separate_process: bool) -> None:
+    """The child's direct path leaves a compressed resolveHandle answer to the XRPC client, which
+    reads it as this process does."""
+
+    def pds(h: BaseHTTPRequestHandler, did: str) -> None:
+        body = gzip.compress(json.dumps({"did": "did:plc:abcdefghijklmnopqrstuvwx"}).encode())
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Encoding", "gzip")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    with _raw_host(pds) as did:
+        url = did_web_url(did).removesuffix("/.well-known/did.json")
+        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+        assert resolver.resolve_handle("alice.test") == "did:plc:abcdefghijklmnopqrstuvwx"
+        resolver.close()
+
+
+@pytest.mark.integration
 def test_a_document_of_another_did_is_refused(resolver: IdentityResolver) -> None:
     def other(h: BaseHTTPRequestHandler, did: str) -> None:
         _json(h, json.dumps(_web_document("did:web:example.com", _multikey())).encode())
@@ -509,3 +551,31 @@ def test_a_prefetch_stuck_past_its_deadline_fails_the_resolve_without_asking_aga
             os.kill(child, signal.SIGCONT)
     resolver.close()
     assert host.requests <= 1
+
+
+@pytest.mark.integration
+def test_in_the_child_hosts_holding_their_answers_do_not_hold_up_another_host() -> None:
+    """The child serves a quick network from one thread, and starts more only when a request waits
+    behind busy ones: three did:web hosts holding their answers back, then a fourth that answers
+    at once, which is resolved while the three still hold theirs."""
+    resolver = IdentityResolver(separate_process=True, timeout=2.0)
+    slow_hosts = [_Host(_multikey()) for _ in range(3)]
+    quick = _Host(_multikey())
+    with contextlib.ExitStack() as stack:
+        slow = [stack.enter_context(_did_web_host(host)) for host in slow_hosts]
+        for host in slow_hosts:
+            host.gate.clear()
+        try:
+            resolver.prefetch(slow)
+            for host in slow_hosts:
+                assert host.arrived.wait(10)  # each held by a worker of its own
+            with _did_web_host(quick) as did:
+                who = resolver.resolve_did(did)  # within its deadline (5s), before the others' 10s
+        finally:
+            for host in slow_hosts:
+                host.gate.set()
+        answers = [resolver.resolve_did(did).signing_key for did in slow]
+    resolver.close()
+    assert who.signing_key == f"did:key:{quick.key}"
+    assert answers == [f"did:key:{host.key}" for host in slow_hosts]
+    assert [host.requests for host in slow_hosts] == [1, 1, 1]

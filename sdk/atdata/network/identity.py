@@ -312,8 +312,8 @@ class IdentityResolver:
             with self._core.stream(
                 "GET", f"{where}?{urlencode({'handle': handle})}", extensions=self._core_timeout
             ) as resp:
-                if not 200 <= resp.status < 300:
-                    return None
+                if not 200 <= resp.status < 300 or _header(resp.headers, b"content-encoding"):
+                    return None  # an error or a compressed answer: the XRPC client's to read
                 kind = _header(resp.headers, b"content-type")
                 body = _read_capped(
                     _header(resp.headers, b"content-length"),
@@ -517,6 +517,7 @@ class IdentityResolver:
                         url,
                         resp.status_code,
                         resp.headers.get("content-length", ""),
+                        resp.headers.get("content-encoding", ""),
                         resp.iter_bytes(),
                         deadline,
                     )
@@ -540,11 +541,24 @@ class IdentityResolver:
             if 300 <= resp.status < 400:
                 return None
             return self._document_body(
-                did, url, resp.status, _header(resp.headers, b"content-length"), resp.iter_stream(), deadline
+                did,
+                url,
+                resp.status,
+                _header(resp.headers, b"content-length"),
+                _header(resp.headers, b"content-encoding"),
+                resp.iter_stream(),
+                deadline,
             )
 
     def _document_body(
-        self, did: str, url: str, status: int, declared: str, chunks: Iterable[bytes], deadline: float
+        self,
+        did: str,
+        url: str,
+        status: int,
+        declared: str,
+        encoding: str,
+        chunks: Iterable[bytes],
+        deadline: float,
     ) -> bytes:
         if status in (404, 410):
             raise IdentityError(
@@ -553,6 +567,12 @@ class IdentityResolver:
         if status != 200:
             raise NetworkError(
                 f"cannot fetch the DID document of {did} from {url}: HTTP {status}{self._plc_hint()}"
+            )
+        if encoding.strip().lower() not in ("", "identity"):
+            # Asked for identity: a compressed body would pass the size cap and grow past it unpacked.
+            raise IdentityError(
+                f"the DID document of {did} from {url} came compressed ({encoding[:50]}) though asked "
+                "for uncompressed: refused"
             )
         return _read_capped(declared, chunks, deadline, f"the DID document of {did} from {url}", self.timeout)
 

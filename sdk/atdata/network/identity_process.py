@@ -26,12 +26,13 @@ import atexit
 import json
 import logging
 import os
-import queue
 import select
 import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import IO, Any
 
@@ -41,7 +42,11 @@ from atdata.network.identity import Identity
 log = logging.getLogger(__name__)
 
 _STARTUP_WAIT = 30.0
-_THREADS = 16  # concurrent fetches in the child, as many as a thread-mode resolver's prefetch
+_MAX_WORKERS = 16  # concurrent fetches in the child at most, as many as a thread-mode resolver's prefetch
+# How long a request may run before it counts as held up by a slow host, and another worker starts
+# for the requests waiting behind it: a quick network (answers in a millisecond) is served by one
+# thread, without the GIL hand-overs between many that cost more CPU than the requests themselves.
+_GROW_AFTER = 0.025
 _ERRORS: dict[str, type[AtdataError]] = {
     "IdentityError": IdentityError,
     "NetworkError": NetworkError,
@@ -275,33 +280,127 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
             message = [rid, "error", "AtdataError", f"identity process: {e!r}"]
         answer(message)
 
-    def work() -> None:
-        while (line := requests.get()) is not None:
-            run(line)
-
-    # Workers waiting on a SimpleQueue rather than a ThreadPoolExecutor: a Future, its condition
-    # and the executor's bookkeeping per request cost this process more than the request's parsing.
-    requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-    workers = [threading.Thread(target=work, name=f"identity {i}", daemon=True) for i in range(_THREADS)]
-    for worker in workers:
-        worker.start()
+    workers = _Workers(run)
     answer([0, "ready"])
     for line in stdin:
-        requests.put(line)
-    for _ in workers:  # stdin closed (the parent ended): the requests under way finish first
-        requests.put(None)
-    for worker in workers:
-        worker.join()
+        workers.put(line)
+    workers.close()  # stdin closed (the parent ended): the requests under way finish first
+
+
+class _Workers:
+    """Requests served by as few threads as keep up with them: one that waits for work, and more,
+    up to ``_MAX_WORKERS``, only while requests wait behind one running longer than ``_GROW_AFTER``
+    (a slow host); those serve until nothing waits, then end."""
+
+    def __init__(self, run: Callable[[bytes], None]) -> None:
+        self._run = run
+        lock = threading.Lock()
+        self._work = threading.Condition(lock)  # a request arrived, for an idle worker
+        self._stalled = threading.Condition(lock)  # a request waits and every worker is busy
+        self._queue: deque[bytes] = deque()
+        self._running: dict[int, float] = {}  # request number -> when it began
+        self._taken = 0
+        self._idle = 0
+        self._count = 0
+        self._watcher_asleep = False  # waiting without a timeout: must be woken to see a stall
+        self._closing = False
+        self._threads: list[threading.Thread] = []
+        with self._work:
+            self._start(stays=True)
+        self._watcher = threading.Thread(target=self._watch, name="identity workers", daemon=True)
+        self._watcher.start()
+
+    def put(self, line: bytes) -> None:
+        with self._work:
+            self._queue.append(line)
+            if self._idle:
+                self._work.notify()
+            self._wake_watcher()
+
+    def close(self) -> None:
+        """Serve what is queued, then end every thread."""
+        with self._work:
+            self._closing = True
+            self._work.notify_all()
+            self._stalled.notify()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join()
+        self._watcher.join()
+
+    def _wake_watcher(self) -> None:
+        # With the lock held, after the queue or the idle count changed.
+        if self._watcher_asleep and self._queue and not self._idle:
+            self._watcher_asleep = False
+            self._stalled.notify()
+
+    def _start(self, *, stays: bool) -> None:
+        # With the lock held.
+        self._count += 1
+        thread = threading.Thread(
+            target=self._serve_queue, args=(stays,), name=f"identity {self._count}", daemon=True
+        )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _serve_queue(self, stays: bool) -> None:
+        with self._work:
+            while True:
+                if not self._queue:
+                    if not stays or self._closing:
+                        self._count -= 1
+                        return
+                    self._idle += 1
+                    self._work.wait()
+                    self._idle -= 1
+                    self._wake_watcher()
+                    continue
+                line = self._queue.popleft()
+                self._taken += 1
+                number = self._taken
+                self._running[number] = time.monotonic()
+                self._work.release()
+                try:
+                    self._run(line)
+                finally:
+                    self._work.acquire()
+                    del self._running[number]
+
+    def _watch(self) -> None:
+        with self._work:
+            while not self._closing:
+                if not self._queue or self._idle:
+                    self._watcher_asleep = True
+                    self._stalled.wait()
+                    self._watcher_asleep = False
+                    continue
+                now = time.monotonic()
+                held = [now - began for began in self._running.values()]
+                stuck = sum(ran >= _GROW_AFTER for ran in held)
+                if stuck:
+                    # The waiting requests are served beside the slow ones, by twice as many workers
+                    # each time (a slow network gets its concurrency within a few rounds; one slow
+                    # answer on a quick network, or a busy machine, adds a couple of threads, not 15).
+                    wanted = min(_MAX_WORKERS, stuck + len(self._queue), 2 * stuck + 1)
+                    for _ in range(wanted - self._count):
+                        self._start(stays=False)
+                young = [ran for ran in held if ran < _GROW_AFTER]
+                self._stalled.wait(_GROW_AFTER - max(young) if young else _GROW_AFTER)
 
 
 def main() -> None:
     # Only answers go to the real stdout; anything printed by a library goes to stderr.
     stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr
-    # Imported before the first request, so the first answer does not wait for them.
+    # Imported (and the TLS context made: its CA bundle takes ~40 ms) before the first request, so
+    # that the first answer does not wait for them, nor does the slowness of that one request count
+    # as a slow host's.
     import atproto_core.did_doc  # noqa: F401
 
     import atdata.network.identity  # noqa: F401
+    from atdata.network.tls import ssl_context
+
+    ssl_context()
 
     _serve(sys.stdin.buffer, stdout)
 
