@@ -39,6 +39,7 @@ from atdata_appview.ingest.events import (
     Snapshot,
     UnverifiedEvent,
 )
+from atdata_appview.ingest.heap import prepare_for_ingest
 from atdata_appview.store import Derived, Repo, Store, StoredRecord, Tx
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Applier:
         """``snapshot(did)`` fetches a verified repo (only :meth:`backfill` calls it, outside any
         transaction); ``refresh(did)`` re-resolves a DID document and checks its handle out of band,
         after the transaction that needed it committed; ``resync_queued()`` wakes the resync workers."""
+        prepare_for_ingest()  # the collector's settings for ingest, before the first batch
         self.store = store
         self.identities = identities
         self.snapshot = snapshot

@@ -14,7 +14,6 @@ host that accepts and then fails is not hammered.
 
 from __future__ import annotations
 
-import gc
 import logging
 import queue
 import random
@@ -40,6 +39,7 @@ from atdata_appview.ingest.frames import (
     parse_frame,
     verify_frame,
 )
+from atdata_appview.ingest.heap import prepare_for_ingest
 from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, FrameReadAhead
 from atdata_appview.ingest.relay_reader import ChildConnection, ConnectionLost
 
@@ -50,25 +50,6 @@ SUBSCRIBE_REPOS = "com.atproto.sync.subscribeRepos"
 HEALTHY_SECONDS = 60.0
 # Verified batches waiting for the applying thread (each at most ``batch_size`` events).
 QUEUED_BATCHES = 8
-
-
-_frozen = threading.Lock()
-_frozen_once: list[bool] = []
-
-
-def _freeze_long_lived() -> None:
-    """Once per process, when the first follower starts: move what exists by then (modules, lexicons,
-    the atproto models, caches) out of the cyclic collector's reach. Each batch allocates and frees
-    tens of thousands of objects, and every full collection would otherwise walk all of those too
-    (benchmarks/appview_ingest.py: about a tenth of the appview's CPU). Nothing is lost: frozen
-    objects are still freed by reference counting; only garbage cycles among them are not, and a
-    collection runs first so that none are pending."""
-    with _frozen:
-        if _frozen_once:
-            return
-        _frozen_once.append(True)
-    gc.collect()
-    gc.freeze()
 
 
 def source_key(url: str) -> str:
@@ -214,7 +195,7 @@ class FirehoseIngester:
 
     def run(self, stop: threading.Event) -> None:
         """Follow the firehose until ``stop`` is set, reconnecting with backoff after any failure."""
-        _freeze_long_lived()
+        prepare_for_ingest()  # done already if the applier was made in this process
         delay = 0.5
         while not stop.is_set():
             url = self.url()
