@@ -167,6 +167,7 @@ def _writable(values: list[Any]) -> list[Any]:
         return values
     out: list[Any] | None = None
     for i, value in enumerate(values):
+        owned: Any
         if type(value) is np.ndarray:
             owned = value if value.flags.writeable else value.copy()
         elif type(value) is list:
