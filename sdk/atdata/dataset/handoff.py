@@ -611,9 +611,11 @@ def _receive(
             f"a DataLoader worker sent a batch of {plan.total:,} bytes in shared block {block_id} of "
             f"{len(memory):,} bytes; it is refused"
         )
+    # marshal builds objects and runs nothing; the worker is this process's own child, whose pickles
+    # could run code here anyway: it is checked for being whole, not trusted less than they are.
     try:
         rest = marshal.loads(values) if type(values) is bytes else values
-    except (ValueError, EOFError, TypeError) as e:
+    except (ValueError, EOFError, TypeError, MemoryError) as e:
         raise DatasetError(
             f"a DataLoader worker sent a batch whose values this process cannot read ({e}); it is refused"
         ) from None
