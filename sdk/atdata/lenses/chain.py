@@ -26,6 +26,7 @@ from atdata.lenses.steps import (
     instances,
     sandbox_step,
 )
+from atdata.sandbox.columns import Batch
 from atdata.types.packable import as_plain
 
 _PROCESS_WORKERS = 2
@@ -158,8 +159,6 @@ class Chain:
         """
         if seg.wants_plain and not plain:
             if seg.in_process:
-                from atdata.sandbox.columns import Batch
-
                 return Batch.of_samples(values), True  # type: ignore[return-value]
             return [as_plain(v) for v in values], True
         if not seg.wants_plain and plain:

@@ -111,7 +111,7 @@ class Batch:
             return [sum(v.nbytes for v in item.values() if type(v) is ndarray) for item in self.items]
         uniform: int = sum(values[0].nbytes for name, values in self.columns.items() if name in self.stacked)
         varying = [values for name, values in self.columns.items() if name not in self.stacked]
-        if not any(type(v) is ndarray for values in varying for v in values):
+        if not any(ndarray in set(map(type, values)) for values in varying):
             return uniform
         return [
             uniform + sum(v.nbytes for v in row if type(v) is ndarray) for row in zip(*varying, strict=True)
