@@ -99,3 +99,11 @@ def _until(condition: Any) -> None:
         if condition():
             return
         time.sleep(0.001)
+
+
+@pytest.mark.parametrize("index", [(0, None), (12345, None), (2**40, None)])
+def test_torchs_iterable_index_is_pickled_as_forking_pickler_would(index: Any) -> None:
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    assert pickle.dumps(index) == bytes(ForkingPickler.dumps(index))

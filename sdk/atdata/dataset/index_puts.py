@@ -15,9 +15,10 @@ at most ``prefetch_factor`` indices outstanding per worker, and a write of at mo
 bytes is whole or not at all.
 
 This relies on torch's and ``multiprocessing``'s private layout: the iterator is found from the
-frame that unpickles its batch (``_MultiProcessingDataLoaderIter._try_get_data``), and its queues
-are changed only if they are exactly ``multiprocessing.queues.Queue`` with every attribute used
-here. Anything else (another torch, a pin-memory thread receiving the batches, a user's
+frame that unpickles its batch (``_MultiProcessingDataLoaderIter._try_get_data``), its queues are
+changed only if they are exactly ``multiprocessing.queues.Queue`` with every attribute used here,
+and an index is framed as ``multiprocessing.connection`` frames what it sends (tests read it back
+through ``Queue.get``). Anything else (another torch, a pin-memory thread receiving the batches, a user's
 multiprocessing context) leaves them as they are. Only the index queues of a DataLoader iterating
 an atdata dataset are changed, and only as an attribute of those queue objects.
 """
@@ -25,8 +26,12 @@ an atdata dataset are changed, and only as an attribute of those queue objects.
 from __future__ import annotations
 
 import collections
+import multiprocessing.connection
 import multiprocessing.queues
+import os
+import pickle
 import queue
+import struct
 import sys
 from multiprocessing.reduction import ForkingPickler
 from types import FrameType
@@ -34,6 +39,7 @@ from typing import Any
 
 _SMALL = 512  # bytes: an index larger than this goes the usual way (a write below PIPE_BUF is atomic)
 _DEPTH = 8  # frames between the unpickling and torch's _try_get_data
+_LENGTH = struct.Struct("!i")  # multiprocessing.connection's frame header
 
 
 class DirectPut:
@@ -64,21 +70,32 @@ class DirectPut:
 
 def _write(q: Any, obj: Any) -> bool:
     """Write ``obj``, pickled, to ``q``'s pipe if it is small; whether it was. If not, the feeder
-    thread sends it as usual, and meets any error (unpicklable, broken pipe) the usual way."""
-    try:
-        data = ForkingPickler.dumps(obj)
-    except Exception:
-        return False
+    thread sends it as usual, and meets any error (unpicklable, broken pipe) the usual way.
+
+    The frame is the one ``Connection.send_bytes`` writes (a 4-byte big-endian length, then the
+    bytes), in one ``os.write``: at most ``PIPE_BUF`` bytes to a blocking pipe are written whole."""
+    data: bytes | memoryview
+    if type(obj) is tuple and len(obj) == 2 and type(obj[0]) is int and obj[1] is None:
+        data = pickle.dumps(obj)  # torch's (n, None): what ForkingPickler gives, without copying its tables
+    else:
+        try:
+            data = ForkingPickler.dumps(obj)
+        except Exception:
+            return False
     if len(data) > _SMALL:
         return False
+    frame = _LENGTH.pack(len(data)) + bytes(data)
     try:
+        fd = q._writer.fileno()
         if q._wlock is None:
-            q._writer.send_bytes(data)
+            written = os.write(fd, frame)
         else:
             with q._wlock:
-                q._writer.send_bytes(data)
+                written = os.write(fd, frame)
     except OSError:
         return False
+    if written != len(frame):  # pragma: no cover - POSIX writes up to PIPE_BUF to a pipe whole
+        raise OSError(f"wrote {written} of {len(frame)} bytes of a DataLoader index to its worker's pipe")
     return True
 
 
@@ -86,7 +103,8 @@ def _fits(q: Any) -> bool:
     """Whether ``q`` is a plain ``multiprocessing`` queue with every part ``DirectPut`` uses."""
     return (
         type(q) is multiprocessing.queues.Queue
-        and all(hasattr(q, name) for name in ("_closed", "_sem", "_thread", "_buffer", "_writer", "_wlock"))
+        and all(hasattr(q, name) for name in ("_closed", "_sem", "_thread", "_buffer", "_wlock"))
+        and type(getattr(q, "_writer", None)) is multiprocessing.connection.Connection
         and callable(getattr(q, "_start_thread", None))
         and isinstance(getattr(getattr(q, "_notempty", None), "_waiters", None), collections.deque)
     )
