@@ -23,7 +23,8 @@ at the end: the setting users train in, where the verifying thread of (a) compet
 
 A second table times a torch DataLoader over the same shards (``Dataset.to_torch(batch_size=64,
 tensors=True)``, ``--loader-batch`` to change it, ``DataLoader(batch_size=None)``, persistent workers,
-torch's default start method, best epoch after a warm-up one) with 1 and 2 workers; each worker
+torch's default start method, best epoch after a warm-up one, the two loaders' epochs taken in
+turns so that a burst of other load spoils one epoch of each) with 1 and 2 workers; each worker
 reads and decodes its own shards and hands each batch (64 x 16 KB images, 1 MB) to the main
 process. It also gives the CPU time per batch of the main process and of the workers: two workers
 and the main process share two cores, so the main process's share is what a second worker cannot
@@ -225,33 +226,50 @@ def _cpu_seconds(pids: list[int]) -> float | None:
     return total if pids else None
 
 
-def loader(pattern: str, workers: int, epochs: int, batch: int) -> tuple[float, float, float | None] | None:
-    """Samples/s of the best epoch of a DataLoader with ``workers`` workers (after one warm-up), and
-    the least CPU microseconds per batch of any epoch in the main process and in the workers."""
+LoaderResult = tuple[float, float, float | None]
+"""Samples/s of a DataLoader's best epoch, and the least CPU microseconds per batch of any epoch in
+the main process and in its workers (None where the workers' CPU cannot be read)."""
+
+
+def loaders(pattern: str, counts: tuple[int, ...], epochs: int, batch: int) -> dict[int, LoaderResult] | None:
+    """A DataLoader for each worker count in ``counts``, each warmed up by one epoch, then their epochs
+    taken in turns (``epochs`` rounds): a burst of load elsewhere on the machine then spoils one
+    epoch of each rather than every epoch of one, and the ratio of their best epochs holds."""
     try:
         from torch.utils.data import DataLoader
     except ModuleNotFoundError:
         return None
     source = atdata.Dataset[Frame](pattern).to_torch(batch_size=batch, tensors=True)
-    load = DataLoader(source, batch_size=None, num_workers=workers, persistent_workers=True)
-    best, main_cpu, worker_cpu = 0.0, float("inf"), float("inf")
+    made = {w: DataLoader(source, batch_size=None, num_workers=w, persistent_workers=True) for w in counts}
+    best = {w: (0.0, float("inf"), float("inf")) for w in counts}
     for epoch in range(epochs + 1):
-        batches = iter(load)
-        pids = [w.pid for w in getattr(batches, "_workers", [])]  # torch's own worker processes
-        before = _cpu_seconds(pids)
-        start, cpu, count, n = time.perf_counter(), time.process_time(), 0, 0
-        for item in batches:
-            n += int(item["index"].shape[0])
-            count += 1
-        rate = n / (time.perf_counter() - start)
-        after = _cpu_seconds(pids)
-        if epoch:
-            best = max(best, rate)
-            main_cpu = min(main_cpu, 1e6 * (time.process_time() - cpu) / count)
-            if before is not None and after is not None:
-                worker_cpu = min(worker_cpu, 1e6 * (after - before) / count)
-    del load
-    return best, main_cpu, None if worker_cpu == float("inf") else worker_cpu
+        for w, load in made.items():
+            rate, main_cpu, worker_cpu = _epoch(load)
+            if epoch:  # the first is the warm-up: workers started, shards opened and verified
+                was = best[w]
+                best[w] = (max(was[0], rate), min(was[1], main_cpu), min(was[2], worker_cpu))
+    del made
+    return {
+        w: (rate, main, None if worker == float("inf") else worker)
+        for w, (rate, main, worker) in best.items()
+    }
+
+
+def _epoch(load: Any) -> tuple[float, float, float]:
+    """One epoch of ``load``: samples/s, and CPU microseconds per batch of this process and of the
+    workers (inf where the workers' CPU cannot be read)."""
+    batches = iter(load)
+    pids = [w.pid for w in getattr(batches, "_workers", [])]  # torch's own worker processes
+    before = _cpu_seconds(pids)
+    start, cpu, count, n = time.perf_counter(), time.process_time(), 0, 0
+    for item in batches:
+        n += int(item["index"].shape[0])
+        count += 1
+    rate = n / (time.perf_counter() - start)
+    main_cpu = 1e6 * (time.process_time() - cpu) / count
+    after = _cpu_seconds(pids)
+    worker_cpu = float("inf") if before is None or after is None else 1e6 * (after - before) / count
+    return rate, main_cpu, worker_cpu
 
 
 def _start_method() -> str:
@@ -280,7 +298,7 @@ def main() -> int:
 
     load_before = os.getloadavg()[0]
     busy: list[subprocess.Popen[bytes]] = []
-    loaders: dict[int, tuple[float, float, float | None] | None] = {}
+    timed_loaders: dict[int, LoaderResult] | None = None
     with tempfile.TemporaryDirectory(prefix="atdata-bench-") as tmp:
         pattern, paths = write_shards(Path(tmp), args.samples, args.per_shard)
         size_mb = sum(p.stat().st_size for p in paths) / 1e6
@@ -293,7 +311,7 @@ def main() -> int:
                 best, readers = run_readers(args, pattern, paths)
             if not args.no_loader:
                 signal_all(busy, signal.SIGSTOP)
-                loaders = {w: loader(pattern, w, args.repeat, args.loader_batch) for w in (1, 2)}
+                timed_loaders = loaders(pattern, (1, 2), args.repeat, args.loader_batch)
                 signal_all(busy, signal.SIGCONT)
         finally:
             for proc in busy:
@@ -326,31 +344,28 @@ def main() -> int:
             "counted); less sensitive to other load than samples/s"
         )
         print("goal (issue 18): first read >= 3.0x, later epochs >= 5.0x (b), beside a busy process")
-    if loaders:
+    if not args.no_loader:
         if readers:
             print()
         print(
             f"torch DataLoader over the same {args.samples:,} samples in {len(paths)} shards: "
             f"to_torch(batch_size={args.loader_batch}, tensors=True) in DataLoader(batch_size=None), "
-            f"persistent workers, start method {_start_method()}; best of {args.repeat} epochs after a "
-            "warm-up; busy processes paused"
+            f"persistent workers, start method {_start_method() if timed_loaders else '-'}; best of "
+            f"{args.repeat} epochs after a warm-up, the loaders' epochs taken in turns; busy processes paused"
         )
-        one = loaders[1]
-        if one is None:
+        if timed_loaders is None:
             print("skipped: torch is not installed (pip install 'atdata[torch]')")
         else:
+            one, two = timed_loaders[1], timed_loaders[2]
             print(
                 f"{'loader':38s} {'samples/s':>12s} {'vs 1':>8s} {'main CPU/batch':>15s} "
                 f"{'workers CPU/batch':>18s}"
             )
-            for w, result in loaders.items():
-                assert result is not None
-                rate, main_cpu, worker_cpu = result
+            for w, (rate, main_cpu, worker_cpu) in timed_loaders.items():
                 name = f"(f)  DataLoader, {w} worker{'s' if w > 1 else ''}"
                 spent = "-" if worker_cpu is None else f"{worker_cpu:,.0f} us"
                 print(f"{name:38s} {rate:12,.0f} {rate / one[0]:7.2f}x {main_cpu:12,.0f} us {spent:>18s}")
-            two = loaders[2]
-            if one[2] is not None and two is not None:
+            if one[2] is not None:
                 # Two workers and the main process share two cores: per batch, a worker's CPU W and
                 # the main process's M, so two workers reach at most 2W / (W + M) of one.
                 bound = 2 * one[2] / (one[2] + two[1])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+from pathlib import Path
 
 import appview_examples as examples
 import libipld
@@ -17,13 +19,18 @@ from support.repo_writer import (
     sync_frame,
 )
 
+from atdata.lexicon import default_lexicons
 from atdata.lexicon.nsid import LENS, SCHEMA
+from atdata.network.identity import IdentityResolver
 from atdata_appview.checks import MAX_RECORD_BYTES
+from atdata_appview.indexed_collections import DERIVED_TABLE, PREDECESSOR
+from atdata_appview.ingest.apply import Applier
 from atdata_appview.ingest.car import cid_str
 from atdata_appview.ingest.events import SkippedEvent
 from atdata_appview.ingest.firehose import FirehoseIngester
+from atdata_appview.ingest.heap import YOUNG_THRESHOLD
 from atdata_appview.service import Appview
-from atdata_appview.store import Store
+from atdata_appview.store import Store, open_store
 
 SOURCE = "ws://relay.test"
 
@@ -415,3 +422,24 @@ def test_a_lens_is_indexed_with_its_schemas(
     ingest.handle_frames([s.commit(alice, [("create", f"{LENS}/a_to_b:1.0.0", lens)])])
     [row] = store.derived("lenses")
     assert (row["source_uri"], row["target_uri"], row["code_ok"]) == (a.uri, b.uri, 1)
+
+
+def test_setting_up_ingest_freezes_what_exists_and_collects_young_objects_less_often(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'heap.db'}")
+    try:
+        Applier(store, IdentityResolver("http://127.0.0.1:9"))
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    finally:
+        store.close()
+
+
+def test_setting_up_ingest_generates_the_lexicon_check_of_every_indexed_collection(tmp_path: Path) -> None:
+    checks = default_lexicons()._record_checks
+    checks.clear()  # generated again on demand
+    store = open_store(f"sqlite:///{tmp_path / 'checks.db'}")
+    try:
+        Applier(store, IdentityResolver("http://127.0.0.1:9"))
+    finally:
+        store.close()
+    assert {c for c in DERIVED_TABLE if c not in PREDECESSOR} <= set(checks)

@@ -200,3 +200,22 @@ def test_a_dataset_wrapping_to_torch_gets_dicts_in_workers(frames: str) -> None:
     batches = list(torch.utils.data.DataLoader(source, batch_size=None, num_workers=2, timeout=120))
     assert all(b["seen"] for b in batches)
     assert sorted(int(i) for b in batches for i in b["index"]) == list(range(10))
+
+
+def test_arrays_inside_list_columns_are_memory_torch_may_write(write_shards: WriteShards) -> None:
+    # default_convert makes each of them a tensor: of a shard's read-only buffer, torch warns that
+    # writing it is undefined; the adapter hands over a copy of each read-only one instead.
+    from atdata.dataset.torch_adapter import as_tensors
+
+    pattern = write_shards([mixed(i) for i in range(4)], maxcount=4, name="mixed")
+    batch = next(iter(atdata.Dataset[Mixed](pattern).ordered(batch_size=4)))
+    sample = next(iter(atdata.Dataset[Mixed](pattern).ordered()))
+    assert not batch["arrays"][0][0].flags.writeable and not sample.arrays[0].flags.writeable
+    columns, fields = as_tensors(batch), as_tensors(sample)
+    nested = [a for row in columns["arrays"] for a in row] + [
+        a for a in columns["maybe_array"] if a is not None
+    ]
+    nested += fields["arrays"]
+    assert len(nested) == 4 * 2 + 3 + 2
+    assert all(isinstance(a, np.ndarray) and a.flags.writeable for a in nested)
+    assert all(np.array_equal(a, b) for a, b in zip(columns["arrays"][1], batch["arrays"][1]))

@@ -7,6 +7,7 @@ process has released every tensor of the batch in it (only where torch is instal
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import resource
 from typing import Any
@@ -33,7 +34,8 @@ def many(write_shards: WriteShards) -> str:
 
 def loader(pattern: str, **options: Any) -> Any:
     source = atdata.Dataset[Frame](pattern).to_torch(batch_size=2, tensors=True)
-    return torch.utils.data.DataLoader(source, batch_size=None, timeout=120, **options)
+    options.setdefault("timeout", 120 if options.get("num_workers") else 0)  # torch: none without workers
+    return torch.utils.data.DataLoader(source, batch_size=None, **options)
 
 
 def expected_image(i: int) -> Any:
@@ -144,3 +146,91 @@ def test_a_worker_that_cannot_make_shared_memory_says_so_in_the_main_process(man
 
 def _no_files_over_4_kb(worker: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+
+
+def test_plain_columns_arrive_as_a_loader_without_workers_gives_them(many: str) -> None:
+    # Strings and JSON dicts cross as one marshal string: the same values, of the same exact types.
+    expected = {int(b["index"][0]): b for b in loader(many)}
+    got = {int(b["index"][0]): b for b in loader(many, num_workers=2)}
+    assert sorted(got) == sorted(expected)
+    for key, want in expected.items():
+        batch = got[key]
+        assert list(batch) == list(want)
+        assert type(batch["label"]) is list and batch["label"] == want["label"]
+        assert all(type(x) is str for x in batch["label"])
+        for have, meant in zip(batch["metadata"], want["metadata"]):
+            assert type(have) is dict and list(have.items()) == list(meant.items())
+            assert [type(v) for v in have.values()] == [int, bool]
+        assert torch.equal(batch["image"], want["image"]) and batch["image"].dtype == want["image"].dtype
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["text", 1, 2.5, True, None, [1, "a", None], {"k": {"n": [False, 0.0]}}],
+        [],
+    ],
+    ids=["plain", "none"],
+)
+def test_plain_values_are_carried_in_one_marshal_string(values: list[Any]) -> None:
+    carried = handoff._carried(values)
+    assert isinstance(carried, bytes)
+    back = marshal.loads(carried)
+    assert back == tuple(values) and [type(v) for v in back] == [type(v) for v in values]
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"bytes", (1, 2), _Text("a str subclass"), {1: "int key"}, [bytearray(b"x")], torch.tensor(1), 1j],
+    ids=["bytes", "tuple", "str-subclass", "int-key", "bytearray", "tensor", "complex"],
+)
+def test_values_marshal_would_change_are_pickled_as_they_are(value: Any) -> None:
+    carried = handoff._carried(["plain", value])
+    assert isinstance(carried, tuple) and carried[1] is value
+
+
+def test_a_list_holding_itself_is_pickled() -> None:
+    looped: list[Any] = []
+    looped.append(looped)
+    carried = handoff._carried([looped])
+    assert isinstance(carried, tuple) and carried[0] is looped
+
+
+def _shipment() -> tuple[Any, tuple[Any, ...]]:
+    """A real shipment of a batch packed in this process (its worker side and main side are one)."""
+    batch = handoff.pack({"image": torch.ones(2, 3), "label": ["a", "b"], "meta": [{"i": 1}, {"i": 2}]})
+    receive, args = handoff.Sealed(batch).__reduce__()
+    return receive, args
+
+
+def test_a_shipment_received_in_the_same_process_holds_every_value() -> None:
+    receive, args = _shipment()
+    got = receive(*args)
+    assert torch.equal(got["image"], torch.ones(2, 3))
+    assert got["label"] == ["a", "b"] and got["meta"] == [{"i": 1}, {"i": 2}]
+
+
+@pytest.mark.parametrize(
+    ("index", "forged", "message"),
+    [
+        (8, ("only one",), "layout names 2 other values but which carries 1"),
+        (8, b"\x00not marshal", "values this process cannot read"),
+        (7, '[["image","float32",[2,3],-64],"label","meta"]', "cannot read"),
+        (7, '[["image","no_such_dtype",[2,3],0],"label","meta"]', "cannot read"),
+        (7, "{not json", "batch layout this process cannot read"),
+        (7, '[["image","float32",[4096,4096],0],"label","meta"]', "bytes in shared block"),
+    ],
+    ids=["too-few-values", "not-marshal", "negative-offset", "unknown-dtype", "not-json", "past-the-block"],
+)
+def test_a_shipment_whose_layout_or_values_do_not_fit_is_refused(
+    index: int, forged: Any, message: str
+) -> None:
+    receive, args = _shipment()
+    forged_args = list(args)
+    forged_args[index] = forged
+    with pytest.raises(DatasetError, match=message):
+        receive(*forged_args)

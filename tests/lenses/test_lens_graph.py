@@ -15,9 +15,7 @@ NODES = ["A", "B", "C", "D", "E", "F"]
 AUTHORS = ["did:plc:alice", "did:plc:bob", "did:plc:eve"]
 
 
-def brute_force(
-    edges: list[LensEdge], source: str, target: str, policy: LensFilter
-) -> list[LensEdge] | None:
+def brute_force(edges: list[LensEdge], source: str, target: str, policy: LensFilter) -> list[LensEdge] | None:
     """Every simple path, ranked by (hops, cost, CID sequence)."""
     allowed = [e for e in edges if policy.allows(e)]
     best: tuple | None = None

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from lens_types import BathApplicationFrame, Thumbnail, bath_application, frame
+from numpy.typing import NDArray
 
 import atdata
 from atdata.errors import LensExecutionError
@@ -87,3 +90,65 @@ def test_as_type_read_ahead_skips_exactly_the_failing_sample(tmp_path: Path) -> 
         except LensExecutionError as e:
             assert "ValueError: no" in e.reason
         assert delivered == list(range(37))
+
+
+@atdata.packable
+class Stamp:
+    t: float
+
+
+@atdata.packable
+class Take:
+    image: NDArray
+    when: datetime.datetime
+    first: Stamp
+    rest: list[Stamp]
+    maybe: Stamp | None
+    meta: dict[str, Any]
+    name: str
+
+
+@atdata.packable
+class Kept:
+    image: NDArray
+    when: datetime.datetime
+    first: Stamp
+    rest: list[Stamp]
+    maybe: Stamp | None
+    meta: dict[str, Any]
+    label: str
+
+
+KEEP_CODE = (
+    "def get(s):\n"
+    "    return {'image': s.image * 2, 'when': s.when, 'first': s.first, 'rest': s.rest,\n"
+    "            'maybe': s.maybe, 'meta': s.meta, 'label': s.name.upper()}\n"
+)
+
+
+def _take(i: int) -> Take:
+    return Take(
+        image=np.full((2, 3), float(i), np.float32),
+        when=datetime.datetime(2026, 1, 1 + i % 28, tzinfo=datetime.UTC),
+        first=Stamp(t=i / 4),
+        rest=[Stamp(t=float(j)) for j in range(i % 3)],
+        maybe=Stamp(t=1.0) if i % 2 else None,
+        meta={"i": i, "tags": ["a", None]},
+        name=f"take{i}",
+    )
+
+
+def test_as_type_through_a_process_gives_what_inline_gives_for_every_kind_of_field(tmp_path: Path) -> None:
+    # Samples cross to the workers as columns read from their fields: datetimes, nested samples,
+    # lists of them, None and JSON must arrive as they do inline.
+    with atdata.ShardWriter(str(tmp_path / "t-%06d.tar"), maxcount=1000) as sink:
+        for i in range(40):
+            sink.write(_take(i))
+    ds = atdata.Dataset[Take](str(tmp_path / "t-000000.tar"))
+    out = {}
+    for isolation in ("inline", "process"):
+        with atdata.Lens.from_source(KEEP_CODE, source=Take, target=Kept, isolation=isolation) as lens:
+            out[isolation] = list(ds.as_type(Kept, lens=lens, chunk=16).ordered())
+    assert len(out["process"]) == 40
+    assert out["process"] == out["inline"]
+    assert out["process"][3].label == "TAKE3" and out["process"][3].maybe == Stamp(t=1.0)

@@ -10,6 +10,8 @@ ARENA_OUT), it plays the attack the program's first step is named for:
   answers with the inputs it reads back and what each attempt raised;
 - ``scribble-after``: answers its first batch honestly, then fills its whole output arena (both
   slots) with 0xFF before answering the next.
+- ``lie-on-one``: answers honestly, except a batch holding an ``x`` of ones: with an array past its
+  output slot.
 """
 
 from __future__ import annotations
@@ -83,6 +85,12 @@ def main(argv: list[str]) -> int:
                 attempts["pwrite"] = type(e).__name__
             echoed = [{"x": np.array(item["x"]), "attempts": attempts} for item in items]
             frame = wire.encode({"ok": True, "items": columns.pack(echoed), "cpu_left": 1e9}, arena=out)
+        elif mode == "lie-on-one" and any(np.all(np.asarray(item["x"]) == 1) for item in items):
+            lie = _ext(slot_out - 64, (64,), "<f8")
+            frame = _frame({"ok": True, "items": {"items": [{"x": lie}] * len(items)}}, slot_out)
+        elif mode == "lie-on-one":
+            answer = [{"x": np.array(item["x"]) * 2} for item in items]
+            frame = wire.encode({"ok": True, "items": columns.pack(answer), "cpu_left": 1e9}, arena=out)
         elif mode == "scribble-after":
             if batch > 1:
                 out_map[:] = b"\xff" * out_size

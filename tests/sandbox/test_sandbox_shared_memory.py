@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from atdata.errors import LensExecutionError
-from atdata.sandbox import LensStep, load_program
+from atdata.errors import LensExecutionError, LensLimitError
+from atdata.sandbox import LensStep, Limits, load_program
 from atdata.sandbox.process import ProcessProgram
 from atdata.sandbox.worker_handle import WorkerHandle, read_only_descriptor
 
@@ -144,3 +144,32 @@ def test_the_same_worker_serves_every_batch_and_epoch() -> None:
                 program.run([{"x": np.full(8, float(i))}], [str(i)])
                 pids |= program.worker_pids  # type: ignore[operator]
     assert len(pids) == 1
+
+
+@pytest.mark.usefixtures("hostile")
+def test_a_lie_in_the_answer_to_one_of_many_batches_in_flight_is_refused_and_the_rest_answered() -> None:
+    with _program("lie-on-one") as program:
+        # One worker holds two batches at most: the others wait in the host's queue, and the ones
+        # the liar held behind its lie are sent again to a fresh worker.
+        pending = [program.submit([{"x": np.full(4, float(i))}], [f"k{i}"]) for i in range(6)]
+        np.testing.assert_array_equal(pending[0].result()[0]["x"], np.full(4, 0.0))
+        with pytest.raises(LensExecutionError, match="malformed answer: array outside") as e:
+            pending[1].result()
+        assert e.value.lens == "lie-on-one"
+        for i in range(2, 6):
+            np.testing.assert_array_equal(pending[i].result()[0]["x"], np.full(4, 2.0 * i))
+
+
+def test_a_worker_killed_mid_batch_fails_that_batch_alone_and_the_queued_ones_are_answered() -> None:
+    hog = " + ".join(["sum(range(10 ** 8))"] * 40)  # C-level loops: only the CPU limit stops them
+    code = f"def get(source):\n    if source.i == 2:\n        return {{'y': {hog}}}\n"
+    code += "    return {'y': source.i}\n"
+    limits = Limits(cpu_seconds=0.5)
+    with load_program([LensStep(code, "hog", "A", "B")], isolation="process", limits=limits) as program:
+        assert isinstance(program, ProcessProgram)
+        pending = [program.submit([{"i": i}], [f"k{i}"]) for i in range(6)]
+        assert [p.result() for p in pending[:2]] == [[{"y": 0}], [{"y": 1}]]
+        with pytest.raises(LensLimitError, match="CPU") as e:
+            pending[2].result()
+        assert e.value.key == "k2"
+        assert [p.result() for p in pending[3:]] == [[{"y": 3}], [{"y": 4}], [{"y": 5}]]

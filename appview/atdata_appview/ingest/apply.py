@@ -23,7 +23,12 @@ from atdata.errors import AtdataError
 from atdata.lexicon.nsid import LENS
 from atdata.network.identity import IdentityResolver
 from atdata.network.predecessor import ALT_LENS
-from atdata_appview.checks import lens_code_report, predecessor_lens_report, record_problems
+from atdata_appview.checks import (
+    lens_code_report,
+    predecessor_lens_report,
+    prepare_checks,
+    record_problems,
+)
 from atdata_appview.derive import derive
 from atdata_appview.indexed_collections import is_known
 from atdata_appview.ingest.events import (
@@ -39,6 +44,7 @@ from atdata_appview.ingest.events import (
     Snapshot,
     UnverifiedEvent,
 )
+from atdata_appview.ingest.heap import prepare_for_ingest
 from atdata_appview.store import Derived, Repo, Store, StoredRecord, Tx
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,8 @@ class Applier:
         """``snapshot(did)`` fetches a verified repo (only :meth:`backfill` calls it, outside any
         transaction); ``refresh(did)`` re-resolves a DID document and checks its handle out of band,
         after the transaction that needed it committed; ``resync_queued()`` wakes the resync workers."""
+        prepare_for_ingest()  # the collector's settings for ingest, before the first batch
+        prepare_checks()
         self.store = store
         self.identities = identities
         self.snapshot = snapshot

@@ -145,13 +145,40 @@ def _check_sendable(sample_type: type) -> None:
         ) from None
 
 
+_PLAIN_VALUES = frozenset((str, int, float, bool, bytes, type(None)))
+
+
 def _tensor(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         # Shards' arrays are read-only views of the read buffer; torch needs memory it may write.
         return torch.from_numpy(value if value.flags.writeable else value.copy())
     if isinstance(value, (bool, numbers.Number, np.generic)) and not isinstance(value, complex):
         return torch.tensor(value)
+    if type(value) is list:
+        return _writable(value)
     return value
+
+
+def _writable(values: list[Any]) -> list[Any]:
+    """``values`` with each read-only array in it, or in a list inside it, copied (the list copied
+    only then): ``default_convert`` makes a tensor of each array, and a tensor of a shard's read
+    buffer would be memory torch may not write (it warns so) and that the next epoch reads again."""
+    if _PLAIN_VALUES.issuperset(map(type, values)):
+        return values
+    out: list[Any] | None = None
+    for i, value in enumerate(values):
+        owned: Any
+        if type(value) is np.ndarray:
+            owned = value if value.flags.writeable else value.copy()
+        elif type(value) is list:
+            owned = _writable(value)
+        else:
+            continue
+        if owned is not value:
+            if out is None:
+                out = list(values)
+            out[i] = owned
+    return values if out is None else out
 
 
 _PLAIN_NUMBERS = frozenset((bool, int, float))
@@ -167,7 +194,7 @@ def _column(values: Any) -> Any:
         isinstance(v, (bool, numbers.Real, np.generic)) and not isinstance(v, np.ndarray) for v in values
     ):
         return torch.tensor(values)
-    return values
+    return _writable(values) if type(values) is list else values
 
 
 _ALIGN = 64
@@ -231,9 +258,6 @@ def _for_the_main_process(item: Any, sealed: bool) -> Any:
         if not _kept_by_default_convert(value):
             batch[name] = default_convert(value)  # type: ignore[no-untyped-call]
     return handoff.Sealed(batch)
-
-
-_PLAIN_VALUES = frozenset((str, int, float, bool, bytes, type(None)))
 
 
 def _kept_by_default_convert(value: Any) -> bool:

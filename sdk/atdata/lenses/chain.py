@@ -26,6 +26,7 @@ from atdata.lenses.steps import (
     instances,
     sandbox_step,
 )
+from atdata.sandbox.columns import Batch
 from atdata.types.packable import as_plain
 
 _PROCESS_WORKERS = 2
@@ -151,8 +152,14 @@ class Chain:
     def _prepare(
         seg: _Segment, values: list[Any], plain: bool, keys: list[str | None], made_by: str
     ) -> tuple[list[Any], bool]:
-        """``values`` as the segment takes them: plain field dicts, or instances for native code."""
+        """``values`` as the segment takes them: plain field dicts, or instances for native code.
+
+        Worker processes take samples as columns read straight from their fields (no dict per
+        sample, see :class:`atdata.sandbox.columns.Batch`).
+        """
         if seg.wants_plain and not plain:
+            if seg.in_process:
+                return Batch.of_samples(values), True  # type: ignore[return-value]
             return [as_plain(v) for v in values], True
         if not seg.wants_plain and plain:
             return instances(seg.head.source, values, keys, made_by), False

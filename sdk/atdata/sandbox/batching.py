@@ -8,29 +8,31 @@ round trip.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
+from atdata.sandbox.columns import Batch
 
 MAX_BATCH_ITEMS = 4096
 MAX_BATCH_BYTES = 32 << 20
 MIN_SPLIT_ITEMS = 16  # a batch is spread over several workers only if each gets this many items
 
 
-def batch_ranges(items: Sequence[dict[str, Any]], limit_bytes: int) -> list[tuple[int, int]]:
+def batch_ranges(batch: Batch, limit_bytes: int) -> list[tuple[int, int]]:
     """Index ranges of the batches to send: bounded in items and in array bytes."""
+    sizes = batch.item_bytes()
+    n = len(batch)
+    if isinstance(sizes, int):  # every item the same size: cut at once
+        step = max(1, min(MAX_BATCH_ITEMS, limit_bytes // sizes if sizes else n))
+        return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
     out: list[tuple[int, int]] = []
     start = 0
     size = 0
-    for i, item in enumerate(items):
-        item_bytes = sum(v.nbytes for v in item.values() if type(v) is np.ndarray)
+    for i, item_bytes in enumerate(sizes):
         if i > start and (i - start >= MAX_BATCH_ITEMS or size + item_bytes > limit_bytes):
             out.append((start, i))
             start, size = i, 0
         size += item_bytes
-    if start < len(items):
-        out.append((start, len(items)))
+    if start < n:
+        out.append((start, n))
     return out
 
 

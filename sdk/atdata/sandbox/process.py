@@ -21,13 +21,14 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from atdata.errors import AtdataError, LensExecutionError, LensLimitError
 from atdata.sandbox import wire
 from atdata.sandbox.batching import MAX_BATCH_BYTES, batch_ranges, spread
-from atdata.sandbox.columns import pack, unpack
+from atdata.sandbox.columns import Batch, unpack
 from atdata.sandbox.dialect_check import check_source
 from atdata.sandbox.spec import LensStep, Limits
 from atdata.sandbox.worker import SLOTS
@@ -45,7 +46,7 @@ MAX_RESENDS = 2
 class _Sent:
     """One batch sent to a worker, and its answer once read."""
 
-    __slots__ = ("error", "keys", "message", "resends", "sent_at", "slot", "value", "worker")
+    __slots__ = ("error", "keys", "message", "parked", "resends", "sent_at", "slot", "value", "worker")
 
     def __init__(self, message: dict[str, Any], keys: Sequence[str | None]) -> None:
         self.message = message
@@ -56,6 +57,7 @@ class _Sent:
         self.value: list[dict[str, Any]] | None = None
         self.error: AtdataError | None = None
         self.resends = 0
+        self.parked = False  # waiting in the program's queue for a worker with room
 
     @property
     def done(self) -> bool:
@@ -71,6 +73,7 @@ class Pending:
 
     def result(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        self._program._dispatch()  # workers with room take queued batches before we wait
         for sent in self._sent:
             out.extend(self._program._wait(sent))
         return out
@@ -117,6 +120,7 @@ class ProcessProgram:
         self._lock = threading.Lock()  # the background starters publish their workers under it
         self._closed = False
         self._turn = 0
+        self._parked: deque[_Sent] = deque()  # submitted, not yet sent: every worker was full
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
         self._batch_bytes = max(1 << 20, min(MAX_BATCH_BYTES, limits.memory_bytes // 8))
         self._workers[0] = self._start()
@@ -158,21 +162,29 @@ class ProcessProgram:
 
     # --- the public calls -----------------------------------------------------------------------
 
-    def submit(self, items: Sequence[dict[str, Any]], keys: Sequence[str | None]) -> Pending:
+    def submit(self, items: Sequence[dict[str, Any]] | Batch, keys: Sequence[str | None]) -> Pending:
         """Send ``items`` through the ``get`` steps; the answer is read by ``result()``."""
-        if len(items) != len(keys):
-            raise ValueError(f"{len(items)} items but {len(keys)} keys")
-        ranges = batch_ranges(items, self._batch_bytes)
-        return self._submit([({"op": "run", "items": pack(items[lo:hi])}, keys[lo:hi]) for lo, hi in ranges])
-
-    def run(self, items: Sequence[dict[str, Any]], keys: Sequence[str | None]) -> list[dict[str, Any]]:
-        """The ``get`` steps applied to each item, a big batch spread over the running workers."""
-        if len(items) != len(keys):
-            raise ValueError(f"{len(items)} items but {len(keys)} keys")
-        ranges = spread(batch_ranges(items, self._batch_bytes), self._running())
+        batch = self._batch(items, keys)
+        ranges = batch_ranges(batch, self._batch_bytes)
         return self._submit(
-            [({"op": "run", "items": pack(items[lo:hi])}, keys[lo:hi]) for lo, hi in ranges]
+            [({"op": "run", "items": batch.packed(lo, hi)}, keys[lo:hi]) for lo, hi in ranges]
+        )
+
+    def run(
+        self, items: Sequence[dict[str, Any]] | Batch, keys: Sequence[str | None]
+    ) -> list[dict[str, Any]]:
+        """The ``get`` steps applied to each item, a big batch spread over the running workers."""
+        batch = self._batch(items, keys)
+        ranges = spread(batch_ranges(batch, self._batch_bytes), self._running())
+        return self._submit(
+            [({"op": "run", "items": batch.packed(lo, hi)}, keys[lo:hi]) for lo, hi in ranges]
         ).result()
+
+    @staticmethod
+    def _batch(items: Sequence[dict[str, Any]] | Batch, keys: Sequence[str | None]) -> Batch:
+        if len(items) != len(keys):
+            raise ValueError(f"{len(items)} items but {len(keys)} keys")
+        return items if isinstance(items, Batch) else Batch.of_dicts(items)
 
     def run_put(
         self,
@@ -189,11 +201,12 @@ class ProcessProgram:
             raise ValueError(f"the program has {len(puts)} put steps; pass step= to choose one")
         if step is not None and step not in puts:
             raise ValueError(f"step {step} is not a put step of this program")
-        ranges = spread(batch_ranges(views, self._batch_bytes // 2), self._running())
+        view_batch, source_batch = Batch.of_dicts(views), Batch.of_dicts(sources)
+        ranges = spread(batch_ranges(view_batch, self._batch_bytes // 2), self._running())
         return self._submit(
             [
-                ({"op": "put", "views": pack(views[lo:hi]), "sources": pack(sources[lo:hi]), "step": step},
-                 keys[lo:hi])
+                ({"op": "put", "views": view_batch.packed(lo, hi), "sources": source_batch.packed(lo, hi),
+                  "step": step}, keys[lo:hi])
                 for lo, hi in ranges
             ]
         ).result()  # fmt: skip
@@ -231,7 +244,7 @@ class ProcessProgram:
                 worker = self._start()
             except BaseException:
                 with self._lock:
-                    self._unstartable.add(index)  # slot 0 still serves; don't retry on every call
+                    self._unstartable.add(index)  # another worker serves; don't retry on every call
                     self._starting.discard(index)
                 return
             with self._lock:
@@ -245,17 +258,36 @@ class ProcessProgram:
         threading.Thread(target=start, name=f"atdata-lens-start-{index}", daemon=True).start()
 
     def _running(self) -> int:
-        """How many workers are up now; the missing ones are started in the background."""
+        """How many workers are up now; while one serves, the missing ones start in the background."""
         with self._lock:
-            for index in range(1, len(self._workers)):
-                if self._workers[index] is None and index not in self._starting | self._unstartable:
-                    self._start_in_background(index)
+            if any(self._workers):
+                for index in range(len(self._workers)):
+                    if self._workers[index] is None and index not in self._starting | self._unstartable:
+                        self._start_in_background(index)
             return sum(1 for w in self._workers if w is not None) or 1
+
+    def _first(self) -> None:
+        """No worker serves: wait for one starting in the background, else start one here."""
+        while not any(self._workers):
+            with self._lock:
+                idle = [i for i in range(len(self._workers)) if i not in self._starting]
+                if idle:
+                    self._starting.add(idle[0])  # so that nothing starts it twice
+            if not idle:
+                time.sleep(0.005)  # every slot is starting in the background
+                continue
+            try:
+                worker = self._start()
+            finally:
+                with self._lock:
+                    self._starting.discard(idle[0])
+            with self._lock:
+                self._workers[idle[0]] = worker
 
     def _choose(self) -> WorkerHandle | None:
         """A worker that can take a batch now, or None when every running one is full."""
-        if self._workers[0] is None:
-            self._workers[0] = self._start()
+        if not any(self._workers):
+            self._first()
         self._running()
         cpu = self._limits.cpu_seconds
         best: WorkerHandle | None = None
@@ -282,12 +314,13 @@ class ProcessProgram:
         return best
 
     def _replace(self, index: int) -> None:
+        """Stop worker ``index``; its successor starts in the background while another serves."""
         worker = self._workers[index]
         self._workers[index] = None
         if worker is not None:
             worker.close()
-        if index == 0:
-            self._workers[0] = self._start()
+        if not any(self._workers):
+            self._first()
 
     def _discard(self, worker: WorkerHandle) -> int:
         """Kill ``worker``; batches it still held behind the failing one are to be sent again."""
@@ -303,16 +336,47 @@ class ProcessProgram:
     # --- sending and reading ---------------------------------------------------------------
 
     def _submit(self, batches: list[tuple[dict[str, Any], Sequence[str | None]]]) -> Pending:
+        """Send each batch to a worker with room; the rest wait in the queue, in order.
+
+        Nothing here waits for a worker: the caller goes on (decoding the next batch) and queued
+        batches are sent at its next call, or when their answer is asked for.
+        """
+        self._dispatch()
         sent = [_Sent(message, keys) for message, keys in batches]
         for s in sent:
-            self._send(s)
+            if self._parked or not self._try_send(s, block=False):
+                s.parked = True
+                self._parked.append(s)
         return Pending(self, sent)
 
-    def _send(self, sent: _Sent) -> None:
+    def _try_send(self, sent: _Sent, *, block: bool) -> bool:
+        """:meth:`_send`, a failure to send kept as the batch's answer (raised when it is asked for)."""
+        try:
+            return self._send(sent, block=block)
+        except AtdataError as e:
+            sent.error = e
+            return True
+
+    def _dispatch(self) -> None:
+        """Read the answers that have arrived, then send queued batches to workers with room."""
+        for worker in self._workers:
+            while worker is not None and worker.pending and worker.answer_ready():
+                self._collect(worker)
+        while self._parked:
+            head = self._parked[0]
+            if not self._try_send(head, block=False):
+                return
+            head.parked = False
+            self._parked.popleft()
+
+    def _send(self, sent: _Sent, *, block: bool = True) -> bool:
+        """Send ``sent`` to a worker; without ``block``, False when every worker is full."""
         failures = 0
         while True:
             worker = self._choose()
             if worker is None:
+                if not block:
+                    return False
                 self._collect_oldest()
                 continue
             slot = worker.sent % SLOTS
@@ -339,7 +403,7 @@ class ProcessProgram:
             worker.sent += 1
             sent.worker, sent.slot, sent.sent_at = worker, slot, time.monotonic()
             worker.pending.append(sent)
-            return
+            return True
 
     def _collect_oldest(self) -> None:
         busy = [w for w in self._workers if w is not None and w.pending]
@@ -349,7 +413,13 @@ class ProcessProgram:
 
     def _wait(self, sent: _Sent) -> list[dict[str, Any]]:
         while not sent.done:
-            if sent.worker is None:
+            if sent.parked:
+                # Queued: it and the batches queued before it go out as workers free up.
+                while sent.parked:
+                    head = self._parked.popleft()
+                    head.parked = False
+                    self._try_send(head, block=True)
+            elif sent.worker is None:
                 if sent.resends >= MAX_RESENDS:
                     raise LensExecutionError(
                         self._chain_name(), "lens workers kept dying before this batch ran"
