@@ -1,36 +1,42 @@
-"""A torch DataLoader's per-batch index for a worker written by the main process itself, when it can.
+"""The main process's side of a torch DataLoader's worker queues, with less of its time per batch.
 
-For each batch the main process of a DataLoader puts the next index on a worker's
-``multiprocessing.Queue``. ``Queue.put`` appends it to a buffer and wakes the queue's feeder
-thread, which takes the GIL, pickles the index and writes it to the worker's pipe, then waits
-again. Profiled beside two workers on two cores, those wake-ups cost the main process some tens of
-microseconds a batch, a fifth or more of all its CPU per batch; and the main process's time per
-batch is what a second worker cannot add (two workers and the main process share two cores).
+Two workers and the main process share two cores: the main process's CPU per batch is what a
+second worker cannot add. Per batch, torch's main process puts the next index on a worker's
+``multiprocessing.Queue`` and gets the batch from the result queue. Profiled, two parts of that
+were ours to spare:
 
-An index is a few dozen bytes (``(n, None)`` for an iterable dataset). When the feeder thread is
-idle (waiting, with nothing queued and nothing in hand), the main process pickles and writes it
-itself, under the same locks the feeder takes, so the order of what reaches the worker is kept;
-otherwise, or for anything larger, ``put`` goes the usual way. The pipe cannot fill: torch keeps
-at most ``prefetch_factor`` indices outstanding per worker, and a write of at most ``PIPE_BUF``
-bytes is whole or not at all.
+* ``Queue.put`` appends the index to a buffer and wakes the queue's feeder thread, which takes the
+  GIL, pickles the index and writes it, then waits again: some tens of microseconds a batch, a
+  fifth or more of the main process's CPU. An index is a few dozen bytes (``(n, None)`` for an
+  iterable dataset); when the feeder thread is idle (waiting, nothing queued, nothing in hand),
+  ``DirectPut`` pickles and writes it in the main process, under the locks the feeder takes, so the
+  order of what reaches the worker is kept; otherwise, or for anything larger, ``put`` goes the
+  usual way. The pipe cannot fill: torch keeps at most ``prefetch_factor`` indices outstanding per
+  worker, and a write of at most ``PIPE_BUF`` bytes is whole or not at all.
+* ``Queue.get(timeout=...)`` waits through ``multiprocessing.connection.wait``, which builds,
+  fills and closes a selector on every call; ``ReadyPoll`` keeps one ``select.poll`` for the
+  result pipe instead.
 
 This relies on torch's and ``multiprocessing``'s private layout: the iterator is found from the
 frame that unpickles its batch (``_MultiProcessingDataLoaderIter._try_get_data``), its queues are
 changed only if they are exactly ``multiprocessing.queues.Queue`` with every attribute used here,
 and an index is framed as ``multiprocessing.connection`` frames what it sends (tests read it back
-through ``Queue.get``). Anything else (another torch, a pin-memory thread receiving the batches, a user's
-multiprocessing context) leaves them as they are. Only the index queues of a DataLoader iterating
-an atdata dataset are changed, and only as an attribute of those queue objects.
+through ``Queue.get``). Anything else (another torch, a pin-memory thread receiving the batches, a
+user's multiprocessing context) leaves them as they are. Only the queues of a DataLoader iterating
+an atdata dataset are changed, and only as attributes of those queue objects (a forked child's
+queues go back to their own methods).
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import multiprocessing.connection
 import multiprocessing.queues
 import os
 import pickle
 import queue
+import select
 import struct
 import sys
 from multiprocessing.reduction import ForkingPickler
@@ -127,9 +133,40 @@ def loader_iterator(frame: FrameType | None) -> Any:
     return None
 
 
-def write_directly(iterator: Any, dataset_type: type) -> bool:
-    """Give the index queues of DataLoader ``iterator`` a ``DirectPut`` if it iterates a
-    ``dataset_type`` and all of them fit; whether they have one now."""
+class ReadyPoll:
+    """``_poll`` for a queue's reader: one ``select.poll`` kept for its pipe, not a selector per call."""
+
+    __slots__ = ("poller", "reader", "usual")
+
+    def __init__(self, reader: multiprocessing.connection.Connection) -> None:
+        self.reader = reader
+        self.usual = reader.poll
+        self.poller = select.poll()
+        self.poller.register(reader.fileno(), select.POLLIN)
+
+    def __call__(self, timeout: float | None = 0.0) -> bool:
+        if self.reader.closed:  # its descriptor may be another file's now: the usual error
+            return self.usual(timeout)
+        wait = None if timeout is None else 0 if timeout <= 0 else math.ceil(timeout * 1000)
+        try:
+            return bool(self.poller.poll(wait))  # readable, or the other end gone (as Connection.poll)
+        except RuntimeError:  # another thread polls it at the same moment
+            return self.usual(timeout)
+
+
+def _polls(q: Any) -> bool:
+    """Whether ``q`` is a plain ``multiprocessing`` queue that polls its reader the usual way."""
+    reader = getattr(q, "_reader", None)
+    return (
+        type(q) is multiprocessing.queues.Queue
+        and type(reader) is multiprocessing.connection.Connection
+        and getattr(q, "_poll", None) == reader.poll
+    )
+
+
+def install(iterator: Any, dataset_type: type) -> bool:
+    """Give DataLoader ``iterator``'s index queues a ``DirectPut`` and its result queue a
+    ``ReadyPoll``, if it iterates a ``dataset_type`` and they all fit; whether it has them now."""
     if not isinstance(getattr(iterator, "_dataset", None), dataset_type):
         return False
     queues = getattr(iterator, "_index_queues", None)
@@ -138,10 +175,17 @@ def write_directly(iterator: Any, dataset_type: type) -> bool:
     for q in queues:
         if not isinstance(vars(q).get("put"), DirectPut):
             q.put = DirectPut(q)
+    results = getattr(iterator, "_data_queue", None)  # torch's own result queue (no pin-memory thread)
+    if results is getattr(iterator, "_worker_result_queue", None) and _polls(results):
+        _poll_ready(results)
     return True
 
 
+def _poll_ready(q: Any) -> None:
+    q._poll = ReadyPoll(q._reader)
+
+
 def installed_from_caller(dataset_type: type) -> bool:
-    """From a batch's unpickling in the main process: ``write_directly`` for the DataLoader that
-    receives it, found from the calling frames."""
-    return write_directly(loader_iterator(sys._getframe(1)), dataset_type)
+    """From a batch's unpickling in the main process: ``install`` for the DataLoader that receives
+    it, found from the calling frames."""
+    return install(loader_iterator(sys._getframe(1)), dataset_type)
