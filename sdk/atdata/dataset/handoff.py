@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from atdata.codec.decode import _json_ok
-from atdata.dataset import index_puts
+from atdata.dataset import loader_queues
 from atdata.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -460,11 +460,11 @@ def _descriptor(dup: Any) -> int:
 
 def _write_indices_directly() -> None:
     """A new worker's first batch: the DataLoader receiving it writes its index puts itself
-    (``index_puts``), found from the calling frames; any surprise leaves torch's way as it is."""
+    (``loader_queues``), found from the calling frames; any surprise leaves torch's way as it is."""
     from atdata.dataset.torch_adapter import AtdataIterable  # imports this module: here, not above
 
     try:
-        index_puts.installed_from_caller(AtdataIterable)
+        loader_queues.installed_from_caller(AtdataIterable)
     except Exception:  # pragma: no cover - a torch or multiprocessing this was not written for
         log.debug("index puts left to torch's queue feeder threads", exc_info=True)
 

@@ -1,10 +1,11 @@
 """A DataLoader over an atdata dataset writes each worker's next index itself while the queue's
-feeder thread is idle, and everything reaches the workers in the order it was put
-(only where torch is installed)."""
+feeder thread is idle, everything reaching the workers in the order it was put, and waits for
+results on one kept poll object (only where torch is installed)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import threading
 import time
 from typing import Any
@@ -16,7 +17,7 @@ import atdata
 
 torch = pytest.importorskip("torch")
 from atdata.dataset import handoff  # noqa: E402  (needs torch)
-from atdata.dataset.index_puts import DirectPut  # noqa: E402
+from atdata.dataset.loader_queues import DirectPut, ReadyPoll  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not handoff.available(), reason="needs memfd and descriptor passing (Linux)")
 
@@ -32,7 +33,7 @@ def loader(pattern: str, **options: Any) -> Any:
     return torch.utils.data.DataLoader(source, batch_size=None, timeout=120, **options)
 
 
-def test_the_installed_torch_has_its_index_puts_written_directly(many: str) -> None:
+def test_the_installed_torch_has_its_index_puts_written_directly_and_results_polled_once(many: str) -> None:
     # Relies on torch's private layout (the iterator's _try_get_data, plain multiprocessing queues):
     # a torch that moved them would silently lose this, and fails here instead.
     batches = iter(loader(many, num_workers=2, persistent_workers=True))
@@ -40,6 +41,7 @@ def test_the_installed_torch_has_its_index_puts_written_directly(many: str) -> N
     puts = [q.put for q in batches._index_queues]
     assert all(isinstance(put, DirectPut) for put in puts)
     assert all(put.written > 0 for put in puts)
+    assert isinstance(batches._data_queue._poll, ReadyPoll)
 
 
 def test_batches_arrive_in_the_order_of_a_loader_whose_feeder_threads_write_every_index(many: str) -> None:
@@ -99,3 +101,47 @@ def _until(condition: Any) -> None:
         if condition():
             return
         time.sleep(0.001)
+
+
+@pytest.mark.parametrize("index", [(0, None), (12345, None), (2**40, None)])
+def test_torchs_iterable_index_is_pickled_as_forking_pickler_would(index: Any) -> None:
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    assert pickle.dumps(index) == bytes(ForkingPickler.dumps(index))
+
+
+def test_a_ready_poll_answers_as_the_queue_would_for_each_timeout() -> None:
+    q = multiprocessing.get_context("fork").Queue()
+    q._poll = ReadyPoll(q._reader)
+    started = time.monotonic()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.2)
+    assert time.monotonic() - started >= 0.19
+    with pytest.raises(queue.Empty):
+        q.get(block=False)
+    q.put({"batch": 1})
+    assert q.get(timeout=30) == {"batch": 1}
+    assert q.empty()
+    q.put("later")
+    _until(lambda: not q.empty())
+    assert q.get(timeout=0) == "later"
+
+
+def test_a_ready_poll_of_a_closed_reader_fails_as_the_queue_would() -> None:
+    q = multiprocessing.get_context("fork").Queue()
+    q._poll = ReadyPoll(q._reader)
+    q._reader.close()
+    with pytest.raises(OSError, match="handle is closed"):
+        q.get(timeout=1)
+
+
+def test_a_ready_poll_sees_the_writers_going_as_readable() -> None:
+    # Connection.poll answers True when the other end is gone (the read then fails): so does this.
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    poll = ReadyPoll(reader)
+    assert not poll(0)
+    writer.close()
+    assert poll(5)
+    with pytest.raises(EOFError):
+        reader.recv_bytes()
