@@ -19,9 +19,11 @@ from support.repo_writer import (
     sync_frame,
 )
 
+from atdata.lexicon import default_lexicons
 from atdata.lexicon.nsid import LENS, SCHEMA
 from atdata.network.identity import IdentityResolver
 from atdata_appview.checks import MAX_RECORD_BYTES
+from atdata_appview.indexed_collections import DERIVED_TABLE, PREDECESSOR
 from atdata_appview.ingest.apply import Applier
 from atdata_appview.ingest.car import cid_str
 from atdata_appview.ingest.events import SkippedEvent
@@ -430,3 +432,14 @@ def test_setting_up_ingest_freezes_what_exists_and_collects_young_objects_less_o
         assert gc.get_freeze_count() > 0
     finally:
         store.close()
+
+
+def test_setting_up_ingest_generates_the_lexicon_check_of_every_indexed_collection(tmp_path: Path) -> None:
+    checks = default_lexicons()._record_checks
+    checks.clear()  # generated again on demand
+    store = open_store(f"sqlite:///{tmp_path / 'checks.db'}")
+    try:
+        Applier(store, IdentityResolver("http://127.0.0.1:9"))
+    finally:
+        store.close()
+    assert {c for c in DERIVED_TABLE if c not in PREDECESSOR} <= set(checks)

@@ -5,6 +5,7 @@ connection held by a receiving process hands over every frame whole and in order
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from websockets.sync.server import ServerConnection, serve
 
 from atdata_appview.ingest.frames import HARD_FRAME_BYTES
 from atdata_appview.ingest.read_ahead import WEBSOCKET_QUEUE_FRAMES, FrameReadAhead
-from atdata_appview.ingest.relay_reader import ChildConnection, ConnectionLost
+from atdata_appview.ingest.relay_reader import ERROR, ERROR_TEXT_BYTES, FRAME, ChildConnection, ConnectionLost
 
 MIB = 1024 * 1024
 
@@ -211,3 +212,84 @@ def _alive(pid: int) -> bool:
     with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
         return f.read().split(")")[-1].split()[0] != "Z"
     return True
+
+
+# --- recv_many's reading of the receiving process's records, over a real pipe ----------------------
+
+
+def records(*frames: bytes) -> bytes:
+    return b"".join(FRAME + len(f).to_bytes(4, "big") + f for f in frames)
+
+
+@contextlib.contextmanager
+def pipe_reader(writes: list[bytes], max_size: int = HARD_FRAME_BYTES) -> Iterator[ChildConnection]:
+    """A ChildConnection reading a real pipe, into which a thread writes ``writes`` one write each
+    (a pause between them, so that they arrive in separate reads), then closes it."""
+    r, w = os.pipe()
+
+    def write() -> None:
+        with os.fdopen(w, "wb", buffering=0) as out:
+            for chunk in writes:
+                out.write(chunk)
+                time.sleep(0.05)
+
+    writer = threading.Thread(target=write, daemon=True)
+    conn = child("ws://127.0.0.1:9", max_size=max_size)
+    conn._out = os.fdopen(r, "rb", buffering=1 << 20)
+    writer.start()
+    try:
+        yield conn
+    finally:
+        writer.join()
+        conn._out.close()
+
+
+def test_frames_that_arrived_together_are_handed_over_in_one_call() -> None:
+    frames = [frame(i, 100) for i in range(200)]
+    with pipe_reader([records(*frames)]) as conn:
+        assert conn.recv_many() == frames
+
+
+def test_a_record_cut_across_pipe_reads_is_handed_over_whole_and_in_order() -> None:
+    frames = [frame(0, 64), frame(1, 3 * MIB), frame(2, 64)]
+    data = records(*frames)
+    cuts = [0, 3, 70, 5000, 2 * MIB, len(data) - 2, len(data)]  # inside a header, a body, the last one
+    with pipe_reader([data[a:b] for a, b in itertools.pairwise(cuts)]) as conn:
+        got: list[bytes] = []
+        while len(got) < 3:
+            got += conn.recv_many()
+        with pytest.raises(ConnectionLost, match="receiving process ended"):
+            conn.recv_many()
+    assert got == frames
+
+
+def test_an_unknown_record_is_raised_after_the_frames_before_it() -> None:
+    with pipe_reader([records(frame(0, 64)) + b"X\x00\x00\x00\x01!"]) as conn:
+        assert conn.recv_many() == [frame(0, 64)]
+        with pytest.raises(ConnectionLost, match="sent b'X'"):
+            conn.recv_many()
+
+
+def test_a_frame_above_the_size_limit_is_refused_by_its_header() -> None:
+    huge = FRAME + (2 * MIB).to_bytes(4, "big")  # its body is never sent: the header is enough
+    with pipe_reader([records(frame(0, 64)) + huge], max_size=MIB) as conn:
+        assert conn.recv_many() == [frame(0, 64)]
+        with pytest.raises(ConnectionLost, match="above"):
+            conn.recv_many()
+
+
+def test_an_error_report_longer_than_its_bound_is_refused_unread() -> None:
+    report = ERROR + (ERROR_TEXT_BYTES + 1).to_bytes(4, "big")  # its text is never sent
+    with (
+        pipe_reader([report]) as conn,
+        pytest.raises(ConnectionLost, match="an error report of 4097 bytes"),
+    ):
+        conn.recv_many()
+
+
+def test_an_error_report_ends_the_connection_after_the_frames_before_it() -> None:
+    text = b"ConnectionClosedError: gone"
+    with pipe_reader([records(frame(0, 64)) + ERROR + len(text).to_bytes(4, "big") + text]) as conn:
+        assert conn.recv() == frame(0, 64)
+        with pytest.raises(ConnectionLost, match="ConnectionClosedError: gone"):
+            conn.recv()

@@ -23,7 +23,12 @@ from atdata.errors import AtdataError
 from atdata.lexicon.nsid import LENS
 from atdata.network.identity import IdentityResolver
 from atdata.network.predecessor import ALT_LENS
-from atdata_appview.checks import lens_code_report, predecessor_lens_report, record_problems
+from atdata_appview.checks import (
+    lens_code_report,
+    predecessor_lens_report,
+    prepare_checks,
+    record_problems,
+)
 from atdata_appview.derive import derive
 from atdata_appview.indexed_collections import is_known
 from atdata_appview.ingest.events import (
@@ -68,6 +73,7 @@ class Applier:
         transaction); ``refresh(did)`` re-resolves a DID document and checks its handle out of band,
         after the transaction that needed it committed; ``resync_queued()`` wakes the resync workers."""
         prepare_for_ingest()  # the collector's settings for ingest, before the first batch
+        prepare_checks()
         self.store = store
         self.identities = identities
         self.snapshot = snapshot

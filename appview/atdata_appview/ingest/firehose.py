@@ -31,6 +31,7 @@ from atdata_appview.ingest.events import (
     IdentityEvent,
     RejectedEvent,
     ResyncEvent,
+    SkippedEvent,
 )
 from atdata_appview.ingest.frames import (
     HARD_FRAME_BYTES,
@@ -112,28 +113,36 @@ class FirehoseIngester:
             except StreamError as e:
                 error = e
                 break
-        for p in parsed:
-            if isinstance(p, IdentityEvent):
+        # One pass: the DIDs whose documents the batch needs, in order, and an #identity's DID
+        # forgotten at once. An #identity's DID is refetched right away (after the forget, so the
+        # answer is current): the refresher needs it, and so does the DID's next commit. The
+        # appview's resolver fetches in a child process, so asking early costs this process little
+        # (it cost a thread-mode resolver more than it saved). Most frames of a relay are commits
+        # to other collections, already final (SkippedEvent): they are passed over by type alone.
+        wanted: list[str] = []
+        commits: list[tuple[int, str]] = []
+        for i, p in enumerate(parsed):
+            if type(p) is SkippedEvent:
+                continue
+            if isinstance(p, CommitFrame):
+                commits.append((i, p.did))
+                wanted.append(p.did)
+            elif isinstance(p, IdentityEvent):
                 self.identities.forget(p.did)
-        # An #identity's DID is refetched at once (after the forget, so the answer is current): the
-        # refresher needs it, and so does the DID's next commit. The appview's resolver fetches in a
-        # child process, so asking early costs this process little (it cost a thread-mode resolver
-        # more than it saved).
-        self.identities.prefetch(
-            p.did
-            for p in parsed
-            if isinstance(p, (CommitFrame, IdentityEvent))
-            or (not self.relay and isinstance(p, (AccountEvent, ResyncEvent)))
-        )
+                wanted.append(p.did)
+            elif not self.relay and isinstance(p, (AccountEvent, ResyncEvent)):
+                wanted.append(p.did)
+        self.identities.prefetch(wanted)
         # Commits whose document is still on its way are verified last: the fetch overlaps the
         # others' verification instead of stalling it. Order of verification changes no verdict
         # (the forgets above are made first); the events keep the stream's order.
-        late = {
-            i for i, p in enumerate(parsed) if isinstance(p, CommitFrame) and self.identities.fetching(p.did)
-        }
-        verified = {i: self._verify(p) for i, p in enumerate(parsed) if i not in late}
-        verified.update((i, self._verify(parsed[i])) for i in sorted(late))
-        events = [verified[i] for i in range(len(parsed))]
+        late = [i for i, did in commits if self.identities.fetching(did)]
+        waiting = set(late)
+        events: list[Event] = []
+        for i, p in enumerate(parsed):
+            events.append(p if type(p) is SkippedEvent or i in waiting else self._verify(p))  # type: ignore[arg-type]
+        for i in late:
+            events[i] = self._verify(parsed[i])
         self.applier.prepare(events)
         return events, error
 

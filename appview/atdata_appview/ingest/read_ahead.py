@@ -7,7 +7,8 @@ a read-ahead of a batch of frames would let a hostile host park a thousand 64 Mi
 appview's memory. Here websockets keeps its default 16 frames (in the receiving process, see
 :mod:`relay_reader`), and a reader thread moves them into a buffer that holds at most ``batch_size``
 frames and ``limit_bytes`` bytes (one frame always, however large); the verifier takes whatever is
-buffered as its next batch.
+buffered as its next batch. Waiting for room, the reader thread holds what its last read returned:
+one frame, or from :mod:`relay_reader` the frames of one pipe read (a MiB at most, or one frame).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ made websockets pause and resume its socket every few frames, which cost ~40% mo
 
 
 class _Receiving(Protocol):
-    def recv(self) -> str | bytes: ...
+    def recv(self) -> str | bytes: ...  # or also recv_many() -> list of frames, used when present
 
 
 class FrameReadAhead:
@@ -60,18 +61,23 @@ class FrameReadAhead:
         return len(self._frames) >= self._batch_size or self._bytes + size > self._limit
 
     def _read(self) -> None:
+        # A connection that hands over several frames per call (relay_reader's) is woken, and takes
+        # the lock, once per call rather than once per frame.
+        many = getattr(self._ws, "recv_many", None)
         try:
             while True:
-                message = self._ws.recv()
-                if not isinstance(message, bytes):
-                    continue  # text frames carry nothing of the protocol
+                messages = many() if many is not None else [self._ws.recv()]
                 with self._cond:
-                    while not self._closed and self._full(len(message)):
-                        self._cond.wait()
-                    if self._closed:
-                        return
-                    self._frames.append(message)
-                    self._bytes += len(message)
+                    for message in messages:
+                        if not isinstance(message, bytes):
+                            continue  # text frames carry nothing of the protocol
+                        while not self._closed and self._full(len(message)):
+                            self._cond.notify_all()  # the frames let in so far can be taken
+                            self._cond.wait()
+                        if self._closed:
+                            return
+                        self._frames.append(message)
+                        self._bytes += len(message)
                     self._cond.notify_all()
         except BaseException as e:  # handed to the verifying thread, which reconnects
             with self._cond:

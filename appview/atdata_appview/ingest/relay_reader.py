@@ -11,7 +11,9 @@ that is full, nothing reads the pipe, the child stops reading its socket, and TC
 
 Records: ``C`` once connected; ``F`` + 4-byte big-endian length + a frame; ``E`` + length + UTF-8 text
 when the connection failed or ended (the last record). The child ends when its connection does or when
-the ingest closes the pipe.
+the ingest closes the pipe. :meth:`ChildConnection.recv_many` hands over every frame that arrived
+whole in one read of the pipe (up to a MiB): the reading thread then wakes and takes its lock once per
+read, not once per frame.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import deque
 from typing import IO
 
 from atdata.errors import NetworkError
 
 CONNECTED, FRAME, ERROR = b"C", b"F", b"E"
+ERROR_TEXT_BYTES = 4096  # an error report's text, at most
+# Bytes asked of the pipe per read by recv_many (a frame larger than this is read in several).
+PIPE_READ = 1 << 20
 
 
 class ConnectionLost(NetworkError):
@@ -41,6 +47,9 @@ class ChildConnection:
         self._args = [url, str(max_size), str(max_queue), str(open_timeout)]
         self._proc: subprocess.Popen[bytes] | None = None
         self._out: IO[bytes] | None = None
+        self._rest = b""  # what recv_many read past the frames it returned
+        self._ready: deque[bytes] = deque()  # frames recv_many returned that recv has not yet
+        self._failed: ConnectionLost | None = None  # what recv_many raises once they are taken
 
     def __enter__(self) -> ChildConnection:
         self._proc = subprocess.Popen(
@@ -66,19 +75,57 @@ class ChildConnection:
 
     def recv(self) -> bytes:
         """The next frame; :class:`ConnectionLost` once the connection ended."""
-        kind = self._read(1)
-        if kind == FRAME:
-            size = int.from_bytes(self._read(4), "big")
-            if size > self._max_size:  # the child enforces it; a second look costs nothing
-                raise ConnectionLost(f"{self.url}: a frame of {size} bytes, above {self._max_size}")
-            return self._read(size)
-        if kind == ERROR:
-            raise ConnectionLost(f"{self.url}: {self._text()}")
-        raise ConnectionLost(f"{self.url}: the receiving process sent {kind!r}")
+        if not self._ready:
+            self._ready.extend(self.recv_many())
+        return self._ready.popleft()
+
+    def recv_many(self) -> list[bytes]:
+        """Every frame that has arrived whole, in order, and at least one (waiting for it), with
+        ``recv``'s checks; an error is raised only once the frames before it have been returned."""
+        frames: list[bytes] = []
+        data, self._rest = self._rest, b""
+        while self._failed is None:
+            pos, end = 0, len(data)
+            while end - pos >= 5 and self._failed is None:
+                kind, size = data[pos : pos + 1], int.from_bytes(data[pos + 1 : pos + 5], "big")
+                if kind not in (FRAME, ERROR):
+                    self._failed = ConnectionLost(f"{self.url}: the receiving process sent {kind!r}")
+                elif kind == ERROR and size > ERROR_TEXT_BYTES:
+                    self._failed = ConnectionLost(f"{self.url}: an error report of {size} bytes")
+                elif kind == FRAME and size > self._max_size:  # the child enforces it too
+                    self._failed = ConnectionLost(
+                        f"{self.url}: a frame of {size} bytes, above {self._max_size}"
+                    )
+                elif end - pos - 5 < size and frames:
+                    break  # the frames before this record go now; it is read whole next time
+                else:
+                    if end - pos - 5 < size:  # the rest of this record is on its way: read just it
+                        data = data[pos:] + self._read(size - (end - pos - 5))
+                        pos, end = 0, len(data)
+                    body, pos = data[pos + 5 : pos + 5 + size], pos + 5 + size
+                    if kind == ERROR:
+                        self._failed = ConnectionLost(f"{self.url}: {body.decode('utf-8', 'replace')}")
+                    else:
+                        frames.append(body)
+            if frames:
+                self._rest = data[pos:] if self._failed is None else b""
+                return frames
+            if self._failed is None:
+                data = data[pos:] + self._read_some()
+        raise self._failed
+
+    def _read_some(self) -> bytes:
+        """What the pipe holds now, up to :data:`PIPE_READ` bytes (waiting for at least one)."""
+        out = self._out
+        data = out.read1(PIPE_READ) if out is not None else b""  # type: ignore[attr-defined]
+        if not data:
+            code = self._proc.poll() if self._proc is not None else None
+            raise ConnectionLost(f"{self.url}: the receiving process ended (exit code {code})")
+        return data
 
     def _text(self) -> str:
         size = int.from_bytes(self._read(4), "big")
-        return self._read(min(size, 4096)).decode("utf-8", "replace")
+        return self._read(min(size, ERROR_TEXT_BYTES)).decode("utf-8", "replace")
 
     def _read(self, n: int) -> bytes:
         out = self._out
@@ -145,7 +192,7 @@ def _child(url: str, max_size: int, max_queue: int, open_timeout: float) -> None
         except BrokenPipeError:
             raise
         except BaseException as e:  # reported to the ingest, which logs it and reconnects
-            text = f"{type(e).__name__}: {e}".encode()[:4096]
+            text = f"{type(e).__name__}: {e}".encode()[:ERROR_TEXT_BYTES]
             out.write(ERROR + len(text).to_bytes(4, "big") + text)
             out.flush()
     except BrokenPipeError:  # the ingest closed its end: nothing is waiting for frames

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from atdata.codec.decode import _json_ok
+from atdata.dataset import loader_queues
 from atdata.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -457,6 +458,17 @@ def _descriptor(dup: Any) -> int:
     return fd
 
 
+def _write_indices_directly() -> None:
+    """A new worker's first batch: the DataLoader receiving it writes its index puts itself
+    (``loader_queues``), found from the calling frames; any surprise leaves torch's way as it is."""
+    from atdata.dataset.torch_adapter import AtdataIterable  # imports this module: here, not above
+
+    try:
+        loader_queues.installed_from_caller(AtdataIterable)
+    except Exception:  # pragma: no cover - a torch or multiprocessing this was not written for
+        log.debug("index puts left to torch's queue feeder threads", exc_info=True)
+
+
 def _ring_for(token: str, pipe: Any) -> _Received:
     ring = _received.get(token) if pipe is None else None  # the usual case: one lookup, no lock
     if ring is not None:
@@ -471,6 +483,7 @@ def _ring_for(token: str, pipe: Any) -> _Received:
                     gone.close()
                     del _received[gone.token]
                 ring = _received[token] = _Received(token, fd)
+                _write_indices_directly()
             else:
                 os.close(fd)
     if ring is None:
