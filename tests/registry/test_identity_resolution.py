@@ -393,6 +393,61 @@ def test_a_handle_answered_compressed_resolves_as_uncompressed(separate_process:
         resolver.close()
 
 
+@contextmanager
+def _keep_alive_host(*, closes_after_each: bool) -> Iterator[tuple[str, list[int]]]:
+    """An HTTP/1.1 did:web host; yields its DID and the number of requests each of its connections
+    carried. ``closes_after_each``: it hangs up after every answer without saying so (as a host
+    whose idle timeout has passed does)."""
+    connections: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.index = len(connections)
+            connections.append(0)
+
+        def do_GET(self) -> None:
+            connections[self.index] += 1
+            _json(
+                self,
+                json.dumps(
+                    _web_document(f"did:web:localhost%3A{self.server.server_address[1]}", key)
+                ).encode(),
+            )
+            self.close_connection = closes_after_each
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    key = _multikey()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    with serving(server) as port:
+        yield f"did:web:localhost%3A{port}", connections
+
+
+@pytest.mark.integration
+def test_documents_asked_one_after_another_share_one_kept_alive_connection() -> None:
+    resolver = IdentityResolver(direct_http=True)
+    with _keep_alive_host(closes_after_each=False) as (did, connections):
+        for _ in range(3):
+            resolver.fetch_document(did)
+    resolver.close()
+    assert connections == [3]
+
+
+@pytest.mark.integration
+def test_a_kept_alive_connection_the_host_closed_meanwhile_is_replaced_by_a_new_one() -> None:
+    resolver = IdentityResolver(direct_http=True)
+    with _keep_alive_host(closes_after_each=True) as (did, connections):
+        keys = {resolver.fetch_document(did).signing_key for _ in range(3)}
+    resolver.close()
+    assert len(keys) == 1
+    assert connections == [1, 1, 1]
+
+
 @pytest.mark.integration
 def test_a_document_of_another_did_is_refused(resolver: IdentityResolver) -> None:
     def other(h: BaseHTTPRequestHandler, did: str) -> None:

@@ -17,32 +17,36 @@ that sends more, or trickles bytes to hold a fetch open, is refused naming it. W
 ``separate_process=True`` (the appview's ingest) the fetches and handle lookups run in a child
 process (:mod:`atdata.network.identity_process`), so they cost this process's GIL almost nothing;
 caching, generations and every check of a result stay here. That child asks with ``direct_http``:
-httpcore's connection pool (httpx's own transport) without httpx's client layers, about half the CPU
-per request, with the same size cap, deadline and messages; a redirect or an error answer is asked
-again through httpx, whose redirect policy and XRPC error handling then apply unchanged.
+kept-alive ``http.client`` connections (:mod:`atdata.network.keepalive`) instead of httpx's client,
+about a third of the CPU per request, with the same size cap, deadline and messages, and a
+compressed document refused as httpx's is; a redirect, an error answer or a compressed
+``resolveHandle`` answer is asked again through httpx, whose redirect policy, decoding and XRPC
+error handling then apply unchanged.
 """
 
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import re
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode
 
-import httpcore
 import httpx
 
 from atdata.errors import AtdataError, IdentityError, NetworkError
 from atdata.lexicon.formats import is_did, is_handle
 from atdata.network.guard import active as guard_active
 from atdata.network.guard import active_transport
+from atdata.network.keepalive import ERRORS as DIRECT_ERRORS
+from atdata.network.keepalive import KeepAlive
 from atdata.network.tls import ssl_context
 from atdata.network.xrpc import XrpcClient, XrpcError
 
@@ -59,14 +63,6 @@ _PREFETCH_THREADS = 16
 # Real DID documents are about a kilobyte (a PLC operation is capped near 8 KB); a host sending more
 # is refused rather than read into memory.
 MAX_DOCUMENT_BYTES = 128 * 1024
-# What httpcore raises (httpx wraps the same, with the same message, as httpx.HTTPError).
-_CORE_ERRORS = (
-    httpcore.TimeoutException,
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol,
-    httpcore.ProxyError,
-)
 
 
 @dataclass(frozen=True)
@@ -132,7 +128,7 @@ class IdentityResolver:
     ) -> None:
         """``separate_process``: fetch documents and resolve handles in a child process shared by
         every such resolver of this process (ignored while a location guard is active: the child
-        would not obey it). ``direct_http``: plain successful answers over httpcore directly (see
+        would not obey it). ``direct_http``: plain successful answers over ``http.client`` (see
         the module docstring; ignored under a location guard or with proxies set in the
         environment, which only httpx's client honours)."""
         self.plc_url = (plc_url or DEFAULT_PLC_URL).rstrip("/")
@@ -158,18 +154,10 @@ class IdentityResolver:
         # the call (an appview checks a handle on every #identity) and reconnects each time.
         self._pds: XrpcClient | None = None
         self._child: IdentityProcess | None = None
-        self._core: httpcore.ConnectionPool | None = None
+        self._direct: KeepAlive | None = None
         if direct_http and guard_active() is None and not urllib.request.getproxies():
-            # httpx's default limits, so that the direct path holds as many connections as httpx's.
-            self._core = httpcore.ConnectionPool(
-                ssl_context=ssl_context(),
-                max_connections=100,
-                max_keepalive_connections=20,
-                keepalive_expiry=5.0,
-            )
-        self._core_timeout = {
-            "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
-        }
+            # Idle connections kept as httpx keeps them (20 per origin, 5 s).
+            self._direct = KeepAlive(timeout, ssl_context())
         if separate_process and guard_active() is None:
             from atdata.network.identity_process import shared
 
@@ -206,8 +194,8 @@ class IdentityResolver:
             pool.shutdown(wait=True, cancel_futures=True)
         if pds is not None:
             pds.close()
-        if self._core is not None:
-            self._core.close()
+        if self._direct is not None:
+            self._direct.close()
         self._http.close()
 
     def _handle_resolver(self) -> Any:
@@ -287,7 +275,7 @@ class IdentityResolver:
 
     def _via_pds(self, handle: str) -> str | None:
         assert self.pds_url is not None
-        if self._core is not None:
+        if self._direct is not None:
             direct = self._via_pds_direct(handle)
             if direct is not None:
                 return direct[0]
@@ -303,27 +291,28 @@ class IdentityResolver:
         return did if isinstance(did, str) else None
 
     def _via_pds_direct(self, handle: str) -> tuple[str | None] | None:
-        """resolveHandle over httpcore: ``(did or None,)`` from a successful answer; None for any
-        other status, asked again through :class:`XrpcClient`, whose error handling then applies."""
-        assert self._core is not None and self.pds_url is not None
+        """resolveHandle over :class:`KeepAlive`: ``(did or None,)`` from a successful answer; None
+        for any other status or a compressed answer, asked again through :class:`XrpcClient`, whose
+        error handling then applies."""
+        assert self._direct is not None and self.pds_url is not None
         where = f"{self.pds_url}/xrpc/com.atproto.identity.resolveHandle"
         deadline = time.monotonic() + self.timeout
         try:
-            with self._core.stream(
-                "GET", f"{where}?{urlencode({'handle': handle})}", extensions=self._core_timeout
-            ) as resp:
-                if not 200 <= resp.status < 300 or _header(resp.headers, b"content-encoding"):
+            with self._direct.get(f"{where}?{urlencode({'handle': handle})}", _IDENTITY) as resp:
+                if not 200 <= resp.status < 300 or resp.getheader("content-encoding"):
                     return None  # an error or a compressed answer: the XRPC client's to read
-                kind = _header(resp.headers, b"content-type")
+                kind = resp.getheader("content-type") or ""
                 body = _read_capped(
-                    _header(resp.headers, b"content-length"),
-                    resp.iter_stream(),
+                    resp.getheader("content-length") or "",
+                    _chunks(resp),
                     deadline,
                     f"the resolveHandle answer of {where}",
                     self.timeout,
                 )
-        except _CORE_ERRORS as e:
-            raise NetworkError(f"cannot reach {where}: {type(e).__name__}: {e}") from None
+        except AtdataError:
+            raise
+        except DIRECT_ERRORS as e:
+            raise NetworkError(f"cannot reach {where}: {_describe(e)}") from None
         if not body or not kind.startswith("application/json"):
             return (None,)
         try:
@@ -509,7 +498,7 @@ class IdentityResolver:
         url = self.document_url(did)
         deadline = time.monotonic() + self.timeout
         try:
-            body = self._document_direct(did, url, deadline) if self._core is not None else None
+            body = self._document_direct(did, url, deadline) if self._direct is not None else None
             if body is None:
                 with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp:
                     body = self._document_body(
@@ -521,9 +510,11 @@ class IdentityResolver:
                         resp.iter_bytes(),
                         deadline,
                     )
-        except (httpx.HTTPError, *_CORE_ERRORS) as e:
+        except AtdataError:
+            raise  # the document's own faults, and a location guard's refusal (an OSError too)
+        except (httpx.HTTPError, *DIRECT_ERRORS) as e:
             raise NetworkError(
-                f"cannot fetch the DID document of {did} from {url}: {e}{self._plc_hint()}"
+                f"cannot fetch the DID document of {did} from {url}: {_describe(e)}{self._plc_hint()}"
             ) from None
         try:
             raw = json.loads(body)
@@ -532,21 +523,19 @@ class IdentityResolver:
         return identity_from_document(did, raw, url)
 
     def _document_direct(self, did: str, url: str, deadline: float) -> bytes | None:
-        """The document's bytes over httpcore; None for a redirect, which httpx then follows under
-        its own policy (the same ``deadline`` bounds both)."""
-        assert self._core is not None
-        with self._core.stream(
-            "GET", url, headers=[(b"Accept-Encoding", b"identity")], extensions=self._core_timeout
-        ) as resp:
+        """The document's bytes over :class:`KeepAlive`; None for a redirect, which httpx then
+        follows under its own policy (the same ``deadline`` bounds both)."""
+        assert self._direct is not None
+        with self._direct.get(url, _IDENTITY) as resp:
             if 300 <= resp.status < 400:
                 return None
             return self._document_body(
                 did,
                 url,
                 resp.status,
-                _header(resp.headers, b"content-length"),
-                _header(resp.headers, b"content-encoding"),
-                resp.iter_stream(),
+                resp.getheader("content-length") or "",
+                resp.getheader("content-encoding") or "",
+                _chunks(resp),
                 deadline,
             )
 
@@ -577,12 +566,18 @@ class IdentityResolver:
         return _read_capped(declared, chunks, deadline, f"the DID document of {did} from {url}", self.timeout)
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
-    """The first value of header ``name`` (lower-case) in httpcore's raw headers, or ''."""
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return ""
+_IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    """The body as it arrives, one read at a time (so that a deadline is checked between reads)."""
+    while chunk := response.read1(65536):
+        yield chunk
+
+
+def _describe(error: BaseException) -> str:
+    """An HTTP error's message, or its kind when it has none (``RemoteDisconnected()``)."""
+    return str(error) or type(error).__name__
 
 
 def _read_capped(declared: str, chunks: Iterable[bytes], deadline: float, what: str, timeout: float) -> bytes:

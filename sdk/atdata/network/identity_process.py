@@ -7,12 +7,14 @@ the other core: the parent writes one JSON line per request and reads back one l
 the checked essentials of a document (handle, PDS, ``#atproto`` key, the document itself) or a DID.
 
 The child runs the very same :class:`~atdata.network.identity.IdentityResolver` code in thread
-mode (``fetch_document``, ``lookup_handle``, over httpcore directly: ``direct_http``), so every
-limit holds there: timeouts, the document size cap, the redirect policy, error messages naming
-the host. Caching, generations (nothing fetched before an ``#identity`` is trusted after it) and
-the deadline of each wait stay in the parent. One child serves every resolver of a process; it is
-started again if it dies (every request it held fails with a NetworkError), and ends when its
-parent does (stdin closes).
+mode (``fetch_document``, ``lookup_handle``, over ``http.client`` directly: ``direct_http``), so
+every limit holds there: timeouts, the document size cap, the redirect policy, error messages
+naming the host. It serves them from one thread while answers come quickly (threads handing the
+GIL to one another cost more CPU than the requests), and from more, up to 16, while requests wait
+behind one held by a slow host (see :class:`_Workers`). Caching, generations (nothing fetched
+before an ``#identity`` is trusted after it) and the deadline of each wait stay in the parent. One
+child serves every resolver of a process; it is started again if it dies (every request it held
+fails with a NetworkError), and ends when its parent does (stdin closes).
 
 Protocol, one JSON array per line. Parent to child: ``[id, kind, config, argument]`` with kind
 ``"document"`` (argument a DID) or ``"handle"`` (a normalized handle) and config
