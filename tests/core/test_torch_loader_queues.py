@@ -96,8 +96,8 @@ def test_a_closed_queue_refuses_a_direct_put() -> None:
         put((0, None))
 
 
-def _until(condition: Any) -> None:
-    for _ in range(10_000):
+def _until(condition: Any, seconds: float = 10) -> None:
+    for _ in range(int(seconds * 1000)):
         if condition():
             return
         time.sleep(0.001)
@@ -145,3 +145,71 @@ def test_a_ready_poll_sees_the_writers_going_as_readable() -> None:
     assert poll(5)
     with pytest.raises(EOFError):
         reader.recv_bytes()
+
+
+class _WorkerProbe(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """Yields, from a DataLoader worker, whether its loop's result queue is found and fits."""
+
+    def __iter__(self) -> Any:
+        import sys
+
+        from atdata.dataset import loader_queues
+
+        found = loader_queues.worker_results(sys._getframe(1))
+        yield {"found": found is not None, "fits": loader_queues._fits(found)}
+
+
+def test_the_installed_torch_shows_a_workers_result_queue_to_its_dataset() -> None:
+    # Workers write their batches themselves only where this holds: a torch that moved its worker
+    # loop would silently lose that, and fails here instead.
+    got = list(torch.utils.data.DataLoader(_WorkerProbe(), batch_size=None, num_workers=1, timeout=120))
+    assert got == [{"found": True, "fits": True}]
+
+
+def test_workers_write_their_batches_themselves_and_every_batch_arrives(many: str) -> None:
+    batches = loader(many, num_workers=2, persistent_workers=True)
+    for _ in range(2):
+        assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(48))
+
+
+class _Counted:
+    """Counts how often it is pickled (here, in the writing process)."""
+
+    pickled = 0
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        type(self).pickled += 1
+        return (_Counted, (self.payload,))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Counted) and other.payload == self.payload
+
+
+def test_a_result_that_finds_the_pipe_full_goes_through_the_feeder_pickled_once() -> None:
+    # A worker never waits on a full pipe in its own thread: with nobody reading, every put returns;
+    # the feeder sends what found no room, each item pickled once (a batch's shipment made once),
+    # and the reader then gets everything in order.
+    q = multiprocessing.get_context("fork").Queue()
+    q.put("start")
+    assert q.get(timeout=30) == "start"
+    put = q.put = DirectPut(q, limit=1 << 20, room=True)
+    items = [_Counted(bytes([n]) * 20_000) for n in range(12)]  # 240 KB: more than the pipe holds
+    _Counted.pickled = 0
+
+    def put_all() -> None:
+        for item in items:
+            _until(lambda: bool(q._notempty._waiters), seconds=0.5)  # idle, unless blocked on the full pipe
+            put(item)
+
+    putter = threading.Thread(target=put_all, daemon=True)
+    putter.start()
+    putter.join(60)
+    assert not putter.is_alive()
+    assert [q.get(timeout=30) for _ in items] == items
+    assert _Counted.pickled == len(items)
+    assert 0 < put.written < len(items)
+    q.close()
+    q.join_thread()

@@ -17,6 +17,13 @@ were ours to spare:
   fills and closes a selector on every call; ``ReadyPoll`` keeps one ``select.poll`` for the
   result pipe instead.
 
+In each worker the batch goes the other way through a feeder thread too, which needs the worker's
+GIL while decoding the next batch holds it: measured, a batch often waited milliseconds (the
+interpreter's switch interval) before it left, and meanwhile torch, delivering in order, sent no
+worker its next index. There ``DirectPut`` writes a batch from the worker's own thread while the
+pipe has room for it (under the write lock the workers share); else the feeder sends the bytes
+already pickled, so a batch's shipment is made once.
+
 This relies on torch's and ``multiprocessing``'s private layout: the iterator is found from the
 frame that unpickles its batch (``_MultiProcessingDataLoaderIter._try_get_data``), its queues are
 changed only if they are exactly ``multiprocessing.queues.Queue`` with every attribute used here,
@@ -30,6 +37,8 @@ queues go back to their own methods).
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
 import math
 import multiprocessing.connection
 import multiprocessing.queues
@@ -39,23 +48,31 @@ import queue
 import select
 import struct
 import sys
+import termios
 from multiprocessing.reduction import ForkingPickler
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 _SMALL = 512  # bytes: an index larger than this goes the usual way (a write below PIPE_BUF is atomic)
 _DEPTH = 8  # frames between the unpickling and torch's _try_get_data
+_RESULTS_LIMIT = 1 << 20  # a worker's result: written here if the pipe has room for it
+_WORKER_MODULE = "torch.utils.data._utils.worker"
 _LENGTH = struct.Struct("!i")  # multiprocessing.connection's frame header
 
 
 class DirectPut:
-    """``put`` for one index queue: written straight to the pipe while its feeder thread is idle."""
+    """``put`` for one queue: written straight to the pipe while its feeder thread is idle.
 
-    __slots__ = ("queue", "written")
+    ``limit``: the largest pickle written here (bytes). ``room``: write only while the pipe has room
+    for it (several processes may write to it, and a full pipe would block this thread)."""
 
-    def __init__(self, q: multiprocessing.queues.Queue[Any]) -> None:
+    __slots__ = ("limit", "queue", "room", "written")
+
+    def __init__(self, q: multiprocessing.queues.Queue[Any], limit: int = _SMALL, room: bool = False) -> None:
         self.queue = q
-        self.written = 0  # indices written here rather than by the feeder thread
+        self.limit = limit
+        self.room = room
+        self.written = 0  # items written here rather than by the feeder thread
 
     def __call__(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
         q: Any = self.queue
@@ -65,44 +82,73 @@ class DirectPut:
             raise queue.Full
         with q._notempty:
             # A waiter on the condition is the feeder, idle: it sent all it took and holds nothing.
-            if q._thread is not None and not q._buffer and q._notempty._waiters and _write(q, obj):
-                self.written += 1
-                return
+            if q._thread is not None and not q._buffer and q._notempty._waiters:
+                sent = _send(q, obj, self.limit, self.room)
+                if sent is True:
+                    self.written += 1
+                    return
+                if sent is not None:  # pickled, not written: the feeder sends it, not a 2nd pickle
+                    obj = _Pickled(sent)
             if q._thread is None:
                 q._start_thread()
             q._buffer.append(obj)
             q._notempty.notify()
 
 
-def _write(q: Any, obj: Any) -> bool:
-    """Write ``obj``, pickled, to ``q``'s pipe if it is small; whether it was. If not, the feeder
-    thread sends it as usual, and meets any error (unpicklable, broken pipe) the usual way.
+class _Pickled:
+    """An item pickled already (its reducers ran once): it pickles as the call that unpickles those
+    bytes, so what arrives is what the first pickle made."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (pickle.loads, (self.data,))
+
+
+def _send(q: Any, obj: Any, limit: int, room: bool) -> Literal[True] | bytes | None:
+    """Write ``obj``, pickled, to ``q``'s pipe: True if written; its pickle if too large or the pipe
+    too full; None if it does not pickle (the feeder thread then meets that error the usual way).
 
     The frame is the one ``Connection.send_bytes`` writes (a 4-byte big-endian length, then the
-    bytes), in one ``os.write``: at most ``PIPE_BUF`` bytes to a blocking pipe are written whole."""
-    data: bytes | memoryview
+    bytes). Under the queue's write lock no other process writes; at most ``PIPE_BUF`` bytes to a
+    blocking pipe are written whole, and more while the pipe has room for them."""
     if type(obj) is tuple and len(obj) == 2 and type(obj[0]) is int and obj[1] is None:
         data = pickle.dumps(obj)  # torch's (n, None): what ForkingPickler gives, without copying its tables
     else:
         try:
-            data = ForkingPickler.dumps(obj)
+            data = bytes(ForkingPickler.dumps(obj))
         except Exception:
-            return False
-    if len(data) > _SMALL:
-        return False
-    frame = _LENGTH.pack(len(data)) + bytes(data)
+            return None
+    if len(data) > limit:
+        return data
+    frame = memoryview(_LENGTH.pack(len(data)) + data)
+    lock = q._wlock if q._wlock is not None else contextlib.nullcontext()
     try:
         fd = q._writer.fileno()
-        if q._wlock is None:
-            written = os.write(fd, frame)
-        else:
-            with q._wlock:
-                written = os.write(fd, frame)
+        with lock:
+            if room and not _has_room(fd, len(frame)):
+                return data
+            while frame:
+                frame = frame[os.write(fd, frame) :]
     except OSError:
-        return False
-    if written != len(frame):  # pragma: no cover - POSIX writes up to PIPE_BUF to a pipe whole
-        raise OSError(f"wrote {written} of {len(frame)} bytes of a DataLoader index to its worker's pipe")
+        if len(frame) != len(data) + _LENGTH.size:  # pragma: no cover - the pipe broke mid-frame
+            raise
+        return data
     return True
+
+
+def _has_room(fd: int, size: int) -> bool:
+    """Whether pipe ``fd`` holds so little that ``size`` more bytes go in without waiting (half its
+    capacity kept free: small writes can each take a page of it)."""
+    try:
+        capacity = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+        waiting: int = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except (OSError, AttributeError):  # not Linux, or not a pipe: the feeder thread writes it
+        return False
+    return waiting + size <= capacity // 2
 
 
 def _fits(q: Any) -> bool:
@@ -183,6 +229,34 @@ def install(iterator: Any, dataset_type: type) -> bool:
 
 def _poll_ready(q: Any) -> None:
     q._poll = ReadyPoll(q._reader)
+
+
+def worker_results(frame: FrameType | None) -> Any:
+    """The result queue of torch's worker loop, a caller of ``frame`` (a worker starting to iterate
+    its dataset), or None."""
+    for _ in range(_DEPTH):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "_worker_loop" and frame.f_globals.get("__name__") == _WORKER_MODULE:
+            return frame.f_locals.get("data_queue")
+        frame = frame.f_back
+    return None
+
+
+def results_written_directly(frame: FrameType | None) -> bool:
+    """In a DataLoader worker: give the result queue of the worker loop calling ``frame`` a
+    ``DirectPut``, if it fits; whether it has one now.
+
+    The feeder thread that sends a worker's batches needs the worker's GIL, which decoding the next
+    batch holds: it waited up to the interpreter's switch interval (5 ms, several batches) for it,
+    and while a batch waits, torch (in order) sends no next index, so the workers stall in turn.
+    Written by the worker's own thread, a batch leaves when it is made."""
+    q = worker_results(frame)
+    if not _fits(q):
+        return False
+    if not isinstance(vars(q).get("put"), DirectPut):
+        q.put = DirectPut(q, limit=_RESULTS_LIMIT, room=True)
+    return True
 
 
 def installed_from_caller(dataset_type: type) -> bool:

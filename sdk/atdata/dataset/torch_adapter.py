@@ -44,7 +44,7 @@ try:  # where torch's DataLoader keeps a worker's collate_fn (private: absent, i
     from torch.utils.data._utils.fetch import _BaseDatasetFetcher as _Fetcher
 except ImportError:  # pragma: no cover - another torch layout
     _Fetcher = None  # type: ignore[assignment,misc]
-from atdata.dataset import handoff  # after torch: it needs torch
+from atdata.dataset import handoff, loader_queues  # after torch: they need it
 from atdata.types.packable import spec_of
 
 if TYPE_CHECKING:
@@ -92,7 +92,10 @@ class AtdataIterable(IterableDataset):  # type: ignore[type-arg]
             return items
         if not worker:
             return map(as_tensors, items)
-        sealed = _given_to_default_convert(sys._getframe(1), self)
+        caller = sys._getframe(1)
+        sealed = _given_to_default_convert(caller, self)
+        if handoff.available():
+            loader_queues.results_written_directly(caller)
         return (_for_the_main_process(item, sealed) for item in items)
 
 
