@@ -28,6 +28,7 @@ from atdata.network.guard import Guard, guarding
 from atdata.network.identity import (
     DEFAULT_PLC_URL,
     MAX_DOCUMENT_BYTES,
+    Identity,
     IdentityResolver,
     did_web_url,
     normalize_handle,
@@ -515,6 +516,42 @@ def test_a_handle_answered_with_something_not_a_did_is_unverified(separate_proce
         with pytest.raises(IdentityError, match="which is not a DID"):
             resolver.resolve_handle("alice.test")
         resolver.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("separate_process", [False, True])
+def test_verified_handles_keeps_each_handle_that_resolves_back_to_its_own_did(separate_process: bool) -> None:
+    """The refresher checks a batch's handles together: alice's resolves back to her DID; bob's to
+    someone else's; carol's PDS answers an XRPC error; dave claims none."""
+    alice, bob, carol, dave = (f"did:plc:{name:a<24}" for name in ("alice", "bob", "carol", "dave"))
+
+    def pds(h: BaseHTTPRequestHandler, did: str) -> None:
+        handle = h.path.partition("handle=")[2]
+        if handle == "carol.test":
+            h.send_response(400)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", "2")
+            h.end_headers()
+            h.wfile.write(b"{}")
+            return
+        _json(h, json.dumps({"did": alice if handle == "alice.test" else carol}).encode())
+
+    def ident(did: str, handle: str | None) -> Identity:
+        return Identity(did, handle, "https://pds.example.com", "did:key:z", {})
+
+    with _raw_host(pds) as host:
+        url = did_web_url(host).removesuffix("/.well-known/did.json")
+        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+        got = resolver.verified_handles(
+            [
+                ident(alice, "alice.test"),
+                ident(bob, "bob.test"),
+                ident(carol, "carol.test"),
+                ident(dave, None),
+            ]
+        )
+        resolver.close()
+    assert got == ["alice.test", None, None, None]
 
 
 @pytest.mark.integration
