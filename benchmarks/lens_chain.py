@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -90,14 +92,45 @@ def make_samples(n: int) -> list[Raw]:
     ]
 
 
-def best_rates(runs: dict[str, Callable[[], int]], repeats: int) -> list[tuple[str, float]]:
-    """Best-of-``repeats`` samples/s per run, the runs interleaved so machine noise hits all alike."""
+def worker_cpu(pids: set[int]) -> float:
+    """CPU seconds the processes ``pids`` have used so far (0 where /proc can't tell)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def worker_pids(lens: atdata.Lens[Any, Any]) -> set[int]:
+    """The worker processes ``lens`` runs in now."""
+    return {p for seg in lens._chain().segments for prog in seg.programs for p in prog.worker_pids}
+
+
+def best_rates(
+    runs: dict[str, Callable[[], int]],
+    repeats: int,
+    cpu: dict[str, list[tuple[float, float]]] | None = None,
+    workers: Callable[[], set[int]] = set,
+) -> list[tuple[str, float]]:
+    """Best-of-``repeats`` samples/s per run, the runs interleaved so machine noise hits all alike.
+
+    With ``cpu``, each run's CPU microseconds per sample are appended to it: this process's and
+    that of the worker processes ``workers()`` names (the CPU a run costs depends less on what
+    else the machine runs than its rate does).
+    """
     best = dict.fromkeys(runs, 0.0)
     for _ in range(repeats):
         for name, fn in runs.items():
-            t0 = time.perf_counter()
+            pids = workers()
+            w0, c0, t0 = worker_cpu(pids), time.process_time(), time.perf_counter()
             count = fn()
             best[name] = max(best[name], count / (time.perf_counter() - t0))
+            if cpu is not None:
+                main_us = 1e6 * (time.process_time() - c0) / count
+                cpu.setdefault(name, []).append((main_us, 1e6 * (worker_cpu(pids) - w0) / count))
     return list(best.items())
 
 
@@ -205,6 +238,7 @@ def main() -> None:
             return lambda: sum(1 for _ in ds.as_type(Features, lens=lens, chunk=args.batch).ordered())
 
         inline_name = "(b) read as_type, inline"
+        cpu: dict[str, list[tuple[float, float]]] = {}
         rows = best_rates(
             {
                 "(a) read + native functions": read_native,
@@ -212,6 +246,8 @@ def main() -> None:
                 "(c) read as_type, process": read_ours(process),
             },
             args.repeats,
+            cpu,
+            lambda: worker_pids(process),
         )
         print()
         table(
@@ -219,6 +255,11 @@ def main() -> None:
             rows,
             {"(c) read as_type, process": (inline_name, 0.8)},
         )
+        print("  CPU per sample (median over the runs): this process + worker processes")
+        for name, costs in cpu.items():
+            main_us = statistics.median(c[0] for c in costs)
+            workers_us = statistics.median(c[1] for c in costs)
+            print(f"  {name:44}{main_us:>8.1f} us + {workers_us:5.1f} us")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload average at the end: {load}")
     inline.close()

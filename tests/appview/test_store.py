@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -338,3 +339,29 @@ def test_a_sqlite_file_that_cannot_be_created_is_named(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="cannot open the database"):
         open_store(f"sqlite:///{blocker}/appview.db")
+
+
+ODD_TEXTS = ["plain", "", "a\x1fb", "\x1f", "\x1e", "x\x1ey", "\x1f\x1e", None]
+
+
+def test_text_holding_any_character_or_none_is_written_as_it_is_many_rows_or_one(store: Store) -> None:
+    # PostgreSQL receives most text columns joined into one string that it splits: values holding
+    # the separators, empty strings and NULLs must come back as they went in.
+    repos = [Repo(f"did:plc:odd{i}", handle=t, pds=t, rev=t) for i, t in enumerate(ODD_TEXTS)]
+    alone = [Repo("did:plc:alone", handle="", signing_key="", pds="", rev="")]  # one row: "" alone
+    with store.transaction() as tx:
+        tx.upsert_repos(repos)
+        tx.upsert_repos(alone)
+    assert [store.repo(r.did) for r in [*repos, *alone]] == [*repos, *alone]
+
+
+def test_records_whose_keys_hold_the_separators_are_deleted_exactly(store: Store) -> None:
+    keep, *gone = (numbered_schema(i, "d")[0] for i in range(3))
+    odd = [replace(r, rkey=f"k\x1f{i}\x1e", uri=f"{r.uri}\x1f{i}\x1e") for i, r in enumerate(gone)]
+    with store.transaction() as tx:
+        for rec in [keep, *odd]:
+            tx.put_record(rec, None)
+    with store.transaction() as tx:
+        for rec in odd:
+            tx.delete_record(rec.uri)
+    assert [r.uri for r in store.records(did=DID, include_unserved=True)] == [keep.uri]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from atdata.network.identity import Identity
@@ -20,8 +21,10 @@ class RecordOp:
     value: Any = None  # JSON form of the record; None for deletes and for records refused undecoded
     size: int = 0
 
-    @property
+    @cached_property
     def uri(self) -> str:
+        # Computed once: the applier asks for it several times per record. (A cached property
+        # writes the instance's __dict__ directly, which a frozen dataclass allows.)
         return f"at://{self.did}/{self.collection}/{self.rkey}"
 
 

@@ -304,11 +304,10 @@ def _commit(frame: CommitFrame, identities: IdentityResolver) -> Event:
         collection, _, rkey = path.partition("/")
         if not is_ours(collection):
             continue
-        uri = f"at://{did}/{path}"
         try:
             if op.action in ("create", "update"):
                 if op.cid is None:
-                    rejected.append(OpRejection(uri, None, f"{op.action} without a CID"))
+                    rejected.append(OpRejection(f"at://{did}/{path}", None, f"{op.action} without a CID"))
                     continue
                 cid = supported_cid(op.cid)
                 verify.record_in_tree(car, verified.data, path, cid)
@@ -318,7 +317,9 @@ def _commit(frame: CommitFrame, identities: IdentityResolver) -> Event:
                 verify.record_absent(car, verified.data, path)
                 ops.append(RecordOp("delete", did, collection, rkey))
             else:
-                rejected.append(OpRejection(uri, None, f"unknown op action {op.action[:200]!r}"))
+                rejected.append(
+                    OpRejection(f"at://{did}/{path}", None, f"unknown op action {op.action[:200]!r}")
+                )
         except (CarError, verify.VerificationError) as e:
-            rejected.append(OpRejection(uri, cid_str(op.cid) if op.cid else None, str(e)))
+            rejected.append(OpRejection(f"at://{did}/{path}", cid_str(op.cid) if op.cid else None, str(e)))
     return CommitEvent(seq, did, verified.rev, verified.identity, tuple(ops), tuple(rejected))

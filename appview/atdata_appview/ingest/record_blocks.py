@@ -16,14 +16,17 @@ def read_record(car: Car, did: str, path: str, cid: bytes, action: str) -> Recor
     Oversized blocks are not decoded at all.
     """
     collection, _, rkey = path.partition("/")
-    uri = f"at://{did}/{path}"
     block = car.blocks.get(cid)
     if block is None:
-        return OpRejection(uri, cid_str(cid), "the record's block is missing from the commit")
+        return OpRejection(
+            f"at://{did}/{path}", cid_str(cid), "the record's block is missing from the commit"
+        )
     if len(block) > MAX_RECORD_BYTES:
         return RecordOp(action, did, collection, rkey, cid_str(cid), value=None, size=len(block))
     try:
         value = to_json(libipld.decode_dag_cbor(block))
     except (ValueError, RecursionError) as e:
-        return OpRejection(uri, cid_str(cid), f"the record's block is not valid DAG-CBOR: {e}")
+        return OpRejection(
+            f"at://{did}/{path}", cid_str(cid), f"the record's block is not valid DAG-CBOR: {e}"
+        )
     return RecordOp(action, did, collection, rkey, cid_str(cid), value=value, size=len(block))

@@ -122,13 +122,12 @@ class PostgresStore(Store):
             self._write_rows(conn, table, columns, rows[half:], key=key, update=update)
             return
         types = self._column_types(conn, table)
-        # %b: arrays in binary form, which psycopg builds about 8x faster than text (no escaping).
-        arrays = ", ".join(f"%b::{types[c]}[]" for c in columns)
+        arrays, params = zip(*(_array_param(column, types[c]) for c, column in zip(columns, values)))
         self._execute(
             conn,
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(arrays)})"
             + _on_conflict(key, update),
-            [list(column) for column in values],
+            params,
         )
 
     def _delete_rows(self, conn: Any, table: str, column: str, values: Sequence[Any]) -> None:
@@ -137,8 +136,8 @@ class PostgresStore(Store):
             self._delete_rows(conn, table, column, values[:half])
             self._delete_rows(conn, table, column, values[half:])
             return
-        kind = self._column_types(conn, table)[column]
-        self._execute(conn, f"DELETE FROM {table} WHERE {column} = ANY(%b::{kind}[])", (list(values),))
+        array, param = _array_param(values, self._column_types(conn, table)[column])
+        self._execute(conn, f"DELETE FROM {table} WHERE {column} = ANY({array})", (param,))
 
     def _among_text(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
         # One array parameter: the same statement text whatever the number of values, which psycopg
@@ -222,6 +221,35 @@ class PostgresStore(Store):
         finally:
             if conn is not None:
                 conn.close()
+
+
+# A text column's values joined into one text parameter, which the server splits: separators no value
+# of the column may hold (checked, or the column goes as an array; see _array_param).
+_SEPARATOR, _NULL = "\x1f", "\x1e"
+_SPLIT = "string_to_array(%s::text, E'\\x1f', E'\\x1e')"
+
+
+def _array_param(values: Sequence[Any], kind: str) -> tuple[str, Any]:
+    """The SQL of one column's array and its parameter. A text column whose values (strings or
+    NULLs) hold neither separator nor NUL goes as one joined string, split by the server: joining and
+    checking are C-level loops, where psycopg's array dumper calls Python per element (a fifth of the
+    applying thread's CPU). Any other column, or a value that could be misread, goes as a binary array
+    (``%b``, which psycopg builds about 8x faster than a text one: no escaping)."""
+    if kind == "text" and values:
+        nulls = values.count(None)
+        try:
+            joined = _SEPARATOR.join([_NULL if v is None else v for v in values] if nulls else values)
+        except TypeError:  # a value that is not a string: psycopg says what it makes of it
+            joined = None
+        if (
+            joined is not None
+            and joined  # one empty string: splitting "" gives no element, not one
+            and joined.count(_SEPARATOR) == len(values) - 1
+            and joined.count(_NULL) == nulls
+            and "\x00" not in joined  # refused by the server as before, in psycopg's array form
+        ):
+            return _SPLIT, joined
+    return f"%b::{kind}[]", list(values)
 
 
 def _text_chars(columns: Sequence[Sequence[Any]]) -> int:

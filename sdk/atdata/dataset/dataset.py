@@ -27,6 +27,9 @@ from atdata.types.packable import is_packable
 T = TypeVar("T")
 log = logging.getLogger("atdata.dataset")
 
+_DISPATCH_EVERY = 32
+"""Samples decoded between two looks at a transform's workers (see ``_transformed_keyed``)."""
+
 Transform = Callable[[list[Any], list[str]], list[Any]]
 """Samples of a source type and their keys in, samples of the target type out (same length)."""
 
@@ -402,8 +405,11 @@ class Dataset(Generic[T]):
         # next chunks are decoded while the workers compute; answers are still taken in order.
         depth = getattr(transform, "depth", 0)
         submit = getattr(transform, "submit", None)
+        # While a chunk is decoded, workers that have answered are handed the chunks waiting for
+        # them (``dispatch``), instead of idling until the chunk is complete.
+        dispatch = getattr(transform, "dispatch", None) if depth and submit is not None else None
         ahead: deque[tuple[list[Any], list[str], Callable[[], list[Any]]]] = deque()
-        for batch, keys in self._chunks(source):
+        for batch, keys in self._chunks(source, dispatch):
             if not depth or submit is None:
                 yield from self._apply(transform, batch, keys)
                 continue
@@ -413,10 +419,14 @@ class Dataset(Generic[T]):
         while ahead:
             yield from self._apply(transform, *ahead.popleft())
 
-    def _chunks(self, source: Keyed) -> Iterator[tuple[list[Any], list[str]]]:
+    def _chunks(
+        self, source: Keyed, dispatch: Callable[[], None] | None = None
+    ) -> Iterator[tuple[list[Any], list[str]]]:
         keys: list[str] = []
         batch: list[Any] = []
         for key, sample in source:
+            if dispatch is not None and keys and not len(keys) % _DISPATCH_EVERY:
+                dispatch()
             keys.append(key)
             batch.append(sample)
             if len(batch) >= self._chunk:

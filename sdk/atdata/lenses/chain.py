@@ -90,6 +90,12 @@ class Chain:
 
         return _PROCESS_WORKERS * SLOTS if any(seg.in_process for seg in self.segments) else 0
 
+    def dispatch(self) -> None:
+        """Read the workers' answers that have arrived and send them the batches waiting (never waits)."""
+        for seg in self.segments:
+            if seg.in_process and seg.programs:
+                seg.programs[0].dispatch()
+
     def close(self) -> None:
         from atdata.sandbox import program_pool
 

@@ -92,6 +92,10 @@ class LensTransform:
     def submit(self, samples: list[Any], keys: list[str]) -> Callable[[], list[Any]]:
         return self.lens.submit_many(samples, keys)
 
+    def dispatch(self) -> None:
+        """Hand chunks waiting for a worker to the workers that have answered (never waits)."""
+        self.lens._chain().dispatch()
+
 
 def _network_lens(
     source: type, target: type, policy: TrustPolicy, source_ref: dict[str, str] | None

@@ -73,7 +73,7 @@ class Pending:
 
     def result(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        self._program._dispatch()  # workers with room take queued batches before we wait
+        self._program.dispatch()  # workers with room take queued batches before we wait
         for sent in self._sent:
             out.extend(self._program._wait(sent))
         return out
@@ -341,7 +341,8 @@ class ProcessProgram:
         Nothing here waits for a worker: the caller goes on (decoding the next batch) and queued
         batches are sent at its next call, or when their answer is asked for.
         """
-        self._dispatch()
+        self._reap()
+        self._send_parked()
         sent = [_Sent(message, keys) for message, keys in batches]
         for s in sent:
             if self._parked or not self._try_send(s, block=False):
@@ -357,11 +358,22 @@ class ProcessProgram:
             sent.error = e
             return True
 
-    def _dispatch(self) -> None:
-        """Read the answers that have arrived, then send queued batches to workers with room."""
+    def dispatch(self) -> None:
+        """Read the answers that have arrived, then send queued batches to workers with room.
+
+        Never waits; a caller with other work (decoding the next batch) may call it between steps.
+        """
+        if self._parked:
+            self._reap()
+            self._send_parked()
+
+    def _reap(self) -> None:
+        """Read every answer that has arrived (a worker that answered has room again)."""
         for worker in self._workers:
             while worker is not None and worker.pending and worker.answer_ready():
                 self._collect(worker)
+
+    def _send_parked(self) -> None:
         while self._parked:
             head = self._parked[0]
             if not self._try_send(head, block=False):
