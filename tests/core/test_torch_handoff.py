@@ -86,6 +86,22 @@ def test_a_forked_childs_copy_of_a_batch_keeps_its_values_after_the_parent_drops
     assert os.waitpid(child, 0)[1] == 0
 
 
+def test_a_forked_child_dropping_its_copy_of_a_batch_leaves_the_parents_intact(many: str) -> None:
+    # Only the main process releases a block: a child's copy going must not let the worker reuse it.
+    batches = iter(loader(many, num_workers=1, persistent_workers=True))
+    first = next(batches)
+    indices = first["index"].tolist()
+    child = os.fork()
+    if child == 0:
+        del first
+        gc.collect()
+        os._exit(0)
+    assert os.waitpid(child, 0)[1] == 0
+    assert len(list(batches)) == BATCHES - 1  # the worker writes every later batch somewhere
+    assert first["index"].tolist() == indices
+    assert all(map(torch.equal, first["image"], [expected_image(i) for i in indices]))
+
+
 def test_batches_from_spawned_workers_arrive_with_every_value(many: str) -> None:
     batches = list(loader(many, num_workers=2, multiprocessing_context="spawn"))
     assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(48))

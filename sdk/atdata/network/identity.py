@@ -33,7 +33,7 @@ import re
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -272,6 +272,34 @@ class IdentityResolver:
             return handle if self.resolve_handle(handle) == identity.did else None
         except Exception:  # DNS, HTTP and PDS answers are remote input: unconfirmed means none
             return None
+
+    def verified_handles(self, identities: Sequence[Identity]) -> list[str | None]:
+        """:meth:`verified_handle` of each; with an identity process, the handles not cached are
+        asked of it together (one hand-over for the lot, not one round trip each)."""
+        if self._child is not None:
+            claimed = dict.fromkeys(i.handle for i in identities if i.handle and is_handle(i.handle))
+            now = time.monotonic()
+            with self._lock:
+                todo = [
+                    h
+                    for h in claimed
+                    if (hit := self._handle_cache.get(h)) is None or now - hit[0] >= self.ttl
+                ]
+            failed: set[str] = set()
+            if todo:
+                answers = zip(todo, self._child.submit("handle", self.config, todo), strict=True)
+                deadline = time.monotonic() + self._deadline()
+                for handle, future in answers:
+                    try:
+                        did = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                    except Exception:  # unconfirmed means none, and is not asked again below
+                        future.cancel()
+                        failed.add(handle)
+                        continue
+                    with self._lock:
+                        self._handle_cache[handle] = (time.monotonic(), did)
+            return [None if i.handle in failed else self.verified_handle(i) for i in identities]
+        return [self.verified_handle(i) for i in identities]
 
     def _via_pds(self, handle: str) -> str | None:
         assert self.pds_url is not None
