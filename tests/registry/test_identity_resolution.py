@@ -28,10 +28,13 @@ from atdata.network.guard import Guard, guarding
 from atdata.network.identity import (
     DEFAULT_PLC_URL,
     MAX_DOCUMENT_BYTES,
+    Identity,
     IdentityResolver,
     did_web_url,
     normalize_handle,
 )
+from atdata.network.keepalive import KeepAlive
+from atdata.network.tls import ssl_context
 
 # --- pure parts -------------------------------------------------------------------------------
 
@@ -293,9 +296,18 @@ def _raw_host(answer: Any) -> Iterator[str]:
         yield f"did:web:localhost%3A{port}"
 
 
-def _json(handler: BaseHTTPRequestHandler, body: bytes, *, length: int | None = None) -> None:
-    handler.send_response(200)
+def _json(
+    handler: BaseHTTPRequestHandler,
+    body: bytes,
+    *,
+    length: int | None = None,
+    status: int = 200,
+    encoding: str | None = None,
+) -> None:
+    handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
+    if encoding is not None:
+        handler.send_header("Content-Encoding", encoding)
     handler.send_header("Content-Length", str(len(body) if length is None else length))
     handler.end_headers()
     handler.wfile.write(body)
@@ -359,13 +371,7 @@ def test_a_compressed_document_is_refused_naming_its_host(resolver: IdentityReso
     body is read: a compressed body would escape the size cap until decompressed."""
 
     def gzipped(h: BaseHTTPRequestHandler, did: str) -> None:
-        body = gzip.compress(json.dumps(_web_document(did, _multikey())).encode())
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Encoding", "gzip")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        _json(h, gzip.compress(json.dumps(_web_document(did, _multikey())).encode()), encoding="gzip")
 
     with _raw_host(gzipped) as did, pytest.raises(IdentityError, match=r"localhost:\d+.*compressed \(gzip\)"):
         resolver.resolve_did(did)
@@ -378,13 +384,11 @@ def test_a_handle_answered_compressed_resolves_as_uncompressed(separate_process:
     reads it as this process does."""
 
     def pds(h: BaseHTTPRequestHandler, did: str) -> None:
-        body = gzip.compress(json.dumps({"did": "did:plc:abcdefghijklmnopqrstuvwx"}).encode())
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Encoding", "gzip")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        _json(
+            h,
+            gzip.compress(json.dumps({"did": "did:plc:abcdefghijklmnopqrstuvwx"}).encode()),
+            encoding="gzip",
+        )
 
     with _raw_host(pds) as did:
         url = did_web_url(did).removesuffix("/.well-known/did.json")
@@ -393,30 +397,40 @@ def test_a_handle_answered_compressed_resolves_as_uncompressed(separate_process:
         resolver.close()
 
 
+class _KeepAliveHost:
+    """What an HTTP/1.1 did:web host saw: requests per connection, and the connections whose
+    client hung up."""
+
+    def __init__(self, did: str) -> None:
+        self.did = did
+        self.connections: list[int] = []
+        self.hung_up: list[int] = []
+        self.hang_up = threading.Event()
+
+
 @contextmanager
-def _keep_alive_host(*, closes_after_each: bool) -> Iterator[tuple[str, list[int]]]:
-    """An HTTP/1.1 did:web host; yields its DID and the number of requests each of its connections
-    carried. ``closes_after_each``: it hangs up after every answer without saying so (as a host
-    whose idle timeout has passed does)."""
-    connections: list[int] = []
+def _keep_alive_host(*, closes_after_each: bool = False) -> Iterator[_KeepAliveHost]:
+    """An HTTP/1.1 did:web host. ``closes_after_each``: it hangs up after every answer without
+    saying so (as a host whose idle timeout has passed does)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def setup(self) -> None:
             super().setup()
-            self.index = len(connections)
-            connections.append(0)
+            self.index = len(host.connections)
+            host.connections.append(0)
 
         def do_GET(self) -> None:
-            connections[self.index] += 1
-            _json(
-                self,
-                json.dumps(
-                    _web_document(f"did:web:localhost%3A{self.server.server_address[1]}", key)
-                ).encode(),
-            )
+            host.connections[self.index] += 1
+            _json(self, json.dumps(_web_document(host.did, key)).encode())
             self.close_connection = closes_after_each
+
+        def finish(self) -> None:
+            super().finish()
+            if not closes_after_each:
+                host.hung_up.append(self.index)
+                host.hang_up.set()
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -425,27 +439,44 @@ def _keep_alive_host(*, closes_after_each: bool) -> Iterator[tuple[str, list[int
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     with serving(server) as port:
-        yield f"did:web:localhost%3A{port}", connections
+        host = _KeepAliveHost(f"did:web:localhost%3A{port}")
+        yield host
 
 
 @pytest.mark.integration
 def test_documents_asked_one_after_another_share_one_kept_alive_connection() -> None:
     resolver = IdentityResolver(direct_http=True)
-    with _keep_alive_host(closes_after_each=False) as (did, connections):
+    with _keep_alive_host() as host:
         for _ in range(3):
-            resolver.fetch_document(did)
+            resolver.fetch_document(host.did)
     resolver.close()
-    assert connections == [3]
+    assert host.connections == [3]
 
 
 @pytest.mark.integration
 def test_a_kept_alive_connection_the_host_closed_meanwhile_is_replaced_by_a_new_one() -> None:
     resolver = IdentityResolver(direct_http=True)
-    with _keep_alive_host(closes_after_each=True) as (did, connections):
-        keys = {resolver.fetch_document(did).signing_key for _ in range(3)}
+    with _keep_alive_host(closes_after_each=True) as host:
+        keys = {resolver.fetch_document(host.did).signing_key for _ in range(3)}
     resolver.close()
     assert len(keys) == 1
-    assert connections == [1, 1, 1]
+    assert host.connections == [1, 1, 1]
+
+
+@pytest.mark.integration
+def test_idle_connections_are_capped_in_all_the_longest_idle_closed_first() -> None:
+    """did:web hosts are anyone's: many of them must not hold as many sockets open."""
+    pool = KeepAlive(2.0, ssl_context(), max_idle=2)
+    with contextlib.ExitStack() as stack:
+        hosts = [stack.enter_context(_keep_alive_host()) for _ in range(3)]
+        for host in hosts:
+            with pool.get(did_web_url(host.did), {}) as answer:
+                answer.read()
+        assert hosts[0].hang_up.wait(10)  # the third one idle made the first one go
+        still_open = [list(host.hung_up) for host in hosts[1:]]
+        pool.close()
+        assert all(host.hang_up.wait(10) for host in hosts[1:])
+    assert still_open == [[], []]
 
 
 @pytest.mark.integration
@@ -478,12 +509,11 @@ def test_a_redirected_document_is_followed_and_checked(resolver: IdentityResolve
 @pytest.mark.parametrize("separate_process", [False, True])
 def test_a_handle_the_pds_answers_with_an_xrpc_error_does_not_resolve(separate_process: bool) -> None:
     def pds(h: BaseHTTPRequestHandler, did: str) -> None:
-        body = json.dumps({"error": "InvalidRequest", "message": "Unable to resolve handle"}).encode()
-        h.send_response(400)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        _json(
+            h,
+            json.dumps({"error": "InvalidRequest", "message": "Unable to resolve handle"}).encode(),
+            status=400,
+        )
 
     with _raw_host(pds) as did:
         url = did_web_url(did).removesuffix("/.well-known/did.json")
@@ -515,6 +545,38 @@ def test_a_handle_answered_with_something_not_a_did_is_unverified(separate_proce
         with pytest.raises(IdentityError, match="which is not a DID"):
             resolver.resolve_handle("alice.test")
         resolver.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("separate_process", [False, True])
+def test_verified_handles_keeps_each_handle_that_resolves_back_to_its_own_did(separate_process: bool) -> None:
+    """The refresher checks a batch's handles together: alice's resolves back to her DID; bob's to
+    someone else's; carol's PDS answers an XRPC error; dave claims none."""
+    alice, bob, carol, dave = (f"did:plc:{name:a<24}" for name in ("alice", "bob", "carol", "dave"))
+
+    def pds(h: BaseHTTPRequestHandler, did: str) -> None:
+        handle = h.path.partition("handle=")[2]
+        if handle == "carol.test":
+            _json(h, b"{}", status=400)
+        else:
+            _json(h, json.dumps({"did": alice if handle == "alice.test" else carol}).encode())
+
+    def ident(did: str, handle: str | None) -> Identity:
+        return Identity(did, handle, "https://pds.example.com", "did:key:z", {})
+
+    with _raw_host(pds) as host:
+        url = did_web_url(host).removesuffix("/.well-known/did.json")
+        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+        got = resolver.verified_handles(
+            [
+                ident(alice, "alice.test"),
+                ident(bob, "bob.test"),
+                ident(carol, "carol.test"),
+                ident(dave, None),
+            ]
+        )
+        resolver.close()
+    assert got == ["alice.test", None, None, None]
 
 
 @pytest.mark.integration

@@ -53,19 +53,22 @@ class IdentityRefresher:
         """Store what the current documents of ``dids`` say. The ingest dropped each cached copy when
         its event arrived, so this fetches them unless a commit verification just did."""
         self.identities.prefetch(dids)  # fetched together; each resolve below waits for its own
-        found: dict[str, tuple[Identity, str | None]] = {}
+        idents: list[Identity] = []
         for did in dids:
             try:
-                ident = self.identities.resolve(did)
+                idents.append(self.identities.resolve(did))
             except AtdataError as e:
                 log.warning("identity refresh of %s failed: %s", did, e)
-                continue
-            handle = self.identities.verified_handle(ident)
+        found: dict[str, tuple[Identity, str | None]] = {}
+        # The handles checked together too (one hand-over to the identity process for the batch).
+        for ident, handle in zip(idents, self.identities.verified_handles(idents), strict=True):
             if handle is None and ident.handle:
                 log.warning(
-                    "%s claims the handle %r, which does not resolve back to it", did, ident.handle[:300]
+                    "%s claims the handle %r, which does not resolve back to it",
+                    ident.did,
+                    ident.handle[:300],
                 )
-            found[did] = (ident, handle)
+            found[ident.did] = (ident, handle)
         if not found:
             return
         stored = self.store.repos_of(found)

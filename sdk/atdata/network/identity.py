@@ -18,8 +18,8 @@ that sends more, or trickles bytes to hold a fetch open, is refused naming it. W
 process (:mod:`atdata.network.identity_process`), so they cost this process's GIL almost nothing;
 caching, generations and every check of a result stay here. That child asks with ``direct_http``:
 kept-alive ``http.client`` connections (:mod:`atdata.network.keepalive`) instead of httpx's client,
-about a third of the CPU per request, with the same size cap, deadline and messages, and a
-compressed document refused as httpx's is; a redirect, an error answer or a compressed
+about a third of the CPU per request, with the same size cap, deadline and messages (a compressed
+document is refused on either path); a redirect, an error answer or a compressed
 ``resolveHandle`` answer is asked again through httpx, whose redirect policy, decoding and XRPC
 error handling then apply unchanged.
 """
@@ -33,7 +33,7 @@ import re
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -156,7 +156,7 @@ class IdentityResolver:
         self._child: IdentityProcess | None = None
         self._direct: KeepAlive | None = None
         if direct_http and guard_active() is None and not urllib.request.getproxies():
-            # Idle connections kept as httpx keeps them (20 per origin, 5 s).
+            # Idle connections kept as httpx keeps them (20 in all, 5 s).
             self._direct = KeepAlive(timeout, ssl_context())
         if separate_process and guard_active() is None:
             from atdata.network.identity_process import shared
@@ -273,6 +273,34 @@ class IdentityResolver:
         except Exception:  # DNS, HTTP and PDS answers are remote input: unconfirmed means none
             return None
 
+    def verified_handles(self, identities: Sequence[Identity]) -> list[str | None]:
+        """:meth:`verified_handle` of each; with an identity process, the handles not cached are
+        asked of it together (one hand-over for the lot, not one round trip each)."""
+        if self._child is not None:
+            claimed = dict.fromkeys(i.handle for i in identities if i.handle and is_handle(i.handle))
+            now = time.monotonic()
+            with self._lock:
+                todo = [
+                    h
+                    for h in claimed
+                    if (hit := self._handle_cache.get(h)) is None or now - hit[0] >= self.ttl
+                ]
+            failed: set[str] = set()
+            if todo:
+                answers = zip(todo, self._child.submit("handle", self.config, todo), strict=True)
+                deadline = time.monotonic() + self._deadline()
+                for handle, future in answers:
+                    try:
+                        did = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                    except Exception:  # unconfirmed means none, and is not asked again below
+                        future.cancel()
+                        failed.add(handle)
+                        continue
+                    with self._lock:
+                        self._handle_cache[handle] = (time.monotonic(), did)
+            return [None if i.handle in failed else self.verified_handle(i) for i in identities]
+        return [self.verified_handle(i) for i in identities]
+
     def _via_pds(self, handle: str) -> str | None:
         assert self.pds_url is not None
         if self._direct is not None:
@@ -312,7 +340,7 @@ class IdentityResolver:
         except AtdataError:
             raise
         except DIRECT_ERRORS as e:
-            raise NetworkError(f"cannot reach {where}: {_describe(e)}") from None
+            raise NetworkError(f"cannot reach {where}: {type(e).__name__}: {e}") from None
         if not body or not kind.startswith("application/json"):
             return (None,)
         try:

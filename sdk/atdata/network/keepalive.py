@@ -4,8 +4,10 @@ The identity process (:mod:`atdata.network.identity_process`) asks a PLC directo
 thousand small questions a second in a busy appview. httpx, and even httpcore beneath it, spend
 about 200 us of CPU on each; ``http.client`` (the same HTTP/1.1 over a socket, less machinery) about
 70 us. This keeps its connections open between requests: idle ones per origin, reused by whichever
-thread asks next, dropped after ``keep`` seconds idle, and a request on a reused connection the host
-closed meanwhile is sent once more on a new one (a GET, so asking twice is harmless).
+thread asks next, closed after ``keep`` seconds idle and beyond ``max_idle`` in all (as httpx keeps
+20: did:web hosts are anyone's, and a thousand of them must not hold a thousand sockets open), and
+a request on a reused connection the host closed meanwhile is sent once more on a new one (a GET,
+so asking twice is harmless).
 
 What is asked and how its answer is read stays with the caller: timeouts are the socket's (connect
 and each read), the body is read with :meth:`http.client.HTTPResponse.read1` (one read per chunk, so
@@ -34,12 +36,13 @@ _Origin = tuple[str, str, int]
 class KeepAlive:
     """Connections kept open per origin (thread-safe; each request uses one connection alone)."""
 
-    def __init__(self, timeout: float, context: ssl.SSLContext, *, keep: float = 5.0, per_origin: int = 20):
+    def __init__(self, timeout: float, context: ssl.SSLContext, *, keep: float = 5.0, max_idle: int = 20):
         self.timeout = timeout
         self._context = context
         self._keep = keep
-        self._per_origin = per_origin
+        self._max_idle = max_idle
         self._idle: dict[_Origin, list[tuple[float, http.client.HTTPConnection]]] = {}
+        self._count = 0  # idle connections in all
         self._lock = threading.Lock()
 
     @contextmanager
@@ -81,7 +84,7 @@ class KeepAlive:
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, {}
+            idle, self._idle, self._count = self._idle, {}, 0
         for conns in idle.values():
             for _, conn in conns:
                 conn.close()
@@ -94,10 +97,13 @@ class KeepAlive:
             conns = self._idle.get(origin, [])
             while conns:
                 since, conn = conns.pop()
+                self._count -= 1
                 if now - since < self._keep:
                     found = conn
                     break
                 stale.append(conn)
+            if not conns:
+                self._idle.pop(origin, None)
         for conn in stale:
             conn.close()
         return (found, True) if found is not None else (self._connect(origin), False)
@@ -109,9 +115,25 @@ class KeepAlive:
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
 
     def _give_back(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:
+        now = time.monotonic()
+        closing: list[http.client.HTTPConnection] = []
         with self._lock:
-            conns = self._idle.setdefault(origin, [])
-            if len(conns) < self._per_origin:
-                conns.append((time.monotonic(), conn))
-                return
-        conn.close()
+            if self._count >= self._max_idle:  # make room: the expired go, else the longest idle
+                for key, conns in list(self._idle.items()):
+                    kept = [(since, c) for since, c in conns if now - since < self._keep]
+                    closing += [c for since, c in conns if now - since >= self._keep]
+                    if kept:
+                        self._idle[key] = kept
+                    else:
+                        del self._idle[key]
+                self._count = sum(map(len, self._idle.values()))
+                if self._count >= self._max_idle:
+                    key = min(self._idle, key=lambda k: self._idle[k][0][0])
+                    closing.append(self._idle[key].pop(0)[1])
+                    self._count -= 1
+                    if not self._idle[key]:
+                        del self._idle[key]
+            self._idle.setdefault(origin, []).append((now, conn))
+            self._count += 1
+        for old in closing:
+            old.close()
