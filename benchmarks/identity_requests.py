@@ -1,18 +1,20 @@
 """CPU per request of the appview's identity process (DID documents and ``resolveHandle`` checks).
 
 The appview's ingest asks a child process (:mod:`atdata.network.identity_process`) for the DID
-documents an ``#identity`` makes stale, a few at a time, and then checks each author's handle
-(``resolveHandle``), one at a time: the shape replayed here, ``--requests`` in all (half documents,
-half handles) in rounds of ``--burst`` documents then as many handle checks, against the ingest
-benchmark's PLC directory (:func:`appview_ingest.directory_server`) in a process of its own.
+documents an ``#identity`` makes stale, a few at a time, and then checks the authors' handles
+(``resolveHandle``). Replayed here: ``--requests`` in all (half documents, half handles) in rounds of
+``--burst`` documents asked together, then as many handle checks one by one (the costlier shape: the
+refresher asks a batch's together), against the ingest benchmark's PLC directory
+(:func:`appview_ingest.directory_server`) in a process of its own.
 
-Printed per path: wall seconds, and CPU microseconds per request of the child process, of this
-process (the parent's hand-over: writing requests, reading answers) and of the directory's process.
-Baseline in the same run: the same requests fetched in this process, one thread, one after another,
-over the same code (``fetch_document`` / ``lookup_handle`` over httpcore: ``direct_http``), which
-is the least any process can spend on them.
+Printed per path: wall seconds, and CPU microseconds per request of the child process (and of it
+in the kernel), of this process (the parent's hand-over: writing requests, reading answers) and of
+the directory's process. Baseline in the same run: the same requests fetched in this process, one
+thread, one after another, over the same code (``fetch_document`` / ``lookup_handle`` over
+``http.client``: ``direct_http``), which is the least any process can spend on them.
 
     python benchmarks/identity_requests.py [--requests 1000] [--authors 200] [--burst 4] [--repeat 3]
+                                           [--only-child]
 """
 
 from __future__ import annotations

@@ -296,9 +296,18 @@ def _raw_host(answer: Any) -> Iterator[str]:
         yield f"did:web:localhost%3A{port}"
 
 
-def _json(handler: BaseHTTPRequestHandler, body: bytes, *, length: int | None = None) -> None:
-    handler.send_response(200)
+def _json(
+    handler: BaseHTTPRequestHandler,
+    body: bytes,
+    *,
+    length: int | None = None,
+    status: int = 200,
+    encoding: str | None = None,
+) -> None:
+    handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
+    if encoding is not None:
+        handler.send_header("Content-Encoding", encoding)
     handler.send_header("Content-Length", str(len(body) if length is None else length))
     handler.end_headers()
     handler.wfile.write(body)
@@ -362,13 +371,7 @@ def test_a_compressed_document_is_refused_naming_its_host(resolver: IdentityReso
     body is read: a compressed body would escape the size cap until decompressed."""
 
     def gzipped(h: BaseHTTPRequestHandler, did: str) -> None:
-        body = gzip.compress(json.dumps(_web_document(did, _multikey())).encode())
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Encoding", "gzip")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        _json(h, gzip.compress(json.dumps(_web_document(did, _multikey())).encode()), encoding="gzip")
 
     with _raw_host(gzipped) as did, pytest.raises(IdentityError, match=r"localhost:\d+.*compressed \(gzip\)"):
         resolver.resolve_did(did)
@@ -381,13 +384,11 @@ def test_a_handle_answered_compressed_resolves_as_uncompressed(separate_process:
     reads it as this process does."""
 
     def pds(h: BaseHTTPRequestHandler, did: str) -> None:
-        body = gzip.compress(json.dumps({"did": "did:plc:abcdefghijklmnopqrstuvwx"}).encode())
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Encoding", "gzip")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        _json(
+            h,
+            gzip.compress(json.dumps({"did": "did:plc:abcdefghijklmnopqrstuvwx"}).encode()),
+            encoding="gzip",
+        )
 
     with _raw_host(pds) as did:
         url = did_web_url(did).removesuffix("/.well-known/did.json")
@@ -508,12 +509,11 @@ def test_a_redirected_document_is_followed_and_checked(resolver: IdentityResolve
 @pytest.mark.parametrize("separate_process", [False, True])
 def test_a_handle_the_pds_answers_with_an_xrpc_error_does_not_resolve(separate_process: bool) -> None:
     def pds(h: BaseHTTPRequestHandler, did: str) -> None:
-        body = json.dumps({"error": "InvalidRequest", "message": "Unable to resolve handle"}).encode()
-        h.send_response(400)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        _json(
+            h,
+            json.dumps({"error": "InvalidRequest", "message": "Unable to resolve handle"}).encode(),
+            status=400,
+        )
 
     with _raw_host(pds) as did:
         url = did_web_url(did).removesuffix("/.well-known/did.json")
@@ -557,13 +557,9 @@ def test_verified_handles_keeps_each_handle_that_resolves_back_to_its_own_did(se
     def pds(h: BaseHTTPRequestHandler, did: str) -> None:
         handle = h.path.partition("handle=")[2]
         if handle == "carol.test":
-            h.send_response(400)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", "2")
-            h.end_headers()
-            h.wfile.write(b"{}")
-            return
-        _json(h, json.dumps({"did": alice if handle == "alice.test" else carol}).encode())
+            _json(h, b"{}", status=400)
+        else:
+            _json(h, json.dumps({"did": alice if handle == "alice.test" else carol}).encode())
 
     def ident(did: str, handle: str | None) -> Identity:
         return Identity(did, handle, "https://pds.example.com", "did:key:z", {})

@@ -18,8 +18,8 @@ that sends more, or trickles bytes to hold a fetch open, is refused naming it. W
 process (:mod:`atdata.network.identity_process`), so they cost this process's GIL almost nothing;
 caching, generations and every check of a result stay here. That child asks with ``direct_http``:
 kept-alive ``http.client`` connections (:mod:`atdata.network.keepalive`) instead of httpx's client,
-about a third of the CPU per request, with the same size cap, deadline and messages, and a
-compressed document refused as httpx's is; a redirect, an error answer or a compressed
+about a third of the CPU per request, with the same size cap, deadline and messages (a compressed
+document is refused on either path); a redirect, an error answer or a compressed
 ``resolveHandle`` answer is asked again through httpx, whose redirect policy, decoding and XRPC
 error handling then apply unchanged.
 """
@@ -156,7 +156,7 @@ class IdentityResolver:
         self._child: IdentityProcess | None = None
         self._direct: KeepAlive | None = None
         if direct_http and guard_active() is None and not urllib.request.getproxies():
-            # Idle connections kept as httpx keeps them (20 per origin, 5 s).
+            # Idle connections kept as httpx keeps them (20 in all, 5 s).
             self._direct = KeepAlive(timeout, ssl_context())
         if separate_process and guard_active() is None:
             from atdata.network.identity_process import shared
@@ -340,7 +340,7 @@ class IdentityResolver:
         except AtdataError:
             raise
         except DIRECT_ERRORS as e:
-            raise NetworkError(f"cannot reach {where}: {_describe(e)}") from None
+            raise NetworkError(f"cannot reach {where}: {type(e).__name__}: {e}") from None
         if not body or not kind.startswith("application/json"):
             return (None,)
         try:
