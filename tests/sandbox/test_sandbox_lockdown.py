@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ attempt("fork", fork)
 attempt("execve", lambda: os.execv("/bin/sh", ["sh", "-c", "touch " + sentinel]))
 attempt("signal-parent", lambda: os.kill(os.getppid(), 0))
 attempt("raise-cpu-limit", lambda: resource.setrlimit(resource.RLIMIT_CPU, (10**6, 10**6)))
+attempt("raise-priority", lambda: os.setpriority(os.PRIO_PROCESS, 0, 0))
 attempt("unlink", lambda: os.unlink(secret))
 attempt("mkdir", lambda: os.mkdir(sentinel))
 attempt("pipe", lambda: os.pipe())
@@ -62,7 +64,7 @@ os.write(1, json.dumps(results).encode())
 
 ATTEMPTS = [
     "open-for-reading", "open-for-writing", "socket-connect", "fork", "execve", "signal-parent",
-    "raise-cpu-limit", "unlink", "mkdir", "pipe", "dup-stdout", "write-to-other-fd",
+    "raise-cpu-limit", "raise-priority", "unlink", "mkdir", "pipe", "dup-stdout", "write-to-other-fd",
 ]  # fmt: skip
 
 
@@ -99,3 +101,14 @@ def test_locked_down_worker_left_no_trace(lockdown: tuple[dict[str, object], Pat
     assert secret.read_text() == "s3cr3t"
     assert not sentinel.exists()
     assert connections == 0
+
+
+def test_a_worker_runs_at_a_lower_scheduling_priority_than_its_host() -> None:
+    from atdata.sandbox import LensStep, load_program
+    from atdata.sandbox.worker import NICE
+
+    code = "def get(source):\n    return {'y': source.x}\n"
+    with load_program([LensStep(code, "id", "A", "B")], isolation="process") as program:
+        pid = program.worker_pid  # type: ignore[union-attr]
+        assert pid is not None
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE)

@@ -2,7 +2,8 @@
 
 Started fresh by :mod:`atdata.sandbox.worker_handle` (never forked from the host). It imports what it
 needs, then locks itself down before reading any lens code: resource limits (CPU, address space,
-open files, file size, processes), an unprivileged user when started as root, no-new-privileges
+open files, file size, processes), a lower scheduling priority than the host's, an unprivileged
+user when started as root, no-new-privileges
 and a default-deny seccomp filter (no open, no fork/clone/exec, no sockets, writes only to its
 own pipes). Then it validates and compiles the lens steps and answers run requests until its
 input closes. It writes the step and item it is working on into the progress page so the host
@@ -25,6 +26,10 @@ SLOTS = 2
 """Batches that may be in flight to one worker (arena slots per direction): it computes one while
 the next waits in its slot."""
 NOBODY = 65534
+NICE = 5
+"""How much lower the worker's scheduling priority is than its host's: the host's thread decodes the
+next batch and is what a read waits on, so a worker woken with an answer to compute should not take
+the host's core while another is free."""
 
 # Everything the worker may do once locked down. Anything else fails with EPERM.
 _ALLOWED_SYSCALLS = (
@@ -77,6 +82,7 @@ def lock_down(limits: dict[str, Any], out_fd: int) -> int:
     cpu_now = cpu_used.ru_utime + cpu_used.ru_stime
     cpu_limit = int(cpu_now + 2 * float(limits["cpu_seconds"])) + 1
     address_space = _vm_size() + int(limits["memory_bytes"])
+    os.nice(NICE)  # lower only, relative to the host: allowed to anyone, never undone by lens code
     for which, value in (
         (resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 1)),
         (resource.RLIMIT_AS, (address_space, address_space)),
