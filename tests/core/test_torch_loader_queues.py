@@ -213,3 +213,23 @@ def test_a_result_that_finds_the_pipe_full_goes_through_the_feeder_pickled_once(
     assert 0 < put.written < len(items)
     q.close()
     q.join_thread()
+
+
+def test_a_worker_does_not_wait_for_the_write_lock_another_holds() -> None:
+    # Another worker preempted while writing holds the shared lock: this one's thread goes on, and
+    # its item follows through the feeder once the lock is free.
+    q = multiprocessing.get_context("fork").Queue()
+    q.put("start")
+    assert q.get(timeout=30) == "start"
+    put = q.put = DirectPut(q, limit=1 << 20, room=True)
+    _until(lambda: bool(q._notempty._waiters))
+    assert q._wlock.acquire(timeout=30)
+    done = threading.Event()
+    putter = threading.Thread(target=lambda: (put((1, "batch")), done.set()), daemon=True)
+    putter.start()
+    assert done.wait(30)
+    assert put.written == 0
+    q._wlock.release()
+    assert q.get(timeout=30) == (1, "batch")
+    q.close()
+    q.join_thread()

@@ -37,7 +37,6 @@ queues go back to their own methods).
 from __future__ import annotations
 
 import collections
-import contextlib
 import fcntl
 import math
 import multiprocessing.connection
@@ -125,18 +124,24 @@ def _send(q: Any, obj: Any, limit: int, room: bool) -> Literal[True] | bytes | N
     if len(data) > limit:
         return data
     frame = memoryview(_LENGTH.pack(len(data)) + data)
-    lock = q._wlock if q._wlock is not None else contextlib.nullcontext()
+    lock = q._wlock
+    # Where several processes write (``room``), one whose writer was preempted holding the lock
+    # would stall this thread: it leaves the item to the feeder thread instead of waiting.
+    if lock is not None and not lock.acquire(not room):
+        return data
     try:
         fd = q._writer.fileno()
-        with lock:
-            if room and not _has_room(fd, len(frame)):
-                return data
-            while frame:
-                frame = frame[os.write(fd, frame) :]
+        if room and not _has_room(fd, len(frame)):
+            return data
+        while frame:
+            frame = frame[os.write(fd, frame) :]
     except OSError:
         if len(frame) != len(data) + _LENGTH.size:  # pragma: no cover - the pipe broke mid-frame
             raise
         return data
+    finally:
+        if lock is not None:
+            lock.release()
     return True
 
 
