@@ -296,6 +296,12 @@ def _raw_host(answer: Any) -> Iterator[str]:
         yield f"did:web:localhost%3A{port}"
 
 
+def _handle_resolver(host: str, separate_process: bool) -> IdentityResolver:
+    """A resolver asking the :func:`_raw_host` of did:web ``host`` as its PDS (resolveHandle)."""
+    url = did_web_url(host).removesuffix("/.well-known/did.json")
+    return IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+
+
 def _json(
     handler: BaseHTTPRequestHandler,
     body: bytes,
@@ -391,8 +397,7 @@ def test_a_handle_answered_compressed_resolves_as_uncompressed(separate_process:
         )
 
     with _raw_host(pds) as did:
-        url = did_web_url(did).removesuffix("/.well-known/did.json")
-        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+        resolver = _handle_resolver(did, separate_process)
         assert resolver.resolve_handle("alice.test") == "did:plc:abcdefghijklmnopqrstuvwx"
         resolver.close()
 
@@ -490,7 +495,7 @@ def test_a_document_of_another_did_is_refused(resolver: IdentityResolver) -> Non
 
 @pytest.mark.integration
 def test_a_redirected_document_is_followed_and_checked(resolver: IdentityResolver) -> None:
-    """The child's direct path (httpcore) leaves redirects to httpx, whose policy follows them."""
+    """The child's direct path (http.client) leaves redirects to httpx, whose policy follows them."""
 
     def moved(h: BaseHTTPRequestHandler, did: str) -> None:
         if h.path == "/.well-known/did.json":
@@ -516,8 +521,7 @@ def test_a_handle_the_pds_answers_with_an_xrpc_error_does_not_resolve(separate_p
         )
 
     with _raw_host(pds) as did:
-        url = did_web_url(did).removesuffix("/.well-known/did.json")
-        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+        resolver = _handle_resolver(did, separate_process)
         with pytest.raises(IdentityError, match=r"did not resolve to a DID \(tried http://localhost:\d+"):
             resolver.resolve_handle("alice.test")
         resolver.close()
@@ -526,8 +530,7 @@ def test_a_handle_the_pds_answers_with_an_xrpc_error_does_not_resolve(separate_p
 @pytest.mark.integration
 def test_a_resolve_handle_answer_streamed_past_the_limit_is_refused_by_the_child() -> None:
     with _raw_host(_endless_json) as did:
-        url = did_web_url(did).removesuffix("/.well-known/did.json")
-        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=True)
+        resolver = _handle_resolver(did, True)
         with pytest.raises(IdentityError, match=r"resolveHandle answer of http://localhost:\d+.*more than"):
             resolver.resolve_handle("alice.test")
         resolver.close()
@@ -540,8 +543,7 @@ def test_a_handle_answered_with_something_not_a_did_is_unverified(separate_proce
         _json(h, json.dumps({"did": "javascript:alert(1)"}).encode())
 
     with _raw_host(pds) as did:
-        url = did_web_url(did).removesuffix("/.well-known/did.json")
-        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+        resolver = _handle_resolver(did, separate_process)
         with pytest.raises(IdentityError, match="which is not a DID"):
             resolver.resolve_handle("alice.test")
         resolver.close()
@@ -565,8 +567,7 @@ def test_verified_handles_keeps_each_handle_that_resolves_back_to_its_own_did(se
         return Identity(did, handle, "https://pds.example.com", "did:key:z", {})
 
     with _raw_host(pds) as host:
-        url = did_web_url(host).removesuffix("/.well-known/did.json")
-        resolver = IdentityResolver(pds_url=url, use_dns=False, separate_process=separate_process)
+        resolver = _handle_resolver(host, separate_process)
         got = resolver.verified_handles(
             [
                 ident(alice, "alice.test"),

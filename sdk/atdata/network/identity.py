@@ -315,8 +315,7 @@ class IdentityResolver:
             answer = pds.query("com.atproto.identity.resolveHandle", {"handle": handle})
         except XrpcError:
             return None  # the PDS does not know it; other methods may
-        did = answer.get("did") if isinstance(answer, dict) else None
-        return did if isinstance(did, str) else None
+        return _did_in(answer)
 
     def _via_pds_direct(self, handle: str) -> tuple[str | None] | None:
         """resolveHandle over :class:`KeepAlive`: ``(did or None,)`` from a successful answer; None
@@ -347,8 +346,7 @@ class IdentityResolver:
             answer = json.loads(body)
         except ValueError:
             raise IdentityError(f"{where} answered resolveHandle with malformed JSON") from None
-        did = answer.get("did") if isinstance(answer, dict) else None
-        return (did if isinstance(did, str) else None,)
+        return (_did_in(answer),)
 
     # --- DID -> document ---
 
@@ -595,6 +593,12 @@ class IdentityResolver:
 
 
 _IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def _did_in(answer: Any) -> str | None:
+    """The ``did`` string of a resolveHandle answer (whichever way it was asked), else None."""
+    did = answer.get("did") if isinstance(answer, dict) else None
+    return did if isinstance(did, str) else None
 
 
 def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
