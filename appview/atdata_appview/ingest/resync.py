@@ -88,16 +88,19 @@ class ResyncWorkers:
             self._wake.wait(self.poll)
 
     def _dispatch(self) -> None:
+        # The queue is read under the lock a worker takes to leave ``_busy``, which it does only
+        # after its outcome committed. A row read here is therefore either still busy or current;
+        # read outside the lock, a row of a fetch that just ended would start it again at once,
+        # ignoring its backoff, or fetch a state newer than the commits the firehose has delivered.
         with self._lock:
             free = self.workers - len(self._busy)
-        if free <= 0:
-            return
-        for did, reason, attempts in self.store.due_resyncs(time.time(), free + len(self._busy)):
-            with self._lock:
+            if free <= 0:
+                return
+            for did, reason, attempts in self.store.due_resyncs(time.time(), free + len(self._busy)):
                 if did in self._busy or len(self._busy) >= self.workers:
                     continue
                 self._busy.add(did)
-            self._pool.submit(self._one, did, reason, attempts)
+                self._pool.submit(self._one, did, reason, attempts)
 
     def _one(self, did: str, reason: str, attempts: int) -> None:
         try:
