@@ -31,6 +31,11 @@ and the main process share two cores, so the main process's share is what a seco
 add. The busy processes are paused for it, since two workers need both cores (skipped without
 torch, or with ``--no-loader``; ``--loader-only`` runs it alone, without the readers or busy
 processes).
+
+The same table has a row (g) for torch's own limit on this machine: the DataLoader over items that
+are bare integers, each costing its worker as much CPU as one of our batches cost the one worker
+(a spin of that many microseconds) and the main process nothing beyond torch's own work per item.
+Two workers over such items reach what any dataset with that worker cost can reach here.
 """
 
 from __future__ import annotations
@@ -55,6 +60,11 @@ from numpy.typing import NDArray
 
 import atdata
 from atdata.shards.reader import forget_verified
+
+try:
+    import torch.utils.data as torch_data
+except ModuleNotFoundError:
+    torch_data = None  # type: ignore[assignment]
 
 
 @atdata.packable
@@ -236,15 +246,47 @@ def loaders(pattern: str, counts: tuple[int, ...], epochs: int, batch: int) -> d
     taken in turns (``epochs`` rounds): a burst of load elsewhere on the machine then spoils one
     epoch of each rather than every epoch of one, and the ratio of their best epochs holds."""
     try:
-        from torch.utils.data import DataLoader
+        import torch.utils.data  # noqa: F401
     except ModuleNotFoundError:
         return None
     source = atdata.Dataset[Frame](pattern).to_torch(batch_size=batch, tensors=True)
+    return _timed_loaders(source, counts, epochs, lambda item: int(item["index"].shape[0]))
+
+
+class Spinning(torch_data.IterableDataset if torch_data is not None else object):  # type: ignore[misc]
+    """``items`` bare integers split between the workers, each costing its worker ``spin_us`` of CPU:
+    a dataset whose items cost the main process only torch's own work per item."""
+
+    def __init__(self, items: int, spin_us: float) -> None:
+        self.items, self.spin = items, spin_us / 1e6
+
+    def __iter__(self) -> Any:
+        info = torch_data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        for i in range(worker, self.items, workers):
+            end = time.perf_counter() + self.spin
+            while time.perf_counter() < end:
+                pass
+            yield i
+
+
+def torch_floor(
+    items: int, spin_us: float, counts: tuple[int, ...], epochs: int, batch: int
+) -> dict[int, LoaderResult]:
+    """Row (g): the DataLoader over :class:`Spinning` items, each standing for a batch of ``batch``."""
+    return _timed_loaders(Spinning(items, spin_us), counts, epochs, lambda item: batch)
+
+
+def _timed_loaders(
+    source: Any, counts: tuple[int, ...], epochs: int, samples: Callable[[Any], int]
+) -> dict[int, LoaderResult]:
+    from torch.utils.data import DataLoader
+
     made = {w: DataLoader(source, batch_size=None, num_workers=w, persistent_workers=True) for w in counts}
     best = {w: (0.0, float("inf"), float("inf")) for w in counts}
     for epoch in range(epochs + 1):
         for w, load in made.items():
-            rate, main_cpu, worker_cpu = _epoch(load)
+            rate, main_cpu, worker_cpu = _epoch(load, samples)
             if epoch:  # the first is the warm-up: workers started, shards opened and verified
                 was = best[w]
                 best[w] = (max(was[0], rate), min(was[1], main_cpu), min(was[2], worker_cpu))
@@ -255,7 +297,7 @@ def loaders(pattern: str, counts: tuple[int, ...], epochs: int, batch: int) -> d
     }
 
 
-def _epoch(load: Any) -> tuple[float, float, float]:
+def _epoch(load: Any, samples: Callable[[Any], int]) -> tuple[float, float, float]:
     """One epoch of ``load``: samples/s, and CPU microseconds per batch of this process and of the
     workers (inf where the workers' CPU cannot be read)."""
     batches = iter(load)
@@ -263,7 +305,7 @@ def _epoch(load: Any) -> tuple[float, float, float]:
     before = _cpu_seconds(pids)
     start, cpu, count, n = time.perf_counter(), time.process_time(), 0, 0
     for item in batches:
-        n += int(item["index"].shape[0])
+        n += samples(item)
         count += 1
     rate = n / (time.perf_counter() - start)
     main_cpu = 1e6 * (time.process_time() - cpu) / count
@@ -299,6 +341,7 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     busy: list[subprocess.Popen[bytes]] = []
     timed_loaders: dict[int, LoaderResult] | None = None
+    floor_loaders: dict[int, LoaderResult] | None = None
     with tempfile.TemporaryDirectory(prefix="atdata-bench-") as tmp:
         pattern, paths = write_shards(Path(tmp), args.samples, args.per_shard)
         size_mb = sum(p.stat().st_size for p in paths) / 1e6
@@ -312,6 +355,10 @@ def main() -> int:
             if not args.no_loader:
                 signal_all(busy, signal.SIGSTOP)
                 timed_loaders = loaders(pattern, (1, 2), args.repeat, args.loader_batch)
+                one_worker_cpu = timed_loaders[1][2] if timed_loaders else None
+                if one_worker_cpu is not None:
+                    items = -(-args.samples // args.loader_batch)
+                    floor_loaders = torch_floor(items, one_worker_cpu, (1, 2), args.repeat, args.loader_batch)
                 signal_all(busy, signal.SIGCONT)
         finally:
             for proc in busy:
@@ -365,6 +412,12 @@ def main() -> int:
                 name = f"(f)  DataLoader, {w} worker{'s' if w > 1 else ''}"
                 spent = "-" if worker_cpu is None else f"{worker_cpu:,.0f} us"
                 print(f"{name:38s} {rate:12,.0f} {rate / one[0]:7.2f}x {main_cpu:12,.0f} us {spent:>18s}")
+            if floor_loaders is not None:
+                base = floor_loaders[1][0]
+                for w, (rate, main_cpu, worker_cpu) in floor_loaders.items():
+                    name = f"(g)  torch alone, {w} worker{'s' if w > 1 else ''}"
+                    spent = "-" if worker_cpu is None else f"{worker_cpu:,.0f} us"
+                    print(f"{name:38s} {rate:12,.0f} {rate / base:7.2f}x {main_cpu:12,.0f} us {spent:>18s}")
             if one[2] is not None:
                 # Two workers and the main process share two cores: per batch, a worker's CPU W and
                 # the main process's M, so two workers reach at most 2W / (W + M) of one.
@@ -372,6 +425,12 @@ def main() -> int:
                 print(
                     f"CPU per batch, least of the epochs: one worker {one[2]:,.0f} us, the main process "
                     f"beside two {two[1]:,.0f} us: two workers on 2 cores reach at most {bound:.2f}x"
+                )
+            if floor_loaders is not None:
+                print(
+                    f"(g): items that are bare integers, each a spin of {one[2]:,.0f} us in its worker "
+                    "(one batch of (f)'s one worker): torch's own work per item in the main process, "
+                    "and what two workers reach over it on this machine"
                 )
             print("goal (issue 18): 2 workers >= 1.70x one worker")
     return 0
