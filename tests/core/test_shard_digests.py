@@ -7,7 +7,7 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from core_types import Frame
+from core_types import Frame, WriteShards, frame
 
 import atdata
 from atdata.errors import ShardIntegrityError
@@ -75,6 +75,25 @@ def test_a_dataset_stops_at_a_changed_shard_after_the_samples_before_it(frames: 
             read.append(sample.index)
     assert err.value.url == urls[2]
     assert read[:6] == [0, 1, 2, 3, 4, 5] and all(i < 9 for i in read)
+
+
+def test_opening_a_datasets_first_shard_queues_the_digests_of_the_shards_after_it(
+    write_shards: WriteShards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pattern = write_shards([frame(i) for i in range(ReadAhead.AHEAD_SHARDS + 4)], maxcount=1, name="one-each")
+    queued: list[int] = []
+    start = digests.start
+
+    def counted(data: memoryview) -> digests.Digest:
+        queued.append(len(data))
+        return start(data)
+
+    monkeypatch.setattr(digests, "start", counted)
+    reading = iter(atdata.Dataset[Frame](pattern))
+    next(reading)
+    assert len(queued) == 1 + ReadAhead.AHEAD_SHARDS  # the first shard and as many after it
+    assert [s.index for s in reading] == list(range(1, ReadAhead.AHEAD_SHARDS + 4))
+    assert len(queued) == ReadAhead.AHEAD_SHARDS + 4  # every shard hashed once
 
 
 def test_shards_are_not_opened_ahead_beyond_local_files(frames: str) -> None:

@@ -14,7 +14,6 @@ from atdata.codec import decoder_for
 from atdata.dataset.batch import Batch
 from atdata.dataset.provenance import ATTR, Origin, carry
 from atdata.errors import AtdataError, DatasetError, LengthUnknownError, LensExecutionError, ShardError
-from atdata.shards import digests
 from atdata.shards.blobs import record_sidecars
 from atdata.shards.reader import ReadAhead
 from atdata.shards.reader import samples as shard_samples
@@ -306,7 +305,7 @@ class Dataset(Generic[T]):
         try:
             for i, url in enumerate(shards):
                 if ahead is not None:
-                    ahead.prepare(self._upcoming(shards[i : i + 1 + digests.THREADS]))
+                    ahead.prepare(self._upcoming(shards[i : i + 1 + ReadAhead.AHEAD_SHARDS]))
                 shown = display(url)
                 origin = Origin(uri, cid, shown)
                 try:

@@ -159,10 +159,18 @@ class ReadAhead:
     first) and :func:`samples` takes each from here when its turn comes. Hashing the next shards
     while this one is decoded keeps the digest threads (:mod:`atdata.shards.digests`) busy instead
     of making the decoder wait for one digest at every shard's end. Only local files are opened
-    ahead (nothing is fetched early), at most ``AHEAD_BYTES`` beyond the shard being read, and none
-    whose size already disagrees with its sidecar or that was verified unchanged before; any
-    failure to open one is left for its turn, which reports it in order.
+    ahead (nothing is fetched early), at most ``AHEAD_SHARDS`` shards and ``AHEAD_BYTES`` beyond the
+    shard being read, and none whose size already disagrees with its sidecar or that was verified
+    unchanged before; any failure to open one is left for its turn, which reports it in order.
+    Digests still queued when the reader stops early are never run.
     """
+
+    AHEAD_SHARDS = 16
+    """Shards opened and queued beyond the one being read. A dataset of up to this many more is all
+    queued when its first shard opens, so the digest threads hash without pause while the first
+    shards are decoded and the decoder has the cores to itself afterwards: beside a busy process,
+    the first read of 10 shards measured 6-9% faster than with the queue kept at one shard per
+    digest thread. A longer read settles where the decoder sets the pace, the same either way."""
 
     AHEAD_BYTES = 1 << 30
 
