@@ -10,6 +10,9 @@ shards with atdata.ShardWriter, warms the page cache, then reads them back as:
        mappings, which a new process would not inherit, happens before the clock starts)
   (a') the same on later passes (epochs): shards verified unchanged in this process are not
        hashed again
+  (a2) (a) over the same samples in four times as many shards, more than the read-ahead queues
+       (``ReadAhead.AHEAD_SHARDS``): (a)'s 10 shards are all queued for hashing when the first
+       opens, these only 16 at a time, so this is the pace of a long first read
   (b)  webdataset + msgpack decoding into dicts (arrays via np.frombuffer): the floor
   (c)  atdata 0.7.0b1 in a Python 3.12 virtualenv, as a subprocess, reading the same shards
        (its interpreter from --legacy-python or $ATDATA_LEGACY_PYTHON; skipped if absent)
@@ -368,7 +371,7 @@ def main() -> int:
 
     print(f"load average {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} CPUs")
     if readers:
-        floor = best[readers[2][0]][0]
+        floor = best["(b)  webdataset + msgpack"][0]
         print(
             f"read throughput: {args.samples:,} samples (one 64x64 float32 array + 6 scalar fields) in "
             f"{len(paths)} shards ({size_mb:.0f} MB); best of {args.repeat} interleaved runs"
@@ -440,9 +443,14 @@ def run_readers(
     args: argparse.Namespace, pattern: str, paths: list[Path]
 ) -> tuple[dict[str, tuple[float, float | None]], list[tuple[str, Measure | None, str]]]:
     legacy_measure, legacy_note = legacy(args.legacy_python, pattern)
+    folder = paths[0].parent / "many"
+    folder.mkdir()
+    many_pattern, many = write_shards(folder, args.samples, max(1, args.per_shard // 4))
+    raw_bytes(many, args.samples)()  # into the page cache
     readers: list[tuple[str, Measure | None, str]] = [
         ("(a)  atdata ordered(), first read", timed(ours(pattern), forget_verified), ""),
         ("(a') atdata ordered(), later epochs", timed(ours(pattern)), ""),
+        (f"(a2) first read, {len(many)} shards", timed(ours(many_pattern), forget_verified), ""),
         ("(b)  webdataset + msgpack", timed(webdataset_floor(pattern)), ""),
         ("(c)  atdata 0.7.0b1 (py3.12)", legacy_measure, legacy_note),
         ("(d)  atdata ordered(batch_size=64)", timed(ours_batched(pattern), forget_verified), ""),
