@@ -11,7 +11,7 @@ from core_types import Frame, WriteShards, frame
 
 import atdata
 from atdata.errors import ShardIntegrityError
-from atdata.shards import digests, expand
+from atdata.shards import digests, expand, reader
 from atdata.shards.reader import ReadAhead, samples
 from atdata.shards.sidecar import read_sidecar
 
@@ -94,6 +94,24 @@ def test_opening_a_datasets_first_shard_queues_the_digests_of_the_shards_after_i
     assert len(queued) == 1 + ReadAhead.AHEAD_SHARDS  # the first shard and as many after it
     assert [s.index for s in reading] == list(range(1, ReadAhead.AHEAD_SHARDS + 4))
     assert len(queued) == ReadAhead.AHEAD_SHARDS + 4  # every shard hashed once
+
+
+def test_a_later_read_opens_each_verified_shard_ahead_once_not_at_every_shard_before_it(
+    write_shards: WriteShards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pattern = write_shards([frame(i) for i in range(8)], maxcount=1, name="verified")
+    dataset = atdata.Dataset[Frame](pattern)
+    assert [s.index for s in dataset] == list(range(8))  # every shard verified in this process
+    opened: list[str] = []
+
+    class Counted(reader.MappedFile):
+        def __init__(self, url: str) -> None:
+            opened.append(url)
+            super().__init__(url)
+
+    monkeypatch.setattr(reader, "MappedFile", Counted)
+    assert [s.index for s in dataset] == list(range(8))
+    assert max(opened.count(url) for url in expand(pattern)) <= 2  # ahead once, then at its turn
 
 
 def test_shards_are_not_opened_ahead_beyond_local_files(frames: str) -> None:

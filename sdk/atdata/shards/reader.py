@@ -176,6 +176,9 @@ class ReadAhead:
 
     def __init__(self) -> None:
         self._opened: dict[str, MappedFile] = {}
+        # Shards looked at and left to their turn (verified before, of the wrong size, unreadable,
+        # nothing to hash): each stays in the window for many shards and is not opened again.
+        self._passed: set[str] = set()
 
     @staticmethod
     def local(url: str) -> bool:
@@ -189,21 +192,26 @@ class ReadAhead:
         """Open and start hashing these shards (``(url, sidecar, record sha-256)``, in reading order)."""
         budget = self.AHEAD_BYTES
         for i, (url, sidecar, sha256) in enumerate(urls):
+            if url in self._passed:
+                continue
             opened = self._opened.get(url)
             if opened is None:
                 want = wanted_digest(sidecar, sha256)
                 if want is None or not self.local(url):
+                    self._passed.add(url)
                     continue
                 if i and sidecar is not None and sidecar.size > budget:
                     return
                 try:
                     opened = MappedFile(url)
                 except ShardError:
+                    self._passed.add(url)
                     continue
                 if (sidecar is not None and opened.size != sidecar.size) or (
                     opened.identity is not None and _verified.get(opened.identity) == want
                 ):
                     opened.close()
+                    self._passed.add(url)
                     continue
                 opened.start_digest()
                 self._opened[url] = opened
