@@ -16,7 +16,7 @@ same workload as ``read_throughput.py``'s table (20,000 samples in 10 shards,
             order) and how often a process was preempted (involuntary switches: mostly the main
             process's wake-ups on the workers' cores). Medians over the epochs.
 
-The CPU columns come from ``/proc/<pid>/task/*/stat`` in clock ticks (10 ms), summed over an epoch.
+The CPU columns come from ``/proc/<pid>/stat`` in clock ticks (10 ms), summed over an epoch.
 Linux only.
 """
 
@@ -35,31 +35,26 @@ from typing import Any
 import atdata
 
 sys.path.insert(0, str(Path(__file__).parent))
-from read_throughput import Frame, write_shards  # the same samples and shards
-
-TICK = os.sysconf("SC_CLK_TCK")
+from read_throughput import Frame, cpu_seconds, write_shards  # the same samples, shards, /proc reading
 
 
-def _counts(pid: int) -> tuple[float, int, int, int, int]:
-    """CPU seconds of every thread, voluntary and involuntary switches of every thread and of the
-    main thread alone (voluntary, involuntary)."""
-    cpu = 0.0
-    voluntary = involuntary = main_voluntary = main_involuntary = 0
+def _counts(pid: int) -> tuple[float, int, int]:
+    """CPU seconds of process ``pid`` so far, how often any of its threads was preempted, and how
+    often its main thread went to sleep."""
+    cpu = cpu_seconds([pid])
+    if cpu is None:
+        raise RuntimeError(f"cannot read /proc/{pid}/stat")
+    preempted = sleeps = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{pid}/task/{tid}/status") as f:
                 status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
         except OSError:  # the thread ended meanwhile
             continue
-        cpu += (int(fields[11]) + int(fields[12])) / TICK
-        v, i = int(status["voluntary_ctxt_switches"]), int(status["nonvoluntary_ctxt_switches"])
-        voluntary += v
-        involuntary += i
+        preempted += int(status["nonvoluntary_ctxt_switches"])
         if tid == str(pid):
-            main_voluntary, main_involuntary = v, i
-    return cpu, voluntary, involuntary, main_voluntary, main_involuntary
+            sleeps = int(status["voluntary_ctxt_switches"])
+    return cpu, preempted, sleeps
 
 
 def _read_batches(pattern: str, rounds: int, out: Any) -> None:
@@ -121,8 +116,8 @@ def loader_epochs(pattern: str, epochs: int) -> dict[int, Row]:
             names = ["main process", *(f"worker {i}" for i in range(w))]
             for name, b, a in zip(names, before, after, strict=True):
                 row.setdefault(f"{name} CPU ms", []).append(1e3 * (a[0] - b[0]))
-                row.setdefault(f"{name} main-thread sleeps", []).append(a[3] - b[3])
-                row.setdefault(f"{name} preemptions", []).append(a[2] - b[2])
+                row.setdefault(f"{name} main-thread sleeps", []).append(a[2] - b[2])
+                row.setdefault(f"{name} preemptions", []).append(a[1] - b[1])
     del loads
     return rows
 

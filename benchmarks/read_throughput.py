@@ -226,7 +226,7 @@ def signal_all(procs: list[subprocess.Popen[bytes]], sig: signal.Signals) -> Non
         proc.send_signal(sig)
 
 
-def _cpu_seconds(pids: list[int]) -> float | None:
+def cpu_seconds(pids: list[int]) -> float | None:
     """CPU time of processes ``pids`` so far (Linux: /proc), or None where it cannot be read."""
     total = 0.0
     for pid in pids:
@@ -248,9 +248,7 @@ def loaders(pattern: str, counts: tuple[int, ...], epochs: int, batch: int) -> d
     """A DataLoader for each worker count in ``counts``, each warmed up by one epoch, then their epochs
     taken in turns (``epochs`` rounds): a burst of load elsewhere on the machine then spoils one
     epoch of each rather than every epoch of one, and the ratio of their best epochs holds."""
-    try:
-        import torch.utils.data  # noqa: F401
-    except ModuleNotFoundError:
+    if torch_data is None:
         return None
     source = atdata.Dataset[Frame](pattern).to_torch(batch_size=batch, tensors=True)
     return _timed_loaders(source, counts, epochs, lambda item: int(item["index"].shape[0]))
@@ -283,9 +281,8 @@ def torch_floor(
 def _timed_loaders(
     source: Any, counts: tuple[int, ...], epochs: int, samples: Callable[[Any], int]
 ) -> dict[int, LoaderResult]:
-    from torch.utils.data import DataLoader
-
-    made = {w: DataLoader(source, batch_size=None, num_workers=w, persistent_workers=True) for w in counts}
+    loader = torch_data.DataLoader
+    made = {w: loader(source, batch_size=None, num_workers=w, persistent_workers=True) for w in counts}
     best = {w: (0.0, float("inf"), float("inf")) for w in counts}
     for epoch in range(epochs + 1):
         for w, load in made.items():
@@ -305,14 +302,14 @@ def _epoch(load: Any, samples: Callable[[Any], int]) -> tuple[float, float, floa
     workers (inf where the workers' CPU cannot be read)."""
     batches = iter(load)
     pids = [w.pid for w in getattr(batches, "_workers", [])]  # torch's own worker processes
-    before = _cpu_seconds(pids)
+    before = cpu_seconds(pids)
     start, cpu, count, n = time.perf_counter(), time.process_time(), 0, 0
     for item in batches:
         n += samples(item)
         count += 1
     rate = n / (time.perf_counter() - start)
     main_cpu = 1e6 * (time.process_time() - cpu) / count
-    after = _cpu_seconds(pids)
+    after = cpu_seconds(pids)
     worker_cpu = float("inf") if before is None or after is None else 1e6 * (after - before) / count
     return rate, main_cpu, worker_cpu
 
