@@ -37,8 +37,15 @@ processes).
 
 The same table has a row (g) for torch's own limit on this machine: the DataLoader over items that
 are bare integers, each costing its worker as much CPU as one of our batches cost the one worker
-(a spin of that many microseconds) and the main process nothing beyond torch's own work per item.
-Two workers over such items reach what any dataset with that worker cost can reach here.
+(a spin of that many microseconds on the thread's CPU clock) and the main process nothing beyond
+torch's own work per item. A spin loop keeps nothing in the caches, so it loses nothing when the
+main process's wake-ups take its core for a while; a worker reading shards does.
+
+Row (h) is that for (f)'s own workers: the same DataLoader, the workers reading, decoding and
+packing the same batches, but each batch dropped in its worker and only its size (a bare integer)
+sent to the main process, taken in turns with (f). Two workers over (h) reach what (f)'s workers
+allow on this machine with nothing to hand over: handing batches over well cannot take (f) past it
+by more than (f)'s workers spend on the handing over, which they do in parallel.
 """
 
 from __future__ import annotations
@@ -244,14 +251,38 @@ LoaderResult = tuple[float, float, float | None]
 the main process and in its workers (None where the workers' CPU cannot be read)."""
 
 
-def loaders(pattern: str, counts: tuple[int, ...], epochs: int, batch: int) -> dict[int, LoaderResult] | None:
-    """A DataLoader for each worker count in ``counts``, each warmed up by one epoch, then their epochs
-    taken in turns (``epochs`` rounds): a burst of load elsewhere on the machine then spoils one
-    epoch of each rather than every epoch of one, and the ratio of their best epochs holds."""
+def loaders(
+    pattern: str, counts: tuple[int, ...], epochs: int, batch: int
+) -> tuple[dict[int, LoaderResult], dict[int, LoaderResult]] | None:
+    """Rows (f) and (h): a DataLoader for each worker count in ``counts`` over our batches, and over
+    the same batches made in the workers but handed to the main process as their sizes. Each is
+    warmed up by one epoch, then all their epochs are taken in turns (``epochs`` rounds): a burst of
+    load elsewhere on the machine then spoils one epoch of each rather than every epoch of one, and
+    the ratios of their best epochs hold."""
     if torch_data is None:
         return None
     source = atdata.Dataset[Frame](pattern).to_torch(batch_size=batch, tensors=True)
-    return _timed_loaders(source, counts, epochs, lambda item: int(item["index"].shape[0]))
+    timed = _timed_loaders({"f": source, "h": Unsent(source)}, counts, epochs, _batch_size)
+    return timed["f"], timed["h"]
+
+
+def _batch_size(item: Any) -> int:
+    """Samples in an item of (f) (a batch) or of (h) (a batch's size)."""
+    return item if type(item) is int else int(item["index"].shape[0])
+
+
+class Unsent(torch_data.IterableDataset if torch_data is not None else object):  # type: ignore[misc]
+    """Row (h): ``source``'s batches made in each worker as for (f) (read, decoded, packed into the
+    worker's shared block), then dropped there: the main process gets each batch's size, a bare
+    integer, so it does only torch's own work per item. What two workers reach over it is what
+    the workers' work allows here, whatever a batch carries to the main process."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def __iter__(self) -> Any:
+        for item in self.source:
+            yield int(item["index"].shape[0])
 
 
 class Spinning(torch_data.IterableDataset if torch_data is not None else object):  # type: ignore[misc]
@@ -265,8 +296,10 @@ class Spinning(torch_data.IterableDataset if torch_data is not None else object)
         info = torch_data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         for i in range(worker, self.items, workers):
-            end = time.perf_counter() + self.spin
-            while time.perf_counter() < end:
+            # Spun on the thread's CPU clock, not the wall clock: time taken from it by another
+            # process (the main one, on a shared core) must be made up, as a real batch's work is.
+            end = time.thread_time() + self.spin
+            while time.thread_time() < end:
                 pass
             yield i
 
@@ -275,25 +308,33 @@ def torch_floor(
     items: int, spin_us: float, counts: tuple[int, ...], epochs: int, batch: int
 ) -> dict[int, LoaderResult]:
     """Row (g): the DataLoader over :class:`Spinning` items, each standing for a batch of ``batch``."""
-    return _timed_loaders(Spinning(items, spin_us), counts, epochs, lambda item: batch)
+    return _timed_loaders({"g": Spinning(items, spin_us)}, counts, epochs, lambda item: batch)["g"]
 
 
 def _timed_loaders(
-    source: Any, counts: tuple[int, ...], epochs: int, samples: Callable[[Any], int]
-) -> dict[int, LoaderResult]:
+    sources: dict[str, Any], counts: tuple[int, ...], epochs: int, samples: Callable[[Any], int]
+) -> dict[str, dict[int, LoaderResult]]:
     loader = torch_data.DataLoader
-    made = {w: loader(source, batch_size=None, num_workers=w, persistent_workers=True) for w in counts}
-    best = {w: (0.0, float("inf"), float("inf")) for w in counts}
+    made = {
+        (name, w): loader(source, batch_size=None, num_workers=w, persistent_workers=True)
+        for name, source in sources.items()
+        for w in counts
+    }
+    best = {key: (0.0, float("inf"), float("inf")) for key in made}
     for epoch in range(epochs + 1):
-        for w, load in made.items():
+        for key, load in made.items():
             rate, main_cpu, worker_cpu = _epoch(load, samples)
             if epoch:  # the first is the warm-up: workers started, shards opened and verified
-                was = best[w]
-                best[w] = (max(was[0], rate), min(was[1], main_cpu), min(was[2], worker_cpu))
+                was = best[key]
+                best[key] = (max(was[0], rate), min(was[1], main_cpu), min(was[2], worker_cpu))
     del made
     return {
-        w: (rate, main, None if worker == float("inf") else worker)
-        for w, (rate, main, worker) in best.items()
+        name: {
+            w: (rate, main, None if worker == float("inf") else worker)
+            for (of, w), (rate, main, worker) in best.items()
+            if of == name
+        }
+        for name in sources
     }
 
 
@@ -341,6 +382,7 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     busy: list[subprocess.Popen[bytes]] = []
     timed_loaders: dict[int, LoaderResult] | None = None
+    unsent_loaders: dict[int, LoaderResult] | None = None
     floor_loaders: dict[int, LoaderResult] | None = None
     with tempfile.TemporaryDirectory(prefix="atdata-bench-") as tmp:
         pattern, paths = write_shards(Path(tmp), args.samples, args.per_shard)
@@ -354,7 +396,8 @@ def main() -> int:
                 best, readers = run_readers(args, pattern, paths)
             if not args.no_loader:
                 signal_all(busy, signal.SIGSTOP)
-                timed_loaders = loaders(pattern, (1, 2), args.repeat, args.loader_batch)
+                both = loaders(pattern, (1, 2), args.repeat, args.loader_batch)
+                timed_loaders, unsent_loaders = both if both is not None else (None, None)
                 one_worker_cpu = timed_loaders[1][2] if timed_loaders else None
                 if one_worker_cpu is not None:
                     items = -(-args.samples // args.loader_batch)
@@ -412,10 +455,15 @@ def main() -> int:
                 name = f"(f)  DataLoader, {w} worker{'s' if w > 1 else ''}"
                 spent = "-" if worker_cpu is None else f"{worker_cpu:,.0f} us"
                 print(f"{name:38s} {rate:12,.0f} {rate / one[0]:7.2f}x {main_cpu:12,.0f} us {spent:>18s}")
-            if floor_loaders is not None:
-                base = floor_loaders[1][0]
-                for w, (rate, main_cpu, worker_cpu) in floor_loaders.items():
-                    name = f"(g)  torch alone, {w} worker{'s' if w > 1 else ''}"
+            for label, rows in (
+                ("(g)  torch alone", floor_loaders),
+                ("(h)  (f), batches not sent", unsent_loaders),
+            ):
+                if rows is None:
+                    continue
+                base = rows[1][0]
+                for w, (rate, main_cpu, worker_cpu) in rows.items():
+                    name = f"{label}, {w} worker{'s' if w > 1 else ''}"
                     spent = "-" if worker_cpu is None else f"{worker_cpu:,.0f} us"
                     print(f"{name:38s} {rate:12,.0f} {rate / base:7.2f}x {main_cpu:12,.0f} us {spent:>18s}")
             if one[2] is not None:
@@ -431,6 +479,12 @@ def main() -> int:
                     f"(g): items that are bare integers, each a spin of {one[2]:,.0f} us in its worker "
                     "(one batch of (f)'s one worker): torch's own work per item in the main process, "
                     "and what two workers reach over it on this machine"
+                )
+            if unsent_loaders is not None:
+                print(
+                    "(h): (f)'s workers making the same batches, each dropped in its worker and its size "
+                    "(a bare integer) sent instead: what (f)'s workers reach with nothing to hand over, "
+                    "taken in turns with (f)"
                 )
             print("goal (issue 18): 2 workers >= 1.70x one worker")
     return 0
