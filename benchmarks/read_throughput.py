@@ -37,9 +37,11 @@ processes).
 
 The same table has a row (g) for torch's own limit on this machine: the DataLoader over items that
 are bare integers, each costing its worker as much CPU as one of our batches cost the one worker
-(a spin of that many microseconds on the thread's CPU clock) and the main process nothing beyond
-torch's own work per item. A spin loop keeps nothing in the caches, so it loses nothing when the
-main process's wake-ups take its core for a while; a worker reading shards does.
+(a fixed number of steps of a Python loop, as many as take that long on a core the host leaves
+alone: fixed work, which takes longer when the host slows a core, as a batch does) and the main
+process nothing beyond torch's own work per item. The loop keeps next to nothing in the caches, so
+it loses nothing when the main process's wake-ups take its core for a while; a worker reading
+shards does.
 
 Row (h) is that for (f)'s own workers: the same DataLoader, the workers reading, decoding and
 packing the same batches, but each batch dropped in its worker and only its size (a bare integer)
@@ -54,6 +56,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -246,9 +249,44 @@ def cpu_seconds(pids: list[int]) -> float | None:
     return total if pids else None
 
 
-LoaderResult = tuple[float, float, float | None]
-"""Samples/s of a DataLoader's best epoch, and the least CPU microseconds per batch of any epoch in
-the main process and in its workers (None where the workers' CPU cannot be read)."""
+def core_speeds(tries: int = 3, steps: int = 2_000_000) -> dict[int, list[float]] | None:
+    """CPU milliseconds of the same Python loop on each CPU this process may use, ``tries`` times
+    each (Linux): the same work should take the same time, so a spread means the host slowed the
+    cores meanwhile (a busy sibling thread, a lower clock), and every ratio taken then moves."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = os.sched_getaffinity(0)
+    out: dict[int, list[float]] = {cpu: [] for cpu in sorted(allowed)}
+    try:
+        for _ in range(tries):
+            for cpu in out:
+                os.sched_setaffinity(0, {cpu})
+                start, total = time.thread_time(), 0
+                for i in range(steps):
+                    total += i
+                out[cpu].append(1e3 * (time.thread_time() - start))
+    finally:
+        os.sched_setaffinity(0, allowed)
+    return out
+
+
+def _speeds_line(before: dict[int, list[float]] | None, after: dict[int, list[float]] | None) -> str:
+    if before is None or after is None:
+        return "core steadiness: not measured here (needs sched_setaffinity)"
+    spans = ", ".join(
+        f"CPU {cpu} {min(before[cpu] + after[cpu]):.0f}-{max(before[cpu] + after[cpu]):.0f} ms"
+        for cpu in before
+    )
+    return (
+        f"core steadiness: the same Python loop, 3 times on each CPU before the loaders and after, took "
+        f"{spans} of CPU time (a spread is the host slowing a core; the ratios move with it)"
+    )
+
+
+LoaderResult = tuple[float, float, float | None, float]
+"""Samples/s of a DataLoader's best epoch; the least CPU microseconds per batch of any epoch in the
+main process and in its workers (None where the workers' CPU cannot be read); samples/s of its
+median epoch."""
 
 
 def loaders(
@@ -286,29 +324,46 @@ class Unsent(torch_data.IterableDataset if torch_data is not None else object): 
 
 
 class Spinning(torch_data.IterableDataset if torch_data is not None else object):  # type: ignore[misc]
-    """``items`` bare integers split between the workers, each costing its worker ``spin_us`` of CPU:
-    a dataset whose items cost the main process only torch's own work per item."""
+    """``items`` bare integers split between the workers, each costing its worker ``steps`` steps of
+    a Python loop: a dataset whose items cost the main process only torch's own work per item."""
 
-    def __init__(self, items: int, spin_us: float) -> None:
-        self.items, self.spin = items, spin_us / 1e6
+    def __init__(self, items: int, steps: int) -> None:
+        self.items, self.steps = items, steps
 
     def __iter__(self) -> Any:
         info = torch_data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         for i in range(worker, self.items, workers):
-            # Spun on the thread's CPU clock, not the wall clock: time taken from it by another
-            # process (the main one, on a shared core) must be made up, as a real batch's work is.
-            end = time.thread_time() + self.spin
-            while time.thread_time() < end:
-                pass
+            _loop(self.steps)
             yield i
 
 
+def _loop(steps: int) -> int:
+    total = 0
+    for i in range(steps):
+        total += i
+    return total
+
+
+def loop_steps(microseconds: float, tries: int = 5, probe: int = 200_000) -> int:
+    """How many steps of :func:`_loop` take ``microseconds`` of CPU here, at the fastest of ``tries``
+    runs: a fixed amount of work, which takes longer when the host slows a core, as a batch does
+    (a spin for a fixed CPU time would not)."""
+    best = float("inf")
+    for _ in range(tries):
+        start = time.thread_time()
+        _loop(probe)
+        best = min(best, time.thread_time() - start)
+    return max(1, round(probe * microseconds / 1e6 / best))
+
+
 def torch_floor(
-    items: int, spin_us: float, counts: tuple[int, ...], epochs: int, batch: int
+    items: int, work_us: float, counts: tuple[int, ...], epochs: int, batch: int
 ) -> dict[int, LoaderResult]:
-    """Row (g): the DataLoader over :class:`Spinning` items, each standing for a batch of ``batch``."""
-    return _timed_loaders({"g": Spinning(items, spin_us)}, counts, epochs, lambda item: batch)["g"]
+    """Row (g): the DataLoader over :class:`Spinning` items of ``work_us`` each (on an unslowed core),
+    each standing for a batch of ``batch``."""
+    spinning = Spinning(items, loop_steps(work_us))
+    return _timed_loaders({"g": spinning}, counts, epochs, lambda item: batch)["g"]
 
 
 def _timed_loaders(
@@ -321,16 +376,18 @@ def _timed_loaders(
         for w in counts
     }
     best = {key: (0.0, float("inf"), float("inf")) for key in made}
+    rates: dict[tuple[str, int], list[float]] = {key: [] for key in made}
     for epoch in range(epochs + 1):
         for key, load in made.items():
             rate, main_cpu, worker_cpu = _epoch(load, samples)
             if epoch:  # the first is the warm-up: workers started, shards opened and verified
                 was = best[key]
                 best[key] = (max(was[0], rate), min(was[1], main_cpu), min(was[2], worker_cpu))
+                rates[key].append(rate)
     del made
     return {
         name: {
-            w: (rate, main, None if worker == float("inf") else worker)
+            w: (rate, main, None if worker == float("inf") else worker, statistics.median(rates[(of, w)]))
             for (of, w), (rate, main, worker) in best.items()
             if of == name
         }
@@ -383,6 +440,7 @@ def main() -> int:
     busy: list[subprocess.Popen[bytes]] = []
     timed_loaders: dict[int, LoaderResult] | None = None
     unsent_loaders: dict[int, LoaderResult] | None = None
+    speeds_before = speeds_after = None
     floor_loaders: dict[int, LoaderResult] | None = None
     with tempfile.TemporaryDirectory(prefix="atdata-bench-") as tmp:
         pattern, paths = write_shards(Path(tmp), args.samples, args.per_shard)
@@ -396,12 +454,14 @@ def main() -> int:
                 best, readers = run_readers(args, pattern, paths)
             if not args.no_loader:
                 signal_all(busy, signal.SIGSTOP)
+                speeds_before = core_speeds()
                 both = loaders(pattern, (1, 2), args.repeat, args.loader_batch)
                 timed_loaders, unsent_loaders = both if both is not None else (None, None)
                 one_worker_cpu = timed_loaders[1][2] if timed_loaders else None
                 if one_worker_cpu is not None:
                     items = -(-args.samples // args.loader_batch)
                     floor_loaders = torch_floor(items, one_worker_cpu, (1, 2), args.repeat, args.loader_batch)
+                speeds_after = core_speeds()
                 signal_all(busy, signal.SIGCONT)
         finally:
             for proc in busy:
@@ -441,31 +501,32 @@ def main() -> int:
             f"torch DataLoader over the same {args.samples:,} samples in {len(paths)} shards: "
             f"to_torch(batch_size={args.loader_batch}, tensors=True) in DataLoader(batch_size=None), "
             f"persistent workers, start method {_start_method() if timed_loaders else '-'}; best of "
-            f"{args.repeat} epochs after a warm-up, the loaders' epochs taken in turns; busy processes paused"
+            f"{args.repeat} epochs after a warm-up (median: the ratio of the median epochs), the loaders' "
+            "epochs taken in turns; busy processes paused"
         )
         if timed_loaders is None:
             print("skipped: torch is not installed (pip install 'atdata[torch]')")
         else:
             one, two = timed_loaders[1], timed_loaders[2]
             print(
-                f"{'loader':38s} {'samples/s':>12s} {'vs 1':>8s} {'main CPU/batch':>15s} "
+                f"{'loader':38s} {'samples/s':>12s} {'vs 1':>8s} {'median':>8s} {'main CPU/batch':>15s} "
                 f"{'workers CPU/batch':>18s}"
             )
-            for w, (rate, main_cpu, worker_cpu) in timed_loaders.items():
-                name = f"(f)  DataLoader, {w} worker{'s' if w > 1 else ''}"
-                spent = "-" if worker_cpu is None else f"{worker_cpu:,.0f} us"
-                print(f"{name:38s} {rate:12,.0f} {rate / one[0]:7.2f}x {main_cpu:12,.0f} us {spent:>18s}")
             for label, rows in (
+                ("(f)  DataLoader", timed_loaders),
                 ("(g)  torch alone", floor_loaders),
                 ("(h)  (f), batches not sent", unsent_loaders),
             ):
                 if rows is None:
                     continue
-                base = rows[1][0]
-                for w, (rate, main_cpu, worker_cpu) in rows.items():
+                base, base_median = rows[1][0], rows[1][3]
+                for w, (rate, main_cpu, worker_cpu, median) in rows.items():
                     name = f"{label}, {w} worker{'s' if w > 1 else ''}"
                     spent = "-" if worker_cpu is None else f"{worker_cpu:,.0f} us"
-                    print(f"{name:38s} {rate:12,.0f} {rate / base:7.2f}x {main_cpu:12,.0f} us {spent:>18s}")
+                    print(
+                        f"{name:38s} {rate:12,.0f} {rate / base:7.2f}x {median / base_median:7.2f}x "
+                        f"{main_cpu:12,.0f} us {spent:>18s}"
+                    )
             if one[2] is not None:
                 # Two workers and the main process share two cores: per batch, a worker's CPU W and
                 # the main process's M, so two workers reach at most 2W / (W + M) of one.
@@ -476,9 +537,9 @@ def main() -> int:
                 )
             if floor_loaders is not None:
                 print(
-                    f"(g): items that are bare integers, each a spin of {one[2]:,.0f} us in its worker "
-                    "(one batch of (f)'s one worker): torch's own work per item in the main process, "
-                    "and what two workers reach over it on this machine"
+                    f"(g): items that are bare integers, each {one[2]:,.0f} us of a Python loop in its "
+                    "worker (one batch of (f)'s one worker, on an unslowed core): torch's own work per "
+                    "item in the main process, and what two workers reach over it on this machine"
                 )
             if unsent_loaders is not None:
                 print(
@@ -486,6 +547,7 @@ def main() -> int:
                     "(a bare integer) sent instead: what (f)'s workers reach with nothing to hand over, "
                     "taken in turns with (f)"
                 )
+            print(_speeds_line(speeds_before, speeds_after))
             print("goal (issue 18): 2 workers >= 1.70x one worker")
     return 0
 
