@@ -261,9 +261,7 @@ def core_speeds(tries: int = 3, steps: int = 2_000_000) -> dict[int, list[float]
         for _ in range(tries):
             for cpu in out:
                 os.sched_setaffinity(0, {cpu})
-                start = time.thread_time()
-                _loop(steps)
-                out[cpu].append(1e3 * (time.thread_time() - start))
+                out[cpu].append(1e3 * _loop_cpu(steps))
     finally:
         os.sched_setaffinity(0, allowed)
     return out
@@ -272,13 +270,14 @@ def core_speeds(tries: int = 3, steps: int = 2_000_000) -> dict[int, list[float]
 def _speeds_line(before: dict[int, list[float]] | None, after: dict[int, list[float]] | None) -> str:
     if before is None or after is None:
         return "core steadiness: not measured here (needs sched_setaffinity)"
+    tries = len(next(iter(before.values())))
     spans = ", ".join(
         f"CPU {cpu} {min(before[cpu] + after[cpu]):.0f}-{max(before[cpu] + after[cpu]):.0f} ms"
         for cpu in before
     )
     return (
-        f"core steadiness: the same Python loop, 3 times on each CPU before the loaders and after, took "
-        f"{spans} of CPU time (a spread is the host slowing a core; the ratios move with it)"
+        f"core steadiness: the same Python loop, {tries} times on each CPU before the loaders and after, "
+        f"took {spans} of CPU time (a spread is the host slowing a core; the ratios move with it)"
     )
 
 
@@ -319,7 +318,7 @@ class Unsent(torch_data.IterableDataset if torch_data is not None else object): 
 
     def __iter__(self) -> Any:
         for item in self.source:
-            yield int(item["index"].shape[0])
+            yield _batch_size(item)
 
 
 class Spinning(torch_data.IterableDataset if torch_data is not None else object):  # type: ignore[misc]
@@ -344,15 +343,18 @@ def _loop(steps: int) -> int:
     return total
 
 
+def _loop_cpu(steps: int) -> float:
+    """CPU seconds this thread took for ``steps`` steps of :func:`_loop`."""
+    start = time.thread_time()
+    _loop(steps)
+    return time.thread_time() - start
+
+
 def loop_steps(microseconds: float, tries: int = 5, probe: int = 200_000) -> int:
     """How many steps of :func:`_loop` take ``microseconds`` of CPU here, at the fastest of ``tries``
     runs: a fixed amount of work, which takes longer when the host slows a core, as a batch does
     (a spin for a fixed CPU time would not)."""
-    best = float("inf")
-    for _ in range(tries):
-        start = time.thread_time()
-        _loop(probe)
-        best = min(best, time.thread_time() - start)
+    best = min(_loop_cpu(probe) for _ in range(tries))
     return max(1, round(probe * microseconds / 1e6 / best))
 
 
